@@ -1,0 +1,402 @@
+//! The JSON admin API under `/api/v1`, described by `openapi.json` (served at
+//! `/api/v1/openapi.json`). Every route but the document itself needs the admin credential.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use prov_store::{DeviceQuery, DeviceSort};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use yealink::{Mac, PhoneFile};
+
+use crate::device_input::{DeviceInput, DevicePatch};
+use crate::error::ServiceError;
+use crate::import::parse_csv;
+use crate::settings::{FieldError, Settings};
+use crate::state::AppState;
+use crate::views::{DeviceView, RequestView};
+
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    let protected = Router::new()
+        .route("/devices", get(list_devices).post(add_device))
+        .route("/devices/import", axum::routing::post(import_devices))
+        .route(
+            "/devices/{mac}",
+            get(show_device).patch(update_device).delete(remove_device),
+        )
+        .route("/devices/{mac}/files/{file}", get(render_file))
+        .route("/devices/{mac}/requests", get(device_requests))
+        .route("/requests", get(all_requests))
+        .route(
+            "/settings",
+            get(get_settings).put(put_settings).patch(patch_settings),
+        )
+        .route("/time-zones", get(time_zones))
+        .route("/locations", get(locations))
+        .layer(middleware::from_fn_with_state(state, require_admin));
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .merge(protected)
+}
+
+/// Errors as the API shows them: a status and `{"error": "...", "field": "..."}`.
+pub enum ApiError {
+    Service(ServiceError),
+    BadRequest(String),
+    Unauthorized,
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        ApiError::Service(e)
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Service(ServiceError::Invalid(e))
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        ApiError::BadRequest(e.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            ApiError::Service(ServiceError::Invalid(e)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"error": e.to_string(), "field": e.field}),
+            ),
+            ApiError::Service(e @ ServiceError::Duplicate(_)) => {
+                (StatusCode::CONFLICT, json!({"error": e.to_string()}))
+            }
+            ApiError::Service(e @ ServiceError::NotFound(_)) => {
+                (StatusCode::NOT_FOUND, json!({"error": e.to_string()}))
+            }
+            ApiError::Service(e) => {
+                tracing::error!(error = %e, "admin API request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": "internal error; see the server log"}),
+                )
+            }
+            ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, json!({"error": message})),
+            ApiError::Unauthorized => {
+                let mut response = (
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({"error": "admin credential required (Bearer or Basic admin:PASSWORD)"})),
+                )
+                    .into_response();
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"yealink-prov admin\""),
+                );
+                return response;
+            }
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let password = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(admin_password_from_header);
+    let ok = match password {
+        Some(p) => state.admin.verify(&p).await.unwrap_or(false),
+        None => false,
+    };
+    if !ok {
+        metrics::counter!("admin_auth_failures_total").increment(1);
+        return ApiError::Unauthorized.into_response();
+    }
+    next.run(request).await
+}
+
+fn admin_password_from_header(value: &str) -> Option<String> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.trim().to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (user, password) = text.split_once(':')?;
+        return (user == "admin").then(|| password.to_owned());
+    }
+    None
+}
+
+fn parse_mac(raw: &str) -> ApiResult<Mac> {
+    Mac::parse(raw).map_err(|e| {
+        ApiError::from(FieldError {
+            field: "mac",
+            message: e.to_string(),
+        })
+    })
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    search: Option<String>,
+    sort: Option<String>,
+    #[serde(default)]
+    desc: bool,
+    #[serde(default)]
+    offset: u32,
+    #[serde(default)]
+    limit: u32,
+}
+
+async fn list_devices(
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let sort = match params.sort.as_deref() {
+        None | Some("mac") => DeviceSort::Mac,
+        Some("name") => DeviceSort::Name,
+        Some("last_config_request") => DeviceSort::LastConfigRequest,
+        Some("created_at") => DeviceSort::CreatedAt,
+        Some(other) => {
+            return Err(FieldError {
+                field: "sort",
+                message: format!(
+                    "unknown sort {other:?}; use mac, name, last_config_request or created_at"
+                ),
+            }
+            .into());
+        }
+    };
+    let query = DeviceQuery {
+        search: params.search.filter(|s| !s.trim().is_empty()),
+        sort,
+        descending: params.desc,
+        offset: params.offset,
+        limit: params.limit,
+    };
+    let page = state.service.list_devices(&query).await?;
+    let items: Vec<DeviceView> = page
+        .items
+        .iter()
+        .map(|d| DeviceView::new(&state.service, d, false))
+        .collect();
+    Ok(Json(json!({"items": items, "total": page.total})))
+}
+
+async fn add_device(
+    State(state): State<AppState>,
+    body: Result<Json<DeviceInput>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<DeviceView>)> {
+    let Json(input) = body?;
+    let record = state.service.add_device(input).await?;
+    let device = state.service.get_device(record.mac).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(DeviceView::new(&state.service, &device, false)),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ShowParams {
+    #[serde(default)]
+    reveal: bool,
+}
+
+async fn show_device(
+    State(state): State<AppState>,
+    Path(mac): Path<String>,
+    Query(params): Query<ShowParams>,
+) -> ApiResult<Json<DeviceView>> {
+    let device = state.service.get_device(parse_mac(&mac)?).await?;
+    let mut view = DeviceView::new(&state.service, &device, params.reveal);
+    // The SIP password is the administrator's own input: the API never gives it back.
+    view.sip_password = crate::secret::MASK.to_owned();
+    Ok(Json(view))
+}
+
+async fn update_device(
+    State(state): State<AppState>,
+    Path(mac): Path<String>,
+    body: Result<Json<DevicePatch>, JsonRejection>,
+) -> ApiResult<Json<DeviceView>> {
+    let Json(patch) = body?;
+    let record = state.service.update_device(parse_mac(&mac)?, patch).await?;
+    let device = state.service.get_device(record.mac).await?;
+    Ok(Json(DeviceView::new(&state.service, &device, false)))
+}
+
+async fn remove_device(
+    State(state): State<AppState>,
+    Path(mac): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.service.remove_device(parse_mac(&mac)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn render_file(
+    State(state): State<AppState>,
+    Path((mac, file)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let mac = parse_mac(&mac)?;
+    let device = state.service.get_device(mac).await?;
+    let file = resolve_file_name(mac, &file)?;
+    match state.service.render_for_admin(&device, file).await? {
+        Some(text) => Ok((
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            yealink::mask_secrets(&text),
+        )
+            .into_response()),
+        None => Ok((
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("{} is not served to this phone", file.file_name())})),
+        )
+            .into_response()),
+    }
+}
+
+/// `boot`, `common`, `cfg`, `local` or a real file name of this device.
+pub fn resolve_file_name(mac: Mac, name: &str) -> Result<PhoneFile, FieldError> {
+    let file = match name {
+        "boot" => Some(PhoneFile::MacBoot(mac)),
+        "cfg" | "mac" => Some(PhoneFile::MacCfg(mac)),
+        "local" => Some(PhoneFile::MacLocalCfg(mac)),
+        "common" => None,
+        other => yealink::classify_file(other),
+    };
+    match file {
+        Some(f) if f.mac().is_none_or(|m| m == mac) => Ok(f),
+        _ if name == "common" => Err(FieldError {
+            field: "file",
+            message: "name the common file by its model code, e.g. y000000000108.cfg".into(),
+        }),
+        _ => Err(FieldError {
+            field: "file",
+            message: format!(
+                "{name:?} is not a file of this phone; use boot, cfg, local, <mac>.boot, <mac>.cfg, <mac>-local.cfg or y000000000NNN.cfg"
+            ),
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+struct LimitParams {
+    limit: Option<u32>,
+    mac: Option<String>,
+}
+
+async fn device_requests(
+    State(state): State<AppState>,
+    Path(mac): Path<String>,
+    Query(params): Query<LimitParams>,
+) -> ApiResult<Json<Vec<RequestView>>> {
+    let mac = parse_mac(&mac)?;
+    let rows = state
+        .service
+        .store()
+        .list_phone_requests(Some(mac), params.limit.unwrap_or(100).min(1000))
+        .await
+        .map_err(ServiceError::from)?;
+    Ok(Json(rows.iter().map(RequestView::from).collect()))
+}
+
+async fn all_requests(
+    State(state): State<AppState>,
+    Query(params): Query<LimitParams>,
+) -> ApiResult<Json<Vec<RequestView>>> {
+    let mac = params.mac.as_deref().map(parse_mac).transpose()?;
+    let rows = state
+        .service
+        .store()
+        .list_phone_requests(mac, params.limit.unwrap_or(100).min(1000))
+        .await
+        .map_err(ServiceError::from)?;
+    Ok(Json(rows.iter().map(RequestView::from).collect()))
+}
+
+async fn get_settings(State(state): State<AppState>) -> Json<Settings> {
+    Json(state.service.settings().as_ref().clone())
+}
+
+async fn put_settings(
+    State(state): State<AppState>,
+    body: Result<Json<Settings>, JsonRejection>,
+) -> ApiResult<Json<Settings>> {
+    let Json(settings) = body?;
+    let saved = state.service.update_settings(settings).await?;
+    Ok(Json(saved.as_ref().clone()))
+}
+
+/// Merges the given fields into the current settings.
+async fn patch_settings(
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<Json<Settings>> {
+    let Json(patch) = body?;
+    let Value::Object(patch) = patch else {
+        return Err(ApiError::BadRequest("expected a JSON object".into()));
+    };
+    let mut current = serde_json::to_value(state.service.settings().as_ref())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if let Value::Object(fields) = &mut current {
+        for (key, value) in patch {
+            if !fields.contains_key(&key) {
+                return Err(FieldError {
+                    field: "settings",
+                    message: format!("unknown setting {key:?}"),
+                }
+                .into());
+            }
+            fields.insert(key, value);
+        }
+    }
+    let settings: Settings =
+        serde_json::from_value(current).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let saved = state.service.update_settings(settings).await?;
+    Ok(Json(saved.as_ref().clone()))
+}
+
+async fn import_devices(State(state): State<AppState>, body: String) -> ApiResult<Json<Value>> {
+    let rows = parse_csv(body.as_bytes()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let results = state.service.import_devices(rows, &|_| {}).await?;
+    let failed = results.iter().filter(|r| r.error.is_some()).count();
+    Ok(Json(json!({
+        "imported": results.len() - failed,
+        "rejected": failed,
+        "rows": results,
+    })))
+}
+
+async fn time_zones() -> Json<Vec<String>> {
+    Json(yealink::iana_time_zone_names())
+}
+
+async fn locations() -> Json<Value> {
+    Json(Value::Array(
+        yealink::locations()
+            .iter()
+            .map(|l| json!({"code": l.code, "name": l.name, "language": l.language}))
+            .collect(),
+    ))
+}

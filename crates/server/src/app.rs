@@ -1,0 +1,239 @@
+//! Wiring: opens the store, builds the service and the router, runs the listeners and the
+//! background tasks. `Server::run` takes a bound listener, so tests run the real server on
+//! `127.0.0.1:0`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+
+use crate::admin_auth::{AdminVerifier, ensure_admin_credential};
+use crate::config::Config;
+use crate::digest::NonceKey;
+use crate::phone_http::{self, OverTls};
+use crate::request_log::RequestLog;
+use crate::secret::random_token;
+use crate::service::Service;
+use crate::state::AppState;
+use crate::{api, phone_http::MAX_LOCAL_CFG};
+
+/// How often other writers' changes (CLI, other instances) are picked up.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+pub struct Server {
+    config: Config,
+    state: AppState,
+    generated_admin_password: Option<String>,
+    log_writer: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub async fn build(config: Config) -> anyhow::Result<Server> {
+        if config.database_url.is_none() {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("cannot create data folder {}", config.data_dir.display())
+            })?;
+        }
+        let store = prov_store::open(&config.database_url())
+            .await
+            .with_context(|| format!("cannot open {}", config.database_url_redacted()))?;
+        let generated_admin_password = ensure_admin_credential(
+            store.as_ref(),
+            config.admin_password.as_ref().map(|s| s.expose()),
+        )
+        .await?;
+        let secret = store
+            .insert_meta_if_absent("nonce_secret", &random_token(32))
+            .await?;
+        let service = Service::new(store.clone(), Some(config.fallback_base_url()), true).await?;
+        let (requests, log_writer) = RequestLog::spawn(store.clone());
+        let state = AppState {
+            service: Arc::new(service),
+            requests,
+            nonce: NonceKey::new(secret.as_bytes()),
+            admin: Arc::new(AdminVerifier::new(store)),
+            metrics: metrics_handle(),
+        };
+        Ok(Server {
+            config,
+            state,
+            generated_admin_password,
+            log_writer,
+        })
+    }
+
+    /// The admin password generated on this first start (to be shown once), if any.
+    pub fn generated_admin_password(&self) -> Option<&str> {
+        self.generated_admin_password.as_deref()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then writes the pending request log.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Server {
+            config,
+            state,
+            log_writer,
+            ..
+        } = self;
+        let background = spawn_background(state.clone(), &config);
+        let router = router(state.clone());
+        let tls = match config.listen_tls {
+            Some(addr) => Some(spawn_tls(&config, addr, router.clone()).await?),
+            None => None,
+        };
+        tracing::info!(
+            listen = %listener.local_addr()?,
+            database = %config.database_url_redacted(),
+            devices = state.service.cache().len(),
+            "yealink-prov serving"
+        );
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed")?;
+        if let Some((handle, task)) = tls {
+            handle.graceful_shutdown(Some(Duration::from_secs(5)));
+            let _ = task.await;
+        }
+        for task in background {
+            task.abort();
+        }
+        state.requests.flush().await;
+        drop(state);
+        let _ = log_writer.await;
+        Ok(())
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(phone_http::routes())
+        .nest("/api/v1", api::routes(state.clone()))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_LOCAL_CFG * 2))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.service.store().current_revision().await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    metrics::gauge!("devices").set(state.service.cache().len() as f64);
+    match &state.metrics {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics recorder unavailable\n").into_response(),
+    }
+}
+
+/// One Prometheus recorder per process (tests start several servers in one process).
+fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok().map(|_| handle)
+        })
+        .clone()
+}
+
+fn spawn_background(state: AppState, config: &Config) -> Vec<tokio::task::JoinHandle<()>> {
+    let refresher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REFRESH_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.service.refresh().await {
+                    tracing::warn!(error = %e, "could not refresh devices and settings");
+                }
+            }
+        })
+    };
+    let retention = time::Duration::days(i64::from(config.request_log_retention_days));
+    let keep = config.request_log_keep_per_device;
+    let pruner = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            tick.tick().await;
+            let cutoff = OffsetDateTime::now_utc() - retention;
+            match state
+                .service
+                .store()
+                .prune_phone_requests(cutoff, keep)
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "pruned old phone requests"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not prune phone requests"),
+            }
+        }
+    });
+    vec![refresher, pruner]
+}
+
+async fn spawn_tls(
+    config: &Config,
+    addr: SocketAddr,
+    router: Router,
+) -> anyhow::Result<(axum_server::Handle<SocketAddr>, tokio::task::JoinHandle<()>)> {
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
+        anyhow::bail!("listen_tls needs tls_cert and tls_key");
+    };
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot load TLS certificate {} / key {}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    let handle = axum_server::Handle::new();
+    let server = axum_server::bind_rustls(addr, tls).handle(handle.clone());
+    let app = router
+        .layer(Extension(OverTls(true)))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move {
+        if let Err(e) = server.serve(app).await {
+            tracing::error!(error = %e, "HTTPS listener failed");
+        }
+    });
+    tracing::info!(listen_tls = %addr, "HTTPS listener started");
+    Ok((handle, task))
+}

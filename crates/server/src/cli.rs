@@ -1,0 +1,484 @@
+//! The `yealink-prov` command line. Device and settings commands work directly on the same store
+//! as the server; a running server picks their changes up within a second (change feed).
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use prov_store::{DeviceQuery, DeviceSort};
+use yealink::Mac;
+
+use crate::api::resolve_file_name;
+use crate::config::{Config, Overrides};
+use crate::device_input::DeviceInput;
+use crate::import::parse_csv;
+use crate::service::Service;
+use crate::settings::SettingsOverride;
+use crate::views::DeviceView;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "yealink-prov",
+    version,
+    about = "Zero-touch provisioning for Yealink SIP phones",
+    long_about = "Zero-touch provisioning for Yealink SIP phones.\n\n\
+        Run `yealink-prov serve` to start the service (SQLite in ./data by default), then add \
+        phones with `yealink-prov device add` or the admin API under /api/v1."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// TOML configuration file (keys as in `yealink-prov.example.toml`).
+    #[arg(long, global = true, env = "YEALINK_PROV_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Folder for the embedded database [default: ./data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER:PASSWORD@HOST/DB [default: SQLite in the data folder].
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the service: phone provisioning, admin API, /healthz and /metrics on one port.
+    Serve {
+        /// Address to listen on [default: 0.0.0.0:8080].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
+    /// Add, list, show, remove and import phones.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Print what a phone would get (secrets masked unless --reveal).
+    Render {
+        /// The phone's MAC address.
+        mac: String,
+        /// boot, cfg (default), local, or a file name such as y000000000108.cfg.
+        file: Option<String>,
+        /// Show passwords instead of ********.
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Show or change the settings that apply to every phone.
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+    /// Manage the admin credential of the API.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeviceCommand {
+    /// Add a phone.
+    Add(AddArgs),
+    /// List phones.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Include per-phone secrets (provisioning URL token, HTTP and SIP passwords).
+        #[arg(long)]
+        reveal: bool,
+        /// Only phones whose MAC, name, user or model contains this text.
+        #[arg(long)]
+        search: Option<String>,
+    },
+    /// Show one phone, with its provisioning URL and HTTP credentials.
+    Show {
+        mac: String,
+        #[arg(long)]
+        json: bool,
+        /// Show secrets instead of ********.
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Remove a phone; it can no longer fetch its files.
+    Remove { mac: String },
+    /// Import phones from a CSV file with a header line
+    /// (mac,sip_user,sip_password,registrar[,auth_name,display_name,name,model,...]).
+    Import {
+        file: PathBuf,
+        /// Print the per-row report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// MAC address (00:15:65:AA:BB:CC, 00-15-65-aa-bb-cc or 001565aabbcc).
+    #[arg(long)]
+    pub mac: String,
+    /// SIP user name (also the auth name unless --auth-name is given).
+    #[arg(long)]
+    pub sip_user: String,
+    /// SIP password; `-` reads it from standard input (keeps it out of the process list).
+    #[arg(long)]
+    pub sip_password: String,
+    /// Registrar HOST[:PORT].
+    #[arg(long)]
+    pub registrar: String,
+    #[arg(long)]
+    pub auth_name: Option<String>,
+    /// Name shown on the phone and to callers.
+    #[arg(long)]
+    pub display_name: Option<String>,
+    /// Name of the device in this service [default: the SIP user].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Yealink model, e.g. T46U (otherwise learnt from the phone's User-Agent).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Override the time zone for this phone (IANA name, e.g. Europe/Berlin).
+    #[arg(long)]
+    pub time_zone: Option<String>,
+    /// Override the location (country code, e.g. DE) for this phone.
+    #[arg(long)]
+    pub location: Option<String>,
+    /// Override the SIP transport (udp, tcp, tls) for this phone.
+    #[arg(long)]
+    pub sip_transport: Option<yealink::Transport>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SettingsCommand {
+    /// Show the current settings.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change settings: KEY=VALUE ... (public_base_url, provisioning_scheme,
+    /// update_interval_minutes, ntp_servers, time_zone, location, media_relay, sip_transport).
+    Set {
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        assignments: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Replace the admin password with a new random one and print it.
+    ResetPassword,
+}
+
+impl GlobalArgs {
+    pub fn load_config(&self, listen: Option<SocketAddr>) -> anyhow::Result<Config> {
+        let overrides = Overrides {
+            listen,
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+        };
+        Ok(Config::load(self.config.as_deref(), &overrides)?)
+    }
+}
+
+/// Opens the store and a service for one-shot commands.
+async fn open_service(config: &Config) -> anyhow::Result<Service> {
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    }
+    let store = prov_store::open(&config.database_url())
+        .await
+        .with_context(|| format!("cannot open {}", config.database_url_redacted()))?;
+    Ok(Service::new(store, Some(config.fallback_base_url()), false).await?)
+}
+
+fn parse_mac(raw: &str) -> anyhow::Result<Mac> {
+    Mac::parse(raw).map_err(|e| anyhow::anyhow!("invalid MAC {raw:?}: {e}"))
+}
+
+pub async fn run_device(config: &Config, command: DeviceCommand) -> anyhow::Result<()> {
+    let service = open_service(config).await?;
+    match command {
+        DeviceCommand::Add(args) => add(&service, args).await,
+        DeviceCommand::List {
+            json,
+            reveal,
+            search,
+        } => list(&service, json, reveal, search).await,
+        DeviceCommand::Show { mac, json, reveal } => {
+            let device = service.get_device(parse_mac(&mac)?).await?;
+            let view = DeviceView::new(&service, &device, reveal);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                print_device(&view, reveal);
+            }
+            Ok(())
+        }
+        DeviceCommand::Remove { mac } => {
+            let mac = parse_mac(&mac)?;
+            service.remove_device(mac).await?;
+            println!("removed {mac}");
+            Ok(())
+        }
+        DeviceCommand::Import { file, json } => import(&service, &file, json).await,
+    }
+}
+
+async fn add(service: &Service, args: AddArgs) -> anyhow::Result<()> {
+    let sip_password = if args.sip_password == "-" {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_to_string(&mut line)
+            .context("cannot read the SIP password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        args.sip_password
+    };
+    let input = DeviceInput {
+        mac: args.mac,
+        sip_user: args.sip_user,
+        sip_password,
+        registrar: args.registrar,
+        auth_name: args.auth_name,
+        display_name: args.display_name,
+        name: args.name,
+        model: args.model,
+        overrides: SettingsOverride {
+            time_zone: args.time_zone,
+            location: args.location,
+            sip_transport: args.sip_transport,
+            ..SettingsOverride::default()
+        },
+    };
+    let record = service.add_device(input).await?;
+    let device = service.get_device(record.mac).await?;
+    let view = DeviceView::new(service, &device, true);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        println!("added {}", view.mac);
+        println!("provisioning URL: {}", view.provisioning_url);
+        println!(
+            "give this URL to the phone (RPS, DHCP option 66, or its web UI under Auto Provision);"
+        );
+        println!("it holds the phone's secret: treat it like a password.");
+    }
+    Ok(())
+}
+
+async fn list(
+    service: &Service,
+    json: bool,
+    reveal: bool,
+    search: Option<String>,
+) -> anyhow::Result<()> {
+    let mut views = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = service
+            .list_devices(&DeviceQuery {
+                search: search.clone(),
+                sort: DeviceSort::Mac,
+                descending: false,
+                offset,
+                limit: 1000,
+            })
+            .await?;
+        let got = page.items.len() as u32;
+        views.extend(
+            page.items
+                .iter()
+                .map(|d| DeviceView::new(service, d, reveal)),
+        );
+        offset += got;
+        if got == 0 || u64::from(offset) >= page.total {
+            break;
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &views)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<12}  {:<20}  {:<12}  {:<6}  {:<17}  LAST CONFIG REQUEST",
+        "MAC", "NAME", "SIP USER", "MODEL", "PHONE REQUESTS"
+    )?;
+    for v in &views {
+        writeln!(
+            out,
+            "{:<12}  {:<20}  {:<12}  {:<6}  {:<17}  {}",
+            v.mac,
+            v.name,
+            v.sip_user,
+            v.model.as_deref().unwrap_or("-"),
+            v.status.phone_requests,
+            v.status
+                .last_config_request
+                .map_or_else(|| "-".to_owned(), |t| t.to_string()),
+        )?;
+    }
+    writeln!(out, "{} device(s)", views.len())?;
+    Ok(())
+}
+
+fn print_device(v: &DeviceView, reveal: bool) {
+    println!("MAC:                 {}", v.mac);
+    println!("Name:                {}", v.name);
+    println!("Model:               {}", v.model.as_deref().unwrap_or("-"));
+    println!("SIP user:            {}", v.sip_user);
+    println!(
+        "Auth name:           {}",
+        v.auth_name.as_deref().unwrap_or(&v.sip_user)
+    );
+    println!(
+        "Display name:        {}",
+        v.display_name.as_deref().unwrap_or("-")
+    );
+    println!("SIP password:        {}", v.sip_password);
+    println!("Registrar:           {}", v.registrar);
+    println!("Provisioning URL:    {}", v.provisioning_url);
+    println!("HTTP username:       {}", v.http_username);
+    println!("HTTP password:       {}", v.http_password);
+    println!("Phone web admin:     admin / {}", v.phone_admin_password);
+    if !v.overrides.is_empty() {
+        println!(
+            "Overrides:           {}",
+            serde_json::to_string(&v.overrides).unwrap_or_default()
+        );
+    }
+    println!("Device Config:       {}", v.status.device_config);
+    println!("Phone Requests:      {}", v.status.phone_requests);
+    println!(
+        "Last Config Request: {}",
+        v.status
+            .last_config_request
+            .map_or_else(|| "-".to_owned(), |t| t.to_string())
+    );
+    if let Some(ip) = &v.status.last_ip {
+        println!("Last seen from:      {ip}");
+    }
+    if let Some(ua) = &v.status.last_user_agent {
+        println!("User-Agent:          {ua}");
+    }
+    if !reveal {
+        println!("(secrets masked; add --reveal to show them)");
+    }
+    println!(
+        "No RPS account is configured in this version: give the phone the provisioning URL \
+         (DHCP option 66, or its web UI under Settings > Auto Provision)."
+    );
+}
+
+async fn import(service: &Service, file: &PathBuf, json: bool) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let rows = parse_csv(&bytes)?;
+    let total = rows.len() as u64;
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress_bar = bar.clone();
+    let results = service
+        .import_devices(rows, &move |n| progress_bar.set_position(n as u64))
+        .await?;
+    bar.finish_and_clear();
+    let rejected: Vec<_> = results.iter().filter(|r| r.error.is_some()).collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        for r in &rejected {
+            println!(
+                "line {}: {} rejected: {}",
+                r.line,
+                if r.mac.is_empty() { "-" } else { &r.mac },
+                r.error.as_deref().unwrap_or_default()
+            );
+        }
+        println!(
+            "imported {} device(s), rejected {}",
+            results.len() - rejected.len(),
+            rejected.len()
+        );
+    }
+    if !rejected.is_empty() && results.len() == rejected.len() {
+        bail!("no row could be imported");
+    }
+    Ok(())
+}
+
+pub async fn run_render(
+    config: &Config,
+    mac: &str,
+    file: Option<&str>,
+    reveal: bool,
+) -> anyhow::Result<()> {
+    let service = open_service(config).await?;
+    let mac = parse_mac(mac)?;
+    let device = service.get_device(mac).await?;
+    let file = resolve_file_name(mac, file.unwrap_or("cfg"))?;
+    match service.render_for_admin(&device, file).await? {
+        Some(text) if reveal => print!("{text}"),
+        Some(text) => print!("{}", yealink::mask_secrets(&text)),
+        None => bail!("{} is not served to this phone", file.file_name()),
+    }
+    Ok(())
+}
+
+pub async fn run_settings(config: &Config, command: SettingsCommand) -> anyhow::Result<()> {
+    let service = open_service(config).await?;
+    match command {
+        SettingsCommand::Show { json } => {
+            let settings = service.settings();
+            if json {
+                println!("{}", serde_json::to_string_pretty(settings.as_ref())?);
+            } else {
+                let value = serde_json::to_value(settings.as_ref())?;
+                if let serde_json::Value::Object(map) = value {
+                    for (k, v) in map {
+                        println!("{k:<24} {v}");
+                    }
+                }
+                if settings.public_base_url.is_none() {
+                    println!(
+                        "(public_base_url unset: phones are given {}; set it to the address phones reach)",
+                        service.base_url()
+                    );
+                }
+            }
+        }
+        SettingsCommand::Set { assignments } => {
+            let mut settings = service.settings().as_ref().clone();
+            for assignment in &assignments {
+                let (key, value) = assignment
+                    .split_once('=')
+                    .with_context(|| format!("{assignment:?} is not KEY=VALUE"))?;
+                settings.set_from_text(key.trim(), value)?;
+            }
+            service.update_settings(settings).await?;
+            println!("saved");
+        }
+    }
+    Ok(())
+}
+
+pub async fn run_admin(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
+    let service = open_service(config).await?;
+    match command {
+        AdminCommand::ResetPassword => {
+            let store: Arc<dyn prov_store::Store> = service.store().clone();
+            let password = crate::admin_auth::reset_admin_password(store.as_ref()).await?;
+            println!("new admin password: {password}");
+        }
+    }
+    Ok(())
+}

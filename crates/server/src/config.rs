@@ -1,0 +1,153 @@
+//! Start-up configuration: defaults < TOML file < `YEALINK_PROV_*` environment < command-line flags.
+//!
+//! Only what is needed before the database is open lives here; everything an administrator edits at
+//! run time (update interval, time zone, ...) is a [`crate::settings::Settings`] in the database.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// Everything `yealink-prov` needs to open its store and listen.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// Address of the one HTTP port serving phones, the admin API and metrics.
+    pub listen: SocketAddr,
+    /// Optional HTTPS port (needs `tls_cert` and `tls_key`); Basic auth is only accepted there.
+    pub listen_tls: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Folder for the embedded SQLite database and other state.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; defaults to SQLite under `data_dir`.
+    pub database_url: Option<Secret>,
+    /// Sets the admin password at start-up (otherwise one is generated on first start).
+    pub admin_password: Option<Secret>,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// Phone request log rows older than this are pruned.
+    pub request_log_retention_days: u32,
+    /// At least this many newest log rows per device are always kept.
+    pub request_log_keep_per_device: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            listen_tls: None,
+            tls_cert: None,
+            tls_key: None,
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            admin_password: None,
+            log_format: LogFormat::Text,
+            request_log_retention_days: 30,
+            request_log_keep_per_device: 20,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("listen_tls", &self.listen_tls)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url_redacted())
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "***"),
+            )
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// Values given on the command line; `None` means "not given", so lower layers stay in force.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Layers the sources; `file` must exist when given.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment
+            .merge(Env::prefixed("YEALINK_PROV_"))
+            .merge(Serialized::defaults(overrides));
+        let config: Config = figment
+            .extract()
+            // figment errors name the key and the source, never the value of a secret.
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen_tls.is_some() && (self.tls_cert.is_none() || self.tls_key.is_none()) {
+            return Err(ConfigError::Invalid(
+                "listen_tls needs both tls_cert and tls_key".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or SQLite in the data folder.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("yealink-prov.db").display()
+            ),
+        }
+    }
+
+    pub fn database_url_redacted(&self) -> String {
+        prov_store::redact_url(&self.database_url())
+    }
+
+    /// What a phone would use when no public base URL is set: this host's listen address.
+    pub fn fallback_base_url(&self) -> String {
+        let ip = if self.listen.ip().is_unspecified() {
+            std::net::IpAddr::from([127, 0, 0, 1])
+        } else {
+            self.listen.ip()
+        };
+        format!("http://{}", SocketAddr::new(ip, self.listen.port()))
+    }
+}

@@ -1,0 +1,178 @@
+//! CSV import: one device per row, columns named in a header line.
+
+use crate::device_input::DeviceInput;
+use crate::settings::SettingsOverride;
+
+pub const REQUIRED_COLUMNS: &[&str] = &["mac", "sip_user", "sip_password", "registrar"];
+pub const OPTIONAL_COLUMNS: &[&str] = &[
+    "auth_name",
+    "display_name",
+    "name",
+    "model",
+    "update_interval_minutes",
+    "ntp_servers",
+    "time_zone",
+    "location",
+    "media_relay",
+    "sip_transport",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the CSV has no header line")]
+    Empty,
+    #[error(
+        "the CSV header lacks the column(s) {0}; required: mac, sip_user, sip_password, registrar"
+    )]
+    MissingColumns(String),
+    #[error("unknown column {0:?}; known columns: {1}")]
+    UnknownColumn(String, String),
+    #[error("cannot read the CSV: {0}")]
+    Csv(String),
+}
+
+/// Every data row, numbered by its line in the file (the header is line 1), parsed or with the
+/// reason it could not be.
+pub fn parse_csv(input: &[u8]) -> Result<Vec<(usize, Result<DeviceInput, String>)>, ImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| ImportError::Csv(e.to_string()))?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .collect();
+    if headers.iter().all(String::is_empty) {
+        return Err(ImportError::Empty);
+    }
+    for h in &headers {
+        if !REQUIRED_COLUMNS.contains(&h.as_str()) && !OPTIONAL_COLUMNS.contains(&h.as_str()) {
+            let known = [REQUIRED_COLUMNS, OPTIONAL_COLUMNS].concat().join(", ");
+            return Err(ImportError::UnknownColumn(h.clone(), known));
+        }
+    }
+    let missing: Vec<&str> = REQUIRED_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| !headers.iter().any(|h| h == c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ImportError::MissingColumns(missing.join(", ")));
+    }
+    let mut rows = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let fallback_line = index + 2;
+        let row = match record {
+            Ok(record) => {
+                // Counted from the bytes: the csv crate's own line number skips blank lines.
+                let line = record
+                    .position()
+                    .map_or(fallback_line, |p| line_of_offset(input, p.byte() as usize));
+                if record.iter().all(str::is_empty) {
+                    continue;
+                }
+                (line, row_to_input(&headers, &record))
+            }
+            Err(e) => (fallback_line, Err(format!("unreadable row: {e}"))),
+        };
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// The line a record starts on; its recorded offset may sit before skipped blank lines.
+fn line_of_offset(input: &[u8], offset: usize) -> usize {
+    let mut start = offset.min(input.len());
+    while start < input.len() && matches!(input[start], b'\n' | b'\r') {
+        start += 1;
+    }
+    1 + input[..start].iter().filter(|b| **b == b'\n').count()
+}
+
+fn row_to_input(headers: &[String], record: &csv::StringRecord) -> Result<DeviceInput, String> {
+    if record.len() != headers.len() {
+        return Err(format!(
+            "has {} fields, the header has {}",
+            record.len(),
+            headers.len()
+        ));
+    }
+    let mut input = DeviceInput::default();
+    let mut overrides = SettingsOverride::default();
+    for (header, value) in headers.iter().zip(record.iter()) {
+        let opt = || (!value.is_empty()).then(|| value.to_owned());
+        match header.as_str() {
+            "mac" => input.mac = value.to_owned(),
+            "sip_user" => input.sip_user = value.to_owned(),
+            "sip_password" => input.sip_password = value.to_owned(),
+            "registrar" => input.registrar = value.to_owned(),
+            "auth_name" => input.auth_name = opt(),
+            "display_name" => input.display_name = opt(),
+            "name" => input.name = opt(),
+            "model" => input.model = opt(),
+            "update_interval_minutes" if !value.is_empty() => {
+                overrides.update_interval_minutes = Some(
+                    value
+                        .parse()
+                        .map_err(|_| "update_interval_minutes: not a number".to_owned())?,
+                )
+            }
+            "ntp_servers" if !value.is_empty() => {
+                overrides.ntp_servers = Some(
+                    value
+                        .split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                )
+            }
+            "time_zone" => overrides.time_zone = opt(),
+            "location" => overrides.location = opt(),
+            "media_relay" if !value.is_empty() => {
+                overrides.media_relay = Some(matches!(value, "1" | "true" | "yes" | "on"))
+            }
+            "sip_transport" if !value.is_empty() => {
+                overrides.sip_transport = Some(
+                    value
+                        .parse()
+                        .map_err(|_| "sip_transport: use udp, tcp or tls".to_owned())?,
+                )
+            }
+            _ => {}
+        }
+    }
+    input.overrides = overrides;
+    Ok(input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_rows_and_reports_bad_ones() {
+        let csv = "mac,sip_user,sip_password,registrar,time_zone\n\
+                   00:15:65:aa:bb:01,100,pw,pbx.local,Europe/Berlin\n\
+                   001565aabb02,101,pw\n\
+                   \n\
+                   001565aabb03,102,pw,pbx.local,\n";
+        let rows = parse_csv(csv.as_bytes()).expect("parses");
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].0, 2);
+        let first = rows[0].1.as_ref().expect("row 2 ok");
+        assert_eq!(first.overrides.time_zone.as_deref(), Some("Europe/Berlin"));
+        assert_eq!(rows[1].0, 3);
+        assert!(rows[1].1.as_ref().is_err_and(|e| e.contains("fields")));
+        assert_eq!(rows[2].0, 5);
+    }
+
+    #[test]
+    fn header_problems_are_named() {
+        let e = parse_csv(b"mac,sip_user\n").expect_err("missing");
+        assert!(e.to_string().contains("sip_password, registrar"));
+        let e = parse_csv(b"mac,sip_user,sip_password,registrar,colour\n").expect_err("unknown");
+        assert!(e.to_string().contains("colour"));
+    }
+}

@@ -1,0 +1,341 @@
+//! The phone-facing HTTP endpoints: `/prov/{token}/{file}` and `/prov/{file}` (see
+//! `docs/contracts.md`). A phone gets a file only after proving it is that phone; every other
+//! request gets one and the same 401 answer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Extension, Router};
+use base64::Engine;
+use prov_store::{DeviceRecord, DeviceStatus, PhoneRequest};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+use yealink::{Mac, PhoneFile, UserAgent};
+
+use crate::digest::{self, Verdict};
+use crate::state::AppState;
+
+/// Marks requests that arrived over TLS (set by the HTTPS listener).
+#[derive(Clone, Copy, Debug)]
+pub struct OverTls(pub bool);
+
+/// Largest `<mac>-local.cfg` upload we keep.
+pub const MAX_LOCAL_CFG: usize = 256 * 1024;
+/// Compared against when the username is unknown, so both cases cost the same.
+const DUMMY_PASSWORD: &str = "dummy-password-for-constant-time";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/prov/{token}/{file}", any(with_token))
+        .route("/prov/{file}", any(without_token))
+}
+
+async fn with_token(
+    State(state): State<AppState>,
+    Path((token, file)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<OverTls>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = PhoneHttpRequest {
+        token: Some(token),
+        file,
+        peer,
+        tls: tls.is_some_and(|Extension(OverTls(t))| t),
+        method,
+        uri,
+        headers,
+        body,
+    };
+    handle(&state, request).await
+}
+
+async fn without_token(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    tls: Option<Extension<OverTls>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = PhoneHttpRequest {
+        token: None,
+        file,
+        peer,
+        tls: tls.is_some_and(|Extension(OverTls(t))| t),
+        method,
+        uri,
+        headers,
+        body,
+    };
+    handle(&state, request).await
+}
+
+struct PhoneHttpRequest {
+    token: Option<String>,
+    file: String,
+    peer: SocketAddr,
+    tls: bool,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+enum Auth {
+    Device(Arc<DeviceRecord>),
+    Denied { stale: bool },
+}
+
+async fn handle(state: &AppState, req: PhoneHttpRequest) -> Response {
+    let user_agent = req
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| truncate(s, 256));
+    let ua = user_agent.as_deref().and_then(yealink::parse_user_agent);
+    let file = yealink::classify_file(&req.file);
+    let kind = file.map_or("other", |f| f.kind());
+
+    let device = match authenticate(state, &req) {
+        Auth::Device(d) if file.is_none_or(|f| f.mac().is_none_or(|m| m == d.mac)) => d,
+        auth => {
+            let stale = matches!(auth, Auth::Denied { stale: true });
+            metrics::counter!("phone_auth_failures_total").increment(1);
+            tracing::info!(
+                file = %printable(&req.file),
+                ip = %req.peer.ip(),
+                user_agent = user_agent.as_deref().unwrap_or("-"),
+                "phone request denied"
+            );
+            record(state, &req, None, &ua, user_agent, 401, "denied", false);
+            return unauthorized(state, req.tls, stale);
+        }
+    };
+
+    let (status, outcome, response, mac_cfg_served) = match (file, &req.method) {
+        (Some(PhoneFile::MacLocalCfg(mac)), &Method::PUT) => {
+            store_local_cfg(state, mac, &req.body).await
+        }
+        (Some(PhoneFile::MacLocalCfg(mac)), &Method::GET) => {
+            match state.service.store().get_local_cfg(mac).await {
+                Ok(Some((body, _))) => (200, "served", text(StatusCode::OK, body), false),
+                Ok(None) => not_found(),
+                Err(e) => internal(&e),
+            }
+        }
+        (Some(f), &Method::GET) => serve_generated(state, &device, f, ua.as_ref()),
+        (Some(_), _) => (
+            405,
+            "error",
+            text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"),
+            false,
+        ),
+        (None, _) => not_found(),
+    };
+    metrics::counter!("phone_requests_total", "file" => kind, "outcome" => outcome).increment(1);
+    record(
+        state,
+        &req,
+        Some(device.mac),
+        &ua,
+        user_agent,
+        status,
+        outcome,
+        mac_cfg_served,
+    );
+    response
+}
+
+fn serve_generated(
+    state: &AppState,
+    device: &DeviceRecord,
+    file: PhoneFile,
+    ua: Option<&UserAgent>,
+) -> (u16, &'static str, Response, bool) {
+    // The status is only needed by the admin preview; a phone's own UA gives the model.
+    match state
+        .service
+        .render(device, file, ua, None, &DeviceStatus::default())
+    {
+        Ok(Some(body)) => (
+            200,
+            "served",
+            text(StatusCode::OK, body),
+            matches!(file, PhoneFile::MacCfg(_)),
+        ),
+        Ok(None) => not_found(),
+        Err(e) => internal(&e),
+    }
+}
+
+async fn store_local_cfg(
+    state: &AppState,
+    mac: Mac,
+    body: &[u8],
+) -> (u16, &'static str, Response, bool) {
+    if body.len() > MAX_LOCAL_CFG {
+        return (
+            413,
+            "error",
+            text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large\n"),
+            false,
+        );
+    }
+    match state.service.store().put_local_cfg(mac, body).await {
+        Ok(()) => (200, "stored", text(StatusCode::OK, "OK\n"), false),
+        Err(e) => internal(&e),
+    }
+}
+
+fn not_found() -> (u16, &'static str, Response, bool) {
+    (
+        404,
+        "not_found",
+        text(StatusCode::NOT_FOUND, "Not Found\n"),
+        false,
+    )
+}
+
+fn internal(e: &dyn std::fmt::Display) -> (u16, &'static str, Response, bool) {
+    tracing::error!(error = %e, "phone request failed");
+    (
+        500,
+        "error",
+        text(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n"),
+        false,
+    )
+}
+
+fn authenticate(state: &AppState, req: &PhoneHttpRequest) -> Auth {
+    if let Some(token) = &req.token
+        && let Some(device) = state.service.cache().by_token(token)
+    {
+        return Auth::Device(device);
+    }
+    let Some(value) = req
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Auth::Denied { stale: false };
+    };
+    if let Some(response) = digest::parse_authorization(value) {
+        let path = req.uri.path_and_query().map_or("", |p| p.as_str());
+        let device = Mac::parse(&response.username)
+            .ok()
+            .and_then(|mac| state.service.cache().by_mac(mac));
+        let password = device
+            .as_ref()
+            .map_or(DUMMY_PASSWORD, |d| d.http_password.as_str());
+        let verdict = state.nonce.verify(&response, req.method.as_str(), password);
+        return match (device, verdict, response.uri == path) {
+            (Some(d), Verdict::Valid, true) => Auth::Device(d),
+            (Some(_), Verdict::Stale, true) => Auth::Denied { stale: true },
+            _ => Auth::Denied { stale: false },
+        };
+    }
+    if req.tls
+        && let Some((user, password)) = parse_basic(value)
+    {
+        let device = Mac::parse(&user)
+            .ok()
+            .and_then(|mac| state.service.cache().by_mac(mac));
+        let expected = device
+            .as_ref()
+            .map_or(DUMMY_PASSWORD, |d| d.http_password.as_str());
+        let ok = bool::from(expected.as_bytes().ct_eq(password.as_bytes()));
+        if let (Some(d), true) = (device, ok) {
+            return Auth::Device(d);
+        }
+    }
+    Auth::Denied { stale: false }
+}
+
+fn parse_basic(value: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+fn unauthorized(state: &AppState, tls: bool, stale: bool) -> Response {
+    let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&state.nonce.challenge(stale)) {
+        headers.append(header::WWW_AUTHENTICATE, v);
+    }
+    if tls {
+        headers.append(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"yealink-prov\""),
+        );
+    }
+    response
+}
+
+fn text(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body.into(),
+    )
+        .into_response()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    state: &AppState,
+    req: &PhoneHttpRequest,
+    mac: Option<Mac>,
+    ua: &Option<UserAgent>,
+    user_agent: Option<String>,
+    status: u16,
+    outcome: &str,
+    mac_cfg_served: bool,
+) {
+    state.requests.record(PhoneRequest {
+        at: OffsetDateTime::now_utc(),
+        mac,
+        method: req.method.as_str().to_owned(),
+        file: printable(&req.file),
+        status,
+        outcome: outcome.to_owned(),
+        source_ip: req.peer.ip().to_string(),
+        user_agent,
+        model: ua.as_ref().map(|u| u.model.clone()),
+        firmware: ua.as_ref().map(|u| u.firmware.clone()),
+        mac_cfg_served,
+    });
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// File names are attacker-chosen: keep logs and the request log readable and bounded.
+fn printable(s: &str) -> String {
+    s.chars()
+        .take(64)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect()
+}

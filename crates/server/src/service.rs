@@ -1,0 +1,357 @@
+//! The provisioning service: the one place where devices, settings and rendering meet. The CLI,
+//! the admin API and (later) the web UI and the innovaphone integration all go through it.
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use prov_store::{Device, DeviceQuery, DeviceRecord, DeviceStatus, Page, Store};
+use time::OffsetDateTime;
+use yealink::{Mac, PhoneFile, PhoneSettings, UserAgent};
+
+use crate::cache::DeviceCache;
+use crate::device_input::{DeviceInput, DevicePatch, ValidDevice, split_registrar};
+use crate::error::ServiceError;
+use crate::secret::random_token;
+use crate::settings::{Settings, SettingsOverride};
+
+const SETTINGS_META_FALLBACK: &str = "http://127.0.0.1:8080";
+/// Length of generated per-phone secrets (62^24 > 2^142).
+pub const TOKEN_LEN: usize = 24;
+const PASSWORD_LEN: usize = 20;
+
+pub struct Service {
+    store: Arc<dyn Store>,
+    cache: DeviceCache,
+    settings: RwLock<Arc<Settings>>,
+    fallback_base_url: String,
+}
+
+/// One row of an import, as reported back.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RowResult {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: usize,
+    pub mac: String,
+    pub error: Option<String>,
+}
+
+impl Service {
+    /// Opens the service on a store; `load_cache` is for the server (the CLI reads the store).
+    pub async fn new(
+        store: Arc<dyn Store>,
+        fallback_base_url: Option<String>,
+        load_cache: bool,
+    ) -> Result<Service, ServiceError> {
+        let cache = if load_cache {
+            DeviceCache::load(store.as_ref()).await?
+        } else {
+            DeviceCache::default()
+        };
+        let settings = load_settings(store.as_ref()).await?;
+        Ok(Service {
+            store,
+            cache,
+            settings: RwLock::new(Arc::new(settings)),
+            fallback_base_url: fallback_base_url.unwrap_or_else(|| SETTINGS_META_FALLBACK.into()),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn cache(&self) -> &DeviceCache {
+        &self.cache
+    }
+
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.read().clone()
+    }
+
+    /// Re-reads what other processes may have changed (devices and settings).
+    pub async fn refresh(&self) -> Result<(), ServiceError> {
+        self.cache.refresh(self.store.as_ref()).await?;
+        let settings = load_settings(self.store.as_ref()).await?;
+        if *self.settings.read().as_ref() != settings {
+            *self.settings.write() = Arc::new(settings);
+        }
+        Ok(())
+    }
+
+    pub async fn update_settings(&self, settings: Settings) -> Result<Arc<Settings>, ServiceError> {
+        settings.validate()?;
+        let value = serde_json::to_value(&settings).map_err(|e| ServiceError::Render {
+            file: "settings".into(),
+            reason: e.to_string(),
+        })?;
+        self.store.put_settings(&value).await?;
+        let settings = Arc::new(settings);
+        *self.settings.write() = settings.clone();
+        Ok(settings)
+    }
+
+    pub fn base_url(&self) -> String {
+        self.settings()
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| self.fallback_base_url.clone())
+    }
+
+    /// The URL this device's phone must be given (RPS, DHCP option 66, or by hand).
+    pub fn provisioning_url(&self, record: &DeviceRecord) -> String {
+        format!("{}/prov/{}/", self.base_url(), record.url_token)
+    }
+
+    /// The URL phones authenticating with Digest use (no per-phone secret in it).
+    pub fn shared_provisioning_url(&self) -> String {
+        format!("{}/prov/", self.base_url())
+    }
+
+    pub async fn add_device(&self, input: DeviceInput) -> Result<DeviceRecord, ServiceError> {
+        let valid = input.validate()?;
+        let record = self
+            .store
+            .insert_device(&new_record(valid, OffsetDateTime::now_utc()))
+            .await?;
+        self.cache.upsert(record.clone());
+        Ok(record)
+    }
+
+    /// Validates every row first, then inserts the valid ones in bulk; `progress` gets the
+    /// number of rows handled so far.
+    pub async fn import_devices(
+        &self,
+        rows: Vec<(usize, Result<DeviceInput, String>)>,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<Vec<RowResult>, ServiceError> {
+        const CHUNK: usize = 1_000;
+        let now = OffsetDateTime::now_utc();
+        let mut results = Vec::with_capacity(rows.len());
+        let mut pending: Vec<(usize, DeviceRecord)> = Vec::new();
+        for (line, row) in rows {
+            let raw_mac = row.as_ref().map(|r| r.mac.clone()).unwrap_or_default();
+            match row.and_then(|r| r.validate().map_err(|e| e.to_string())) {
+                Ok(valid) => pending.push((line, new_record(valid, now))),
+                Err(error) => results.push(RowResult {
+                    line,
+                    mac: raw_mac,
+                    error: Some(error),
+                }),
+            }
+        }
+        progress(results.len());
+        for chunk in pending.chunks(CHUNK) {
+            let records: Vec<DeviceRecord> = chunk.iter().map(|(_, r)| r.clone()).collect();
+            let outcomes = self.store.insert_devices(&records).await?;
+            for ((line, record), outcome) in chunk.iter().zip(outcomes) {
+                let error = match outcome {
+                    Ok(stored) => {
+                        self.cache.upsert(stored);
+                        None
+                    }
+                    Err(e) => Some(ServiceError::from(e).to_string()),
+                };
+                results.push(RowResult {
+                    line: *line,
+                    mac: record.mac.to_string(),
+                    error,
+                });
+            }
+            progress(results.len());
+        }
+        results.sort_by_key(|r| r.line);
+        Ok(results)
+    }
+
+    pub async fn update_device(
+        &self,
+        mac: Mac,
+        patch: DevicePatch,
+    ) -> Result<DeviceRecord, ServiceError> {
+        let device = self.get_device(mac).await?;
+        let mut record = device.record;
+        let rotate = patch.rotate_credentials;
+        let valid = patch.apply(valid_from_record(&record)?)?;
+        apply_valid(&mut record, valid);
+        if rotate {
+            record.http_password = random_token(PASSWORD_LEN);
+            record.url_token = random_token(TOKEN_LEN);
+        }
+        record.updated_at = OffsetDateTime::now_utc();
+        let stored = self.store.update_device(&record).await?;
+        self.cache.upsert(stored.clone());
+        Ok(stored)
+    }
+
+    pub async fn remove_device(&self, mac: Mac) -> Result<(), ServiceError> {
+        if !self.store.delete_device(mac).await? {
+            return Err(ServiceError::NotFound(mac));
+        }
+        self.cache.remove(mac);
+        Ok(())
+    }
+
+    pub async fn get_device(&self, mac: Mac) -> Result<Device, ServiceError> {
+        self.store
+            .get_device(mac)
+            .await?
+            .ok_or(ServiceError::NotFound(mac))
+    }
+
+    pub async fn list_devices(&self, query: &DeviceQuery) -> Result<Page<Device>, ServiceError> {
+        Ok(self.store.list_devices(query).await?)
+    }
+
+    /// Renders what `file` would be for this device, as its phone would get it now.
+    /// `None`: the file is not one we serve (e.g. `y000000000000.boot`, or no local upload).
+    pub async fn render_for_admin(
+        &self,
+        device: &Device,
+        file: PhoneFile,
+    ) -> Result<Option<String>, ServiceError> {
+        if let PhoneFile::MacLocalCfg(_) = file {
+            return Ok(self
+                .store
+                .get_local_cfg(device.record.mac)
+                .await?
+                .map(|(body, _)| String::from_utf8_lossy(&body).into_owned()));
+        }
+        let model = device.status.model_seen.as_deref();
+        self.render(&device.record, file, None, model, &device.status)
+    }
+
+    /// Renders a generated file (not `-local.cfg`).
+    pub fn render(
+        &self,
+        record: &DeviceRecord,
+        file: PhoneFile,
+        ua: Option<&UserAgent>,
+        model_seen: Option<&str>,
+        _status: &DeviceStatus,
+    ) -> Result<Option<String>, ServiceError> {
+        let settings = self.settings();
+        let code = common_code(record, ua, model_seen);
+        let failed = |e: &dyn std::fmt::Display| ServiceError::Render {
+            file: file.file_name(),
+            reason: e.to_string(),
+        };
+        match file {
+            PhoneFile::MacBoot(_) => Ok(Some(yealink::render_mac_boot(record.mac, code))),
+            PhoneFile::CommonBoot | PhoneFile::MacLocalCfg(_) => Ok(None),
+            PhoneFile::Common(_) => yealink::render_common_cfg(&settings.phone)
+                .map(Some)
+                .map_err(|e| failed(&e)),
+            PhoneFile::MacCfg(_) => {
+                let effective = effective_settings(record, &settings.phone);
+                let (host, port) = split_registrar(&record.registrar).map_err(|e| failed(&e))?;
+                let display = record.display_name.as_deref().unwrap_or(&record.sip_user);
+                let url = self.provisioning_url(record);
+                let username = record.mac.to_string();
+                let input = yealink::MacFileInput {
+                    mac: record.mac,
+                    account: yealink::Account {
+                        label: display,
+                        display_name: display,
+                        auth_name: record.auth_name.as_deref().unwrap_or(&record.sip_user),
+                        user_name: &record.sip_user,
+                        password: &record.sip_password,
+                        registrar_host: &host,
+                        registrar_port: port,
+                    },
+                    provisioning: yealink::Provisioning {
+                        server_url: &url,
+                        username: &username,
+                        password: &record.http_password,
+                    },
+                    admin_password: &record.admin_password,
+                    settings: &effective,
+                    // The boot file includes the common file exactly when the code is known.
+                    common_baseline: code.map(|_| &settings.phone),
+                };
+                yealink::render_mac_cfg(&input)
+                    .map(Some)
+                    .map_err(|e| failed(&e))
+            }
+        }
+    }
+}
+
+/// The model code the boot file names: from this request's User-Agent, else what the
+/// administrator entered, else what the phone said last time.
+pub fn common_code(
+    record: &DeviceRecord,
+    ua: Option<&UserAgent>,
+    model_seen: Option<&str>,
+) -> Option<u16> {
+    ua.and_then(|ua| yealink::common_file_code(&ua.model))
+        .or_else(|| ua.and_then(|ua| yealink::common_code_from_firmware(&ua.firmware)))
+        .or_else(|| record.model.as_deref().and_then(yealink::common_file_code))
+        .or_else(|| model_seen.and_then(yealink::common_file_code))
+}
+
+pub fn overrides_of(record: &DeviceRecord) -> SettingsOverride {
+    // Stored overrides were validated on the way in; an unreadable one (hand-edited database)
+    // falls back to the global settings rather than breaking the phone.
+    serde_json::from_value(record.overrides.clone()).unwrap_or_default()
+}
+
+pub fn effective_settings(record: &DeviceRecord, global: &PhoneSettings) -> PhoneSettings {
+    overrides_of(record).apply(global)
+}
+
+fn new_record(valid: ValidDevice, now: OffsetDateTime) -> DeviceRecord {
+    let mut record = DeviceRecord {
+        mac: valid.mac,
+        name: String::new(),
+        model: None,
+        sip_user: String::new(),
+        auth_name: None,
+        sip_password: String::new(),
+        display_name: None,
+        registrar: String::new(),
+        overrides: serde_json::Value::Object(Default::default()),
+        http_password: random_token(PASSWORD_LEN),
+        url_token: random_token(TOKEN_LEN),
+        admin_password: random_token(PASSWORD_LEN),
+        created_at: now,
+        updated_at: now,
+        revision: 0,
+    };
+    apply_valid(&mut record, valid);
+    record
+}
+
+fn apply_valid(record: &mut DeviceRecord, valid: ValidDevice) {
+    record.name = valid.name;
+    record.model = valid.model;
+    record.sip_user = valid.sip_user;
+    record.auth_name = valid.auth_name;
+    record.sip_password = valid.sip_password;
+    record.display_name = valid.display_name;
+    record.registrar = valid.registrar;
+    record.overrides = serde_json::to_value(&valid.overrides)
+        .unwrap_or_else(|_| serde_json::Value::Object(Default::default()));
+}
+
+fn valid_from_record(record: &DeviceRecord) -> Result<ValidDevice, ServiceError> {
+    Ok(ValidDevice {
+        mac: record.mac,
+        sip_user: record.sip_user.clone(),
+        sip_password: record.sip_password.clone(),
+        registrar: record.registrar.clone(),
+        auth_name: record.auth_name.clone(),
+        display_name: record.display_name.clone(),
+        name: record.name.clone(),
+        model: record.model.clone(),
+        overrides: overrides_of(record),
+    })
+}
+
+async fn load_settings(store: &dyn Store) -> Result<Settings, ServiceError> {
+    Ok(match store.get_settings().await? {
+        // Fields added in later versions take their defaults (`#[serde(default)]`).
+        Some(value) => serde_json::from_value(value)
+            .map_err(|e| ServiceError::CorruptSettings(e.to_string()))?,
+        None => Settings::default(),
+    })
+}

@@ -1,0 +1,287 @@
+//! Administrator settings: persisted as one JSON document, defaults for every phone; a device may
+//! override the phone-facing ones.
+
+use serde::{Deserialize, Serialize};
+use yealink::{PhoneSettings, Transport};
+
+/// Scheme phones use to reach us; derived from and written into `public_base_url`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Base URL phones use, e.g. `https://prov.example.com` (no trailing slash). `None`: the
+    /// server's own listen address, which only suits a LAN.
+    pub public_base_url: Option<String>,
+    #[serde(flatten)]
+    pub phone: PhoneSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            public_base_url: None,
+            phone: PhoneSettings {
+                update_interval_minutes: 60,
+                ntp_servers: vec!["pool.ntp.org".to_owned()],
+                time_zone: "UTC".to_owned(),
+                location: "US".to_owned(),
+                media_relay: false,
+                sip_transport: Transport::Tcp,
+            },
+        }
+    }
+}
+
+/// Per-device overrides of [`PhoneSettings`]; `None` inherits the global value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SettingsOverride {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_interval_minutes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ntp_servers: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_relay: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sip_transport: Option<Transport>,
+}
+
+impl SettingsOverride {
+    pub fn apply(&self, base: &PhoneSettings) -> PhoneSettings {
+        PhoneSettings {
+            update_interval_minutes: self
+                .update_interval_minutes
+                .unwrap_or(base.update_interval_minutes),
+            ntp_servers: self
+                .ntp_servers
+                .clone()
+                .unwrap_or_else(|| base.ntp_servers.clone()),
+            time_zone: self
+                .time_zone
+                .clone()
+                .unwrap_or_else(|| base.time_zone.clone()),
+            location: self
+                .location
+                .clone()
+                .unwrap_or_else(|| base.location.clone()),
+            media_relay: self.media_relay.unwrap_or(base.media_relay),
+            sip_transport: self.sip_transport.unwrap_or(base.sip_transport),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == SettingsOverride::default()
+    }
+}
+
+/// A setting that failed validation, with the field it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn field_error(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// Longest update interval Yealink accepts (`static.auto_provision.repeat.minutes`, 30 days).
+pub const MAX_UPDATE_INTERVAL_MINUTES: u32 = 43_200;
+
+pub fn validate_phone_settings(s: &PhoneSettings) -> Result<(), FieldError> {
+    validate_update_interval(s.update_interval_minutes)?;
+    validate_ntp_servers(&s.ntp_servers)?;
+    validate_time_zone(&s.time_zone)?;
+    validate_location(&s.location)?;
+    Ok(())
+}
+
+pub fn validate_override(o: &SettingsOverride) -> Result<(), FieldError> {
+    if let Some(v) = o.update_interval_minutes {
+        validate_update_interval(v)?;
+    }
+    if let Some(v) = &o.ntp_servers {
+        validate_ntp_servers(v)?;
+    }
+    if let Some(v) = &o.time_zone {
+        validate_time_zone(v)?;
+    }
+    if let Some(v) = &o.location {
+        validate_location(v)?;
+    }
+    Ok(())
+}
+
+fn validate_update_interval(minutes: u32) -> Result<(), FieldError> {
+    if minutes > MAX_UPDATE_INTERVAL_MINUTES {
+        return Err(field_error(
+            "update_interval_minutes",
+            format!("must be 0 (only at power-on) to {MAX_UPDATE_INTERVAL_MINUTES} minutes"),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_ntp_servers(servers: &[String]) -> Result<(), FieldError> {
+    if servers.len() > 2 {
+        return Err(field_error(
+            "ntp_servers",
+            "Yealink phones take at most two NTP servers",
+        ));
+    }
+    for server in servers {
+        if !is_host_name(server) {
+            return Err(field_error(
+                "ntp_servers",
+                format!("{server:?} is not a host name or IP address"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_time_zone(zone: &str) -> Result<(), FieldError> {
+    yealink::resolve_time_zone(zone)
+        .map(|_| ())
+        .map_err(|e| field_error("time_zone", e.to_string()))
+}
+
+fn validate_location(code: &str) -> Result<(), FieldError> {
+    if yealink::location(code).is_none() {
+        let known: Vec<&str> = yealink::locations().iter().map(|l| l.code).collect();
+        return Err(field_error(
+            "location",
+            format!("unknown location {code:?}; known: {}", known.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+/// Host names, IPv4 and bracket-less IPv6 literals; nothing that could break a .cfg line.
+pub fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'))
+}
+
+/// Checks and normalises a public base URL: `http(s)://host[:port][/path]`, no trailing slash.
+pub fn normalise_base_url(url: &str) -> Result<String, FieldError> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| field_error("public_base_url", "must start with http:// or https://"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || rest.contains(['?', '#', ' ', '@']) {
+        return Err(field_error(
+            "public_base_url",
+            "must be http(s)://host[:port][/path] without query, fragment, spaces or credentials",
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if let Some(url) = &self.public_base_url {
+            normalise_base_url(url)?;
+        }
+        validate_phone_settings(&self.phone)
+    }
+
+    pub fn scheme(&self) -> Option<Scheme> {
+        self.public_base_url.as_deref().map(|u| {
+            if u.starts_with("https://") {
+                Scheme::Https
+            } else {
+                Scheme::Http
+            }
+        })
+    }
+
+    /// Applies `key=value` as typed on the command line.
+    pub fn set_from_text(&mut self, key: &str, value: &str) -> Result<(), FieldError> {
+        let value = value.trim();
+        match key {
+            "public_base_url" => {
+                self.public_base_url = if value.is_empty() {
+                    None
+                } else {
+                    Some(normalise_base_url(value)?)
+                }
+            }
+            "provisioning_scheme" => {
+                let base = self.public_base_url.clone().ok_or_else(|| {
+                    field_error("provisioning_scheme", "set public_base_url first")
+                })?;
+                let rest = base
+                    .split_once("://")
+                    .map(|(_, rest)| rest.to_owned())
+                    .unwrap_or(base);
+                self.public_base_url = match value.to_ascii_lowercase().as_str() {
+                    "http" => Some(format!("http://{rest}")),
+                    "https" => Some(format!("https://{rest}")),
+                    _ => return Err(field_error("provisioning_scheme", "must be http or https")),
+                };
+            }
+            "update_interval_minutes" => {
+                self.phone.update_interval_minutes = value.parse().map_err(|_| {
+                    field_error(
+                        "update_interval_minutes",
+                        "must be a whole number of minutes",
+                    )
+                })?
+            }
+            "ntp_servers" => {
+                self.phone.ntp_servers = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }
+            "time_zone" => self.phone.time_zone = value.to_owned(),
+            "location" => self.phone.location = value.to_ascii_uppercase(),
+            "media_relay" => self.phone.media_relay = parse_bool("media_relay", value)?,
+            "sip_transport" => {
+                self.phone.sip_transport = value
+                    .parse()
+                    .map_err(|_| field_error("sip_transport", "must be udp, tcp or tls"))?
+            }
+            _ => {
+                return Err(FieldError {
+                    field: "key",
+                    message: format!(
+                        "unknown setting {key:?}; settable: public_base_url, provisioning_scheme, \
+                         update_interval_minutes, ntp_servers, time_zone, location, media_relay, \
+                         sip_transport"
+                    ),
+                });
+            }
+        }
+        self.validate()
+    }
+}
+
+fn parse_bool(field: &'static str, value: &str) -> Result<bool, FieldError> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" => Ok(false),
+        _ => Err(field_error(field, "must be true or false")),
+    }
+}

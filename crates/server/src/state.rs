@@ -1,0 +1,19 @@
+//! What every HTTP handler shares.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::admin_auth::AdminVerifier;
+use crate::digest::NonceKey;
+use crate::request_log::RequestLog;
+use crate::service::Service;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<Service>,
+    pub requests: RequestLog,
+    pub nonce: NonceKey,
+    pub admin: Arc<AdminVerifier>,
+    pub metrics: Option<PrometheusHandle>,
+}

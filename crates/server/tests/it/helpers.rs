@@ -1,0 +1,195 @@
+//! Starts the real server on `127.0.0.1:0` with a fresh database, and talks to it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::{Client, Method, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use yealink_prov::app::Server;
+use yealink_prov::config::Config;
+use yealink_prov::secret::Secret;
+
+pub const ADMIN_PASSWORD: &str = "test-admin-password-0123456789";
+
+pub struct TestApp {
+    pub base: String,
+    pub data_dir: TempDir,
+    pub database_url: String,
+    pub client: Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh PostgreSQL database on the server named by `TEST_DATABASE_URL`, or `None` (and a
+/// printed notice) when the variable is unset.
+pub async fn fresh_postgres_url() -> Option<String> {
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!("SKIPPED on PostgreSQL: TEST_DATABASE_URL is not set");
+        return None;
+    };
+    let name = format!(
+        "it_{}",
+        yealink_prov::secret::random_token(12).to_lowercase()
+    );
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
+    // The name is our own lower-case alphanumeric token, never outside input.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let (prefix, _) = admin_url
+        .rsplit_once('/')
+        .expect("TEST_DATABASE_URL ends with /DBNAME");
+    Some(format!("{prefix}/{name}"))
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_on(Backend::Sqlite)
+        .await
+        .expect("SQLite is always available")
+}
+
+/// `None` when the backend is not available here (PostgreSQL without `TEST_DATABASE_URL`).
+pub async fn spawn_app_on(backend: Backend) -> Option<TestApp> {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let database_url = match backend {
+        Backend::Sqlite => format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.path().join("test.db").display()
+        ),
+        Backend::Postgres => fresh_postgres_url().await?,
+    };
+    let app = start(data_dir, database_url).await;
+    Some(app)
+}
+
+async fn start(data_dir: TempDir, database_url: String) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let config = Config {
+        listen: addr,
+        data_dir: data_dir.path().to_path_buf(),
+        database_url: Some(Secret::new(database_url.clone())),
+        admin_password: Some(Secret::new(ADMIN_PASSWORD)),
+        ..Config::default()
+    };
+    let server = Server::build(config).await.expect("server builds");
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(listener, async {
+        let _ = rx.await;
+    }));
+    let app = TestApp {
+        base: format!("http://{addr}"),
+        data_dir,
+        database_url,
+        client: Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client"),
+        shutdown: Some(tx),
+        task: Some(task),
+    };
+    let response = app
+        .api(Method::PATCH, "/settings")
+        .json(&json!({"public_base_url": app.base}))
+        .send()
+        .await
+        .expect("set base url");
+    assert_eq!(response.status(), StatusCode::OK);
+    app
+}
+
+impl TestApp {
+    pub fn api(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .bearer_auth(ADMIN_PASSWORD)
+    }
+
+    pub async fn add_device(&self, body: Value) -> Value {
+        let response = self
+            .api(Method::POST, "/devices")
+            .json(&body)
+            .send()
+            .await
+            .expect("POST /devices");
+        assert_eq!(response.status(), StatusCode::CREATED, "adding {body}");
+        response.json().await.expect("json")
+    }
+
+    /// The device with its secrets revealed (provisioning URL and HTTP password).
+    pub async fn revealed(&self, mac: &str) -> Value {
+        let response = self
+            .api(Method::GET, &format!("/devices/{mac}?reveal=true"))
+            .send()
+            .await
+            .expect("GET device");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("json")
+    }
+
+    pub async fn device(&self, mac: &str) -> Value {
+        self.api(Method::GET, &format!("/devices/{mac}"))
+            .send()
+            .await
+            .expect("GET device")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Polls until `check` holds for the device (the request log is written in batches).
+    pub async fn wait_for_device(&self, mac: &str, check: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..100 {
+            let device = self.device(mac).await;
+            if check(&device) {
+                return device;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "device {mac} never reached the expected state: {}",
+            self.device(mac).await
+        );
+    }
+
+    pub fn data_path(&self) -> PathBuf {
+        self.data_dir.path().to_path_buf()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("server task")
+                .expect("server ran cleanly");
+        }
+    }
+}
+
+pub fn device_json(mac: &str, user: &str) -> Value {
+    json!({
+        "mac": mac,
+        "sip_user": user,
+        "sip_password": format!("sip-secret-{user}"),
+        "registrar": "pbx.example.test:5060",
+        "display_name": format!("Phone {user}"),
+    })
+}

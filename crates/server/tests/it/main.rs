@@ -1,0 +1,8 @@
+//! One integration-test binary for the server (each extra binary costs a link).
+
+mod helpers;
+
+mod admin_api;
+mod cli;
+mod phone_auth;
+mod provisioning;

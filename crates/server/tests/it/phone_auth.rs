@@ -1,0 +1,222 @@
+//! Nobody but the phone gets its files, and every refusal looks the same.
+
+use prov_sim::SimPhone;
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::{TestApp, device_json, spawn_app};
+
+const UA_A: &str = "Yealink SIP-T46U 108.86.0.90 80:5e:c0:aa:cc:01";
+
+/// Status, body and the header names of a refusal (nonces differ per answer by design).
+async fn refusal(
+    app: &TestApp,
+    path: &str,
+    ua: &str,
+    auth: Option<&str>,
+) -> (StatusCode, String, Vec<String>) {
+    let mut request = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .header("User-Agent", ua);
+    if let Some(auth) = auth {
+        request = request.header("Authorization", auth);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let mut names: Vec<String> = response
+        .headers()
+        .keys()
+        .map(|k| k.as_str().to_owned())
+        .filter(|k| k != "date")
+        .collect();
+    names.sort();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        challenge.starts_with("Digest realm=\"yealink-prov\""),
+        "{challenge}"
+    );
+    (status, response.text().await.expect("body"), names)
+}
+
+#[tokio::test]
+async fn unknown_wrong_and_foreign_requests_get_the_same_answer() {
+    let app = spawn_app().await;
+    app.add_device(device_json("805ec0aacc01", "401")).await;
+    app.add_device(device_json("805ec0aacc02", "402")).await;
+    let a = app.revealed("805ec0aacc01").await;
+    let url_a = a["provisioning_url"].as_str().expect("url").to_owned();
+    let token_a = url_a
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .expect("token")
+        .to_owned();
+
+    let unknown_mac = refusal(
+        &app,
+        "/prov/ZZZZZZZZZZZZZZZZZZZZZZZZ/001565000001.cfg",
+        UA_A,
+        None,
+    )
+    .await;
+    let wrong_token = refusal(
+        &app,
+        "/prov/AAAAAAAAAAAAAAAAAAAAAAAA/805ec0aacc01.cfg",
+        UA_A,
+        None,
+    )
+    .await;
+    let foreign_file = refusal(
+        &app,
+        &format!("/prov/{token_a}/805ec0aacc02.cfg"),
+        UA_A,
+        None,
+    )
+    .await;
+    let foreign_boot = refusal(
+        &app,
+        &format!("/prov/{token_a}/805ec0aacc02.boot"),
+        UA_A,
+        None,
+    )
+    .await;
+    let no_token = refusal(&app, "/prov/805ec0aacc01.cfg", UA_A, None).await;
+    let wrong_digest = refusal(
+        &app,
+        "/prov/805ec0aacc01.cfg",
+        UA_A,
+        Some(r#"Digest username="805ec0aacc01", realm="yealink-prov", nonce="00000000000000000000000000000000000000000000000a", uri="/prov/805ec0aacc01.cfg", response="00000000000000000000000000000000", qop=auth, nc=00000001, cnonce="x""#),
+    )
+    .await;
+    let garbled = refusal(&app, "/prov/805ec0aacc01.cfg", UA_A, Some("Digest ,,,=\"")).await;
+    // Basic is refused over plain HTTP even with the right password.
+    let basic = {
+        use base64::Engine;
+        let pw = a["http_password"].as_str().expect("pw");
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("805ec0aacc01:{pw}"));
+        refusal(
+            &app,
+            "/prov/805ec0aacc01.cfg",
+            UA_A,
+            Some(&format!("Basic {encoded}")),
+        )
+        .await
+    };
+
+    for other in [
+        &wrong_token,
+        &foreign_file,
+        &foreign_boot,
+        &no_token,
+        &wrong_digest,
+        &garbled,
+        &basic,
+    ] {
+        assert_eq!(&unknown_mac, other);
+    }
+    assert_eq!(unknown_mac.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown_mac.1, "Unauthorized\n");
+
+    // A real phone with the right token still gets its own files.
+    let mut phone = SimPhone::new("805ec0aacc01", "T46U", "108.86.0.90").expect("phone");
+    phone.set_provisioning_server(&url_a, None);
+    phone.provision().await.expect("own files");
+
+    // Refusals are counted and logged without the token.
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let failures = metrics
+        .lines()
+        .find(|l| l.starts_with("phone_auth_failures_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .expect("failure counter present");
+    assert!(failures >= 8.0, "{failures}");
+    let log = loop {
+        let rows: serde_json::Value = app
+            .api(Method::GET, "/requests?limit=1000")
+            .send()
+            .await
+            .expect("log")
+            .json()
+            .await
+            .expect("json");
+        let denied = rows
+            .as_array()
+            .map_or(0, |r| r.iter().filter(|r| r["outcome"] == "denied").count());
+        if denied >= 8 {
+            break rows.to_string();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(
+        !log.contains(&token_a),
+        "the request log holds no URL token"
+    );
+    assert!(!log.contains("ZZZZZZZZZZZZ"), "nor a guessed one");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn removed_device_is_refused() {
+    let app = spawn_app().await;
+    app.add_device(device_json("805ec0aacc03", "403")).await;
+    let url = app.revealed("805ec0aacc03").await["provisioning_url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let response = app
+        .api(Method::DELETE, "/devices/805ec0aacc03")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let mut phone = SimPhone::new("805ec0aacc03", "T46U", "108.86.0.90").expect("phone");
+    phone.set_provisioning_server(&url, None);
+    assert!(
+        phone.provision().await.is_err(),
+        "a removed phone gets nothing"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn rotated_credentials_retire_the_old_url() {
+    let app = spawn_app().await;
+    app.add_device(device_json("805ec0aacc04", "404")).await;
+    let old = app.revealed("805ec0aacc04").await["provisioning_url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let response = app
+        .api(Method::PATCH, "/devices/805ec0aacc04")
+        .json(&serde_json::json!({"rotate_credentials": true}))
+        .send()
+        .await
+        .expect("rotate");
+    assert_eq!(response.status(), 200);
+    let new = app.revealed("805ec0aacc04").await["provisioning_url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    assert_ne!(old, new);
+    let mut phone = SimPhone::new("805ec0aacc04", "T46U", "108.86.0.90").expect("phone");
+    phone.set_provisioning_server(&old, None);
+    assert!(phone.provision().await.is_err());
+    phone.set_provisioning_server(&new, None);
+    phone.provision().await.expect("new URL works");
+    app.stop().await;
+}

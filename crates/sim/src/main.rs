@@ -1,0 +1,161 @@
+//! `yealink-sim`: simulated Yealink phones from the command line.
+//!
+//! - `boot-storm`: many phones booting at once, with a latency/throughput report;
+//! - `compare`: the markdown comparison of storm reports (ours vs nginx) for the benchmark;
+//! - `provision`: one phone's provisioning run, printed.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use prov_sim::SimPhone;
+use prov_sim::storm::{self, FileKind, StormConfig, StormReport};
+use url::Url;
+
+#[derive(Parser)]
+#[command(name = "yealink-sim", version, about = "Simulated Yealink phones")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Boot many phones at once against a provisioning server and report latency.
+    BootStorm(BootStormArgs),
+    /// Compare storm reports (JSON from --json-out): median round of each side, as markdown.
+    Compare {
+        /// Reports of yealink-prov runs.
+        #[arg(long, num_args = 1.., required = true)]
+        ours: Vec<PathBuf>,
+        /// Reports of nginx runs.
+        #[arg(long, num_args = 1.., required = true)]
+        nginx: Vec<PathBuf>,
+    },
+    /// One phone's auto-provisioning run; prints the requests and resulting parameters.
+    Provision {
+        /// The provisioning URL (ends with '/').
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        mac: String,
+        #[arg(long, default_value = "T46U")]
+        model: String,
+        #[arg(long, default_value = "108.86.0.90")]
+        firmware: String,
+        /// HTTP username (Digest; Basic only over https).
+        #[arg(long, requires = "password")]
+        username: Option<String>,
+        #[arg(long, env = "YEALINK_SIM_PASSWORD", requires = "username")]
+        password: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct BootStormArgs {
+    /// JSON array from `yealink-prov device list --json --reveal`.
+    #[arg(long)]
+    phones: PathBuf,
+    /// Requests in flight at most (also the connection pool size).
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Files per phone, in order: boot, common, mac.
+    #[arg(long, value_delimiter = ',', default_value = "boot,common,mac")]
+    files: Vec<String>,
+    /// How many times every phone boots.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// Replace scheme://host:port of every provisioning URL, keeping the path.
+    #[arg(long)]
+    base_url_override: Option<Url>,
+    /// Save every body of the first round to DIR/<url path> (to serve it with nginx).
+    #[arg(long)]
+    save_dir: Option<PathBuf>,
+    /// Write the report as JSON.
+    #[arg(long)]
+    json_out: Option<PathBuf>,
+    /// Use the shared URL (the token URL's parent) with HTTP Digest instead of the token.
+    #[arg(long)]
+    digest: bool,
+    /// Report this process's peak RSS (VmHWM) at the end.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::BootStorm(args) => boot_storm(args).await,
+        Command::Compare { ours, nginx } => {
+            let read = |paths: &[PathBuf]| -> anyhow::Result<Vec<StormReport>> {
+                paths
+                    .iter()
+                    .map(|p| {
+                        let text = std::fs::read_to_string(p)
+                            .with_context(|| format!("reading {}", p.display()))?;
+                        serde_json::from_str(&text)
+                            .with_context(|| format!("parsing {}", p.display()))
+                    })
+                    .collect()
+            };
+            let markdown = storm::compare_markdown(&read(&ours)?, &read(&nginx)?)
+                .map_err(anyhow::Error::msg)?;
+            print!("{markdown}");
+            Ok(())
+        }
+        Command::Provision {
+            url,
+            mac,
+            model,
+            firmware,
+            username,
+            password,
+        } => {
+            let mut phone = SimPhone::new(&mac, &model, &firmware)?;
+            phone.set_provisioning_server(&url, username.zip(password));
+            println!("User-Agent: {}", phone.user_agent());
+            let run = phone.provision().await;
+            match &run {
+                Ok(run) => {
+                    for f in &run.requests {
+                        println!(
+                            "{} {} -> {} ({} bytes)",
+                            f.method, f.file, f.status, f.bytes
+                        );
+                    }
+                    println!("applied: {}", run.applied_files.join(", "));
+                    for (k, v) in phone.params() {
+                        println!("{k} = {v}");
+                    }
+                }
+                Err(e) => bail!("provisioning failed: {e}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn boot_storm(args: BootStormArgs) -> anyhow::Result<()> {
+    let files = args
+        .files
+        .iter()
+        .map(|f| FileKind::parse(f).with_context(|| format!("unknown file kind {f:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let records = storm::load(&args.phones)?;
+    let config = StormConfig {
+        concurrency: args.concurrency,
+        files,
+        rounds: args.rounds,
+        base_url_override: args.base_url_override,
+        save_dir: args.save_dir,
+        digest: args.digest,
+        server_pid: args.server_pid,
+    };
+    let report = storm::run(&records, &config).await?;
+    print!("{}", report.to_text());
+    if let Some(path) = args.json_out {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! Logic shared by both backends: value normalisation, search patterns, and the Rust-side
+//! halves of bulk insert and of recording phone requests.
+
+use std::collections::{BTreeMap, HashSet};
+
+use time::{OffsetDateTime, UtcOffset};
+use yealink::Mac;
+
+use crate::{DeviceRecord, DeviceSort, PhoneRequest, StoreError};
+
+/// Rows per transaction in `insert_devices`: big enough to amortise the commit, small enough
+/// that other writers are not blocked for long.
+pub(crate) const BULK_CHUNK: usize = 1000;
+
+/// Default and maximum page sizes of list calls.
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 1000;
+
+pub(crate) fn clamp_limit(limit: u32) -> u32 {
+    match limit {
+        0 => DEFAULT_LIMIT,
+        n => n.min(MAX_LIMIT),
+    }
+}
+
+/// UTC with microsecond precision: what PostgreSQL's TIMESTAMPTZ (and our SQLite integers)
+/// hold, so a value reads back exactly as the store returned it from the write.
+pub(crate) fn normalize(t: OffsetDateTime) -> OffsetDateTime {
+    let utc = t.to_offset(UtcOffset::UTC);
+    let micros_part = utc.nanosecond() / 1_000 * 1_000;
+    utc.replace_nanosecond(micros_part).unwrap_or(utc)
+}
+
+pub(crate) fn now() -> OffsetDateTime {
+    normalize(OffsetDateTime::now_utc())
+}
+
+/// Microseconds since the Unix epoch (the SQLite representation).
+pub(crate) fn to_micros(t: OffsetDateTime) -> i64 {
+    // `time` without `large-dates` stays within years ±9999, i.e. about ±3.2e17 µs, so the
+    // conversion never saturates in practice.
+    let micros = t.unix_timestamp_nanos().div_euclid(1_000);
+    i64::try_from(micros).unwrap_or(if micros < 0 { i64::MIN } else { i64::MAX })
+}
+
+pub(crate) fn from_micros(micros: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .map_err(|_| StoreError::Corrupt(format!("timestamp out of range: {micros} µs")))
+}
+
+pub(crate) fn opt_from_micros(micros: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
+    micros.map(from_micros).transpose()
+}
+
+pub(crate) fn parse_mac(s: &str) -> Result<Mac, StoreError> {
+    Mac::parse(s).map_err(|_| StoreError::Corrupt(format!("invalid MAC {s:?} in a row")))
+}
+
+/// The record as it will be stored by an insert or update.
+pub(crate) fn stamped(d: &DeviceRecord, revision: i64, at: OffsetDateTime) -> DeviceRecord {
+    DeviceRecord {
+        created_at: normalize(d.created_at),
+        updated_at: at,
+        revision,
+        ..d.clone()
+    }
+}
+
+/// LIKE patterns for [`crate::DeviceQuery::search`]: `(mac pattern, text pattern)`.
+/// `%`, `_` and `\` in the search text match literally (the SQL uses `ESCAPE '\'`).
+pub(crate) struct SearchPatterns {
+    pub(crate) mac: String,
+    pub(crate) text: String,
+}
+
+impl SearchPatterns {
+    pub(crate) fn new(search: Option<&str>) -> Option<Self> {
+        let search = search.map(str::trim).filter(|s| !s.is_empty())?;
+        // MACs are stored as 12 lower-case hex digits; let "00:15:65" or "0015-65" find them.
+        let mac: String = search
+            .chars()
+            .filter(|c| !matches!(c, ':' | '-' | '.'))
+            .collect::<String>()
+            .to_ascii_lowercase();
+        Some(Self {
+            mac: contains_pattern(&mac),
+            text: contains_pattern(search),
+        })
+    }
+}
+
+fn contains_pattern(s: &str) -> String {
+    let mut p = String::with_capacity(s.len() + 2);
+    p.push('%');
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// `ORDER BY` clause of a device list. Only static fragments: it is spliced into the SQL.
+/// Both backends agree: `lower(name)` has an expression index, a NULL last_config_request is
+/// the oldest (SQLite's natural order; the PostgreSQL index is declared NULLS FIRST).
+pub(crate) fn order_by(sort: DeviceSort, descending: bool) -> &'static str {
+    match (sort, descending) {
+        (DeviceSort::Mac, false) => "d.mac ASC",
+        (DeviceSort::Mac, true) => "d.mac DESC",
+        (DeviceSort::Name, false) => "lower(d.name) ASC, d.mac ASC",
+        (DeviceSort::Name, true) => "lower(d.name) DESC, d.mac DESC",
+        (DeviceSort::CreatedAt, false) => "d.created_at ASC, d.mac ASC",
+        (DeviceSort::CreatedAt, true) => "d.created_at DESC, d.mac DESC",
+        (DeviceSort::LastConfigRequest, false) => {
+            "s.last_config_request ASC NULLS FIRST, s.mac ASC"
+        }
+        (DeviceSort::LastConfigRequest, true) => {
+            "s.last_config_request DESC NULLS LAST, s.mac DESC"
+        }
+    }
+}
+
+/// Rows of a bulk insert that can be rejected without asking the database: a MAC or URL
+/// token that an earlier row of the same call already uses. Returns one slot per row: `None`
+/// = try to insert, `Some(err)` = the row's result.
+pub(crate) fn reject_in_batch_duplicates(ds: &[DeviceRecord]) -> Vec<Option<StoreError>> {
+    let mut macs = HashSet::with_capacity(ds.len());
+    let mut tokens = HashSet::with_capacity(ds.len());
+    ds.iter()
+        .map(|d| {
+            if !macs.insert(d.mac) {
+                Some(StoreError::DuplicateMac(d.mac))
+            } else if !tokens.insert(d.url_token.as_str()) {
+                Some(StoreError::DuplicateUrlToken)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// The net effect of a batch of phone requests on one device's status row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StatusUpdate {
+    /// Time of the newest request; the `last_*` and `*_seen` fields come from the newest
+    /// request that had them.
+    pub(crate) last_request_at: OffsetDateTime,
+    pub(crate) last_ip: String,
+    pub(crate) last_user_agent: Option<String>,
+    pub(crate) model_seen: Option<String>,
+    pub(crate) firmware_seen: Option<String>,
+    /// Oldest and newest time the device's `<mac>.cfg` was served in the batch.
+    pub(crate) first_cfg_served: Option<OffsetDateTime>,
+    pub(crate) last_cfg_served: Option<OffsetDateTime>,
+}
+
+/// Folds a batch into one update per MAC. Sorted by MAC so that concurrent batches (several
+/// server instances) lock status rows in the same order and cannot deadlock.
+pub(crate) fn status_updates(batch: &[PhoneRequest]) -> BTreeMap<Mac, StatusUpdate> {
+    let mut ordered: Vec<&PhoneRequest> = batch.iter().filter(|r| r.mac.is_some()).collect();
+    // Stable: requests with equal times keep their batch order, so the later one wins.
+    ordered.sort_by_key(|r| r.at);
+    let mut updates: BTreeMap<Mac, StatusUpdate> = BTreeMap::new();
+    for r in ordered {
+        let Some(mac) = r.mac else { continue };
+        let at = normalize(r.at);
+        let served = r.mac_cfg_served.then_some(at);
+        let u = updates.entry(mac).or_insert_with(|| StatusUpdate {
+            last_request_at: at,
+            last_ip: r.source_ip.clone(),
+            last_user_agent: None,
+            model_seen: None,
+            firmware_seen: None,
+            first_cfg_served: served,
+            last_cfg_served: served,
+        });
+        u.last_request_at = at;
+        u.last_ip.clone_from(&r.source_ip);
+        if r.user_agent.is_some() {
+            u.last_user_agent.clone_from(&r.user_agent);
+        }
+        if r.model.is_some() {
+            u.model_seen.clone_from(&r.model);
+        }
+        if r.firmware.is_some() {
+            u.firmware_seen.clone_from(&r.firmware);
+        }
+        if served.is_some() {
+            u.first_cfg_served = u.first_cfg_served.or(served);
+            u.last_cfg_served = served;
+        }
+    }
+    updates
+}
+
+// ---- SQL that is the same in both dialects -------------------------------------------------
+
+pub(crate) const INSERT_DEVICE: &str = "INSERT INTO devices (mac, name, model, sip_user, auth_name, \
+     sip_password, display_name, registrar, overrides, http_password, url_token, \
+     admin_password, created_at, updated_at, revision) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+
+/// Same, skipping rows that violate a unique constraint (bulk insert classifies them after).
+pub(crate) const INSERT_DEVICE_OR_SKIP: &str = "INSERT INTO devices (mac, name, model, sip_user, \
+     auth_name, sip_password, display_name, registrar, overrides, http_password, url_token, \
+     admin_password, created_at, updated_at, revision) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+     ON CONFLICT DO NOTHING";
+
+/// `$1` mac, `$2` newest request time, `$3` ip, `$4` user agent, `$5` model, `$6` firmware,
+/// `$7`/`$8` first/last time the MAC .cfg was served in the batch (NULL if not).
+/// In an UPDATE every expression sees the old row, so `last_request_at` below is the stored one.
+pub(crate) const STATUS_UPDATE_SQL: &str = "UPDATE device_status SET \
+    last_request_at = CASE WHEN last_request_at IS NULL OR last_request_at <= $2 \
+        THEN $2 ELSE last_request_at END, \
+    last_ip = CASE WHEN last_request_at IS NULL OR last_request_at <= $2 \
+        THEN $3 ELSE last_ip END, \
+    last_user_agent = CASE WHEN $4 IS NOT NULL AND (last_request_at IS NULL OR last_request_at <= $2) \
+        THEN $4 ELSE last_user_agent END, \
+    model_seen = CASE WHEN $5 IS NOT NULL AND (last_request_at IS NULL OR last_request_at <= $2) \
+        THEN $5 ELSE model_seen END, \
+    firmware_seen = CASE WHEN $6 IS NOT NULL AND (last_request_at IS NULL OR last_request_at <= $2) \
+        THEN $6 ELSE firmware_seen END, \
+    provisioned_at = CASE WHEN $7 IS NOT NULL AND (provisioned_at IS NULL OR provisioned_at > $7) \
+        THEN $7 ELSE provisioned_at END, \
+    last_config_request = CASE WHEN $8 IS NOT NULL \
+        AND (last_config_request IS NULL OR last_config_request < $8) \
+        THEN $8 ELSE last_config_request END \
+    WHERE mac = $1";
+
+/// Deletes rows older than `$1` unless they are among the newest `$2` of their MAC.
+pub(crate) const PRUNE_SQL: &str = "DELETE FROM phone_requests WHERE at < $1 AND (mac IS NULL OR id NOT IN ( \
+    SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY mac ORDER BY at DESC, id DESC) AS rn \
+        FROM phone_requests WHERE mac IS NOT NULL) ranked \
+    WHERE rn <= $2))";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_is_clamped() {
+        assert_eq!(clamp_limit(0), 50);
+        assert_eq!(clamp_limit(1), 1);
+        assert_eq!(clamp_limit(1000), 1000);
+        assert_eq!(clamp_limit(5000), 1000);
+    }
+
+    #[test]
+    fn micros_round_trip_including_before_1970() {
+        for micros in [0_i64, 1, -1, 1_764_000_000_123_456, -86_400_000_001] {
+            let t = from_micros(micros).ok();
+            assert_eq!(t.map(to_micros), Some(micros));
+        }
+    }
+
+    #[test]
+    fn normalize_drops_sub_microseconds_and_offset() {
+        let t = time::macros::datetime!(2026-11-26 10:00:00.123_456_789 +02:00);
+        let n = normalize(t);
+        assert_eq!(n.offset(), UtcOffset::UTC);
+        assert_eq!(n, time::macros::datetime!(2026-11-26 08:00:00.123_456 UTC));
+    }
+
+    #[test]
+    fn search_patterns_escape_wildcards_and_strip_mac_separators() {
+        let p = SearchPatterns::new(Some(" 00:15:65_A% ")).map(|p| (p.mac, p.text));
+        assert_eq!(
+            p,
+            Some(("%001565\\_a\\%%".to_owned(), "%00:15:65\\_A\\%%".to_owned()))
+        );
+        assert!(SearchPatterns::new(Some("  ")).is_none());
+        assert!(SearchPatterns::new(None).is_none());
+    }
+}

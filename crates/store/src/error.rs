@@ -1,0 +1,110 @@
+//! The store's error type.
+//!
+//! Both `Display` and `Debug` are safe to log: a PostgreSQL error's `Debug` carries its
+//! DETAIL, e.g. `Key (url_token)=(<the token>) already exists` or `Failing row contains (...)`
+//! with every password of the row, so `Debug` here prints only what `Display` prints.
+
+use std::fmt;
+
+use yealink::Mac;
+
+#[derive(thiserror::Error)]
+pub enum StoreError {
+    #[error("a device with MAC {0} already exists")]
+    DuplicateMac(Mac),
+    /// Another device has the same `url_token` (the token itself is not shown: it is a secret).
+    #[error("another device already uses this URL token")]
+    DuplicateUrlToken,
+    #[error("no device with MAC {0}")]
+    NotFound(Mac),
+    /// The message names the accepted schemes; it never contains the URL's credentials.
+    #[error("{0}")]
+    UnsupportedUrl(String),
+    #[error("database error: {}", DbErrorMessage(.0))]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back (e.g. an invalid MAC in a row).
+    #[error("corrupt data in the database: {0}")]
+    Corrupt(String),
+}
+
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let variant = match self {
+            Self::DuplicateMac(_) => "DuplicateMac",
+            Self::DuplicateUrlToken => "DuplicateUrlToken",
+            Self::NotFound(_) => "NotFound",
+            Self::UnsupportedUrl(_) => "UnsupportedUrl",
+            Self::Database(_) => "Database",
+            Self::Migrate(_) => "Migrate",
+            Self::Corrupt(_) => "Corrupt",
+        };
+        f.debug_tuple(variant)
+            .field(&format_args!("{self}"))
+            .finish()
+    }
+}
+
+/// Displays a sqlx error with the database's primary message and SQLSTATE only, never the
+/// DETAIL or the failing row.
+struct DbErrorMessage<'a>(&'a sqlx::Error);
+
+impl fmt::Display for DbErrorMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_database_error() {
+            Some(db) => {
+                f.write_str(db.message())?;
+                if let Some(code) = db.code() {
+                    write!(f, " (code {code})")?;
+                }
+                Ok(())
+            }
+            // The other variants (I/O, pool, decode, configuration) describe the failure, not
+            // the data.
+            None => fmt::Display::fmt(self.0, f),
+        }
+    }
+}
+
+/// Which unique constraint of `devices` an insert or update violated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DeviceConflict {
+    Mac,
+    UrlToken,
+}
+
+impl DeviceConflict {
+    /// Recognises a unique violation on `devices`. PostgreSQL names the constraint
+    /// (`devices_pkey`, `devices_url_token_key`), SQLite names the column in the message
+    /// (`UNIQUE constraint failed: devices.url_token`).
+    pub(crate) fn of(err: &sqlx::Error) -> Option<Self> {
+        let db = err.as_database_error()?;
+        if !db.is_unique_violation() {
+            return None;
+        }
+        let what = db.constraint().unwrap_or_else(|| db.message());
+        if what.contains("url_token") {
+            Some(Self::UrlToken)
+        } else if what.contains("devices_pkey") || what.contains("devices.mac") {
+            Some(Self::Mac)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn into_error(self, mac: Mac) -> StoreError {
+        match self {
+            Self::Mac => StoreError::DuplicateMac(mac),
+            Self::UrlToken => StoreError::DuplicateUrlToken,
+        }
+    }
+}
+
+/// Maps a failed device insert/update to DuplicateMac / DuplicateUrlToken when it was one.
+pub(crate) fn device_write_error(err: sqlx::Error, mac: Mac) -> StoreError {
+    match DeviceConflict::of(&err) {
+        Some(conflict) => conflict.into_error(mac),
+        None => StoreError::Database(err),
+    }
+}

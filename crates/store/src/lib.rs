@@ -1,0 +1,174 @@
+//! Persistence for yealink-prov: one [`Store`] trait, implemented for SQLite and PostgreSQL.
+//!
+//! [`open`] picks the backend from the database URL and runs that backend's migrations
+//! (`migrations/sqlite`, `migrations/postgres`). The server holds an `Arc<dyn Store>`.
+//! See `docs/storage.md` for the schema, the change feed and retention.
+
+/// Columns of `devices d`, named like the fields of the backends' row structs.
+macro_rules! device_columns {
+    () => {
+        "d.mac, d.name, d.model, d.sip_user, d.auth_name, d.sip_password, d.display_name, \
+         d.registrar, d.overrides, d.http_password, d.url_token, d.admin_password, \
+         d.created_at, d.updated_at, d.revision"
+    };
+}
+
+/// Columns of `device_status s`.
+macro_rules! status_columns {
+    () => {
+        "s.provisioned_at, s.last_config_request, s.last_request_at, s.last_ip, \
+         s.last_user_agent, s.model_seen, s.firmware_seen"
+    };
+}
+
+/// Columns of `phone_requests`.
+macro_rules! request_columns {
+    () => {
+        "at, mac, method, file, status, outcome, source_ip, user_agent, model, firmware, \
+         mac_cfg_served"
+    };
+}
+
+mod common;
+mod error;
+mod postgres;
+mod sqlite;
+mod types;
+mod url;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use yealink::Mac;
+
+pub use crate::error::StoreError;
+pub use crate::postgres::PgStore;
+pub use crate::sqlite::SqliteStore;
+pub use crate::types::{
+    Device, DeviceChanges, DeviceQuery, DeviceRecord, DeviceSort, DeviceStatus, Page, PhoneRequest,
+};
+pub use crate::url::redact_url;
+
+/// Opens the database named by `database_url` and brings its schema up to date.
+///
+/// Accepted: `sqlite://path?mode=rwc`, `sqlite:path`, `sqlite::memory:`, `postgres://...`,
+/// `postgresql://...`. A SQLite file is created if missing. Anything else is
+/// [`StoreError::UnsupportedUrl`]; no error message contains the URL's password.
+pub async fn open(database_url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let store: Arc<dyn Store> = match url::Backend::from_url(database_url)? {
+        url::Backend::Sqlite => Arc::new(SqliteStore::open(database_url).await?),
+        url::Backend::Postgres => Arc::new(PgStore::open(database_url).await?),
+    };
+    tracing::info!(
+        backend = store.backend(),
+        url = %redact_url(database_url),
+        "database opened"
+    );
+    Ok(store)
+}
+
+/// Everything the service persists. All methods are safe to call concurrently, also from
+/// several processes sharing one database (server instances, the CLI).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+
+    // ---- devices -------------------------------------------------------------------------
+
+    /// Inserts a device and returns it as stored: `created_at` as given (UTC, µs),
+    /// `updated_at` = now, `revision` = the new change-feed revision.
+    /// Errors: [`StoreError::DuplicateMac`], [`StoreError::DuplicateUrlToken`].
+    async fn insert_device(&self, d: &DeviceRecord) -> Result<DeviceRecord, StoreError>;
+
+    /// Bulk insert (CSV import): one result per input row, in input order. One transaction
+    /// per chunk of rows; a duplicate row (against the database or an earlier row of `ds`)
+    /// fails alone. The outer error is for failures of the whole call (e.g. connection lost);
+    /// chunks committed before it stay committed.
+    async fn insert_devices(
+        &self,
+        ds: &[DeviceRecord],
+    ) -> Result<Vec<Result<DeviceRecord, StoreError>>, StoreError>;
+
+    /// Replaces the device with `d.mac` (keeping its `created_at`) and returns it as stored.
+    /// Errors: [`StoreError::NotFound`], [`StoreError::DuplicateUrlToken`].
+    async fn update_device(&self, d: &DeviceRecord) -> Result<DeviceRecord, StoreError>;
+
+    async fn get_device(&self, mac: Mac) -> Result<Option<Device>, StoreError>;
+
+    async fn get_device_by_token(&self, token: &str) -> Result<Option<Device>, StoreError>;
+
+    /// Deletes the device with its status and uploaded local config, and leaves a tombstone
+    /// for the change feed. Its phone request log rows stay until pruned.
+    /// Returns whether it existed.
+    async fn delete_device(&self, mac: Mac) -> Result<bool, StoreError>;
+
+    async fn list_devices(&self, q: &DeviceQuery) -> Result<Page<Device>, StoreError>;
+
+    async fn device_count(&self) -> Result<u64, StoreError>;
+
+    // ---- change feed ---------------------------------------------------------------------
+
+    /// The revision of the newest device change (0 for an empty database).
+    async fn current_revision(&self) -> Result<i64, StoreError>;
+
+    /// Devices inserted/updated and deleted after `since_revision`, read in one snapshot;
+    /// `revision` of the answer is what to pass next time.
+    async fn device_changes(&self, since_revision: i64) -> Result<DeviceChanges, StoreError>;
+
+    /// All devices ordered by MAC, for a cold cache load. Pair it with [`Store::current_revision`]
+    /// read *before* it, or use `device_changes(0)` which returns both from one snapshot.
+    async fn all_device_records(&self) -> Result<Vec<DeviceRecord>, StoreError>;
+
+    // ---- phone requests ------------------------------------------------------------------
+
+    /// Appends the log rows and updates the status of the devices they name, in one
+    /// transaction. Requests for unknown MACs are logged and otherwise ignored.
+    async fn record_phone_requests(&self, batch: &[PhoneRequest]) -> Result<(), StoreError>;
+
+    /// Newest first, of one device or of all; `limit` clamped to 1..=1000, 0 means 50.
+    async fn list_phone_requests(
+        &self,
+        mac: Option<Mac>,
+        limit: u32,
+    ) -> Result<Vec<PhoneRequest>, StoreError>;
+
+    /// Deletes log rows older than `older_than`, except the newest `keep_per_device` rows of
+    /// each MAC (so a device's last contacts stay visible however long ago they were).
+    /// Returns the number of rows deleted.
+    async fn prune_phone_requests(
+        &self,
+        older_than: OffsetDateTime,
+        keep_per_device: u32,
+    ) -> Result<u64, StoreError>;
+
+    /// The device's status; all `None` when it has none (or does not exist).
+    async fn get_status(&self, mac: Mac) -> Result<DeviceStatus, StoreError>;
+
+    // ---- phone uploads -------------------------------------------------------------------
+
+    /// Stores (replaces) the phone's `<mac>-local.cfg` with the time received.
+    /// Errors: [`StoreError::NotFound`] for an unknown device.
+    async fn put_local_cfg(&self, mac: Mac, body: &[u8]) -> Result<(), StoreError>;
+
+    async fn get_local_cfg(
+        &self,
+        mac: Mac,
+    ) -> Result<Option<(Vec<u8>, OffsetDateTime)>, StoreError>;
+
+    // ---- settings and metadata -----------------------------------------------------------
+
+    async fn get_settings(&self) -> Result<Option<serde_json::Value>, StoreError>;
+
+    /// Replaces the settings document and bumps its version.
+    async fn put_settings(&self, v: &serde_json::Value) -> Result<(), StoreError>;
+
+    async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Stores `value` unless `key` exists, and returns the stored value: of two concurrent
+    /// callers the first writer wins and both get its value.
+    async fn insert_meta_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError>;
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+}

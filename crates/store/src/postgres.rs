@@ -1,0 +1,775 @@
+//! PostgreSQL backend, for several server instances sharing one database.
+//!
+//! Timestamps are TIMESTAMPTZ, JSON is JSONB. Bulk writes send whole columns as arrays and
+//! `UNNEST` them, so a chunk of rows costs one round trip instead of one per row.
+//! Device writers serialise on the `change_counter` row lock (see docs/storage.md).
+
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgPool, Postgres};
+use time::OffsetDateTime;
+use yealink::Mac;
+
+use crate::common::{
+    self, BULK_CHUNK, INSERT_DEVICE, PRUNE_SQL, STATUS_UPDATE_SQL, SearchPatterns, clamp_limit,
+    now, parse_mac, stamped,
+};
+use crate::error::device_write_error;
+use crate::{
+    Device, DeviceChanges, DeviceQuery, DeviceRecord, DeviceStatus, Page, PhoneRequest, Store,
+    StoreError,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Several reads that must agree (page + total, change feed) run in one snapshot.
+const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+const MAX_CONNECTIONS: u32 = 10;
+
+/// The PostgreSQL implementation of [`Store`].
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects and runs the migrations. sqlx's migrator holds a PostgreSQL advisory lock
+    /// while it runs, so instances starting together migrate one at a time.
+    pub async fn open(database_url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(database_url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The underlying pool, for tests and tools.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+// ---- rows ------------------------------------------------------------------------------------
+
+#[derive(FromRow)]
+struct DeviceRow {
+    mac: String,
+    name: String,
+    model: Option<String>,
+    sip_user: String,
+    auth_name: Option<String>,
+    sip_password: String,
+    display_name: Option<String>,
+    registrar: String,
+    overrides: serde_json::Value,
+    http_password: String,
+    url_token: String,
+    admin_password: String,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    revision: i64,
+}
+
+impl TryFrom<DeviceRow> for DeviceRecord {
+    type Error = StoreError;
+
+    fn try_from(r: DeviceRow) -> Result<Self, StoreError> {
+        Ok(DeviceRecord {
+            mac: parse_mac(&r.mac)?,
+            name: r.name,
+            model: r.model,
+            sip_user: r.sip_user,
+            auth_name: r.auth_name,
+            sip_password: r.sip_password,
+            display_name: r.display_name,
+            registrar: r.registrar,
+            overrides: r.overrides,
+            http_password: r.http_password,
+            url_token: r.url_token,
+            admin_password: r.admin_password,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            revision: r.revision,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct StatusRow {
+    provisioned_at: Option<OffsetDateTime>,
+    last_config_request: Option<OffsetDateTime>,
+    last_request_at: Option<OffsetDateTime>,
+    last_ip: Option<String>,
+    last_user_agent: Option<String>,
+    model_seen: Option<String>,
+    firmware_seen: Option<String>,
+}
+
+impl From<StatusRow> for DeviceStatus {
+    fn from(r: StatusRow) -> Self {
+        DeviceStatus {
+            provisioned_at: r.provisioned_at,
+            last_config_request: r.last_config_request,
+            last_request_at: r.last_request_at,
+            last_ip: r.last_ip,
+            last_user_agent: r.last_user_agent,
+            model_seen: r.model_seen,
+            firmware_seen: r.firmware_seen,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct DeviceStatusRow {
+    #[sqlx(flatten)]
+    device: DeviceRow,
+    #[sqlx(flatten)]
+    status: StatusRow,
+}
+
+impl TryFrom<DeviceStatusRow> for Device {
+    type Error = StoreError;
+
+    fn try_from(r: DeviceStatusRow) -> Result<Self, StoreError> {
+        Ok(Device {
+            record: r.device.try_into()?,
+            status: r.status.into(),
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct RequestRow {
+    at: OffsetDateTime,
+    mac: Option<String>,
+    method: String,
+    file: String,
+    status: i32,
+    outcome: String,
+    source_ip: String,
+    user_agent: Option<String>,
+    model: Option<String>,
+    firmware: Option<String>,
+    mac_cfg_served: bool,
+}
+
+impl TryFrom<RequestRow> for PhoneRequest {
+    type Error = StoreError;
+
+    fn try_from(r: RequestRow) -> Result<Self, StoreError> {
+        Ok(PhoneRequest {
+            at: r.at,
+            mac: r.mac.as_deref().map(parse_mac).transpose()?,
+            method: r.method,
+            file: r.file,
+            status: u16::try_from(r.status).map_err(|_| {
+                StoreError::Corrupt(format!("HTTP status {} out of range", r.status))
+            })?,
+            outcome: r.outcome,
+            source_ip: r.source_ip,
+            user_agent: r.user_agent,
+            model: r.model,
+            firmware: r.firmware,
+            mac_cfg_served: r.mac_cfg_served,
+        })
+    }
+}
+
+fn collect<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    rows.into_iter().map(T::try_from).collect()
+}
+
+// ---- statements ------------------------------------------------------------------------------
+
+const SELECT_DEVICE: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    ", ",
+    status_columns!(),
+    " FROM devices d JOIN device_status s ON s.mac = d.mac"
+);
+
+fn insert_device_query(d: &DeviceRecord) -> sqlx::query::Query<'static, Postgres, PgArguments> {
+    sqlx::query(INSERT_DEVICE)
+        .bind(d.mac.to_string())
+        .bind(d.name.clone())
+        .bind(d.model.clone())
+        .bind(d.sip_user.clone())
+        .bind(d.auth_name.clone())
+        .bind(d.sip_password.clone())
+        .bind(d.display_name.clone())
+        .bind(d.registrar.clone())
+        .bind(d.overrides.clone())
+        .bind(d.http_password.clone())
+        .bind(d.url_token.clone())
+        .bind(d.admin_password.clone())
+        .bind(d.created_at)
+        .bind(d.updated_at)
+        .bind(d.revision)
+}
+
+/// A chunk of devices as column arrays; `$14` updated_at and `$15` revision are shared.
+const INSERT_DEVICES_UNNEST: &str = "INSERT INTO devices (mac, name, model, sip_user, \
+    auth_name, sip_password, display_name, registrar, overrides, http_password, url_token, \
+    admin_password, created_at, updated_at, revision) \
+    SELECT t.mac, t.name, t.model, t.sip_user, t.auth_name, t.sip_password, t.display_name, \
+    t.registrar, t.overrides::jsonb, t.http_password, t.url_token, t.admin_password, \
+    t.created_at, $14, $15 \
+    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+    $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
+    $13::timestamptz[]) AS t(mac, name, model, sip_user, auth_name, sip_password, \
+    display_name, registrar, overrides, http_password, url_token, admin_password, created_at) \
+    ON CONFLICT DO NOTHING RETURNING mac";
+
+/// Bumps the change-feed counter. Its row lock is held until the transaction ends, so
+/// device writers commit in revision order.
+async fn bump_revision(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE change_counter SET revision = revision + 1 WHERE id = 1 RETURNING revision",
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Inserts one chunk of a bulk insert in one transaction; fills `results` for its rows.
+async fn insert_chunk(
+    pool: &PgPool,
+    chunk: &[DeviceRecord],
+    results: &mut [Option<Result<DeviceRecord, StoreError>>],
+) -> Result<(), StoreError> {
+    let pending: Vec<&DeviceRecord> = chunk
+        .iter()
+        .zip(results.iter())
+        .filter(|(_, slot)| slot.is_none())
+        .map(|(d, _)| d)
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    let revision = bump_revision(&mut tx).await?;
+    let at = now();
+
+    let col = |f: fn(&DeviceRecord) -> String| pending.iter().map(|d| f(d)).collect::<Vec<_>>();
+    let opt =
+        |f: fn(&DeviceRecord) -> Option<String>| pending.iter().map(|d| f(d)).collect::<Vec<_>>();
+    let overrides = pending
+        .iter()
+        .map(|d| serde_json::to_string(&d.overrides))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Corrupt(format!("device overrides: {e}")))?;
+    let created: Vec<OffsetDateTime> = pending
+        .iter()
+        .map(|d| common::normalize(d.created_at))
+        .collect();
+    let inserted: Vec<String> = sqlx::query_scalar(INSERT_DEVICES_UNNEST)
+        .bind(col(|d| d.mac.to_string()))
+        .bind(col(|d| d.name.clone()))
+        .bind(opt(|d| d.model.clone()))
+        .bind(col(|d| d.sip_user.clone()))
+        .bind(opt(|d| d.auth_name.clone()))
+        .bind(col(|d| d.sip_password.clone()))
+        .bind(opt(|d| d.display_name.clone()))
+        .bind(col(|d| d.registrar.clone()))
+        .bind(overrides)
+        .bind(col(|d| d.http_password.clone()))
+        .bind(col(|d| d.url_token.clone()))
+        .bind(col(|d| d.admin_password.clone()))
+        .bind(created)
+        .bind(at)
+        .bind(revision)
+        .fetch_all(&mut *tx)
+        .await?;
+
+    let inserted: HashSet<String> = inserted.into_iter().collect();
+
+    // Rows skipped by ON CONFLICT: the MAC exists, or else the URL token does. (In-batch
+    // duplicates were rejected before, so the conflict is with a row already stored.)
+    let skipped: Vec<String> = pending
+        .iter()
+        .map(|d| d.mac.to_string())
+        .filter(|m| !inserted.contains(m))
+        .collect();
+    let existing: HashSet<String> = if skipped.is_empty() {
+        HashSet::new()
+    } else {
+        sqlx::query_scalar::<_, String>("SELECT mac FROM devices WHERE mac = ANY($1)")
+            .bind(&skipped)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect()
+    };
+
+    if inserted.is_empty() {
+        // Don't publish a revision that changed nothing.
+        tx.rollback().await?;
+    } else {
+        let macs: Vec<String> = inserted.iter().cloned().collect();
+        sqlx::query("DELETE FROM device_tombstones WHERE mac = ANY($1)")
+            .bind(macs)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+
+    for (d, slot) in chunk.iter().zip(results.iter_mut()) {
+        if slot.is_some() {
+            continue;
+        }
+        let mac = d.mac.to_string();
+        *slot = Some(if inserted.contains(&mac) {
+            Ok(stamped(d, revision, at))
+        } else if existing.contains(&mac) {
+            Err(StoreError::DuplicateMac(d.mac))
+        } else {
+            Err(StoreError::DuplicateUrlToken)
+        });
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn insert_device(&self, d: &DeviceRecord) -> Result<DeviceRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let revision = bump_revision(&mut tx).await?;
+        let rec = stamped(d, revision, now());
+        insert_device_query(&rec)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| device_write_error(e, d.mac))?;
+        sqlx::query("DELETE FROM device_tombstones WHERE mac = $1")
+            .bind(rec.mac.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rec)
+    }
+
+    async fn insert_devices(
+        &self,
+        ds: &[DeviceRecord],
+    ) -> Result<Vec<Result<DeviceRecord, StoreError>>, StoreError> {
+        let mut results: Vec<Option<Result<DeviceRecord, StoreError>>> =
+            common::reject_in_batch_duplicates(ds)
+                .into_iter()
+                .map(|rejected| rejected.map(Err))
+                .collect();
+        for (chunk, chunk_results) in ds.chunks(BULK_CHUNK).zip(results.chunks_mut(BULK_CHUNK)) {
+            insert_chunk(&self.pool, chunk, chunk_results).await?;
+        }
+        results
+            .into_iter()
+            .map(|r| r.ok_or_else(|| StoreError::Corrupt("bulk insert skipped a row".into())))
+            .collect()
+    }
+
+    async fn update_device(&self, d: &DeviceRecord) -> Result<DeviceRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let revision = bump_revision(&mut tx).await?;
+        let at = now();
+        let created_at: Option<OffsetDateTime> = sqlx::query_scalar(
+            "UPDATE devices SET name = $2, model = $3, sip_user = $4, auth_name = $5, \
+             sip_password = $6, display_name = $7, registrar = $8, overrides = $9, \
+             http_password = $10, url_token = $11, admin_password = $12, updated_at = $13, \
+             revision = $14 WHERE mac = $1 RETURNING created_at",
+        )
+        .bind(d.mac.to_string())
+        .bind(&d.name)
+        .bind(&d.model)
+        .bind(&d.sip_user)
+        .bind(&d.auth_name)
+        .bind(&d.sip_password)
+        .bind(&d.display_name)
+        .bind(&d.registrar)
+        .bind(&d.overrides)
+        .bind(&d.http_password)
+        .bind(&d.url_token)
+        .bind(&d.admin_password)
+        .bind(at)
+        .bind(revision)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| device_write_error(e, d.mac))?;
+        let Some(created_at) = created_at else {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound(d.mac));
+        };
+        tx.commit().await?;
+        Ok(DeviceRecord {
+            created_at,
+            ..stamped(d, revision, at)
+        })
+    }
+
+    async fn get_device(&self, mac: Mac) -> Result<Option<Device>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            device_columns!(),
+            ", ",
+            status_columns!(),
+            " FROM devices d JOIN device_status s ON s.mac = d.mac WHERE d.mac = $1"
+        );
+        sqlx::query_as::<_, DeviceStatusRow>(SQL)
+            .bind(mac.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Device::try_from)
+            .transpose()
+    }
+
+    async fn get_device_by_token(&self, token: &str) -> Result<Option<Device>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            device_columns!(),
+            ", ",
+            status_columns!(),
+            " FROM devices d JOIN device_status s ON s.mac = d.mac WHERE d.url_token = $1"
+        );
+        sqlx::query_as::<_, DeviceStatusRow>(SQL)
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Device::try_from)
+            .transpose()
+    }
+
+    async fn delete_device(&self, mac: Mac) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let revision = bump_revision(&mut tx).await?;
+        // device_status and local_cfg go with it (ON DELETE CASCADE).
+        let deleted = sqlx::query("DELETE FROM devices WHERE mac = $1")
+            .bind(mac.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO device_tombstones (mac, revision) VALUES ($1, $2) \
+             ON CONFLICT (mac) DO UPDATE SET revision = excluded.revision",
+        )
+        .bind(mac.to_string())
+        .bind(revision)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn list_devices(&self, q: &DeviceQuery) -> Result<Page<Device>, StoreError> {
+        let search = SearchPatterns::new(q.search.as_deref());
+        let (filter, limit_offset) = if search.is_some() {
+            (
+                " WHERE (d.mac ILIKE $1 ESCAPE '\\' OR d.name ILIKE $2 ESCAPE '\\' \
+                 OR d.sip_user ILIKE $2 ESCAPE '\\' OR d.display_name ILIKE $2 ESCAPE '\\' \
+                 OR d.model ILIKE $2 ESCAPE '\\')",
+                " LIMIT $3 OFFSET $4",
+            )
+        } else {
+            ("", " LIMIT $1 OFFSET $2")
+        };
+        // Only static fragments are spliced in; all user input is bound.
+        let order = common::order_by(q.sort, q.descending);
+        let list_sql = format!("{SELECT_DEVICE}{filter} ORDER BY {order}{limit_offset}");
+        let count_sql = format!("SELECT COUNT(*) FROM devices d{filter}");
+
+        let mut list = sqlx::query_as::<_, DeviceStatusRow>(AssertSqlSafe(list_sql));
+        let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(count_sql));
+        if let Some(p) = search {
+            list = list.bind(p.mac.clone()).bind(p.text.clone());
+            count = count.bind(p.mac).bind(p.text);
+        }
+        let list = list
+            .bind(i64::from(clamp_limit(q.limit)))
+            .bind(i64::from(q.offset));
+
+        let mut tx = self.pool.begin_with(BEGIN_SNAPSHOT).await?;
+        let rows = list.fetch_all(&mut *tx).await?;
+        let total = count.fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Page {
+            items: collect(rows)?,
+            total: u64::try_from(total).unwrap_or_default(),
+        })
+    }
+
+    async fn device_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    async fn current_revision(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT revision FROM change_counter WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn device_changes(&self, since_revision: i64) -> Result<DeviceChanges, StoreError> {
+        const CHANGED: &str = concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM devices d WHERE d.revision > $1 ORDER BY d.revision, d.mac"
+        );
+        // One snapshot: a counter value is only visible once its writer committed, and the
+        // writers of all lower values committed before it (they held the counter row lock).
+        let mut tx = self.pool.begin_with(BEGIN_SNAPSHOT).await?;
+        let revision: i64 = sqlx::query_scalar("SELECT revision FROM change_counter WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let rows: Vec<DeviceRow> = sqlx::query_as(CHANGED)
+            .bind(since_revision)
+            .fetch_all(&mut *tx)
+            .await?;
+        let removed: Vec<String> = sqlx::query_scalar(
+            "SELECT mac FROM device_tombstones WHERE revision > $1 ORDER BY revision, mac",
+        )
+        .bind(since_revision)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(DeviceChanges {
+            upserted: collect(rows)?,
+            removed: removed
+                .iter()
+                .map(|m| parse_mac(m))
+                .collect::<Result<_, _>>()?,
+            revision,
+        })
+    }
+
+    async fn all_device_records(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM devices d ORDER BY d.mac"
+        );
+        let rows: Vec<DeviceRow> = sqlx::query_as(SQL).fetch_all(&self.pool).await?;
+        collect(rows)
+    }
+
+    async fn record_phone_requests(&self, batch: &[PhoneRequest]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let updates = common::status_updates(batch);
+        let strings = |f: fn(&PhoneRequest) -> String| batch.iter().map(f).collect::<Vec<_>>();
+        let opts = |f: fn(&PhoneRequest) -> Option<String>| batch.iter().map(f).collect::<Vec<_>>();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(concat!(
+            "INSERT INTO phone_requests (",
+            request_columns!(),
+            ") SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::text[], \
+             $5::int4[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
+             $11::bool[])"
+        ))
+        .bind(
+            batch
+                .iter()
+                .map(|r| common::normalize(r.at))
+                .collect::<Vec<_>>(),
+        )
+        .bind(opts(|r| r.mac.map(|m| m.to_string())))
+        .bind(strings(|r| r.method.clone()))
+        .bind(strings(|r| r.file.clone()))
+        .bind(
+            batch
+                .iter()
+                .map(|r| i32::from(r.status))
+                .collect::<Vec<_>>(),
+        )
+        .bind(strings(|r| r.outcome.clone()))
+        .bind(strings(|r| r.source_ip.clone()))
+        .bind(opts(|r| r.user_agent.clone()))
+        .bind(opts(|r| r.model.clone()))
+        .bind(opts(|r| r.firmware.clone()))
+        .bind(batch.iter().map(|r| r.mac_cfg_served).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+        // Sorted by MAC (BTreeMap): concurrent batches lock status rows in the same order.
+        for (mac, u) in updates {
+            sqlx::query(STATUS_UPDATE_SQL)
+                .bind(mac.to_string())
+                .bind(u.last_request_at)
+                .bind(u.last_ip)
+                .bind(u.last_user_agent)
+                .bind(u.model_seen)
+                .bind(u.firmware_seen)
+                .bind(u.first_cfg_served)
+                .bind(u.last_cfg_served)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_phone_requests(
+        &self,
+        mac: Option<Mac>,
+        limit: u32,
+    ) -> Result<Vec<PhoneRequest>, StoreError> {
+        let limit = i64::from(clamp_limit(limit));
+        let rows: Vec<RequestRow> = match mac {
+            Some(mac) => {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    request_columns!(),
+                    " FROM phone_requests WHERE mac = $1 ORDER BY at DESC, id DESC LIMIT $2"
+                ))
+                .bind(mac.to_string())
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    request_columns!(),
+                    " FROM phone_requests ORDER BY at DESC, id DESC LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        collect(rows)
+    }
+
+    async fn prune_phone_requests(
+        &self,
+        older_than: OffsetDateTime,
+        keep_per_device: u32,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(PRUNE_SQL)
+            .bind(common::normalize(older_than))
+            .bind(i64::from(keep_per_device))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn get_status(&self, mac: Mac) -> Result<DeviceStatus, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            status_columns!(),
+            " FROM device_status s WHERE s.mac = $1"
+        );
+        let row: Option<StatusRow> = sqlx::query_as(SQL)
+            .bind(mac.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(DeviceStatus::from).unwrap_or_default())
+    }
+
+    async fn put_local_cfg(&self, mac: Mac, body: &[u8]) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO local_cfg (mac, body, received_at) \
+             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM devices WHERE mac = $1) \
+             ON CONFLICT (mac) DO UPDATE SET body = excluded.body, \
+             received_at = excluded.received_at",
+        )
+        .bind(mac.to_string())
+        .bind(body)
+        .bind(now())
+        .execute(&self.pool)
+        .await;
+        match done {
+            Ok(done) if done.rows_affected() > 0 => Ok(()),
+            Ok(_) => Err(StoreError::NotFound(mac)),
+            // The device was deleted between the EXISTS check and the insert.
+            Err(e)
+                if e.as_database_error()
+                    .is_some_and(|db| db.is_foreign_key_violation()) =>
+            {
+                Err(StoreError::NotFound(mac))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn get_local_cfg(
+        &self,
+        mac: Mac,
+    ) -> Result<Option<(Vec<u8>, OffsetDateTime)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT body, received_at FROM local_cfg WHERE mac = $1")
+                .bind(mac.to_string())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn get_settings(&self) -> Result<Option<serde_json::Value>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT document FROM settings WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn put_settings(&self, v: &serde_json::Value) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (id, document, version, updated_at) VALUES (1, $1, 1, $2) \
+             ON CONFLICT (id) DO UPDATE SET document = excluded.document, \
+             version = settings.version + 1, updated_at = excluded.updated_at",
+        )
+        .bind(v)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn insert_meta_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        // A concurrent insert of the same key makes ON CONFLICT wait for it to commit; the
+        // SELECT (a new statement, a new snapshot under READ COMMITTED) then sees the winner.
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

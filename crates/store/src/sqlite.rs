@@ -1,0 +1,742 @@
+//! SQLite backend: one file in WAL mode (or `sqlite::memory:` for tests and demos).
+//!
+//! Timestamps are INTEGER microseconds since the epoch (see the migration for why); JSON is
+//! TEXT. Write transactions start with `BEGIN IMMEDIATE` so they take the write lock up front
+//! and wait for it (busy_timeout) instead of failing when a read would have to be upgraded.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, FromRow, Sqlite, SqliteConnection, SqlitePool};
+use time::OffsetDateTime;
+use yealink::Mac;
+
+use crate::common::{
+    self, BULK_CHUNK, INSERT_DEVICE, INSERT_DEVICE_OR_SKIP, PRUNE_SQL, STATUS_UPDATE_SQL,
+    SearchPatterns, clamp_limit, from_micros, now, opt_from_micros, parse_mac, stamped, to_micros,
+};
+use crate::error::device_write_error;
+use crate::{
+    Device, DeviceChanges, DeviceQuery, DeviceRecord, DeviceStatus, Page, PhoneRequest, Store,
+    StoreError,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+/// How long a writer waits for another connection's write lock before SQLITE_BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// WAL allows many readers next to the one writer.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// The SQLite implementation of [`Store`].
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database and runs the migrations.
+    pub async fn open(database_url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(database_url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL is durable against application crashes and only loses the last
+            // commits on power loss; FULL would fsync every commit.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
+        let pool = if in_memory {
+            // An in-memory database lives as long as one connection to it: keep exactly one.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(MAX_CONNECTIONS)
+                .connect_with(options)
+                .await?
+        };
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The underlying pool, for tests and tools.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+// ---- rows ------------------------------------------------------------------------------------
+
+#[derive(FromRow)]
+struct DeviceRow {
+    mac: String,
+    name: String,
+    model: Option<String>,
+    sip_user: String,
+    auth_name: Option<String>,
+    sip_password: String,
+    display_name: Option<String>,
+    registrar: String,
+    overrides: String,
+    http_password: String,
+    url_token: String,
+    admin_password: String,
+    created_at: i64,
+    updated_at: i64,
+    revision: i64,
+}
+
+impl TryFrom<DeviceRow> for DeviceRecord {
+    type Error = StoreError;
+
+    fn try_from(r: DeviceRow) -> Result<Self, StoreError> {
+        let overrides = serde_json::from_str(&r.overrides).map_err(|_| {
+            StoreError::Corrupt(format!("overrides of device {} are not JSON", r.mac))
+        })?;
+        Ok(DeviceRecord {
+            mac: parse_mac(&r.mac)?,
+            name: r.name,
+            model: r.model,
+            sip_user: r.sip_user,
+            auth_name: r.auth_name,
+            sip_password: r.sip_password,
+            display_name: r.display_name,
+            registrar: r.registrar,
+            overrides,
+            http_password: r.http_password,
+            url_token: r.url_token,
+            admin_password: r.admin_password,
+            created_at: from_micros(r.created_at)?,
+            updated_at: from_micros(r.updated_at)?,
+            revision: r.revision,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct StatusRow {
+    provisioned_at: Option<i64>,
+    last_config_request: Option<i64>,
+    last_request_at: Option<i64>,
+    last_ip: Option<String>,
+    last_user_agent: Option<String>,
+    model_seen: Option<String>,
+    firmware_seen: Option<String>,
+}
+
+impl TryFrom<StatusRow> for DeviceStatus {
+    type Error = StoreError;
+
+    fn try_from(r: StatusRow) -> Result<Self, StoreError> {
+        Ok(DeviceStatus {
+            provisioned_at: opt_from_micros(r.provisioned_at)?,
+            last_config_request: opt_from_micros(r.last_config_request)?,
+            last_request_at: opt_from_micros(r.last_request_at)?,
+            last_ip: r.last_ip,
+            last_user_agent: r.last_user_agent,
+            model_seen: r.model_seen,
+            firmware_seen: r.firmware_seen,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct DeviceStatusRow {
+    #[sqlx(flatten)]
+    device: DeviceRow,
+    #[sqlx(flatten)]
+    status: StatusRow,
+}
+
+impl TryFrom<DeviceStatusRow> for Device {
+    type Error = StoreError;
+
+    fn try_from(r: DeviceStatusRow) -> Result<Self, StoreError> {
+        Ok(Device {
+            record: r.device.try_into()?,
+            status: r.status.try_into()?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct RequestRow {
+    at: i64,
+    mac: Option<String>,
+    method: String,
+    file: String,
+    status: i64,
+    outcome: String,
+    source_ip: String,
+    user_agent: Option<String>,
+    model: Option<String>,
+    firmware: Option<String>,
+    mac_cfg_served: bool,
+}
+
+impl TryFrom<RequestRow> for PhoneRequest {
+    type Error = StoreError;
+
+    fn try_from(r: RequestRow) -> Result<Self, StoreError> {
+        Ok(PhoneRequest {
+            at: from_micros(r.at)?,
+            mac: r.mac.as_deref().map(parse_mac).transpose()?,
+            method: r.method,
+            file: r.file,
+            status: u16::try_from(r.status).map_err(|_| {
+                StoreError::Corrupt(format!("HTTP status {} out of range", r.status))
+            })?,
+            outcome: r.outcome,
+            source_ip: r.source_ip,
+            user_agent: r.user_agent,
+            model: r.model,
+            firmware: r.firmware,
+            mac_cfg_served: r.mac_cfg_served,
+        })
+    }
+}
+
+fn collect<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    rows.into_iter().map(T::try_from).collect()
+}
+
+// ---- statements ------------------------------------------------------------------------------
+
+const SELECT_DEVICE: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    ", ",
+    status_columns!(),
+    " FROM devices d JOIN device_status s ON s.mac = d.mac"
+);
+
+fn overrides_text(d: &DeviceRecord) -> Result<String, StoreError> {
+    serde_json::to_string(&d.overrides)
+        .map_err(|e| StoreError::Corrupt(format!("overrides of device {}: {e}", d.mac)))
+}
+
+/// `INSERT INTO devices` of a stamped record; `on_conflict` is a static suffix.
+fn insert_device_query(
+    sql: &'static str,
+    d: &DeviceRecord,
+    overrides: String,
+) -> sqlx::query::Query<'static, Sqlite, SqliteArguments> {
+    sqlx::query(sql)
+        .bind(d.mac.to_string())
+        .bind(d.name.clone())
+        .bind(d.model.clone())
+        .bind(d.sip_user.clone())
+        .bind(d.auth_name.clone())
+        .bind(d.sip_password.clone())
+        .bind(d.display_name.clone())
+        .bind(d.registrar.clone())
+        .bind(overrides)
+        .bind(d.http_password.clone())
+        .bind(d.url_token.clone())
+        .bind(d.admin_password.clone())
+        .bind(to_micros(d.created_at))
+        .bind(to_micros(d.updated_at))
+        .bind(d.revision)
+}
+
+/// Bumps the change-feed counter; must run inside the write transaction it versions.
+async fn bump_revision(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE change_counter SET revision = revision + 1 WHERE id = 1 RETURNING revision",
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// A (re-)inserted MAC is no longer deleted: drop its tombstone.
+async fn clear_tombstone(conn: &mut SqliteConnection, mac: Mac) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM device_tombstones WHERE mac = $1")
+        .bind(mac.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn mac_exists(conn: &mut SqliteConnection, mac: Mac) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM devices WHERE mac = $1)")
+            .bind(mac.to_string())
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// Inserts one chunk of a bulk insert in one transaction; fills `results` for its rows.
+async fn insert_chunk(
+    pool: &SqlitePool,
+    chunk: &[DeviceRecord],
+    results: &mut [Option<Result<DeviceRecord, StoreError>>],
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    let revision = bump_revision(&mut tx).await?;
+    let at = now();
+    let mut inserted = 0_usize;
+    for (d, slot) in chunk.iter().zip(results.iter_mut()) {
+        if slot.is_some() {
+            continue; // rejected before reaching the database
+        }
+        let rec = stamped(d, revision, at);
+        let done = insert_device_query(INSERT_DEVICE_OR_SKIP, &rec, overrides_text(&rec)?)
+            .execute(&mut *tx)
+            .await?;
+        *slot = Some(if done.rows_affected() == 1 {
+            clear_tombstone(&mut tx, rec.mac).await?;
+            inserted += 1;
+            Ok(rec)
+        } else if mac_exists(&mut tx, d.mac).await? {
+            Err(StoreError::DuplicateMac(d.mac))
+        } else {
+            Err(StoreError::DuplicateUrlToken)
+        });
+    }
+    if inserted == 0 {
+        // Don't publish a revision that changed nothing.
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn insert_device(&self, d: &DeviceRecord) -> Result<DeviceRecord, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let revision = bump_revision(&mut tx).await?;
+        let rec = stamped(d, revision, now());
+        insert_device_query(INSERT_DEVICE, &rec, overrides_text(&rec)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| device_write_error(e, d.mac))?;
+        clear_tombstone(&mut tx, rec.mac).await?;
+        tx.commit().await?;
+        Ok(rec)
+    }
+
+    async fn insert_devices(
+        &self,
+        ds: &[DeviceRecord],
+    ) -> Result<Vec<Result<DeviceRecord, StoreError>>, StoreError> {
+        let mut results: Vec<Option<Result<DeviceRecord, StoreError>>> =
+            common::reject_in_batch_duplicates(ds)
+                .into_iter()
+                .map(|rejected| rejected.map(Err))
+                .collect();
+        for (chunk, chunk_results) in ds.chunks(BULK_CHUNK).zip(results.chunks_mut(BULK_CHUNK)) {
+            insert_chunk(&self.pool, chunk, chunk_results).await?;
+        }
+        results
+            .into_iter()
+            .map(|r| r.ok_or_else(|| StoreError::Corrupt("bulk insert skipped a row".into())))
+            .collect()
+    }
+
+    async fn update_device(&self, d: &DeviceRecord) -> Result<DeviceRecord, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let revision = bump_revision(&mut tx).await?;
+        let at = now();
+        let created_at: Option<i64> = sqlx::query_scalar(
+            "UPDATE devices SET name = $2, model = $3, sip_user = $4, auth_name = $5, \
+             sip_password = $6, display_name = $7, registrar = $8, overrides = $9, \
+             http_password = $10, url_token = $11, admin_password = $12, updated_at = $13, \
+             revision = $14 WHERE mac = $1 RETURNING created_at",
+        )
+        .bind(d.mac.to_string())
+        .bind(&d.name)
+        .bind(&d.model)
+        .bind(&d.sip_user)
+        .bind(&d.auth_name)
+        .bind(&d.sip_password)
+        .bind(&d.display_name)
+        .bind(&d.registrar)
+        .bind(overrides_text(d)?)
+        .bind(&d.http_password)
+        .bind(&d.url_token)
+        .bind(&d.admin_password)
+        .bind(to_micros(at))
+        .bind(revision)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| device_write_error(e, d.mac))?;
+        let Some(created_at) = created_at else {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound(d.mac));
+        };
+        tx.commit().await?;
+        Ok(DeviceRecord {
+            created_at: from_micros(created_at)?,
+            ..stamped(d, revision, at)
+        })
+    }
+
+    async fn get_device(&self, mac: Mac) -> Result<Option<Device>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            device_columns!(),
+            ", ",
+            status_columns!(),
+            " FROM devices d JOIN device_status s ON s.mac = d.mac WHERE d.mac = $1"
+        );
+        sqlx::query_as::<_, DeviceStatusRow>(SQL)
+            .bind(mac.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Device::try_from)
+            .transpose()
+    }
+
+    async fn get_device_by_token(&self, token: &str) -> Result<Option<Device>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            device_columns!(),
+            ", ",
+            status_columns!(),
+            " FROM devices d JOIN device_status s ON s.mac = d.mac WHERE d.url_token = $1"
+        );
+        sqlx::query_as::<_, DeviceStatusRow>(SQL)
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Device::try_from)
+            .transpose()
+    }
+
+    async fn delete_device(&self, mac: Mac) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let revision = bump_revision(&mut tx).await?;
+        // device_status and local_cfg go with it (ON DELETE CASCADE).
+        let deleted = sqlx::query("DELETE FROM devices WHERE mac = $1")
+            .bind(mac.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO device_tombstones (mac, revision) VALUES ($1, $2) \
+             ON CONFLICT (mac) DO UPDATE SET revision = excluded.revision",
+        )
+        .bind(mac.to_string())
+        .bind(revision)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn list_devices(&self, q: &DeviceQuery) -> Result<Page<Device>, StoreError> {
+        let search = SearchPatterns::new(q.search.as_deref());
+        // SQLite's LIKE is case-insensitive for ASCII.
+        let (filter, limit_offset) = if search.is_some() {
+            (
+                " WHERE (d.mac LIKE $1 ESCAPE '\\' OR d.name LIKE $2 ESCAPE '\\' \
+                 OR d.sip_user LIKE $2 ESCAPE '\\' OR d.display_name LIKE $2 ESCAPE '\\' \
+                 OR d.model LIKE $2 ESCAPE '\\')",
+                " LIMIT $3 OFFSET $4",
+            )
+        } else {
+            ("", " LIMIT $1 OFFSET $2")
+        };
+        // Only static fragments are spliced in; all user input is bound.
+        let order = common::order_by(q.sort, q.descending);
+        let list_sql = format!("{SELECT_DEVICE}{filter} ORDER BY {order}{limit_offset}");
+        let count_sql = format!("SELECT COUNT(*) FROM devices d{filter}");
+
+        let mut list = sqlx::query_as::<_, DeviceStatusRow>(AssertSqlSafe(list_sql));
+        let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(count_sql));
+        if let Some(p) = search {
+            list = list.bind(p.mac.clone()).bind(p.text.clone());
+            count = count.bind(p.mac).bind(p.text);
+        }
+        let list = list
+            .bind(i64::from(clamp_limit(q.limit)))
+            .bind(i64::from(q.offset));
+
+        // One read transaction: the page and the total come from the same snapshot.
+        let mut tx = self.pool.begin().await?;
+        let rows = list.fetch_all(&mut *tx).await?;
+        let total = count.fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Page {
+            items: collect(rows)?,
+            total: u64::try_from(total).unwrap_or_default(),
+        })
+    }
+
+    async fn device_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    async fn current_revision(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT revision FROM change_counter WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn device_changes(&self, since_revision: i64) -> Result<DeviceChanges, StoreError> {
+        const CHANGED: &str = concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM devices d WHERE d.revision > $1 ORDER BY d.revision, d.mac"
+        );
+        // A read transaction is one WAL snapshot: counter, rows and tombstones agree.
+        let mut tx = self.pool.begin().await?;
+        let revision: i64 = sqlx::query_scalar("SELECT revision FROM change_counter WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let rows: Vec<DeviceRow> = sqlx::query_as(CHANGED)
+            .bind(since_revision)
+            .fetch_all(&mut *tx)
+            .await?;
+        let removed: Vec<String> = sqlx::query_scalar(
+            "SELECT mac FROM device_tombstones WHERE revision > $1 ORDER BY revision, mac",
+        )
+        .bind(since_revision)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(DeviceChanges {
+            upserted: collect(rows)?,
+            removed: removed
+                .iter()
+                .map(|m| parse_mac(m))
+                .collect::<Result<_, _>>()?,
+            revision,
+        })
+    }
+
+    async fn all_device_records(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM devices d ORDER BY d.mac"
+        );
+        let rows: Vec<DeviceRow> = sqlx::query_as(SQL).fetch_all(&self.pool).await?;
+        collect(rows)
+    }
+
+    async fn record_phone_requests(&self, batch: &[PhoneRequest]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let updates = common::status_updates(batch);
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        for r in batch {
+            sqlx::query(concat!(
+                "INSERT INTO phone_requests (",
+                request_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ))
+            .bind(to_micros(r.at))
+            .bind(r.mac.map(|m| m.to_string()))
+            .bind(&r.method)
+            .bind(&r.file)
+            .bind(i64::from(r.status))
+            .bind(&r.outcome)
+            .bind(&r.source_ip)
+            .bind(&r.user_agent)
+            .bind(&r.model)
+            .bind(&r.firmware)
+            .bind(r.mac_cfg_served)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (mac, u) in updates {
+            // The row exists iff the device does, so an unknown MAC updates nothing. The
+            // `newer` test keeps an older batch (from a slower instance) from overwriting
+            // newer values; first/last config times take the min/max.
+            sqlx::query(STATUS_UPDATE_SQL)
+                .bind(mac.to_string())
+                .bind(to_micros(u.last_request_at))
+                .bind(u.last_ip)
+                .bind(u.last_user_agent)
+                .bind(u.model_seen)
+                .bind(u.firmware_seen)
+                .bind(u.first_cfg_served.map(to_micros))
+                .bind(u.last_cfg_served.map(to_micros))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_phone_requests(
+        &self,
+        mac: Option<Mac>,
+        limit: u32,
+    ) -> Result<Vec<PhoneRequest>, StoreError> {
+        let limit = i64::from(clamp_limit(limit));
+        let rows: Vec<RequestRow> = match mac {
+            Some(mac) => {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    request_columns!(),
+                    " FROM phone_requests WHERE mac = $1 ORDER BY at DESC, id DESC LIMIT $2"
+                ))
+                .bind(mac.to_string())
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    request_columns!(),
+                    " FROM phone_requests ORDER BY at DESC, id DESC LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        collect(rows)
+    }
+
+    async fn prune_phone_requests(
+        &self,
+        older_than: OffsetDateTime,
+        keep_per_device: u32,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(PRUNE_SQL)
+            .bind(to_micros(common::normalize(older_than)))
+            .bind(i64::from(keep_per_device))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn get_status(&self, mac: Mac) -> Result<DeviceStatus, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            status_columns!(),
+            " FROM device_status s WHERE s.mac = $1"
+        );
+        let row: Option<StatusRow> = sqlx::query_as(SQL)
+            .bind(mac.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(DeviceStatus::try_from)
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    async fn put_local_cfg(&self, mac: Mac, body: &[u8]) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO local_cfg (mac, body, received_at) \
+             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM devices WHERE mac = $1) \
+             ON CONFLICT (mac) DO UPDATE SET body = excluded.body, \
+             received_at = excluded.received_at",
+        )
+        .bind(mac.to_string())
+        .bind(body)
+        .bind(to_micros(now()))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(mac));
+        }
+        Ok(())
+    }
+
+    async fn get_local_cfg(
+        &self,
+        mac: Mac,
+    ) -> Result<Option<(Vec<u8>, OffsetDateTime)>, StoreError> {
+        let row: Option<(Vec<u8>, i64)> =
+            sqlx::query_as("SELECT body, received_at FROM local_cfg WHERE mac = $1")
+                .bind(mac.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(body, at)| Ok((body, from_micros(at)?)))
+            .transpose()
+    }
+
+    async fn get_settings(&self) -> Result<Option<serde_json::Value>, StoreError> {
+        let doc: Option<String> = sqlx::query_scalar("SELECT document FROM settings WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        doc.map(|d| {
+            serde_json::from_str(&d)
+                .map_err(|_| StoreError::Corrupt("the settings document is not JSON".into()))
+        })
+        .transpose()
+    }
+
+    async fn put_settings(&self, v: &serde_json::Value) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(v)
+            .map_err(|e| StoreError::Corrupt(format!("settings document: {e}")))?;
+        sqlx::query(
+            "INSERT INTO settings (id, document, version, updated_at) VALUES (1, $1, 1, $2) \
+             ON CONFLICT (id) DO UPDATE SET document = excluded.document, \
+             version = settings.version + 1, updated_at = excluded.updated_at",
+        )
+        .bind(doc)
+        .bind(to_micros(now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn insert_meta_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        // Writers are serialised by SQLite; the SELECT sees whichever insert won.
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

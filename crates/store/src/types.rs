@@ -1,0 +1,184 @@
+//! The records the store reads and writes. Plain data: no SQL here.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use yealink::Mac;
+
+/// A provisioned phone as the admin configured it.
+///
+/// `Debug` prints `***` for the secrets (SIP, HTTP and admin passwords and the URL token), so a
+/// record can be logged with `{:?}`; `Serialize` writes them, because the API and exports need
+/// them.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    pub mac: Mac,
+    pub name: String,
+    pub model: Option<String>,
+    pub sip_user: String,
+    pub auth_name: Option<String>,
+    pub sip_password: String,
+    pub display_name: Option<String>,
+    /// "host" or "host:port" as entered.
+    pub registrar: String,
+    /// Per-device settings overrides; an opaque JSON value to the store.
+    pub overrides: serde_json::Value,
+    /// Per-phone HTTP credential.
+    pub http_password: String,
+    /// Per-phone URL secret, unique across devices.
+    pub url_token: String,
+    /// Phone web UI admin password.
+    pub admin_password: String,
+    /// Kept as given on insert (UTC, microseconds) and never changed by updates.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Set by the store on every insert and update.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Change-feed revision of the last insert or update of this device; set by the store.
+    pub revision: i64,
+}
+
+impl fmt::Debug for DeviceRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const REDACTED: &str = "***";
+        f.debug_struct("DeviceRecord")
+            .field("mac", &format_args!("{}", self.mac))
+            .field("name", &self.name)
+            .field("model", &self.model)
+            .field("sip_user", &self.sip_user)
+            .field("auth_name", &self.auth_name)
+            .field("sip_password", &REDACTED)
+            .field("display_name", &self.display_name)
+            .field("registrar", &self.registrar)
+            .field("overrides", &self.overrides)
+            .field("http_password", &REDACTED)
+            .field("url_token", &REDACTED)
+            .field("admin_password", &REDACTED)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("revision", &self.revision)
+            .finish()
+    }
+}
+
+/// What the phone itself did, written by `record_phone_requests`. Not part of the change feed.
+/// Timestamps serialise as RFC 3339 strings.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeviceStatus {
+    /// First time its `<mac>.cfg` was served.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub provisioned_at: Option<OffsetDateTime>,
+    /// Last time its `<mac>.cfg` was served.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_config_request: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_request_at: Option<OffsetDateTime>,
+    pub last_ip: Option<String>,
+    pub last_user_agent: Option<String>,
+    pub model_seen: Option<String>,
+    pub firmware_seen: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    pub record: DeviceRecord,
+    pub status: DeviceStatus,
+}
+
+/// Sort orders of [`DeviceQuery`]; each has an index. Ties are broken by MAC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceSort {
+    #[default]
+    Mac,
+    /// Case-insensitive (ASCII) by name.
+    Name,
+    /// Devices that never fetched their config count as the oldest: first when ascending,
+    /// last when descending.
+    LastConfigRequest,
+    CreatedAt,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeviceQuery {
+    /// Case-insensitive substring of mac, name, sip_user, display_name or model. For the MAC,
+    /// separators (`:`, `-`, `.`) in the search text are ignored, so `00:15:65` finds `001565…`.
+    pub search: Option<String>,
+    pub sort: DeviceSort,
+    pub descending: bool,
+    pub offset: u32,
+    /// Clamped to 1..=1000; 0 means 50.
+    pub limit: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Number of matches ignoring offset and limit.
+    pub total: u64,
+}
+
+/// One phone-facing HTTP request, as logged.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneRequest {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Device the request was attributed to, if authenticated.
+    pub mac: Option<Mac>,
+    pub method: String,
+    /// Last path segment only, never the token.
+    pub file: String,
+    pub status: u16,
+    /// "served", "denied", "not_found", "stored", "error".
+    pub outcome: String,
+    pub source_ip: String,
+    pub user_agent: Option<String>,
+    pub model: Option<String>,
+    pub firmware: Option<String>,
+    /// True when this served the device's `<mac>.cfg`: updates `provisioned_at` and
+    /// `last_config_request`.
+    pub mac_cfg_served: bool,
+}
+
+impl fmt::Debug for PhoneRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PhoneRequest")
+            .field("at", &self.at)
+            .field("mac", &self.mac.map(|m| m.to_string()))
+            .field("method", &self.method)
+            .field("file", &self.file)
+            .field("status", &self.status)
+            .field("outcome", &self.outcome)
+            .field("source_ip", &self.source_ip)
+            .field("user_agent", &self.user_agent)
+            .field("model", &self.model)
+            .field("firmware", &self.firmware)
+            .field("mac_cfg_served", &self.mac_cfg_served)
+            .finish()
+    }
+}
+
+/// Answer of `device_changes(since)`.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DeviceChanges {
+    /// Devices inserted or updated after `since`, ordered by revision.
+    pub upserted: Vec<DeviceRecord>,
+    /// Devices deleted after `since` (and not re-added since).
+    pub removed: Vec<Mac>,
+    /// The feed is consistent up to this revision: pass it as the next `since`.
+    pub revision: i64,
+}
+
+impl fmt::Debug for DeviceChanges {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let removed: Vec<String> = self.removed.iter().map(ToString::to_string).collect();
+        f.debug_struct("DeviceChanges")
+            .field("upserted", &self.upserted)
+            .field("removed", &removed)
+            .field("revision", &self.revision)
+            .finish()
+    }
+}

@@ -1,0 +1,15 @@
+//! The store's one integration-test binary: a conformance suite run against SQLite always and
+//! against PostgreSQL when `TEST_DATABASE_URL` is set (see `harness.rs`).
+
+// Tests may panic on unexpected errors; that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+mod bench;
+mod bulk;
+mod devices;
+mod feed;
+mod list;
+mod misc;
+mod requests;

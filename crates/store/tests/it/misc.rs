@@ -1,0 +1,197 @@
+//! Local config uploads, settings, metadata, opening URLs and secret hygiene.
+
+use prov_store::StoreError;
+
+use crate::harness::{TestDb, conformance, device, mac};
+
+conformance!(
+    local_cfg_round_trip,
+    settings_round_trip,
+    meta_insert_if_absent_first_writer_wins,
+    database_errors_do_not_leak_row_secrets,
+);
+
+async fn local_cfg_round_trip(db: &TestDb) {
+    let s = &db.store;
+    let d = s.insert_device(&device(1)).await.unwrap();
+    assert_eq!(s.get_local_cfg(d.mac).await.unwrap(), None);
+
+    let before = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    let body = b"#!version:1.0.0.1\nlang.gui = German\n\xff\x00binary-safe".to_vec();
+    s.put_local_cfg(d.mac, &body).await.unwrap();
+    let (got, at) = s.get_local_cfg(d.mac).await.unwrap().unwrap();
+    assert_eq!(got, body);
+    assert!(at >= before && at <= time::OffsetDateTime::now_utc());
+
+    s.put_local_cfg(d.mac, b"replaced").await.unwrap();
+    let (got, at2) = s.get_local_cfg(d.mac).await.unwrap().unwrap();
+    assert_eq!(got, b"replaced");
+    assert!(at2 >= at);
+
+    let err = s.put_local_cfg(mac(2), b"x").await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(m) if m == mac(2)),
+        "{err:?}"
+    );
+    assert_eq!(s.get_local_cfg(mac(2)).await.unwrap(), None);
+    // Uploads are not device changes.
+    assert_eq!(s.current_revision().await.unwrap(), d.revision);
+}
+
+async fn settings_round_trip(db: &TestDb) {
+    let s = &db.store;
+    assert_eq!(s.get_settings().await.unwrap(), None);
+    let v1 = serde_json::json!({
+        "public_base_url": "https://prov.example.com",
+        "ntp": ["0.pool.ntp.org", "1.pool.ntp.org"],
+        "timezone": { "name": "Europe/Berlin", "offset": 1.5 },
+        "big": 9_007_199_254_740_993_u64,
+        "unicode": "Grüße ☎",
+    });
+    s.put_settings(&v1).await.unwrap();
+    assert_eq!(s.get_settings().await.unwrap(), Some(v1));
+    let v2 = serde_json::json!({ "public_base_url": "https://other.example.com" });
+    s.put_settings(&v2).await.unwrap();
+    assert_eq!(s.get_settings().await.unwrap(), Some(v2.clone()));
+    // Another instance reads the same document.
+    assert_eq!(db.reopen().await.get_settings().await.unwrap(), Some(v2));
+}
+
+async fn meta_insert_if_absent_first_writer_wins(db: &TestDb) {
+    let s = &db.store;
+    assert_eq!(s.get_meta("instance_secret").await.unwrap(), None);
+    assert_eq!(
+        s.insert_meta_if_absent("k", "first").await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        s.insert_meta_if_absent("k", "second").await.unwrap(),
+        "first"
+    );
+    s.set_meta("k", "third").await.unwrap();
+    assert_eq!(s.get_meta("k").await.unwrap().as_deref(), Some("third"));
+
+    // Race: many callers on two instances, each with its own value, all get one value.
+    let two = db.reopen().await;
+    for round in 0..5 {
+        let key = format!("race-{round}");
+        let mut tasks = Vec::new();
+        for caller in 0..8 {
+            let store = if caller % 2 == 0 {
+                s.clone()
+            } else {
+                two.clone()
+            };
+            let key = key.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .insert_meta_if_absent(&key, &format!("value-{caller}"))
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut values = Vec::new();
+        for t in tasks {
+            values.push(t.await.unwrap());
+        }
+        values.dedup();
+        assert_eq!(values.len(), 1, "round {round}: {values:?}");
+        assert_eq!(s.get_meta(&key).await.unwrap(), Some(values[0].clone()));
+    }
+}
+
+async fn database_errors_do_not_leak_row_secrets(db: &TestDb) {
+    let s = &db.store;
+    s.insert_device(&device(1)).await.unwrap();
+    // A raw unique violation on the URL token: PostgreSQL puts the token into the error's
+    // DETAIL ("Key (url_token)=(...) already exists"), which sqlx's Debug prints.
+    let raw = db
+        .raw_execute(
+            "INSERT INTO devices (mac, name, sip_user, sip_password, registrar, overrides, \
+             http_password, url_token, admin_password, created_at, updated_at, revision) \
+             SELECT '001565ffffff', name, sip_user, sip_password, registrar, overrides, \
+             http_password, url_token, admin_password, created_at, updated_at, revision \
+             FROM devices",
+        )
+        .await
+        .unwrap_err();
+    let token = device(1).url_token;
+    if db.is_postgres() {
+        assert!(
+            format!("{raw:?}").contains(&token),
+            "the test provokes a leaky error"
+        );
+    }
+    let err = StoreError::from(raw);
+    assert!(matches!(err, StoreError::Database(_)));
+    for text in [err.to_string(), format!("{err:?}"), format!("{err:#?}")] {
+        assert!(!text.contains(&token), "{text}");
+        assert!(!text.contains("secret-1"), "{text}");
+        assert!(
+            text.contains("url_token"),
+            "still says what went wrong: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unsupported_urls_name_the_schemes_and_hide_passwords() {
+    for url in [
+        "mysql://root:hunter2@db.example/prov",
+        "hunter2",
+        "file:///var/lib/prov.db?password=hunter2",
+    ] {
+        let err = prov_store::open(url).await.err().unwrap();
+        assert!(matches!(err, StoreError::UnsupportedUrl(_)), "{err:?}");
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(
+                text.contains("sqlite:") && text.contains("postgres://"),
+                "{text}"
+            );
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn connection_errors_hide_passwords() {
+    // `.invalid` never resolves (RFC 2606), so this fails fast without a server. (A refused
+    // connection would be retried by the pool for its 30 s acquire timeout.)
+    let url = "postgres://prov:hunter2@db.invalid:5432/prov";
+    let err = prov_store::open(url).await.err().unwrap();
+    for text in [err.to_string(), format!("{err:?}")] {
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}
+
+#[test]
+fn redact_url_hides_passwords() {
+    use prov_store::redact_url;
+    assert_eq!(
+        redact_url("postgres://prov:hunter2@db.example:5432/prov"),
+        "postgres://prov:***@db.example:5432/prov"
+    );
+    assert_eq!(
+        redact_url("postgresql://prov:hun%40ter2@db/prov?sslmode=require&password=x"),
+        "postgresql://prov:***@db/prov?sslmode=require&password=***"
+    );
+    assert_eq!(
+        redact_url("sqlite://data/prov.sqlite?mode=rwc"),
+        "sqlite://data/prov.sqlite?mode=rwc"
+    );
+    let debug = format!(
+        "{:?}",
+        StoreError::UnsupportedUrl(redact_url("x://u:hunter2@h"))
+    );
+    assert!(!debug.contains("hunter2"), "{debug}");
+}
+
+#[tokio::test]
+async fn in_memory_sqlite_works() {
+    let s = prov_store::open("sqlite::memory:").await.unwrap();
+    assert_eq!(s.backend(), "sqlite");
+    s.insert_device(&device(1)).await.unwrap();
+    // The single pooled connection keeps the database alive between calls.
+    assert_eq!(s.device_count().await.unwrap(), 1);
+    assert_eq!(s.device_changes(0).await.unwrap().upserted.len(), 1);
+}

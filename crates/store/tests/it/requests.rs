@@ -1,0 +1,198 @@
+//! Phone request log, device status, retention.
+
+use prov_store::{DeviceStatus, PhoneRequest};
+use time::OffsetDateTime;
+use time::macros::datetime;
+use yealink::Mac;
+
+use crate::harness::{TestDb, conformance, device, mac};
+
+conformance!(
+    requests_update_status_without_bumping_revision,
+    older_batches_do_not_overwrite_newer_status,
+    prune_keeps_recent_rows_and_the_newest_per_device,
+);
+
+const T0: OffsetDateTime = datetime!(2026-11-26 08:00 UTC);
+
+/// A request at `T0 + secs` attributed to `mac`.
+pub fn request(mac: Mac, secs: i64, mac_cfg_served: bool) -> PhoneRequest {
+    PhoneRequest {
+        at: T0 + time::Duration::seconds(secs),
+        mac: Some(mac),
+        method: "GET".into(),
+        file: if mac_cfg_served {
+            format!("{mac}.cfg")
+        } else {
+            "y000000000108.cfg".into()
+        },
+        status: 200,
+        outcome: "served".into(),
+        source_ip: format!("192.0.2.{}", secs % 250),
+        user_agent: Some(format!("Yealink SIP-T46U 108.86.0.{secs} {mac}")),
+        model: Some("T46U".into()),
+        firmware: Some(format!("108.86.0.{secs}")),
+        mac_cfg_served,
+    }
+}
+
+fn anonymous(secs: i64) -> PhoneRequest {
+    PhoneRequest {
+        mac: None,
+        status: 401,
+        outcome: "denied".into(),
+        user_agent: None,
+        model: None,
+        firmware: None,
+        ..request(mac(0), secs, false)
+    }
+}
+
+async fn requests_update_status_without_bumping_revision(db: &TestDb) {
+    let s = &db.store;
+    let d = s.insert_device(&device(1)).await.unwrap();
+    let rev = s.current_revision().await.unwrap();
+
+    let mut no_ua = request(d.mac, 30, false);
+    no_ua.user_agent = None;
+    no_ua.model = None;
+    no_ua.firmware = None;
+    let batch = vec![
+        request(d.mac, 10, true),
+        request(d.mac, 20, false),
+        no_ua,
+        anonymous(25),
+        // A MAC that is not (or no longer) a device: logged, and does not fail the batch.
+        request(mac(999), 26, true),
+    ];
+    s.record_phone_requests(&batch).await.unwrap();
+
+    let status = s.get_status(d.mac).await.unwrap();
+    assert_eq!(
+        status,
+        DeviceStatus {
+            provisioned_at: Some(T0 + time::Duration::seconds(10)),
+            last_config_request: Some(T0 + time::Duration::seconds(10)),
+            last_request_at: Some(T0 + time::Duration::seconds(30)),
+            last_ip: Some("192.0.2.30".into()),
+            // The newest request had no User-Agent: keep the last one seen.
+            last_user_agent: batch[1].user_agent.clone(),
+            model_seen: Some("T46U".into()),
+            firmware_seen: Some("108.86.0.20".into()),
+        }
+    );
+    assert_eq!(s.get_device(d.mac).await.unwrap().unwrap().status, status);
+    assert_eq!(
+        s.get_status(mac(999)).await.unwrap(),
+        DeviceStatus::default()
+    );
+
+    // A later config fetch moves last_config_request, not provisioned_at.
+    s.record_phone_requests(&[request(d.mac, 100, true)])
+        .await
+        .unwrap();
+    let status = s.get_status(d.mac).await.unwrap();
+    assert_eq!(
+        status.provisioned_at,
+        Some(T0 + time::Duration::seconds(10))
+    );
+    assert_eq!(
+        status.last_config_request,
+        Some(T0 + time::Duration::seconds(100))
+    );
+
+    // Status is not a device change.
+    assert_eq!(s.current_revision().await.unwrap(), rev);
+    assert!(s.device_changes(rev).await.unwrap().upserted.is_empty());
+    assert_eq!(s.get_device(d.mac).await.unwrap().unwrap().record, d);
+
+    // The log, newest first, all or per device.
+    let all = s.list_phone_requests(None, 0).await.unwrap();
+    let times: Vec<i64> = all.iter().map(|r| (r.at - T0).whole_seconds()).collect();
+    assert_eq!(times, [100, 30, 26, 25, 20, 10]);
+    assert_eq!(all[3], batch[3], "stored as given");
+    let mine = s.list_phone_requests(Some(d.mac), 2).await.unwrap();
+    assert_eq!(mine.len(), 2);
+    assert_eq!((mine[0].at - T0).whole_seconds(), 100);
+    assert!(mine.iter().all(|r| r.mac == Some(d.mac)));
+    assert_eq!(
+        s.list_phone_requests(Some(mac(999)), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    s.record_phone_requests(&[]).await.unwrap();
+}
+
+async fn older_batches_do_not_overwrite_newer_status(db: &TestDb) {
+    let s = &db.store;
+    let d = s.insert_device(&device(1)).await.unwrap();
+    s.record_phone_requests(&[request(d.mac, 50, true)])
+        .await
+        .unwrap();
+    // A batch from a slower instance arrives late.
+    s.record_phone_requests(&[request(d.mac, 40, false), request(d.mac, 5, true)])
+        .await
+        .unwrap();
+    let status = s.get_status(d.mac).await.unwrap();
+    assert_eq!(
+        status.last_request_at,
+        Some(T0 + time::Duration::seconds(50))
+    );
+    assert_eq!(status.last_ip.as_deref(), Some("192.0.2.50"));
+    assert_eq!(status.firmware_seen.as_deref(), Some("108.86.0.50"));
+    assert_eq!(
+        status.last_config_request,
+        Some(T0 + time::Duration::seconds(50))
+    );
+    // ...but it knows of an earlier first config fetch.
+    assert_eq!(status.provisioned_at, Some(T0 + time::Duration::seconds(5)));
+}
+
+async fn prune_keeps_recent_rows_and_the_newest_per_device(db: &TestDb) {
+    let s = &db.store;
+    let (a, b) = (mac(1), mac(2));
+    s.insert_device(&device(1)).await.unwrap();
+    let mut batch = Vec::new();
+    for secs in 0..10 {
+        batch.push(request(a, secs, false)); // a: 10 old rows
+    }
+    batch.push(request(b, 1, false)); // b (not a device): 2 old rows
+    batch.push(request(b, 2, false));
+    batch.push(anonymous(3)); // unattributed: 1 old, 1 recent
+    batch.push(anonymous(200));
+    batch.push(request(a, 150, false)); // a: 2 recent rows
+    batch.push(request(a, 160, false));
+    s.record_phone_requests(&batch).await.unwrap();
+    assert_eq!(s.list_phone_requests(None, 100).await.unwrap().len(), 16);
+
+    let cutoff = T0 + time::Duration::seconds(100);
+    // keep 3 per device: a keeps its 2 recent rows + 1 old; b keeps both; the old anonymous
+    // row goes.
+    let deleted = s.prune_phone_requests(cutoff, 3).await.unwrap();
+    assert_eq!(deleted, 9 + 1);
+    let a_rows: Vec<i64> = s
+        .list_phone_requests(Some(a), 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.at - T0).whole_seconds())
+        .collect();
+    assert_eq!(a_rows, [160, 150, 9]);
+    assert_eq!(s.list_phone_requests(Some(b), 100).await.unwrap().len(), 2);
+    assert_eq!(s.list_phone_requests(None, 100).await.unwrap().len(), 6);
+
+    // Pruning again with the same limits deletes nothing; keep 0 is a pure age cut.
+    assert_eq!(s.prune_phone_requests(cutoff, 3).await.unwrap(), 0);
+    assert_eq!(s.prune_phone_requests(cutoff, 0).await.unwrap(), 3);
+    let left: Vec<i64> = s
+        .list_phone_requests(None, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.at - T0).whole_seconds())
+        .collect();
+    assert_eq!(left, [200, 160, 150]);
+}

@@ -1,0 +1,36 @@
+//! The Yealink phone's world, pure: MAC addresses, models and their common-file codes,
+//! User-Agent parsing, provisioning file names, time zones, locations, and rendering and
+//! reading `.boot`/`.cfg` files. No I/O: everything here is a function of its arguments
+//! (plus the system clock's year, for time zone rules).
+//!
+//! Decisions and sources: `docs/yealink-rendering.md`.
+
+mod cfg;
+mod files;
+mod location;
+mod mac;
+mod model;
+pub mod render;
+mod settings;
+mod timezone;
+mod tz_table;
+mod user_agent;
+
+pub use cfg::{CFG_HEADER, MASK, ParseError, is_secret_key, mask_secrets, parse_cfg};
+pub use files::{PhoneFile, classify_file};
+pub use location::{Location, location, locations};
+pub use mac::{Mac, MacError, YEALINK_OUIS};
+pub use model::{
+    ModelInfo, common_code_from_firmware, common_file_code, known_models, model_info,
+    normalize_model,
+};
+pub use render::{
+    Account, GENERATED_COMMENT, MAX_REPEAT_MINUTES, MacFileInput, Provisioning, RenderError,
+    render_common_cfg, render_mac_boot, render_mac_cfg, settings_params,
+};
+pub use settings::{PhoneSettings, Transport, UnknownTransport};
+pub use timezone::{
+    TimeZoneError, YealinkTimeZone, format_offset, iana_time_zone_names, resolve_time_zone,
+    resolve_time_zone_in_year, yealink_time_zone_names,
+};
+pub use user_agent::{UserAgent, parse_user_agent};

@@ -1,0 +1,13 @@
+//! The yealink crate's integration tests, in one binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cfg;
+mod files;
+mod golden;
+mod location;
+mod mac;
+mod model;
+mod render;
+mod timezone;
+mod user_agent;

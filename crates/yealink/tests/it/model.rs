@@ -1,0 +1,119 @@
+//! Every code of the reference's model table (B4).
+
+use yealink::{common_code_from_firmware, common_file_code, known_models, model_info};
+
+#[test]
+fn reference_table_codes() {
+    let table: &[(&str, u16)] = &[
+        ("T19P_E2", 53),
+        ("T21P_E2", 52),
+        ("T23P", 44),
+        ("T23G", 44),
+        ("T27P", 45),
+        ("T27G", 69),
+        ("T29G", 46),
+        ("T40P", 54),
+        ("T40G", 76),
+        ("T41P", 36),
+        ("T42G", 29),
+        ("T46G", 28),
+        ("T48G", 35),
+        ("T49G", 51),
+        ("CP860", 37),
+        ("CP920", 78),
+        ("CP925", 148),
+        ("CP960", 73),
+        ("CP965", 143),
+        ("T41S", 68),
+        ("T42S", 67),
+        ("T46S", 66),
+        ("T48S", 65),
+        ("T42U", 116),
+        ("T43U", 107),
+        ("T46U", 108),
+        ("T48U", 109),
+        ("T44U", 173),
+        ("T44W", 174),
+        ("T30", 127),
+        ("T30P", 127),
+        ("T31", 123),
+        ("T31P", 123),
+        ("T31G", 123),
+        ("T33P", 124),
+        ("T33G", 124),
+        ("T31W", 172),
+        ("T34W", 171),
+        ("W52P", 25),
+        ("W56P", 25),
+        ("W70B", 146),
+        ("W90B", 130),
+        ("W90DM", 130),
+        ("T53", 95),
+        ("T53W", 95),
+        ("T54W", 96),
+        ("T57W", 97),
+        ("T58V", 58),
+        ("T58A", 58),
+        ("T56A", 56),
+        ("T58W", 150),
+        ("T52S", 74),
+        ("T54S", 70),
+        ("VP59", 91),
+        ("T73U", 186),
+        ("T73W", 183),
+        ("T74U", 187),
+        ("T74W", 184),
+        ("T77U", 188),
+        ("T85W", 196),
+        ("T87W", 197),
+        ("T88V", 192),
+        ("T88W", 192),
+        ("AX83H", 180),
+        ("AX86R", 182),
+        ("W60B", 77),
+        ("W80B", 103),
+        ("T20P", 7),
+        ("T22P", 5),
+        ("T26P", 4),
+        ("T32G", 32),
+        ("T38G", 38),
+        ("VP530", 23),
+    ];
+    for (model, code) in table {
+        assert_eq!(common_file_code(model), Some(*code), "{model}");
+        assert_eq!(
+            common_file_code(&model.to_lowercase()),
+            Some(*code),
+            "{model} lower-case"
+        );
+    }
+    assert_eq!(known_models().len(), table.len() + 1, "VP530P is the only extra");
+}
+
+#[test]
+fn unknown_and_excluded_models() {
+    // T28P's code 000 would be y000000000000.cfg; see model.rs.
+    assert_eq!(common_file_code("T28P"), None);
+    assert_eq!(common_file_code("T41U"), None);
+    assert_eq!(common_file_code(""), None);
+    assert_eq!(model_info("sip vp-t49g").map(|m| m.name), Some("T49G"));
+}
+
+#[test]
+fn families_group_models() {
+    let family = |m: &str| model_info(m).map(|i| i.family);
+    assert_eq!(family("T46U"), Some("T4xU"));
+    assert_eq!(family("T54W"), Some("T5x"));
+    assert_eq!(family("T33G"), Some("T3x"));
+    assert_eq!(family("CP925"), Some("CP"));
+    assert_eq!(family("W70B"), Some("DECT"));
+}
+
+#[test]
+fn firmware_fallback_is_the_first_field() {
+    assert_eq!(common_code_from_firmware("108.86.0.90"), Some(108));
+    // The caveat: a T46S runs firmware 66 and asks for 066, but a T48S runs 66 too and asks
+    // for 065; the fallback cannot tell them apart.
+    assert_eq!(common_code_from_firmware("66.86.0.15"), Some(66));
+    assert_ne!(common_file_code("T48S"), common_code_from_firmware("66.86.0.15"));
+}

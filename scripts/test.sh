@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, clippy with warnings as errors, and every test
+# on SQLite and on a throwaway PostgreSQL cluster on loopback (installed from Debian's packages
+# when missing and we are root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+if [ -z "$(pg_bin)" ] || [ ! -x "$(pg_bin)/initdb" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    log "installing PostgreSQL from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "PostgreSQL server binaries are missing; install the 'postgresql' package" >&2
+    exit 1
+  fi
+fi
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+if [ -z "${TEST_DATABASE_URL:-}" ]; then
+  log "starting a throwaway PostgreSQL cluster on loopback"
+  pg_dir=$(mktemp -d /tmp/yealink-prov-pg.XXXXXX)
+  pg_port=${PG_PORT:-55432}
+  TEST_DATABASE_URL=$(bash crates/store/tests/start-postgres.sh "$pg_port" "$pg_dir" | tail -n 1)
+  export TEST_DATABASE_URL
+  stop_pg() { bash crates/store/tests/start-postgres.sh --stop "$pg_port" "$pg_dir" >/dev/null 2>&1 || true; rm -rf "$pg_dir"; }
+  trap stop_pg EXIT
+fi
+echo "TEST_DATABASE_URL=${TEST_DATABASE_URL%%@*}@..."
+
+log "tests (SQLite and PostgreSQL)"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+  cargo test --workspace --doc
+else
+  cargo test --workspace --no-fail-fast
+fi
