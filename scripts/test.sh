@@ -33,7 +33,12 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   pg_port=${PG_PORT:-55432}
   TEST_DATABASE_URL=$(bash crates/store/tests/start-postgres.sh "$pg_port" "$pg_dir" | tail -n 1)
   export TEST_DATABASE_URL
-  stop_pg() { bash crates/store/tests/start-postgres.sh --stop "$pg_port" "$pg_dir" >/dev/null 2>&1 || true; rm -rf "$pg_dir"; }
+  stop_pg() {
+    local ctl; ctl="$(pg_bin)/pg_ctl"
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1 || true
+    else "$ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1 || true; fi
+    rm -rf "$pg_dir"
+  }
   trap stop_pg EXIT
 fi
 echo "TEST_DATABASE_URL=${TEST_DATABASE_URL%%@*}@..."

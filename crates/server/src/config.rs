@@ -151,3 +151,49 @@ impl Config {
         format!("http://{}", SocketAddr::new(ip, self.listen.port()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_file_then_env_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "prov.toml",
+                "listen = \"127.0.0.1:1000\"\ndata_dir = \"from-file\"\nrequest_log_retention_days = 7\n",
+            )?;
+            jail.set_env("YEALINK_PROV_DATA_DIR", "from-env");
+            jail.set_env("YEALINK_PROV_LISTEN", "127.0.0.1:2000");
+            let flags = Overrides {
+                listen: Some(SocketAddr::from(([127, 0, 0, 1], 3000))),
+                ..Overrides::default()
+            };
+            let config = Config::load(Some(Path::new("prov.toml")), &flags)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(config.listen.port(), 3000, "flags win");
+            assert_eq!(config.data_dir, PathBuf::from("from-env"), "env beats file");
+            assert_eq!(config.request_log_retention_days, 7, "file beats defaults");
+            assert!(config.database_url().starts_with("sqlite://from-env/"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let config = Config {
+            database_url: Some(Secret::new("postgres://u:hunter2@db/x")),
+            admin_password: Some(Secret::new("adminpw")),
+            ..Config::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("adminpw"), "{shown}");
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let e = Config::load(Some(Path::new("/nonexistent/x.toml")), &Overrides::default())
+            .expect_err("missing");
+        assert!(e.to_string().contains("/nonexistent/x.toml"));
+    }
+}

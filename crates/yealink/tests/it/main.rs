@@ -11,3 +11,4 @@ mod model;
 mod render;
 mod timezone;
 mod user_agent;
+mod scratch;

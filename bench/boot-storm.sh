@@ -1,0 +1,409 @@
+#!/usr/bin/env bash
+# Boot-storm benchmark: yealink-prov against nginx serving the very same bytes.
+#
+# A benchmark, not a test: loopback only, every run bounded in count and time, and every
+# process it starts is stopped on exit. See docs/benchmarks.md for what is measured and why.
+#
+#   bench/boot-storm.sh [--phones 10000] [--concurrency 256] [--rounds 3] [--big 100000]
+#                       [--port 18080] [--nginx-port 18081] [--big-port 18082]
+#                       [--no-build] [--keep-work] [--out bench-out]
+#
+# The functions below can also be sourced (`source bench/boot-storm.sh`) to run a part alone.
+set -euo pipefail
+umask 022
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+OURS="$TARGET_DIR/release/yealink-prov"
+SIM="$TARGET_DIR/release/yealink-sim"
+
+PHONES=10000
+CONCURRENCY=256
+ROUNDS=3
+BIG=100000
+PORT=18080
+NGINX_PORT=18081
+BIG_PORT=18082
+BUILD=1
+KEEP_WORK=0
+OUT_DIR="$ROOT/bench-out"
+# Upper bound for one storm or one import, in seconds: the run stops by itself.
+STEP_TIMEOUT=900
+MODELS=(T46U T54W T33G CP925 W70B)
+ADMIN_USER="${ADMIN_USER:-admin}"
+ADMIN_PASSWORD="bench-admin-$$-$RANDOM$RANDOM"
+
+WORK=""
+STARTED_PIDS=()
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+
+usage() {
+    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+parse_args() {
+    while (($#)); do
+        case "$1" in
+            --phones) PHONES="$2"; shift 2 ;;
+            --concurrency) CONCURRENCY="$2"; shift 2 ;;
+            --rounds) ROUNDS="$2"; shift 2 ;;
+            --big) BIG="$2"; shift 2 ;;
+            --port) PORT="$2"; shift 2 ;;
+            --nginx-port) NGINX_PORT="$2"; shift 2 ;;
+            --big-port) BIG_PORT="$2"; shift 2 ;;
+            --no-build) BUILD=0; shift ;;
+            --keep-work) KEEP_WORK=1; shift ;;
+            --out) OUT_DIR="$(mkdir -p "$2" && cd "$2" && pwd)"; shift 2 ;;
+            -h | --help) usage; exit 0 ;;
+            *) usage >&2; die "unknown argument: $1" ;;
+        esac
+    done
+    local n
+    for n in "$PHONES" "$CONCURRENCY" "$ROUNDS" "$BIG" "$PORT" "$NGINX_PORT" "$BIG_PORT"; do
+        [[ "$n" =~ ^[0-9]+$ ]] || die "not a number: $n"
+    done
+    ((PHONES >= 1 && PHONES <= 1000000)) || die "--phones must be 1..1000000"
+    ((BIG == 0 || (BIG >= 100 && BIG <= 1000000))) || die "--big must be 0 or 100..1000000"
+    ((CONCURRENCY >= 1 && ROUNDS >= 1)) || die "--concurrency and --rounds must be >= 1"
+}
+
+# Stops every process this script started (TERM, then KILL after 5 s), removes the work dir.
+cleanup() {
+    local status=$? pid i
+    for pid in "${STARTED_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${STARTED_PIDS[@]}"; do
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    STARTED_PIDS=()
+    if [[ -n "$WORK" && -d "$WORK" ]]; then
+        if ((KEEP_WORK)); then
+            log "work dir kept: $WORK"
+        else
+            rm -rf "$WORK"
+        fi
+    fi
+    exit "$status"
+}
+
+# Stops one started process and forgets it.
+stop_pid() {
+    local pid="$1" i kept=()
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for i in "${STARTED_PIDS[@]}"; do
+        [[ "$i" == "$pid" ]] || kept+=("$i")
+    done
+    STARTED_PIDS=("${kept[@]}")
+}
+
+require_port_free() {
+    if ss -Htln "sport = :$1" | grep -q .; then
+        die "port $1 is already in use (choose another with the port flags)"
+    fi
+}
+
+# Waits until URL answers 2xx, while PID lives; at most $3 seconds.
+wait_http() {
+    local url="$1" pid="$2" seconds="$3" log_file="${4:-}" i
+    for ((i = 0; i < seconds * 10; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            [[ -n "$log_file" ]] && tail -n 20 "$log_file" >&2
+            die "process $pid exited before $url answered"
+        fi
+        curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    [[ -n "$log_file" ]] && tail -n 20 "$log_file" >&2
+    die "$url did not answer within ${seconds}s"
+}
+
+# VmRSS / VmHWM of a process in KiB.
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+build() {
+    if ((BUILD)); then
+        log "building release binaries"
+        (cd "$ROOT" && cargo build --release -p yealink-prov -p prov-sim)
+    fi
+    [[ -x "$OURS" ]] || die "missing $OURS"
+    [[ -x "$SIM" ]] || die "missing $SIM"
+}
+
+ensure_nginx() {
+    if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
+        log "installing nginx (Debian package)"
+        ((EUID == 0)) || die "nginx missing and not root: apt-get install nginx"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null \
+            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+    fi
+    NGINX_BIN="$(command -v nginx || echo /usr/sbin/nginx)"
+}
+
+# gen_csv N FILE: N distinct devices, MACs from Yealink's 805ec0 OUI, models cycling.
+gen_csv() {
+    awk -v n="$1" -v models="${MODELS[*]}" 'BEGIN {
+        count = split(models, m, " ")
+        srand(20261126)
+        print "mac,sip_user,sip_password,registrar,auth_name,display_name,name,model"
+        for (i = 0; i < n; i++) {
+            user = 100000 + i
+            pw = sprintf("Bp%06x%06x", int(rand() * 16777215), int(rand() * 16777215))
+            printf "805ec0%06x,%d,%s,127.0.0.1,%d,Bench Phone %d,bench-%d,%s\n",
+                i, user, pw, user, i, i, m[i % count + 1]
+        }
+    }' >"$2"
+}
+
+# prepare_data DIR N PORT: imports N devices into a fresh data dir served on PORT.
+prepare_data() {
+    local dir="$1" n="$2" port="$3" csv start end
+    mkdir -p "$dir"
+    chmod 700 "$dir"
+    csv="$dir.csv"
+    gen_csv "$n" "$csv"
+    log "importing $n devices into $dir"
+    start=$(date +%s.%N)
+    timeout "$STEP_TIMEOUT" "$OURS" device import "$csv" --data-dir "$dir" >"$dir.import.log" 2>&1 \
+        || { tail -n 20 "$dir.import.log" >&2; die "device import failed"; }
+    end=$(date +%s.%N)
+    IMPORT_SECONDS=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+    "$OURS" settings set "public_base_url=http://127.0.0.1:$port" --data-dir "$dir" >/dev/null
+}
+
+# start_server DIR PORT: sets SERVER_PID.
+start_server() {
+    local dir="$1" port="$2"
+    require_port_free "$port"
+    RUST_LOG=warn YEALINK_PROV_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+        "$OURS" serve --listen "127.0.0.1:$port" --data-dir "$dir" >"$dir.server.log" 2>&1 &
+    SERVER_PID=$!
+    STARTED_PIDS+=("$SERVER_PID")
+    wait_http "http://127.0.0.1:$port/healthz" "$SERVER_PID" 60 "$dir.server.log"
+    log "yealink-prov pid $SERVER_PID on 127.0.0.1:$port"
+}
+
+# write_nginx_conf DIR ROOT PORT: a minimal static server rooted at ROOT.
+write_nginx_conf() {
+    local dir="$1" root="$2" port="$3"
+    mkdir -p "$dir/tmp"
+    cat >"$dir/nginx.conf" <<EOF
+# Generated by bench/boot-storm.sh: static files only, as fast as nginx goes here.
+worker_processes auto;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events {
+    worker_connections 4096;
+}
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 65;
+    # The storm keeps its connections for the whole run, as our server lets it.
+    keepalive_requests 1000000;
+    default_type text/plain;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        root $root;
+        location / {
+            try_files \$uri =404;
+        }
+    }
+}
+EOF
+}
+
+# start_nginx DIR ROOT PORT: sets NGINX_PID (the master, kept in the foreground).
+start_nginx() {
+    local dir="$1" root="$2" port="$3"
+    require_port_free "$port"
+    write_nginx_conf "$dir" "$root" "$port"
+    # Workers run as an unprivileged user: they must be able to read the files.
+    chmod -R a+rX "$root"
+    "$NGINX_BIN" -t -q -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
+        || die "nginx config test failed (see $dir/error.log)"
+    "$NGINX_BIN" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
+    NGINX_PID=$!
+    STARTED_PIDS+=("$NGINX_PID")
+    local probe
+    probe="$(cd "$root" && find . -type f -name '*.cfg' -print -quit)"
+    [[ -n "$probe" ]] || die "nothing to serve in $root"
+    wait_http "http://127.0.0.1:$port/${probe#./}" "$NGINX_PID" 30 "$dir/error.log"
+    log "nginx pid $NGINX_PID on 127.0.0.1:$port"
+}
+
+# storm NAME PHONES_JSON [extra boot-storm flags...]: report in $RAW/NAME.json.
+storm() {
+    local name="$1" phones="$2"
+    shift 2
+    timeout "$STEP_TIMEOUT" "$SIM" boot-storm --phones "$phones" --concurrency "$CONCURRENCY" \
+        --files boot,common,mac --rounds 1 --json-out "$RAW/$name.json" "$@" >"$RAW/$name.txt" \
+        || die "storm $name failed"
+    sed "s/^/  [$name] /" "$RAW/$name.txt" >&2
+}
+
+errors_in() { jq '[.rounds[].errors_total] | add' "$1"; }
+
+# The 100,000-device check: RSS after start and after 20 paged list requests, their latency.
+# Runs in the main shell (not in $(...)) so the EXIT trap knows the server it starts;
+# writes its markdown section to $RAW/big.md.
+big_check() {
+    local dir="$WORK/big" i step offset code seconds times codes rss0 hwm0 rss1 hwm1 bad
+    prepare_data "$dir" "$BIG" "$BIG_PORT"
+    start_server "$dir" "$BIG_PORT"
+    sleep 1
+    rss0=$(rss_kib "$SERVER_PID")
+    hwm0=$(hwm_kib "$SERVER_PID")
+    step=$((BIG / 20))
+    : >"$RAW/big-list.txt"
+    for ((i = 0; i < 20; i++)); do
+        offset=$((i * step))
+        read -r code seconds < <(curl -sS -o /dev/null --max-time 30 -u "$ADMIN_USER:$ADMIN_PASSWORD" \
+            -w '%{http_code} %{time_total}\n' \
+            "http://127.0.0.1:$BIG_PORT/api/v1/devices?limit=50&offset=$offset" || echo "000 30")
+        echo "$offset $code $seconds" >>"$RAW/big-list.txt"
+    done
+    rss1=$(rss_kib "$SERVER_PID")
+    hwm1=$(hwm_kib "$SERVER_PID")
+    stop_pid "$SERVER_PID"
+    bad=$(awk '$2 != 200' "$RAW/big-list.txt" | wc -l)
+    # Nearest-rank percentiles over the 20 samples, in milliseconds.
+    times=$(awk '{ print $3 * 1000 }' "$RAW/big-list.txt" | sort -n)
+    local p50 p99
+    p50=$(echo "$times" | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR * 50 + 99) / 100)] }')
+    p99=$(echo "$times" | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR * 99 + 99) / 100)] }')
+    codes=$(awk '{ print $2 }' "$RAW/big-list.txt" | sort | uniq -c | awk '{ printf "%s%s×%s", sep, $2, $1; sep = ", " }')
+    cat >"$RAW/big.md" <<EOF
+
+### $BIG devices
+
+| metric | value |
+|---|---:|
+| \`device import\` of $BIG devices | ${IMPORT_SECONDS} s |
+| RSS after start (VmRSS / VmHWM) | $(mib "$rss0") / $(mib "$hwm0") MiB |
+| RSS after 20 list requests (VmRSS / VmHWM) | $(mib "$rss1") / $(mib "$hwm1") MiB |
+| \`GET /api/v1/devices?limit=50&offset=K\` p50 | $p50 ms |
+| same, p99 (of 20: the slowest) | $p99 ms |
+| responses | $codes |
+
+EOF
+    ((bad == 0)) || log "WARNING: $bad of 20 list requests were not 200 (see $RAW/big-list.txt)"
+}
+
+machine() {
+    local cpu mem
+    cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+    mem=$(awk '/^MemTotal:/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+    echo "$(nproc) cores ($cpu), $mem RAM, Linux $(uname -r), $("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')"
+}
+
+main() {
+    parse_args "$@"
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    command -v jq >/dev/null || die "jq is required (apt-get install jq)"
+    build
+    ensure_nginx
+    require_port_free "$PORT"
+    require_port_free "$NGINX_PORT"
+    ((BIG == 0)) || require_port_free "$BIG_PORT"
+
+    WORK="$(mktemp -d "${TMPDIR:-/tmp}/boot-storm.XXXXXX")"
+    # nginx workers (an unprivileged user) need to traverse into the served copy.
+    chmod 711 "$WORK"
+    RAW="$WORK/raw"
+    mkdir -p "$RAW" "$WORK/nginx" "$WORK/www"
+    log "work dir $WORK"
+
+    prepare_data "$WORK/data" "$PHONES" "$PORT"
+    "$OURS" device list --json --reveal --data-dir "$WORK/data" >"$WORK/phones.json"
+    chmod 600 "$WORK/phones.json"
+    local listed
+    listed=$(jq length "$WORK/phones.json")
+    ((listed == PHONES)) || die "device list printed $listed devices, expected $PHONES"
+
+    start_server "$WORK/data" "$PORT"
+    local ours_pid="$SERVER_PID" rss_start
+    rss_start=$(rss_kib "$ours_pid")
+
+    log "warm-up storm against yealink-prov, saving the bytes for nginx"
+    storm warmup "$WORK/phones.json" --save-dir "$WORK/www"
+    local warm_errors
+    warm_errors=$(errors_in "$RAW/warmup.json")
+    ((warm_errors == 0)) || log "WARNING: $warm_errors errors in the warm-up: nginx will lack those files"
+
+    ensure_nginx
+    start_nginx "$WORK/nginx" "$WORK/www" "$NGINX_PORT"
+
+    local r ours_reports=() nginx_reports=()
+    for ((r = 1; r <= ROUNDS; r++)); do
+        # Alternate who goes first, so neither always meets a warmer machine.
+        local order=(nginx ours)
+        ((r % 2 == 0)) && order=(ours nginx)
+        local side
+        for side in "${order[@]}"; do
+            log "round $r/$ROUNDS: $side"
+            if [[ "$side" == nginx ]]; then
+                storm "nginx-$r" "$WORK/phones.json" --base-url-override "http://127.0.0.1:$NGINX_PORT"
+                nginx_reports+=("$RAW/nginx-$r.json")
+            else
+                storm "ours-$r" "$WORK/phones.json" --server-pid "$ours_pid"
+                ours_reports+=("$RAW/ours-$r.json")
+            fi
+        done
+    done
+    local comparison
+    comparison=$("$SIM" compare --ours "${ours_reports[@]}" --nginx "${nginx_reports[@]}")
+    stop_pid "$NGINX_PID"
+    stop_pid "$ours_pid"
+
+    : >"$RAW/big.md"
+    ((BIG == 0)) || big_check
+
+    mkdir -p "$OUT_DIR/raw"
+    cp "$RAW"/*.json "$RAW"/*.txt "$OUT_DIR/raw/" 2>/dev/null || true
+    {
+        echo "## Boot storm: yealink-prov vs nginx ($(date -u +%Y-%m-%dT%H:%MZ))"
+        echo
+        echo "- command: \`bench/boot-storm.sh --phones $PHONES --concurrency $CONCURRENCY --rounds $ROUNDS --big $BIG\`"
+        echo "- commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+        echo "- machine: $(machine)"
+        echo "- load: $PHONES phones × (\`<mac>.boot\`, common file, \`<mac>.cfg\`) per round, token URLs, keep-alive, $CONCURRENCY requests in flight; load generator on the same machine"
+        echo "- yealink-prov RSS after start: $(mib "$rss_start") MiB"
+        echo
+        echo "$comparison"
+        cat "$RAW/big.md"
+    } >"$OUT_DIR/report.md"
+    cat "$OUT_DIR/report.md"
+    log "report written to $OUT_DIR/report.md (raw data in $OUT_DIR/raw/)"
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    main "$@"
+fi
