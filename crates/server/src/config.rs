@@ -169,8 +169,8 @@ mod tests {
                 listen: Some(SocketAddr::from(([127, 0, 0, 1], 3000))),
                 ..Overrides::default()
             };
-            let config = Config::load(Some(Path::new("prov.toml")), &flags)
-                .map_err(|e| e.to_string())?;
+            let config =
+                Config::load(Some(Path::new("prov.toml")), &flags).map_err(|e| e.to_string())?;
             assert_eq!(config.listen.port(), 3000, "flags win");
             assert_eq!(config.data_dir, PathBuf::from("from-env"), "env beats file");
             assert_eq!(config.request_log_retention_days, 7, "file beats defaults");
@@ -187,13 +187,19 @@ mod tests {
             ..Config::default()
         };
         let shown = format!("{config:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("adminpw"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("adminpw"),
+            "{shown}"
+        );
     }
 
     #[test]
     fn missing_file_is_named() {
-        let e = Config::load(Some(Path::new("/nonexistent/x.toml")), &Overrides::default())
-            .expect_err("missing");
+        let e = Config::load(
+            Some(Path::new("/nonexistent/x.toml")),
+            &Overrides::default(),
+        )
+        .expect_err("missing");
         assert!(e.to_string().contains("/nonexistent/x.toml"));
     }
 }

@@ -149,7 +149,12 @@ mod tests {
     #[test]
     fn sorted_and_unique() {
         for pair in LOCATIONS.windows(2) {
-            assert!(pair[0].code < pair[1].code, "{} {}", pair[0].code, pair[1].code);
+            assert!(
+                pair[0].code < pair[1].code,
+                "{} {}",
+                pair[0].code,
+                pair[1].code
+            );
         }
     }
 

@@ -166,7 +166,11 @@ pub fn render_mac_cfg(input: &MacFileInput<'_>) -> Result<String, RenderError> {
     )?;
     // SDES keys travel in the SDP, so SRTP only protects media when signalling is encrypted:
     // compulsory with TLS, off otherwise (what wazo does).
-    let srtp = if transport == Transport::Tls { "2" } else { "0" };
+    let srtp = if transport == Transport::Tls {
+        "2"
+    } else {
+        "0"
+    };
     out.param("account.1.srtp_encryption", srtp)?;
     out.param("static.auto_provision.server.url", provisioning.server_url)?;
     out.param(

@@ -3,7 +3,8 @@
 //! Yealink phones know time zones only as an offset plus a name from their built-in AutoDST
 //! list; the name selects the DST rule when `local_time.summer_time = 2`. We resolve:
 //!
-//! 1. IANA zones listed for an entry in the table map to it (when the offsets still agree).
+//! 1. IANA zones listed for an entry in the table, and links to them, map to it (when the
+//!    offsets still agree).
 //! 2. Other zones that observe DST map to the first entry with the same standard offset whose
 //!    representative zone has the very same transitions this year (e.g. `Europe/Zurich`
 //!    behaves exactly like `Europe/Berlin`).
@@ -59,13 +60,27 @@ pub fn resolve_time_zone_in_year(iana: &str, year: i16) -> Result<YealinkTimeZon
         name: iana.to_string(),
     };
     let tz = db().get(iana).map_err(|_| unknown())?;
-    // `Etc/Unknown` resolves to a placeholder zone without an IANA name; treat it as unknown.
-    let canonical = tz.iana_name().ok_or_else(unknown)?;
+    // `Etc/Unknown` resolves to a placeholder without an IANA name, and tzdb's `Factory`
+    // means "not configured": neither is a place.
+    let canonical = tz
+        .iana_name()
+        .filter(|name| !name.eq_ignore_ascii_case("Factory"))
+        .ok_or_else(unknown)?;
     let profile = YearProfile::of(&tz, year)?;
 
+    // By name first, then by identity: jiff's `TimeZone` equality compares the data and the
+    // primary name, so links (`Australia/West`, `Eire`, `ROK`) find their target's entry.
     let explicit = ENTRIES
         .iter()
         .find(|entry| entry.zones.contains(&canonical))
+        .or_else(|| {
+            ENTRIES.iter().find(|entry| {
+                entry
+                    .zones
+                    .iter()
+                    .any(|zone| db().get(zone).is_ok_and(|other| other == tz))
+            })
+        })
         .filter(|entry| i32::from(entry.minutes) == profile.standard_minutes);
     if let Some(entry) = explicit {
         return Ok(to_yealink(entry, profile.observes_dst));
@@ -189,7 +204,10 @@ impl YearProfile {
                 .map_err(unsupported)
         };
         let start = start_of(year)?;
-        let end = start_of(year.checked_add(1).ok_or(TimeZoneError::UnsupportedYear { year })?)?;
+        let end = start_of(
+            year.checked_add(1)
+                .ok_or(TimeZoneError::UnsupportedYear { year })?,
+        )?;
 
         let first = tz.to_offset_info(start);
         let mut offsets = vec![(start.as_second(), first.offset().seconds())];

@@ -72,22 +72,37 @@ pub async fn spawn_app_on(backend: Backend) -> Option<TestApp> {
         ),
         Backend::Postgres => fresh_postgres_url().await?,
     };
-    let app = start(data_dir, database_url).await;
+    let app = start(data_dir, database_url, |_| {}).await;
     Some(app)
 }
 
-async fn start(data_dir: TempDir, database_url: String) -> TestApp {
+/// SQLite, with a chance to change the configuration (e.g. add the TLS listener).
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let database_url = format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.path().join("test.db").display()
+    );
+    start(data_dir, database_url, adjust).await
+}
+
+async fn start(
+    data_dir: TempDir,
+    database_url: String,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
-    let config = Config {
+    let mut config = Config {
         listen: addr,
         data_dir: data_dir.path().to_path_buf(),
         database_url: Some(Secret::new(database_url.clone())),
         admin_password: Some(Secret::new(ADMIN_PASSWORD)),
         ..Config::default()
     };
+    adjust(&mut config);
     let server = Server::build(config).await.expect("server builds");
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(listener, async {

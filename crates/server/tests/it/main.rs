@@ -4,5 +4,7 @@ mod helpers;
 
 mod admin_api;
 mod cli;
+mod logs;
 mod phone_auth;
 mod provisioning;
+mod tls;

@@ -12,7 +12,11 @@ fn the_five_kinds() {
         ("y000000000025.cfg", PhoneFile::Common(25), "common"),
         ("805ec0112233.cfg", PhoneFile::MacCfg(mac), "mac_cfg"),
         ("805EC0112233.cfg", PhoneFile::MacCfg(mac), "mac_cfg"),
-        ("805ec0112233-local.cfg", PhoneFile::MacLocalCfg(mac), "local_cfg"),
+        (
+            "805ec0112233-local.cfg",
+            PhoneFile::MacLocalCfg(mac),
+            "local_cfg",
+        ),
     ];
     for (name, file, kind) in cases {
         assert_eq!(classify_file(name), Some(file), "{name}");

@@ -11,4 +11,3 @@ mod model;
 mod render;
 mod timezone;
 mod user_agent;
-mod scratch;

@@ -87,7 +87,11 @@ fn reference_table_codes() {
             "{model} lower-case"
         );
     }
-    assert_eq!(known_models().len(), table.len() + 1, "VP530P is the only extra");
+    assert_eq!(
+        known_models().len(),
+        table.len() + 1,
+        "VP530P is the only extra"
+    );
 }
 
 #[test]
@@ -115,5 +119,8 @@ fn firmware_fallback_is_the_first_field() {
     // The caveat: a T46S runs firmware 66 and asks for 066, but a T48S runs 66 too and asks
     // for 065; the fallback cannot tell them apart.
     assert_eq!(common_code_from_firmware("66.86.0.15"), Some(66));
-    assert_ne!(common_file_code("T48S"), common_code_from_firmware("66.86.0.15"));
+    assert_ne!(
+        common_file_code("T48S"),
+        common_code_from_firmware("66.86.0.15")
+    );
 }

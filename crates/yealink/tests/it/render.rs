@@ -252,7 +252,10 @@ fn boot_file_shape() {
     );
     assert_eq!(render_mac_boot(mac, Some(0)), render_mac_boot(mac, None));
     let pairs = parse_cfg(&render_mac_boot(mac, Some(108))).unwrap();
-    assert_eq!(pairs[0], ("include:config".into(), "y000000000108.cfg".into()));
+    assert_eq!(
+        pairs[0],
+        ("include:config".into(), "y000000000108.cfg".into())
+    );
 }
 
 fn berlin() -> PhoneSettings {
@@ -315,7 +318,12 @@ fn empty_optional_values_are_omitted() {
 #[test]
 fn one_ntp_server_fills_both_slots() {
     let params = settings_params(&berlin()).unwrap();
-    let get = |k: &str| params.iter().find(|(key, _)| *key == k).map(|(_, v)| v.as_str());
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.as_str())
+    };
     assert_eq!(get("local_time.ntp_server1"), Some("ntp1.example.com"));
     assert_eq!(get("local_time.ntp_server2"), Some("ntp1.example.com"));
     assert_eq!(get("static.auto_provision.repeat.minutes"), Some("60"));
@@ -327,7 +335,12 @@ fn one_ntp_server_fills_both_slots() {
         ..berlin()
     };
     let params = settings_params(&power_on_only).unwrap();
-    let get = |k: &str| params.iter().find(|(key, _)| *key == k).map(|(_, v)| v.as_str());
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.as_str())
+    };
     assert_eq!(get("static.auto_provision.repeat.enable"), Some("0"));
     assert_eq!(get("static.auto_provision.repeat.minutes"), None);
     assert_eq!(get("local_time.ntp_server1"), None);
@@ -357,10 +370,19 @@ fn invalid_values_name_the_parameter() {
     };
     let err = render_mac_cfg(&input(&s, padded)).unwrap_err();
     assert!(
-        matches!(err, RenderError::InvalidValue { parameter: "account.1.password", .. }),
+        matches!(
+            err,
+            RenderError::InvalidValue {
+                parameter: "account.1.password",
+                ..
+            }
+        ),
         "{err}"
     );
-    assert!(!err.to_string().contains(" pw"), "the message must not leak the value");
+    assert!(
+        !err.to_string().contains(" pw"),
+        "the message must not leak the value"
+    );
 
     let bad_ntp = PhoneSettings {
         ntp_servers: vec!["ntp.example.com\r".into()],
@@ -368,7 +390,13 @@ fn invalid_values_name_the_parameter() {
     };
     let err = render_common_cfg(&bad_ntp).unwrap_err();
     assert!(
-        matches!(err, RenderError::InvalidValue { parameter: "local_time.ntp_server1", .. }),
+        matches!(
+            err,
+            RenderError::InvalidValue {
+                parameter: "local_time.ntp_server1",
+                ..
+            }
+        ),
         "{err}"
     );
 }

@@ -19,7 +19,10 @@ fn tz(offset: &str, name: &str, observes_dst: bool) -> YealinkTimeZone {
 fn required_examples() {
     let cases = [
         ("Europe/Berlin", tz("+1", "Germany(Berlin)", true)),
-        ("America/New_York", tz("-5", "United States-Eastern Time", true)),
+        (
+            "America/New_York",
+            tz("-5", "United States-Eastern Time", true),
+        ),
         ("Asia/Kolkata", tz("+5:30", "India(Calcutta)", false)),
         ("Asia/Kathmandu", tz("+5:45", "Nepal(Katmandu)", false)),
         ("UTC", tz("0", "GMT", false)),
@@ -42,24 +45,48 @@ fn matching_and_fallbacks() {
     let year = 2026;
     let resolve = |zone: &str| resolve_time_zone_in_year(zone, year);
     // Same transitions as Europe/Berlin: the first EU +1 entry.
-    assert_eq!(resolve("Europe/Zurich"), Ok(tz("+1", "Germany(Berlin)", true)));
-    assert_eq!(resolve("Europe/Warsaw"), Ok(tz("+1", "Germany(Berlin)", true)));
+    assert_eq!(
+        resolve("Europe/Zurich"),
+        Ok(tz("+1", "Germany(Berlin)", true))
+    );
+    assert_eq!(
+        resolve("Europe/Warsaw"),
+        Ok(tz("+1", "Germany(Berlin)", true))
+    );
     // Links and case variants.
-    assert_eq!(resolve("europe/berlin"), Ok(tz("+1", "Germany(Berlin)", true)));
-    assert_eq!(resolve("Asia/Calcutta"), Ok(tz("+5:30", "India(Calcutta)", false)));
+    assert_eq!(
+        resolve("europe/berlin"),
+        Ok(tz("+1", "Germany(Berlin)", true))
+    );
+    assert_eq!(
+        resolve("Asia/Calcutta"),
+        Ok(tz("+5:30", "India(Calcutta)", false))
+    );
     assert_eq!(
         resolve("US/Pacific"),
         Ok(tz("-8", "United States-Pacific Time", true))
     );
     assert_eq!(resolve("Etc/UTC"), Ok(tz("0", "GMT", false)));
     // Dublin is ordinary summer time in the bundled (rearguard) data.
-    assert_eq!(resolve("Europe/Dublin"), Ok(tz("0", "Ireland(Dublin)", true)));
+    assert_eq!(
+        resolve("Europe/Dublin"),
+        Ok(tz("0", "Ireland(Dublin)", true))
+    );
     // Yealink still has a DST rule for Moscow; summer_time 0 switches it off.
-    assert_eq!(resolve("Europe/Moscow"), Ok(tz("+3", "Russia(Moscow)", false)));
+    assert_eq!(
+        resolve("Europe/Moscow"),
+        Ok(tz("+3", "Russia(Moscow)", false))
+    );
     // No DST, no explicit entry: the first entry of the offset without a DST rule.
     assert_eq!(resolve("Africa/Lagos"), Ok(tz("+1", "Chad", false)));
-    assert_eq!(resolve("Europe/Istanbul"), Ok(tz("+3", "East Africa Time", false)));
-    assert_eq!(resolve("America/Caracas"), Ok(tz("-4", "Trinidad&Tobago", false)));
+    assert_eq!(
+        resolve("Europe/Istanbul"),
+        Ok(tz("+3", "East Africa Time", false))
+    );
+    assert_eq!(
+        resolve("America/Caracas"),
+        Ok(tz("-4", "Trinidad&Tobago", false))
+    );
     // British Columbia keeps summer time all year from 2026 on (tzdb).
     assert_eq!(
         resolve_time_zone_in_year("America/Vancouver", 2027),
@@ -70,8 +97,21 @@ fn matching_and_fallbacks() {
         resolve("Etc/GMT+12"),
         Err(TimeZoneError::NoYealinkEquivalent { .. })
     ));
-    assert!(matches!(resolve("Etc/Unknown"), Err(TimeZoneError::Unknown { .. })));
+    assert!(matches!(
+        resolve("Etc/Unknown"),
+        Err(TimeZoneError::Unknown { .. })
+    ));
     assert!(matches!(resolve(""), Err(TimeZoneError::Unknown { .. })));
+    assert!(matches!(
+        resolve("Factory"),
+        Err(TimeZoneError::Unknown { .. })
+    ));
+    // Links resolve like their targets.
+    assert_eq!(
+        resolve("Australia/West"),
+        Ok(tz("+8", "Australia(Perth)", false))
+    );
+    assert_eq!(resolve("Eire"), Ok(tz("0", "Ireland(Dublin)", true)));
     assert!(matches!(
         resolve_time_zone_in_year("Europe/Berlin", 9999),
         Err(TimeZoneError::UnsupportedYear { year: 9999 })
@@ -103,7 +143,8 @@ fn name_lists() {
 /// changes, which is exactly when a human should look.
 #[test]
 fn golden_mapping_2026() {
-    let mut out = String::from("# IANA zone -> local_time.time_zone | time_zone_name | summer_time (2026)\n");
+    let mut out =
+        String::from("# IANA zone -> local_time.time_zone | time_zone_name | summer_time (2026)\n");
     // Every name of the bundled database, not iana_time_zone_names(), which depends on the
     // current year.
     let mut zones: Vec<String> = jiff::tz::TimeZoneDatabase::bundled()

@@ -47,7 +47,10 @@ fn reference_examples() {
             "Yealink W70B 146.85.0.5 80:5e:0c:1d:65:4e",
             ua("W70B", "146.85.0.5", Some("805e0c1d654e")),
         ),
-        ("Yealink W90DM 130.87.0.10", ua("W90DM", "130.87.0.10", None)),
+        (
+            "Yealink W90DM 130.87.0.10",
+            ua("W90DM", "130.87.0.10", None),
+        ),
         ("Yealink W80B 103.87.0.10", ua("W80B", "103.87.0.10", None)),
         (
             "yealink SIP-T28P 2.70.0.140 00:15:65:13:ae:0b",
