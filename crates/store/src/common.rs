@@ -202,13 +202,6 @@ pub(crate) const INSERT_DEVICE: &str = "INSERT INTO devices (mac, name, model, s
      admin_password, created_at, updated_at, revision) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
-/// Same, skipping rows that violate a unique constraint (bulk insert classifies them after).
-pub(crate) const INSERT_DEVICE_OR_SKIP: &str = "INSERT INTO devices (mac, name, model, sip_user, \
-     auth_name, sip_password, display_name, registrar, overrides, http_password, url_token, \
-     admin_password, created_at, updated_at, revision) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-     ON CONFLICT DO NOTHING";
-
 /// `$1` mac, `$2` newest request time, `$3` ip, `$4` user agent, `$5` model, `$6` firmware,
 /// `$7`/`$8` first/last time the MAC .cfg was served in the batch (NULL if not).
 /// In an UPDATE every expression sees the old row, so `last_request_at` below is the stored one.

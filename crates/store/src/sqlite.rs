@@ -4,6 +4,7 @@
 //! TEXT. Write transactions start with `BEGIN IMMEDIATE` so they take the write lock up front
 //! and wait for it (busy_timeout) instead of failing when a read would have to be upgraded.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -11,13 +12,13 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, FromRow, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 use yealink::Mac;
 
 use crate::common::{
-    self, BULK_CHUNK, INSERT_DEVICE, INSERT_DEVICE_OR_SKIP, PRUNE_SQL, STATUS_UPDATE_SQL,
-    SearchPatterns, clamp_limit, from_micros, now, opt_from_micros, parse_mac, stamped, to_micros,
+    self, BULK_CHUNK, INSERT_DEVICE, PRUNE_SQL, STATUS_UPDATE_SQL, SearchPatterns, clamp_limit,
+    from_micros, now, opt_from_micros, parse_mac, stamped, to_micros,
 };
 use crate::error::device_write_error;
 use crate::{
@@ -271,50 +272,114 @@ async fn clear_tombstone(conn: &mut SqliteConnection, mac: Mac) -> Result<(), St
     Ok(())
 }
 
-async fn mac_exists(conn: &mut SqliteConnection, mac: Mac) -> Result<bool, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM devices WHERE mac = $1)")
-            .bind(mac.to_string())
-            .fetch_one(conn)
-            .await?,
-    )
-}
-
 /// Inserts one chunk of a bulk insert in one transaction; fills `results` for its rows.
+///
+/// Set-based, because each statement costs a round trip to sqlx's SQLite worker thread: one
+/// multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING mac` (15 binds per row, well under
+/// SQLite's 32,766 limit), then one query to tell the skipped rows' reasons apart.
 async fn insert_chunk(
     pool: &SqlitePool,
     chunk: &[DeviceRecord],
     results: &mut [Option<Result<DeviceRecord, StoreError>>],
 ) -> Result<(), StoreError> {
+    let pending: Vec<&DeviceRecord> = chunk
+        .iter()
+        .zip(results.iter())
+        .filter(|(_, slot)| slot.is_none())
+        .map(|(d, _)| d)
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
     let mut tx = pool.begin_with(BEGIN_WRITE).await?;
     let revision = bump_revision(&mut tx).await?;
     let at = now();
-    let mut inserted = 0_usize;
-    for (d, slot) in chunk.iter().zip(results.iter_mut()) {
-        if slot.is_some() {
-            continue; // rejected before reaching the database
-        }
-        let rec = stamped(d, revision, at);
-        let done = insert_device_query(INSERT_DEVICE_OR_SKIP, &rec, overrides_text(&rec)?)
+    let records: Vec<DeviceRecord> = pending.iter().map(|d| stamped(d, revision, at)).collect();
+    let overrides = records
+        .iter()
+        .map(overrides_text)
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO devices (mac, name, model, sip_user, auth_name, sip_password, \
+         display_name, registrar, overrides, http_password, url_token, admin_password, \
+         created_at, updated_at, revision) ",
+    );
+    insert.push_values(records.iter().zip(overrides), |mut row, (d, overrides)| {
+        row.push_bind(d.mac.to_string())
+            .push_bind(d.name.clone())
+            .push_bind(d.model.clone())
+            .push_bind(d.sip_user.clone())
+            .push_bind(d.auth_name.clone())
+            .push_bind(d.sip_password.clone())
+            .push_bind(d.display_name.clone())
+            .push_bind(d.registrar.clone())
+            .push_bind(overrides)
+            .push_bind(d.http_password.clone())
+            .push_bind(d.url_token.clone())
+            .push_bind(d.admin_password.clone())
+            .push_bind(to_micros(d.created_at))
+            .push_bind(to_micros(d.updated_at))
+            .push_bind(d.revision);
+    });
+    insert.push(" ON CONFLICT DO NOTHING RETURNING mac");
+    let inserted: HashSet<String> = insert
+        .build_query_scalar::<String>()
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+
+    // Rows skipped by ON CONFLICT: the MAC exists, or else the URL token does. (In-batch
+    // duplicates were rejected before, so the conflict is with a row already stored.)
+    let skipped: Vec<String> = records
+        .iter()
+        .map(|d| d.mac.to_string())
+        .filter(|m| !inserted.contains(m))
+        .collect();
+    let existing: HashSet<String> = if skipped.is_empty() {
+        HashSet::new()
+    } else {
+        sqlx::query_scalar::<_, String>(
+            "SELECT mac FROM devices WHERE mac IN (SELECT value FROM json_each($1))",
+        )
+        .bind(json_array(&skipped)?)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect()
+    };
+
+    if inserted.is_empty() {
+        // Don't publish a revision that changed nothing.
+        tx.rollback().await?;
+    } else {
+        let macs: Vec<&String> = inserted.iter().collect();
+        sqlx::query("DELETE FROM device_tombstones WHERE mac IN (SELECT value FROM json_each($1))")
+            .bind(json_array(&macs)?)
             .execute(&mut *tx)
             .await?;
-        *slot = Some(if done.rows_affected() == 1 {
-            clear_tombstone(&mut tx, rec.mac).await?;
-            inserted += 1;
+        tx.commit().await?;
+    }
+
+    let mut records = records.into_iter();
+    for slot in results.iter_mut().filter(|slot| slot.is_none()) {
+        let Some(rec) = records.next() else { break };
+        let mac = rec.mac.to_string();
+        *slot = Some(if inserted.contains(&mac) {
             Ok(rec)
-        } else if mac_exists(&mut tx, d.mac).await? {
-            Err(StoreError::DuplicateMac(d.mac))
+        } else if existing.contains(&mac) {
+            Err(StoreError::DuplicateMac(rec.mac))
         } else {
             Err(StoreError::DuplicateUrlToken)
         });
     }
-    if inserted == 0 {
-        // Don't publish a revision that changed nothing.
-        tx.rollback().await?;
-    } else {
-        tx.commit().await?;
-    }
     Ok(())
+}
+
+/// A list of strings as one JSON array bind, unpacked in SQL with `json_each`.
+fn json_array<T: serde::Serialize>(items: &[T]) -> Result<String, StoreError> {
+    serde_json::to_string(items).map_err(|e| StoreError::Corrupt(format!("MAC list: {e}")))
 }
 
 #[async_trait]

@@ -72,16 +72,12 @@ fn redact_password_params(s: &str) -> String {
     let mut rest = s;
     while let Some(eq) = rest.find('=') {
         let (before, after_eq) = rest.split_at(eq);
-        let key_start = before
-            .rfind(['?', '&', ' ', ';'])
-            .map_or(0, |i| i + 1);
+        let key_start = before.rfind(['?', '&', ' ', ';']).map_or(0, |i| i + 1);
         let key = before[key_start..].to_ascii_lowercase();
         out.push_str(before);
         out.push('=');
         let value = &after_eq[1..];
-        let value_end = value
-            .find(['&', ' ', ';', '#'])
-            .unwrap_or(value.len());
+        let value_end = value.find(['&', ' ', ';', '#']).unwrap_or(value.len());
         if ["pass", "secret", "token"].iter().any(|k| key.contains(k)) {
             out.push_str("***");
         } else {

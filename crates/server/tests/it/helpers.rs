@@ -76,6 +76,12 @@ pub async fn spawn_app_on(backend: Backend) -> Option<TestApp> {
     Some(app)
 }
 
+/// A second server on an existing database (several instances sharing the work).
+pub async fn spawn_app_on_url(database_url: &str) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    start(data_dir, database_url.to_owned(), |_| {}).await
+}
+
 /// SQLite, with a chance to change the configuration (e.g. add the TLS listener).
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");

@@ -299,3 +299,37 @@ async fn five_models_provision() {
     }
     app.stop().await;
 }
+
+/// Two instances on one PostgreSQL database: a device added on one is served by the other.
+#[tokio::test]
+async fn instances_sharing_postgres_serve_each_others_devices() {
+    let Some(first) = spawn_app_on(Backend::Postgres).await else {
+        return;
+    };
+    let second = crate::helpers::spawn_app_on_url(&first.database_url).await;
+    first.add_device(device_json("805ec0aabb21", "221")).await;
+    let url = first.revealed("805ec0aabb21").await["provisioning_url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    // Both instances share the settings, so the URL names the second instance's base URL;
+    // the phone is pointed at the second instance explicitly.
+    let path = url.split_once("/prov/").map(|(_, p)| p).expect("path");
+    let mut phone = SimPhone::new("805ec0aabb21", "T46U", "108.86.0.90").expect("phone");
+    phone.set_provisioning_server(&format!("{}/prov/{path}", second.base), None);
+    let mut served = false;
+    for _ in 0..60 {
+        if phone.provision().await.is_ok() {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(served, "the second instance picked the device up from the change feed");
+    let device = first
+        .wait_for_device("805ec0aabb21", |d| d["status"]["phone_requests"] == "Provisioned")
+        .await;
+    assert_eq!(device["status"]["model_seen"], "T46U");
+    second.stop().await;
+    first.stop().await;
+}
