@@ -16,7 +16,8 @@
 //! Time zone data is jiff's bundled tzdb (rearguard form, so `Europe/Dublin` has ordinary
 //! summer time), never the host's, so results do not depend on the machine.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime};
@@ -50,8 +51,30 @@ pub enum TimeZoneError {
 }
 
 /// Resolves an IANA time zone name for the current year (by the system clock).
+///
+/// Results are remembered per name and year: rendering asks for the same few zones on every
+/// phone request, and judging DST means walking a year of transitions.
 pub fn resolve_time_zone(iana: &str) -> Result<YealinkTimeZone, TimeZoneError> {
-    resolve_time_zone_in_year(iana, current_year())
+    type Memo = Mutex<HashMap<(String, i16), Result<YealinkTimeZone, TimeZoneError>>>;
+    static MEMO: OnceLock<Memo> = OnceLock::new();
+    // Bounded: unknown names are not remembered, so garbage input cannot grow the map.
+    const MAX_REMEMBERED: usize = 1024;
+    let year = current_year();
+    let memo = MEMO.get_or_init(Memo::default);
+    let key = (iana.to_owned(), year);
+    if let Ok(map) = memo.lock()
+        && let Some(known) = map.get(&key)
+    {
+        return known.clone();
+    }
+    let resolved = resolve_time_zone_in_year(iana, year);
+    if !matches!(resolved, Err(TimeZoneError::Unknown { .. }))
+        && let Ok(mut map) = memo.lock()
+        && map.len() < MAX_REMEMBERED
+    {
+        map.insert(key, resolved.clone());
+    }
+    resolved
 }
 
 /// Resolves an IANA time zone name, judging DST behaviour by the rules of `year`.
