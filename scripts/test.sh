@@ -33,6 +33,8 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   pg_port=${PG_PORT:-55432}
   TEST_DATABASE_URL=$(bash crates/store/tests/start-postgres.sh "$pg_port" "$pg_dir" | tail -n 1)
   export TEST_DATABASE_URL
+  # The PostgreSQL half must run here, not skip.
+  export TEST_REQUIRE_POSTGRES=1
   stop_pg() {
     local ctl; ctl="$(pg_bin)/pg_ctl"
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1 || true

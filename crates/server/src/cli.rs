@@ -80,7 +80,7 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum DeviceCommand {
     /// Add a phone.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List phones.
     List {
         /// Print JSON instead of a table.
@@ -204,7 +204,7 @@ fn parse_mac(raw: &str) -> anyhow::Result<Mac> {
 pub async fn run_device(config: &Config, command: DeviceCommand) -> anyhow::Result<()> {
     let service = open_service(config).await?;
     match command {
-        DeviceCommand::Add(args) => add(&service, args).await,
+        DeviceCommand::Add(args) => add(&service, *args).await,
         DeviceCommand::List {
             json,
             reveal,

@@ -157,6 +157,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
     fn layers_file_then_env_then_flags() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

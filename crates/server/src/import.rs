@@ -31,9 +31,12 @@ pub enum ImportError {
     Csv(String),
 }
 
+/// A data row's line number and the device it describes, or why it could not be read.
+pub type ImportRow = (usize, Result<DeviceInput, String>);
+
 /// Every data row, numbered by its line in the file (the header is line 1), parsed or with the
 /// reason it could not be.
-pub fn parse_csv(input: &[u8]) -> Result<Vec<(usize, Result<DeviceInput, String>)>, ImportError> {
+pub fn parse_csv(input: &[u8]) -> Result<Vec<ImportRow>, ImportError> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)

@@ -5,14 +5,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use axum::{Extension, Router};
 use base64::Engine;
-use prov_store::{DeviceRecord, DeviceStatus, PhoneRequest};
+use prov_store::{DeviceRecord, PhoneRequest};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use yealink::{Mac, PhoneFile, UserAgent};
@@ -38,47 +38,23 @@ pub fn routes() -> Router<AppState> {
 async fn with_token(
     State(state): State<AppState>,
     Path((token, file)): Path<(String, String)>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    tls: Option<Extension<OverTls>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    let request = PhoneHttpRequest {
-        token: Some(token),
-        file,
-        peer,
-        tls: tls.is_some_and(|Extension(OverTls(t))| t),
-        method,
-        uri,
-        headers,
-        body,
-    };
-    handle(&state, request).await
+    match PhoneHttpRequest::read(Some(token), file, request).await {
+        Ok(request) => handle(&state, request).await,
+        Err(response) => response,
+    }
 }
 
 async fn without_token(
     State(state): State<AppState>,
     Path(file): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    tls: Option<Extension<OverTls>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    let request = PhoneHttpRequest {
-        token: None,
-        file,
-        peer,
-        tls: tls.is_some_and(|Extension(OverTls(t))| t),
-        method,
-        uri,
-        headers,
-        body,
-    };
-    handle(&state, request).await
+    match PhoneHttpRequest::read(None, file, request).await {
+        Ok(request) => handle(&state, request).await,
+        Err(response) => response,
+    }
 }
 
 struct PhoneHttpRequest {
@@ -90,6 +66,34 @@ struct PhoneHttpRequest {
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
+}
+
+impl PhoneHttpRequest {
+    async fn read(
+        token: Option<String>,
+        file: String,
+        request: Request,
+    ) -> Result<PhoneHttpRequest, Response> {
+        let (parts, body) = request.into_parts();
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+        let tls = parts.extensions.get::<OverTls>().is_some_and(|t| t.0);
+        let body = axum::body::to_bytes(body, MAX_LOCAL_CFG + 1)
+            .await
+            .map_err(|_| text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large\n"))?;
+        Ok(PhoneHttpRequest {
+            token,
+            file,
+            peer,
+            tls,
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+        })
+    }
 }
 
 enum Auth {
@@ -163,11 +167,7 @@ fn serve_generated(
     file: PhoneFile,
     ua: Option<&UserAgent>,
 ) -> (u16, &'static str, Response, bool) {
-    // The status is only needed by the admin preview; a phone's own UA gives the model.
-    match state
-        .service
-        .render(device, file, ua, None, &DeviceStatus::default())
-    {
+    match state.service.render(device, file, ua, None) {
         Ok(Some(body)) => (
             200,
             "served",

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use prov_store::{Device, DeviceQuery, DeviceRecord, DeviceStatus, Page, Store};
+use prov_store::{Device, DeviceQuery, DeviceRecord, Page, Store};
 use time::OffsetDateTime;
 use yealink::{Mac, PhoneFile, PhoneSettings, UserAgent};
 
@@ -14,7 +14,8 @@ use crate::error::ServiceError;
 use crate::secret::random_token;
 use crate::settings::{Settings, SettingsOverride};
 
-const SETTINGS_META_FALLBACK: &str = "http://127.0.0.1:8080";
+/// Base URL when neither the settings nor the caller name one.
+const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
 /// Length of generated per-phone secrets (62^24 > 2^142).
 pub const TOKEN_LEN: usize = 24;
 const PASSWORD_LEN: usize = 20;
@@ -52,7 +53,7 @@ impl Service {
             store,
             cache,
             settings: RwLock::new(Arc::new(settings)),
-            fallback_base_url: fallback_base_url.unwrap_or_else(|| SETTINGS_META_FALLBACK.into()),
+            fallback_base_url: fallback_base_url.unwrap_or_else(|| DEFAULT_BASE_URL.into()),
         })
     }
 
@@ -121,7 +122,7 @@ impl Service {
     /// number of rows handled so far.
     pub async fn import_devices(
         &self,
-        rows: Vec<(usize, Result<DeviceInput, String>)>,
+        rows: Vec<crate::import::ImportRow>,
         progress: &(dyn Fn(usize) + Send + Sync),
     ) -> Result<Vec<RowResult>, ServiceError> {
         const CHUNK: usize = 1_000;
@@ -217,7 +218,7 @@ impl Service {
                 .map(|(body, _)| String::from_utf8_lossy(&body).into_owned()));
         }
         let model = device.status.model_seen.as_deref();
-        self.render(&device.record, file, None, model, &device.status)
+        self.render(&device.record, file, None, model)
     }
 
     /// Renders a generated file (not `-local.cfg`).
@@ -227,7 +228,6 @@ impl Service {
         file: PhoneFile,
         ua: Option<&UserAgent>,
         model_seen: Option<&str>,
-        _status: &DeviceStatus,
     ) -> Result<Option<String>, ServiceError> {
         let settings = self.settings();
         let code = common_code(record, ua, model_seen);

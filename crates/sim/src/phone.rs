@@ -62,6 +62,7 @@ pub struct SimPhone {
     server: Option<String>,
     auth: Mutex<AuthState>,
     params: BTreeMap<String, String>,
+    last_requests: Vec<Fetch>,
     client: Client,
 }
 
@@ -82,6 +83,7 @@ impl SimPhone {
             server: None,
             auth: Mutex::new(AuthState::default()),
             params: BTreeMap::new(),
+            last_requests: Vec::new(),
             client: http::default_client(4)?,
         })
     }
@@ -134,9 +136,20 @@ impl SimPhone {
     /// With `static.auto_provision.custom.sync = 1`, `<mac>-local.cfg` is fetched last.
     /// Nothing is applied unless the whole run succeeds.
     pub async fn provision(&mut self) -> Result<ProvisionRun, SimError> {
+        let mut run = ProvisionRun::default();
+        let result = self.run_into(&mut run).await;
+        self.last_requests = run.requests.clone();
+        result.map(|()| run)
+    }
+
+    /// The exchanges of the last `provision()`, also when it failed (for negative tests).
+    pub fn last_requests(&self) -> &[Fetch] {
+        &self.last_requests
+    }
+
+    async fn run_into(&mut self, run: &mut ProvisionRun) -> Result<(), SimError> {
         let server = self.server_url()?;
         let mac = self.mac.plain();
-        let mut run = ProvisionRun::default();
         let mut tried = Vec::new();
         // (file name, parameters) per applied configuration file.
         let mut files: Vec<(String, Vec<(String, String)>)> = Vec::new();
@@ -144,7 +157,7 @@ impl SimPhone {
         let mut boot = None;
         for name in [format!("{mac}.boot"), COMMON_BOOT.to_owned()] {
             let url = join(&server, &name)?;
-            match self.download(&url, &name, &mut run).await? {
+            match self.download(&url, &name, run).await? {
                 Download::Found(text) => {
                     boot = Some((name, url, text));
                     break;
@@ -169,7 +182,7 @@ impl SimPhone {
             run.boot_file = Some(name);
             for include in includes {
                 let url = join(&boot_url, &include)?;
-                if let Download::Found(text) = self.download(&url, &include, &mut run).await? {
+                if let Download::Found(text) = self.download(&url, &include, run).await? {
                     files.push((include.clone(), params_of(&text, &include)?));
                 }
             }
@@ -177,7 +190,7 @@ impl SimPhone {
             let common = model::common_file_name(self.firmware_family);
             for name in [common, format!("{mac}.cfg")] {
                 let url = join(&server, &name)?;
-                match self.download(&url, &name, &mut run).await? {
+                match self.download(&url, &name, run).await? {
                     Download::Found(text) => files.push((name.clone(), params_of(&text, &name)?)),
                     Download::Missing(status) => tried.push((name, status)),
                 }
@@ -200,7 +213,7 @@ impl SimPhone {
         if next.get(CUSTOM_SYNC).map(String::as_str) == Some("1") {
             let name = format!("{mac}-local.cfg");
             let url = join(&server, &name)?;
-            if let Download::Found(text) = self.download(&url, &name, &mut run).await? {
+            if let Download::Found(text) = self.download(&url, &name, run).await? {
                 // Static settings are never taken from the local file.
                 let local: Vec<_> = params_of(&text, &name)?
                     .into_iter()
@@ -213,7 +226,7 @@ impl SimPhone {
 
         self.params = next;
         self.adopt_server_settings();
-        Ok(run)
+        Ok(())
     }
 
     /// HTTP PUT of `<mac>-local.cfg` to the current server, authenticated like the GETs.

@@ -66,7 +66,8 @@ pub(crate) fn stamped(d: &DeviceRecord, revision: i64, at: OffsetDateTime) -> De
     }
 }
 
-/// LIKE patterns for [`crate::DeviceQuery::search`]: `(mac pattern, text pattern)`.
+/// LIKE patterns for [`crate::DeviceQuery::search`]: one for `devices.mac`, one for the text
+/// fields.
 /// `%`, `_` and `\` in the search text match literally (the SQL uses `ESCAPE '\'`).
 pub(crate) struct SearchPatterns {
     pub(crate) mac: String,
@@ -84,7 +85,9 @@ impl SearchPatterns {
             .to_ascii_lowercase();
         Some(Self {
             mac: contains_pattern(&mac),
-            text: contains_pattern(search),
+            // PostgreSQL's `devices.search_text` is ASCII lower-cased, so the pattern is too.
+            // (SQLite's LIKE ignores ASCII case anyway.)
+            text: contains_pattern(&search.to_ascii_lowercase()),
         })
     }
 }
@@ -262,7 +265,7 @@ mod tests {
         let p = SearchPatterns::new(Some(" 00:15:65_A% ")).map(|p| (p.mac, p.text));
         assert_eq!(
             p,
-            Some(("%001565\\_a\\%%".to_owned(), "%00:15:65\\_A\\%%".to_owned()))
+            Some(("%001565\\_a\\%%".to_owned(), "%00:15:65\\_a\\%%".to_owned()))
         );
         assert!(SearchPatterns::new(Some("  ")).is_none());
         assert!(SearchPatterns::new(None).is_none());

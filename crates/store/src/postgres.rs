@@ -30,9 +30,19 @@ const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 const MAX_CONNECTIONS: u32 = 10;
 
 /// The PostgreSQL implementation of [`Store`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+}
+
+/// Only pool counters: nothing about the connection (URL, credentials).
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("connections", &self.pool.size())
+            .field("idle", &self.pool.num_idle())
+            .finish_non_exhaustive()
+    }
 }
 
 impl PgStore {
@@ -476,9 +486,7 @@ impl Store for PgStore {
         let search = SearchPatterns::new(q.search.as_deref());
         let (filter, limit_offset) = if search.is_some() {
             (
-                " WHERE (d.mac ILIKE $1 ESCAPE '\\' OR d.name ILIKE $2 ESCAPE '\\' \
-                 OR d.sip_user ILIKE $2 ESCAPE '\\' OR d.display_name ILIKE $2 ESCAPE '\\' \
-                 OR d.model ILIKE $2 ESCAPE '\\')",
+                " WHERE (d.search_text LIKE $2 ESCAPE '\\' OR d.mac LIKE $1 ESCAPE '\\')",
                 " LIMIT $3 OFFSET $4",
             )
         } else {

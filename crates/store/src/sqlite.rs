@@ -31,13 +31,25 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// How long a writer waits for another connection's write lock before SQLITE_BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Rows buffered between sqlx's SQLite worker thread and the reading task (sqlx default: 50).
+const ROW_BUFFER: usize = 1024;
 /// WAL allows many readers next to the one writer.
 const MAX_CONNECTIONS: u32 = 8;
 
 /// The SQLite implementation of [`Store`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+}
+
+/// Only pool counters: nothing about the connection (URL, credentials).
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("connections", &self.pool.size())
+            .field("idle", &self.pool.num_idle())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SqliteStore {
@@ -50,7 +62,10 @@ impl SqliteStore {
             // commits on power loss; FULL would fsync every commit.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Rows travel one by one from sqlx's worker thread; a deeper buffer lets the worker
+            // run ahead on big reads (cold cache load of all devices).
+            .row_buffer_size(ROW_BUFFER);
         let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
         let pool = if in_memory {
             // An in-memory database lives as long as one connection to it: keep exactly one.
@@ -516,9 +531,10 @@ impl Store for SqliteStore {
 
     async fn list_devices(&self, q: &DeviceQuery) -> Result<Page<Device>, StoreError> {
         let search = SearchPatterns::new(q.search.as_deref());
-        // SQLite's LIKE is case-insensitive for ASCII.
         let (filter, limit_offset) = if search.is_some() {
             (
+                // SQLite's LIKE ignores ASCII case, like the lower-cased `search_text` column
+                // PostgreSQL searches; five LIKEs scan as fast here as one computed column.
                 " WHERE (d.mac LIKE $1 ESCAPE '\\' OR d.name LIKE $2 ESCAPE '\\' \
                  OR d.sip_user LIKE $2 ESCAPE '\\' OR d.display_name LIKE $2 ESCAPE '\\' \
                  OR d.model LIKE $2 ESCAPE '\\')",

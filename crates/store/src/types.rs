@@ -44,7 +44,7 @@ impl fmt::Debug for DeviceRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const REDACTED: &str = "***";
         f.debug_struct("DeviceRecord")
-            .field("mac", &format_args!("{}", self.mac))
+            .field("mac", &self.mac)
             .field("name", &self.name)
             .field("model", &self.model)
             .field("sip_user", &self.sip_user)
@@ -104,7 +104,8 @@ pub enum DeviceSort {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeviceQuery {
-    /// Case-insensitive substring of mac, name, sip_user, display_name or model. For the MAC,
+    /// Substring of mac, name, sip_user, display_name or model, ignoring ASCII case (other
+    /// letters must match exactly, on both backends). For the MAC,
     /// separators (`:`, `-`, `.`) in the search text are ignored, so `00:15:65` finds `001565…`.
     pub search: Option<String>,
     pub sort: DeviceSort,
@@ -122,7 +123,7 @@ pub struct Page<T> {
 }
 
 /// One phone-facing HTTP request, as logged.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PhoneRequest {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
@@ -143,26 +144,8 @@ pub struct PhoneRequest {
     pub mac_cfg_served: bool,
 }
 
-impl fmt::Debug for PhoneRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PhoneRequest")
-            .field("at", &self.at)
-            .field("mac", &self.mac.map(|m| m.to_string()))
-            .field("method", &self.method)
-            .field("file", &self.file)
-            .field("status", &self.status)
-            .field("outcome", &self.outcome)
-            .field("source_ip", &self.source_ip)
-            .field("user_agent", &self.user_agent)
-            .field("model", &self.model)
-            .field("firmware", &self.firmware)
-            .field("mac_cfg_served", &self.mac_cfg_served)
-            .finish()
-    }
-}
-
 /// Answer of `device_changes(since)`.
-#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 pub struct DeviceChanges {
     /// Devices inserted or updated after `since`, ordered by revision.
     pub upserted: Vec<DeviceRecord>,
@@ -170,15 +153,4 @@ pub struct DeviceChanges {
     pub removed: Vec<Mac>,
     /// The feed is consistent up to this revision: pass it as the next `since`.
     pub revision: i64,
-}
-
-impl fmt::Debug for DeviceChanges {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let removed: Vec<String> = self.removed.iter().map(ToString::to_string).collect();
-        f.debug_struct("DeviceChanges")
-            .field("upserted", &self.upserted)
-            .field("removed", &removed)
-            .field("revision", &self.revision)
-            .finish()
-    }
 }

@@ -8,14 +8,18 @@ use serde_json::Value;
 
 use crate::helpers::{TestApp, spawn_app};
 
-fn cli(app: &TestApp, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_yealink-prov"))
+/// Runs the CLI off the test's runtime thread: the server under test shares that thread, and a
+/// blocked thread would stall it mid-transaction and hold the database lock.
+async fn cli(app: &TestApp, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_yealink-prov"));
+    command
         .args(args)
         .arg("--database-url")
         .arg(&app.database_url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run yealink-prov")
+        .env("RUST_LOG", "warn");
+    tokio::task::spawn_blocking(move || command.output().expect("run yealink-prov"))
+        .await
+        .expect("CLI task")
 }
 
 fn stdout(o: &Output) -> String {
@@ -47,14 +51,16 @@ async fn cli_changes_reach_the_running_server() {
             "--model",
             "t54w",
         ],
-    );
+    )
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("/prov/"), "{}", stdout(&out));
 
     let out = cli(
         &app,
         &["device", "show", "805ec0aaee01", "--json", "--reveal"],
-    );
+    )
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let device: Value = serde_json::from_slice(&out.stdout).expect("json");
     let url = device["provisioning_url"].as_str().expect("url").to_owned();
@@ -81,19 +87,19 @@ async fn cli_changes_reach_the_running_server() {
     );
 
     // Masked by default; the CLI's "why did my phone get this".
-    let out = cli(&app, &["device", "show", "805ec0aaee01"]);
+    let out = cli(&app, &["device", "show", "805ec0aaee01"]).await;
     let text = stdout(&out);
     assert!(
         !text.contains("cli-secret-701") && text.contains("********"),
         "{text}"
     );
-    let out = cli(&app, &["render", "805ec0aaee01"]);
+    let out = cli(&app, &["render", "805ec0aaee01"]).await;
     let masked = stdout(&out);
     assert!(masked.starts_with("#!version:1.0.0.1"), "{masked}");
     assert!(!masked.contains("cli-secret-701"));
-    let out = cli(&app, &["render", "805ec0aaee01", "cfg", "--reveal"]);
+    let out = cli(&app, &["render", "805ec0aaee01", "cfg", "--reveal"]).await;
     assert!(stdout(&out).contains("account.1.password = cli-secret-701"));
-    let out = cli(&app, &["render", "805ec0aaee01", "boot"]);
+    let out = cli(&app, &["render", "805ec0aaee01", "boot"]).await;
     assert!(
         stdout(&out).contains("include:config \"y000000000096.cfg\""),
         "{}",
@@ -101,7 +107,7 @@ async fn cli_changes_reach_the_running_server() {
     );
 
     // Removing through the CLI locks the phone out.
-    let out = cli(&app, &["device", "remove", "805ec0aaee01"]);
+    let out = cli(&app, &["device", "remove", "805ec0aaee01"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let mut refused = false;
     for _ in 0..60 {
@@ -132,7 +138,8 @@ async fn cli_rejects_bad_input_clearly() {
             "--registrar",
             "pbx",
         ],
-    );
+    )
+    .await;
     assert!(!out.status.success());
     assert!(stderr(&out).contains("mac:"), "{}", stderr(&out));
     let args = [
@@ -147,17 +154,17 @@ async fn cli_rejects_bad_input_clearly() {
         "--registrar",
         "pbx",
     ];
-    assert!(cli(&app, &args).status.success());
-    let out = cli(&app, &args);
+    assert!(cli(&app, &args).await.status.success());
+    let out = cli(&app, &args).await;
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("a device with MAC 001565aabbcc already exists"),
         "{}",
         stderr(&out)
     );
-    let out = cli(&app, &["device", "show", "nonsense"]);
+    let out = cli(&app, &["device", "show", "nonsense"]).await;
     assert!(stderr(&out).contains("invalid MAC"), "{}", stderr(&out));
-    let out = cli(&app, &["settings", "set", "location=XX"]);
+    let out = cli(&app, &["settings", "set", "location=XX"]).await;
     assert!(stderr(&out).contains("location"), "{}", stderr(&out));
     app.stop().await;
 }
@@ -176,7 +183,7 @@ async fn csv_import_reports_rejected_rows() {
          001565000105,805,pw5,pbx.test:5060,W70B\n",
     )
     .expect("write csv");
-    let out = cli(&app, &["device", "import", file.to_str().expect("path")]);
+    let out = cli(&app, &["device", "import", file.to_str().expect("path")]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
@@ -194,7 +201,7 @@ async fn csv_import_reports_rejected_rows() {
         "{text}"
     );
     assert!(text.contains("imported 2 device(s), rejected 3"), "{text}");
-    let out = cli(&app, &["device", "list", "--json"]);
+    let out = cli(&app, &["device", "list", "--json"]).await;
     let list: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(list.as_array().map(Vec::len), Some(2));
     assert_eq!(list[0]["sip_password"], "********");

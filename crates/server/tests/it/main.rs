@@ -1,5 +1,8 @@
 //! One integration-test binary for the server (each extra binary costs a link).
 
+// Tests may panic on a broken precondition; that is their way of failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 
 mod admin_api;

@@ -325,9 +325,14 @@ async fn instances_sharing_postgres_serve_each_others_devices() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(served, "the second instance picked the device up from the change feed");
+    assert!(
+        served,
+        "the second instance picked the device up from the change feed"
+    );
     let device = first
-        .wait_for_device("805ec0aabb21", |d| d["status"]["phone_requests"] == "Provisioned")
+        .wait_for_device("805ec0aabb21", |d| {
+            d["status"]["phone_requests"] == "Provisioned"
+        })
         .await;
     assert_eq!(device["status"]["model_seen"], "T46U");
     second.stop().await;

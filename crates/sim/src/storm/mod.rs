@@ -24,7 +24,7 @@ use crate::auth::AuthState;
 use crate::cfg::{self, Line};
 use crate::http;
 use devices::PlannedPhone;
-use report::Tally;
+use report::{CpuUse, Tally, cpu_ms};
 
 /// Which files each phone fetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -135,6 +135,10 @@ pub async fn run(
             files: config.files.clone(),
             save_dir,
         });
+        let (client_before, server_before) = (
+            cpu_ms(None),
+            config.server_pid.and_then(|p| cpu_ms(Some(p))),
+        );
         let started = Instant::now();
         let handles: Vec<_> = (0..workers)
             .map(|_| tokio::spawn(worker(Arc::clone(&job))))
@@ -147,7 +151,15 @@ pub async fn run(
                 Err(join) => total.error(format!("worker_panic: {join}")),
             }
         }
-        rounds.push(RoundReport::from_tally(round, &total, started.elapsed()));
+        let wall = started.elapsed();
+        let used = |before: Option<f64>, pid: Option<u32>| Some(cpu_ms(pid)? - before?);
+        let cpu = CpuUse {
+            client_ms: used(client_before, None),
+            server_ms: config
+                .server_pid
+                .and_then(|pid| used(server_before, Some(pid))),
+        };
+        rounds.push(RoundReport::from_tally(round, &total, wall, cpu));
     }
     let server_memory = match config.server_pid {
         Some(pid) => Some(read_memory(pid).map_err(|source| StormError::Io {

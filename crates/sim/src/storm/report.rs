@@ -83,10 +83,22 @@ pub struct RoundReport {
     pub wall_ms: f64,
     pub requests_per_sec: f64,
     pub latency: Latency,
+    /// CPU time (user + system) of the load generator during the round, ms: on a small
+    /// machine the generator shares the cores with the server, so this shows its cost.
+    #[serde(default)]
+    pub client_cpu_ms: Option<f64>,
+    /// CPU time of the server process (`--server-pid`) during the round, ms.
+    #[serde(default)]
+    pub server_cpu_ms: Option<f64>,
 }
 
 impl RoundReport {
-    pub(crate) fn from_tally(round: usize, tally: &Tally, wall: Duration) -> RoundReport {
+    pub(crate) fn from_tally(
+        round: usize,
+        tally: &Tally,
+        wall: Duration,
+        cpu: CpuUse,
+    ) -> RoundReport {
         let secs = wall.as_secs_f64();
         let h = &tally.latency;
         RoundReport {
@@ -110,8 +122,33 @@ impl RoundReport {
                 max_us: h.max(),
                 mean_us: h.mean(),
             },
+            client_cpu_ms: cpu.client_ms,
+            server_cpu_ms: cpu.server_ms,
         }
     }
+}
+
+/// CPU used during a round, ms, where it could be read.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CpuUse {
+    pub client_ms: Option<f64>,
+    pub server_ms: Option<f64>,
+}
+
+/// User + system CPU time of a process (all threads) so far, in ms, from `/proc/PID/stat`
+/// (fields 14 and 15, in clock ticks; Linux uses 100 ticks per second).
+pub(crate) fn cpu_ms(pid: Option<u32>) -> Option<f64> {
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_owned(),
+        |p| format!("/proc/{p}/stat"),
+    );
+    let stat = std::fs::read_to_string(path).ok()?;
+    // The command name (field 2) may contain spaces: count fields after its closing ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 * 10.0)
 }
 
 /// Resident memory of the server process, from `/proc/PID/status`.
@@ -156,9 +193,14 @@ impl StormReport {
             if self.digest { "digest" } else { "token URL" }
         );
         for r in &self.rounds {
+            let cpu = match (r.client_cpu_ms, r.server_cpu_ms) {
+                (Some(c), Some(s)) => format!(", cpu ms client {c:.0} server {s:.0}"),
+                (Some(c), None) => format!(", cpu ms client {c:.0}"),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 s,
-                "round {}: {} requests ({} HTTP), {} errors{}, {:.0} ms, {:.0} req/s, latency us p50 {} p90 {} p99 {} max {}",
+                "round {}: {} requests ({} HTTP), {} errors{}, {:.0} ms, {:.0} req/s, latency us p50 {} p90 {} p99 {} max {}{cpu}",
                 r.round,
                 r.requests,
                 r.http_exchanges,
@@ -277,6 +319,26 @@ pub fn compare_markdown(ours: &[StormReport], nginx: &[StormReport]) -> Result<S
         "| errors in that round | {} | {} | |",
         o.errors_total, n.errors_total
     );
+    let per_request = |ms: Option<f64>, r: &RoundReport| {
+        ms.filter(|_| r.requests > 0)
+            .map(|ms| ms * 1000.0 / r.requests as f64)
+    };
+    let show = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.0}"));
+    let (oc, nc) = (
+        per_request(o.client_cpu_ms, &o),
+        per_request(n.client_cpu_ms, &n),
+    );
+    let _ = writeln!(
+        s,
+        "| load generator CPU per request (µs) | {} | {} | |",
+        show(oc),
+        show(nc)
+    );
+    let _ = writeln!(
+        s,
+        "| server CPU per request (µs) | {} | n/a | |",
+        show(per_request(o.server_cpu_ms, &o))
+    );
     let _ = writeln!(s);
     let _ = writeln!(
         s,
@@ -319,6 +381,8 @@ mod tests {
                 max_us: 99,
                 mean_us: 12.0,
             },
+            client_cpu_ms: Some(30.0),
+            server_cpu_ms: None,
         }
     }
 
@@ -368,7 +432,28 @@ mod tests {
         );
         assert!(md.contains("errors over all its rounds: 1 of 900"), "{md}");
         assert!(md.contains("peak RSS (VmHWM): 4096 KiB"), "{md}");
+        assert!(
+            md.contains("| load generator CPU per request (µs) | 100 | 100 | |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| server CPU per request (µs) | n/a | n/a | |"),
+            "{md}"
+        );
         assert!(compare_markdown(&[], &nginx).is_err());
+    }
+
+    #[test]
+    fn reads_own_cpu_time() {
+        let before = cpu_ms(None).unwrap();
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        assert!(cpu_ms(None).unwrap() >= before);
+        assert!(cpu_ms(Some(std::process::id())).is_some());
+        assert!(cpu_ms(Some(u32::MAX)).is_none());
     }
 
     #[test]
@@ -388,7 +473,7 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.latency.len(), 2);
         assert_eq!(a.errors.get("status_404"), Some(&1));
-        let r = RoundReport::from_tally(0, &a, Duration::from_secs(1));
+        let r = RoundReport::from_tally(0, &a, Duration::from_secs(1), CpuUse::default());
         assert_eq!(r.requests_per_sec, 2.0);
         assert_eq!(r.errors_total, 1);
     }

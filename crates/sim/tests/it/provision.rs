@@ -181,8 +181,10 @@ async fn wrong_password_and_no_credentials_are_unauthorized() {
         Err(SimError::Unauthorized(file)) => assert_eq!(file, "805ec0112233.boot"),
         other => panic!("{other:?}"),
     }
-    // Exactly one retry.
+    // Exactly one retry, and nothing after it.
     assert_eq!(server.log().len(), 2);
+    let statuses: Vec<u16> = phone.last_requests().iter().map(|f| f.status).collect();
+    assert_eq!(statuses, [401, 401]);
 
     let mut anonymous = new_phone(&server, "/prov/", None);
     assert!(matches!(

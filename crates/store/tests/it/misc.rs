@@ -195,3 +195,34 @@ async fn in_memory_sqlite_works() {
     assert_eq!(s.device_count().await.unwrap(), 1);
     assert_eq!(s.device_changes(0).await.unwrap().upserted.len(), 1);
 }
+
+#[test]
+fn record_debug_hides_secrets() {
+    let d = device(7);
+    let changes = prov_store::DeviceChanges {
+        upserted: vec![d.clone()],
+        removed: vec![mac(8)],
+        revision: 3,
+    };
+    for text in [format!("{d:?}"), format!("{d:#?}"), format!("{changes:?}")] {
+        for secret in [
+            &d.sip_password,
+            &d.http_password,
+            &d.admin_password,
+            &d.url_token,
+        ] {
+            assert!(!text.contains(secret.as_str()), "{text}");
+        }
+        assert!(
+            text.contains("001565000007") && text.contains("Phone 00007"),
+            "{text}"
+        );
+    }
+    // Serialisation keeps them: the admin API and exports need them.
+    let json = serde_json::to_string(&d).unwrap();
+    assert!(
+        json.contains(&d.sip_password) && json.contains("\"created_at\":\"1970-01-01T00:00:07Z\"")
+    );
+    let back: prov_store::DeviceRecord = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, d);
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the RPS clients: codecs, classification, redaction, and both APIs over
+//! real HTTP against a hand-written responder on loopback (`support`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod classify;
+mod json_http;
+mod redaction;
+mod sign;
+mod support;
+mod xmlrpc_codec;
+mod xmlrpc_http;
