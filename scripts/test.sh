@@ -21,6 +21,17 @@ if [ -z "$(pg_bin)" ] || [ ! -x "$(pg_bin)/initdb" ]; then
   fi
 fi
 
+if ! command -v python3 >/dev/null 2>&1; then
+  # The RPS interoperability test talks to Python's own xmlrpc.server.
+  if [ "$(id -u)" = 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq python3 >/dev/null
+  else
+    echo "python3 is missing (needed by the XML-RPC interoperability test)" >&2
+    exit 1
+  fi
+fi
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 

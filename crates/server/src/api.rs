@@ -38,6 +38,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/settings",
             get(get_settings).put(put_settings).patch(patch_settings),
         )
+        .route(
+            "/devices/{mac}/redirect",
+            axum::routing::post(resend_redirect),
+        )
+        .route("/rps/status", get(rps_status))
+        .route("/rps/history", get(rps_history))
+        .route("/rps/check/{mac}", axum::routing::post(rps_check))
+        .route("/rps/retry", axum::routing::post(rps_retry))
         .route("/time-zones", get(time_zones))
         .route("/locations", get(locations))
         .layer(middleware::from_fn_with_state(state, require_admin));
@@ -84,6 +92,10 @@ impl IntoResponse for ApiError {
             ApiError::Service(e @ ServiceError::NotFound(_)) => {
                 (StatusCode::NOT_FOUND, json!({"error": e.to_string()}))
             }
+            ApiError::Service(e @ ServiceError::Rps(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": e.to_string()}),
+            ),
             ApiError::Service(e) => {
                 tracing::error!(error = %e, "admin API request failed");
                 (
@@ -335,28 +347,71 @@ async fn all_requests(
     Ok(Json(rows.iter().map(RequestView::from).collect()))
 }
 
-async fn get_settings(State(state): State<AppState>) -> Json<Settings> {
-    Json(state.service.settings().as_ref().clone())
+async fn get_settings(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    settings_answer(&state).await
+}
+
+/// The settings as the API shows them: the RPS secret only as "set or not".
+async fn settings_answer(state: &AppState) -> ApiResult<Json<Value>> {
+    let mut value = serde_json::to_value(state.service.settings().as_ref())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let has_secret = state.service.rps().has_own_secret().await?;
+    if let Value::Object(fields) = &mut value {
+        fields.insert(
+            "rps_secret".into(),
+            if has_secret {
+                json!(crate::secret::MASK)
+            } else {
+                Value::Null
+            },
+        );
+    }
+    Ok(Json(value))
+}
+
+/// Takes `rps_secret` out of a settings document and stores it apart (write-only).
+async fn take_rps_secret(
+    state: &AppState,
+    fields: &mut serde_json::Map<String, Value>,
+) -> ApiResult<()> {
+    match fields.remove("rps_secret") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(s)) if s == crate::secret::MASK => Ok(()),
+        Some(Value::String(s)) => Ok(state.service.rps().set_own_secret(s.trim()).await?),
+        Some(_) => Err(FieldError {
+            field: "rps_secret",
+            message: "must be a string".into(),
+        }
+        .into()),
+    }
 }
 
 async fn put_settings(
     State(state): State<AppState>,
-    body: Result<Json<Settings>, JsonRejection>,
-) -> ApiResult<Json<Settings>> {
-    let Json(settings) = body?;
-    let saved = state.service.update_settings(settings).await?;
-    Ok(Json(saved.as_ref().clone()))
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let Json(body) = body?;
+    let Value::Object(mut fields) = body else {
+        return Err(ApiError::BadRequest("expected a JSON object".into()));
+    };
+    let settings: Settings = serde_json::from_value(Value::Object(fields.clone()))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    settings.validate()?;
+    take_rps_secret(&state, &mut fields).await?;
+    state.service.update_settings(settings).await?;
+    settings_answer(&state).await
 }
 
 /// Merges the given fields into the current settings.
 async fn patch_settings(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
-) -> ApiResult<Json<Settings>> {
+) -> ApiResult<Json<Value>> {
     let Json(patch) = body?;
-    let Value::Object(patch) = patch else {
+    let Value::Object(mut patch) = patch else {
         return Err(ApiError::BadRequest("expected a JSON object".into()));
     };
+    let secret = patch.remove("rps_secret");
     let mut current = serde_json::to_value(state.service.settings().as_ref())
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if let Value::Object(fields) = &mut current {
@@ -373,8 +428,117 @@ async fn patch_settings(
     }
     let settings: Settings =
         serde_json::from_value(current).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let saved = state.service.update_settings(settings).await?;
-    Ok(Json(saved.as_ref().clone()))
+    settings.validate()?;
+    if let Some(secret) = secret {
+        let mut fields = serde_json::Map::new();
+        fields.insert("rps_secret".into(), secret);
+        take_rps_secret(&state, &mut fields).await?;
+    }
+    state.service.update_settings(settings).await?;
+    settings_answer(&state).await
+}
+
+async fn resend_redirect(
+    State(state): State<AppState>,
+    Path(mac): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mac = parse_mac(&mac)?;
+    state.service.resend_redirect(mac).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"queued": ["DEREGISTER_DEVICE", "REDIRECT_DEVICE"], "mac": mac.to_string()})),
+    ))
+}
+
+#[derive(Deserialize)]
+struct StatusParams {
+    #[serde(default)]
+    probe: bool,
+}
+
+async fn rps_status(
+    State(state): State<AppState>,
+    Query(params): Query<StatusParams>,
+) -> ApiResult<Json<crate::rps_flow::RpsStatus>> {
+    let service = &state.service;
+    Ok(Json(
+        service
+            .rps()
+            .status(
+                &service.settings(),
+                service.rps_server_name(),
+                service.shared_provisioning_url(),
+                params.probe,
+            )
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct HistoryParams {
+    mac: Option<String>,
+    command: Option<String>,
+    #[serde(default)]
+    offset: u32,
+    #[serde(default)]
+    limit: u32,
+}
+
+async fn rps_history(
+    State(state): State<AppState>,
+    Query(params): Query<HistoryParams>,
+) -> ApiResult<Json<Value>> {
+    let mac = params.mac.as_deref().map(parse_mac).transpose()?;
+    let store = state.service.store();
+    let page = store
+        .list_rps_history(&prov_store::HistoryQuery {
+            mac,
+            command: params
+                .command
+                .map(|c| c.to_ascii_uppercase().replace(' ', "_")),
+            offset: params.offset,
+            limit: params.limit,
+        })
+        .await
+        .map_err(ServiceError::from)?;
+    let pending = store
+        .pending_rps_jobs(mac, 100)
+        .await
+        .map_err(ServiceError::from)?;
+    let pending: Vec<crate::views::PendingView> = pending
+        .iter()
+        .map(crate::views::PendingView::from)
+        .collect();
+    Ok(Json(json!({
+        "pending": pending,
+        "items": page.items,
+        "total": page.total,
+    })))
+}
+
+async fn rps_check(
+    State(state): State<AppState>,
+    Path(mac): Path<String>,
+) -> ApiResult<Json<prov_store::RpsHistoryEntry>> {
+    let mac = parse_mac(&mac)?;
+    Ok(Json(
+        state
+            .service
+            .rps()
+            .check(&state.service.settings(), mac)
+            .await?,
+    ))
+}
+
+async fn rps_retry(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let n = state
+        .service
+        .store()
+        .retry_rps_jobs_now(time::OffsetDateTime::now_utc())
+        .await
+        .map_err(ServiceError::from)?;
+    state.service.rps().wake();
+    Ok(Json(json!({"retrying": n})))
 }
 
 async fn import_devices(State(state): State<AppState>, body: String) -> ApiResult<Json<Value>> {

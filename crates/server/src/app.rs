@@ -56,7 +56,14 @@ impl Server {
         let secret = store
             .insert_meta_if_absent("nonce_secret", &random_token(32))
             .await?;
-        let service = Service::new(store.clone(), Some(config.fallback_base_url()), true).await?;
+        let rps = Arc::new(crate::rps_flow::RpsFlow::new(
+            store.clone(),
+            config.rps.account(),
+            Duration::from_secs(config.rps_timeout_secs),
+            config.rps_rate_per_second,
+        )?);
+        let service =
+            Service::new(store.clone(), rps, Some(config.fallback_base_url()), true).await?;
         let (requests, log_writer) = RequestLog::spawn(store.clone());
         let state = AppState {
             service: Arc::new(service),
@@ -94,6 +101,12 @@ impl Server {
             log_writer,
             ..
         } = self;
+        // ADD SERVER at every start, as the original app does; queued, so RPS may be down.
+        state
+            .service
+            .rps()
+            .enqueue_add_server(&state.service.settings())
+            .await?;
         let background = spawn_background(state.clone(), &config);
         let router = router(state.clone());
         let tls = match config.listen_tls {
@@ -185,8 +198,11 @@ fn spawn_background(state: AppState, config: &Config) -> Vec<tokio::task::JoinHa
             }
         })
     };
+    let state_for_worker = state.clone();
     let retention = time::Duration::days(i64::from(config.request_log_retention_days));
     let keep = config.request_log_keep_per_device;
+    let history_retention = time::Duration::days(i64::from(config.rps_history_retention_days));
+    let history_keep = config.rps_history_keep;
     let pruner = tokio::spawn(async move {
         let mut tick = tokio::time::interval(PRUNE_EVERY);
         loop {
@@ -202,9 +218,25 @@ fn spawn_background(state: AppState, config: &Config) -> Vec<tokio::task::JoinHa
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "could not prune phone requests"),
             }
+            let cutoff = OffsetDateTime::now_utc() - history_retention;
+            if let Err(e) = state
+                .service
+                .store()
+                .prune_rps_history(cutoff, history_keep)
+                .await
+            {
+                tracing::warn!(error = %e, "could not prune the RPS history");
+            }
         }
     });
-    vec![refresher, pruner]
+    let worker = tokio::spawn(
+        state_for_worker
+            .service
+            .rps()
+            .clone()
+            .run_worker(state_for_worker.service.clone()),
+    );
+    vec![refresher, pruner, worker]
 }
 
 async fn spawn_tls(

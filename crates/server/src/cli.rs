@@ -75,6 +75,43 @@ pub enum Command {
     /// Manage the admin credential of the API.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Show the whole zero-touch flow on loopback: simulated RPS, this server, a simulated phone.
+    Demo,
+    /// Yealink's redirection service: status, history, checks and redirects.
+    #[command(subcommand)]
+    Rps(RpsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RpsCommand {
+    /// Is an RPS account configured, is RPS reachable, is our server registered, what waits?
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask RPS now what it knows about a phone (recorded in the history).
+    Check { mac: String },
+    /// Every RPS command with its answer, newest first.
+    History {
+        #[arg(long)]
+        json: bool,
+        /// Only this phone.
+        #[arg(long)]
+        mac: Option<String>,
+        /// Only this command (ADD_SERVER, DEREGISTER_DEVICE, REDIRECT_DEVICE, CHECK_DEVICE).
+        #[arg(long)]
+        command: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Queue DEREGISTER + REDIRECT again for one phone, or for every phone with --all.
+    Redirect {
+        mac: Option<String>,
+        #[arg(long, conflicts_with = "mac")]
+        all: bool,
+    },
+    /// Retry every waiting command now (e.g. once RPS is back); a running server sends them.
+    Retry,
 }
 
 #[derive(Subcommand, Debug)]
@@ -194,7 +231,13 @@ async fn open_service(config: &Config) -> anyhow::Result<Service> {
     let store = prov_store::open(&config.database_url())
         .await
         .with_context(|| format!("cannot open {}", config.database_url_redacted()))?;
-    Ok(Service::new(store, Some(config.fallback_base_url()), false).await?)
+    let rps = std::sync::Arc::new(crate::rps_flow::RpsFlow::new(
+        store.clone(),
+        config.rps.account(),
+        std::time::Duration::from_secs(config.rps_timeout_secs),
+        config.rps_rate_per_second,
+    )?);
+    Ok(Service::new(store, rps, Some(config.fallback_base_url()), false).await?)
 }
 
 fn parse_mac(raw: &str) -> anyhow::Result<Mac> {
@@ -217,6 +260,18 @@ pub async fn run_device(config: &Config, command: DeviceCommand) -> anyhow::Resu
                 println!("{}", serde_json::to_string_pretty(&view)?);
             } else {
                 print_device(&view, reveal);
+                let settings = service.settings();
+                if service.rps().account(&settings).await?.is_none() {
+                    println!(
+                        "RPS is off: give the phone its provisioning URL (DHCP option 66, or its \
+                         web UI under Settings > Auto Provision)."
+                    );
+                } else {
+                    println!(
+                        "RPS redirects this phone to its provisioning URL; see `yealink-prov rps history --mac {}`.",
+                        view.mac
+                    );
+                }
             }
             Ok(())
         }
@@ -372,10 +427,6 @@ fn print_device(v: &DeviceView, reveal: bool) {
     if !reveal {
         println!("(secrets masked; add --reveal to show them)");
     }
-    println!(
-        "No RPS account is configured in this version: give the phone the provisioning URL \
-         (DHCP option 66, or its web UI under Settings > Auto Provision)."
-    );
 }
 
 async fn import(service: &Service, file: &PathBuf, json: bool) -> anyhow::Result<()> {
@@ -462,6 +513,11 @@ pub async fn run_settings(config: &Config, command: SettingsCommand) -> anyhow::
                 let (key, value) = assignment
                     .split_once('=')
                     .with_context(|| format!("{assignment:?} is not KEY=VALUE"))?;
+                if key.trim() == "rps_secret" {
+                    // Kept apart from the settings document so it is never shown again.
+                    service.rps().set_own_secret(value.trim()).await?;
+                    continue;
+                }
                 settings.set_from_text(key.trim(), value)?;
             }
             service.update_settings(settings).await?;
@@ -478,6 +534,174 @@ pub async fn run_admin(config: &Config, command: AdminCommand) -> anyhow::Result
             let store: Arc<dyn prov_store::Store> = service.store().clone();
             let password = crate::admin_auth::reset_admin_password(store.as_ref()).await?;
             println!("new admin password: {password}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()> {
+    let service = open_service(config).await?;
+    let settings = service.settings();
+    match command {
+        RpsCommand::Status { json } => {
+            let status = service
+                .rps()
+                .status(
+                    &settings,
+                    service.rps_server_name(),
+                    service.shared_provisioning_url(),
+                    true,
+                )
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+                return Ok(());
+            }
+            println!("Mode:              {:?}", status.mode);
+            if !status.configured {
+                println!(
+                    "Configured:        no (RPS is off; phones need their URL by DHCP option 66 or by hand)"
+                );
+            } else {
+                println!("Configured:        yes");
+                println!(
+                    "API:               {}",
+                    status.api.map_or("-".into(), |a| a.to_string())
+                );
+                println!(
+                    "Endpoint:          {}",
+                    status.endpoint.as_deref().unwrap_or("-")
+                );
+                println!(
+                    "Username:          {}",
+                    status.username.as_deref().unwrap_or("-")
+                );
+                println!("Secret:            {}", status.secret.unwrap_or("-"));
+                println!(
+                    "Reachable:         {} ({})",
+                    if status.reachable == Some(true) {
+                        "yes"
+                    } else {
+                        "no"
+                    },
+                    status.reachability.as_deref().unwrap_or("-")
+                );
+            }
+            println!("Server name:       {}", status.server_name);
+            println!("Server URL:        {}", status.server_url);
+            println!(
+                "Server registered: {}",
+                match status.server_registered {
+                    Some(true) => "yes",
+                    Some(false) => "no (see rps history --command ADD_SERVER)",
+                    None => "not yet",
+                }
+            );
+            println!(
+                "Queue:             {} waiting, {} due now{}",
+                status.queue.pending,
+                status.queue.due,
+                status
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!(", last error: {e}"))
+                    .unwrap_or_default()
+            );
+        }
+        RpsCommand::Check { mac } => {
+            let entry = service.rps().check(&settings, parse_mac(&mac)?).await?;
+            println!(
+                "{} {}: {} ({})",
+                entry.command, mac, entry.answer, entry.outcome
+            );
+        }
+        RpsCommand::History {
+            json,
+            mac,
+            command,
+            limit,
+        } => {
+            let mac = mac.as_deref().map(parse_mac).transpose()?;
+            let page = service
+                .store()
+                .list_rps_history(&prov_store::HistoryQuery {
+                    mac,
+                    command: command.map(|c| c.to_ascii_uppercase().replace(' ', "_")),
+                    offset: 0,
+                    limit,
+                })
+                .await
+                .map_err(crate::error::ServiceError::from)?;
+            let pending = service
+                .store()
+                .pending_rps_jobs(mac, limit)
+                .await
+                .map_err(crate::error::ServiceError::from)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "pending": pending.iter().map(crate::views::PendingView::from).collect::<Vec<_>>(),
+                        "history": page.items,
+                        "total": page.total,
+                    }))?
+                );
+                return Ok(());
+            }
+            for job in &pending {
+                println!(
+                    "waiting   {:<18} {:<12} attempts {}{}",
+                    job.command,
+                    job.mac.map_or("-".into(), |m| m.to_string()),
+                    job.attempts,
+                    job.last_error
+                        .as_deref()
+                        .map(|e| format!(", last error: {e}"))
+                        .unwrap_or_default()
+                );
+            }
+            for e in &page.items {
+                println!(
+                    "{}  {:<18} {:<12} {:<12} {:>5} ms  {}  {}",
+                    e.at,
+                    e.command,
+                    e.mac.map_or("-".into(), |m| m.to_string()),
+                    e.outcome,
+                    e.duration_ms,
+                    e.answer,
+                    serde_json::to_string(&e.params).unwrap_or_default()
+                );
+            }
+            println!("{} of {} entries", page.items.len(), page.total);
+        }
+        RpsCommand::Redirect { mac, all } => {
+            let macs: Vec<Mac> = if all {
+                service
+                    .store()
+                    .all_device_records()
+                    .await
+                    .map_err(crate::error::ServiceError::from)?
+                    .into_iter()
+                    .map(|r| r.mac)
+                    .collect()
+            } else {
+                let Some(mac) = mac else {
+                    bail!("name a MAC or use --all");
+                };
+                let mac = parse_mac(&mac)?;
+                service.get_device(mac).await?;
+                vec![mac]
+            };
+            service.rps().enqueue_redirects(&settings, &macs).await?;
+            println!("queued DEREGISTER + REDIRECT for {} device(s)", macs.len());
+        }
+        RpsCommand::Retry => {
+            let n = service
+                .store()
+                .retry_rps_jobs_now(time::OffsetDateTime::now_utc())
+                .await
+                .map_err(crate::error::ServiceError::from)?;
+            println!("{n} waiting command(s) will be retried now");
         }
     }
     Ok(())

@@ -33,6 +33,39 @@ pub struct Config {
     pub request_log_retention_days: u32,
     /// At least this many newest log rows per device are always kept.
     pub request_log_keep_per_device: u32,
+    /// The operator's standard RPS account, used when the settings say `rps_mode = standard`.
+    pub rps: StandardRpsAccount,
+    /// At most this many RPS commands per second (RPS rate-limits accounts).
+    pub rps_rate_per_second: u32,
+    /// Timeout of one RPS call.
+    pub rps_timeout_secs: u64,
+    /// RPS history entries older than this are pruned...
+    pub rps_history_retention_days: u32,
+    /// ...but the newest this many are always kept.
+    pub rps_history_keep: u32,
+}
+
+/// `[rps]` in the configuration file; the secret is better given as `YEALINK_PROV_RPS__SECRET`.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StandardRpsAccount {
+    /// `xmlrpc` or `json`.
+    pub api: Option<rps::RpsApi>,
+    /// Empty: Yealink's endpoint for the API.
+    pub endpoint: Option<String>,
+    pub username: Option<String>,
+    pub secret: Option<Secret>,
+}
+
+impl StandardRpsAccount {
+    pub fn account(&self) -> Option<rps::RpsAccount> {
+        Some(rps::RpsAccount {
+            api: self.api.unwrap_or(rps::RpsApi::Xmlrpc),
+            endpoint: self.endpoint.clone().unwrap_or_default(),
+            username: self.username.clone().filter(|u| !u.is_empty())?,
+            secret: self.secret.as_ref()?.expose().to_owned(),
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +88,11 @@ impl Default for Config {
             log_format: LogFormat::Text,
             request_log_retention_days: 30,
             request_log_keep_per_device: 20,
+            rps: StandardRpsAccount::default(),
+            rps_rate_per_second: 5,
+            rps_timeout_secs: 15,
+            rps_history_retention_days: 365,
+            rps_history_keep: 10_000,
         }
     }
 }
@@ -73,6 +111,7 @@ impl std::fmt::Debug for Config {
                 &self.admin_password.as_ref().map(|_| "***"),
             )
             .field("log_format", &self.log_format)
+            .field("rps", &self.rps.account())
             .finish()
     }
 }
@@ -107,7 +146,7 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         figment = figment
-            .merge(Env::prefixed("YEALINK_PROV_"))
+            .merge(Env::prefixed("YEALINK_PROV_").split("__"))
             .merge(Serialized::defaults(overrides));
         let config: Config = figment
             .extract()
@@ -121,6 +160,11 @@ impl Config {
         if self.listen_tls.is_some() && (self.tls_cert.is_none() || self.tls_key.is_none()) {
             return Err(ConfigError::Invalid(
                 "listen_tls needs both tls_cert and tls_key".into(),
+            ));
+        }
+        if self.rps_rate_per_second == 0 {
+            return Err(ConfigError::Invalid(
+                "rps_rate_per_second must be at least 1".into(),
             ));
         }
         Ok(())
@@ -176,6 +220,29 @@ mod tests {
             assert_eq!(config.data_dir, PathBuf::from("from-env"), "env beats file");
             assert_eq!(config.request_log_retention_days, 7, "file beats defaults");
             assert!(config.database_url().starts_with("sqlite://from-env/"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn rps_account_from_file_and_secret_from_env() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "prov.toml",
+                "[rps]\napi = \"json\"\nusername = \"AKID-1\"\n",
+            )?;
+            let config = Config::load(Some(Path::new("prov.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            assert!(config.rps.account().is_none(), "no secret, no account");
+            jail.set_env("YEALINK_PROV_RPS__SECRET", "from-env-secret");
+            let config = Config::load(Some(Path::new("prov.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            let account = config.rps.account().ok_or("account expected")?;
+            assert_eq!(account.api, rps::RpsApi::Json);
+            assert_eq!(account.username, "AKID-1");
+            assert_eq!(account.secret, "from-env-secret");
+            assert!(!format!("{config:?}").contains("from-env-secret"));
             Ok(())
         });
     }

@@ -16,6 +16,8 @@ pub enum ServiceError {
     Render { file: String, reason: String },
     #[error("the stored settings cannot be read ({0}); fix them with `yealink-prov settings set`")]
     CorruptSettings(String),
+    #[error("RPS: {0}")]
+    Rps(String),
     #[error("storage: {0}")]
     Store(prov_store::StoreError),
 }

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use yealink_prov::app::Server;
-use yealink_prov::cli::{Cli, Command, run_admin, run_device, run_render, run_settings};
+use yealink_prov::cli::{Cli, Command, run_admin, run_device, run_render, run_rps, run_settings};
 use yealink_prov::config::{Config, LogFormat};
 
 fn main() -> ExitCode {
@@ -33,7 +33,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => None,
     };
     let config = cli.global.load_config(listen)?;
-    init_logging(&config);
+    // The demo tells its own story on stdout; keep the server's log to warnings there.
+    let default_level = if matches!(cli.command, Command::Demo) {
+        "warn"
+    } else {
+        "info"
+    };
+    init_logging(&config, default_level);
     match cli.command {
         Command::Serve { .. } => serve(config).await,
         Command::Device(c) => run_device(&config, c).await,
@@ -42,11 +48,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Settings(c) => run_settings(&config, c).await,
         Command::Admin(c) => run_admin(&config, c).await,
+        Command::Rps(c) => run_rps(&config, c).await,
+        Command::Demo => yealink_prov::demo::run().await,
     }
 }
 
-fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+fn init_logging(config: &Config, default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

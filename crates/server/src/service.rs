@@ -11,6 +11,7 @@ use yealink::{Mac, PhoneFile, PhoneSettings, UserAgent};
 use crate::cache::DeviceCache;
 use crate::device_input::{DeviceInput, DevicePatch, ValidDevice, split_registrar};
 use crate::error::ServiceError;
+use crate::rps_flow::RpsFlow;
 use crate::secret::random_token;
 use crate::settings::{Settings, SettingsOverride};
 
@@ -22,6 +23,7 @@ const PASSWORD_LEN: usize = 20;
 
 pub struct Service {
     store: Arc<dyn Store>,
+    rps: Arc<RpsFlow>,
     cache: DeviceCache,
     settings: RwLock<Arc<Settings>>,
     fallback_base_url: String,
@@ -40,6 +42,7 @@ impl Service {
     /// Opens the service on a store; `load_cache` is for the server (the CLI reads the store).
     pub async fn new(
         store: Arc<dyn Store>,
+        rps: Arc<RpsFlow>,
         fallback_base_url: Option<String>,
         load_cache: bool,
     ) -> Result<Service, ServiceError> {
@@ -51,6 +54,7 @@ impl Service {
         let settings = load_settings(store.as_ref()).await?;
         Ok(Service {
             store,
+            rps,
             cache,
             settings: RwLock::new(Arc::new(settings)),
             fallback_base_url: fallback_base_url.unwrap_or_else(|| DEFAULT_BASE_URL.into()),
@@ -59,6 +63,23 @@ impl Service {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    pub fn rps(&self) -> &Arc<RpsFlow> {
+        &self.rps
+    }
+
+    /// The RPS server name: the first 24 characters of our domain, as the original app does.
+    pub fn rps_server_name(&self) -> String {
+        let base = self.base_url();
+        let host = base
+            .split_once("://")
+            .map_or(base.as_str(), |(_, rest)| rest)
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        rps::server_name_from_domain(&host)
     }
 
     pub fn cache(&self) -> &DeviceCache {
@@ -86,8 +107,18 @@ impl Service {
             reason: e.to_string(),
         })?;
         self.store.put_settings(&value).await?;
+        let before = self.settings();
         let settings = Arc::new(settings);
         *self.settings.write() = settings.clone();
+        // A new account or a new address must be registered at RPS before phones are sent there.
+        let rps_changed = before.rps_mode != settings.rps_mode
+            || before.rps_api != settings.rps_api
+            || before.rps_endpoint != settings.rps_endpoint
+            || before.rps_username != settings.rps_username
+            || before.public_base_url != settings.public_base_url;
+        if rps_changed {
+            self.rps.enqueue_add_server(&settings).await?;
+        }
         Ok(settings)
     }
 
@@ -115,7 +146,25 @@ impl Service {
             .insert_device(&new_record(valid, OffsetDateTime::now_utc()))
             .await?;
         self.cache.upsert(record.clone());
+        self.queue_redirects(&[record.mac]).await?;
         Ok(record)
+    }
+
+    /// DEREGISTER + REDIRECT at RPS (again), e.g. after a factory reset went to the wrong place.
+    pub async fn resend_redirect(&self, mac: Mac) -> Result<(), ServiceError> {
+        self.get_device(mac).await?;
+        self.queue_redirects(&[mac]).await
+    }
+
+    async fn queue_redirects(&self, macs: &[Mac]) -> Result<(), ServiceError> {
+        self.rps
+            .enqueue_redirects(&self.settings(), macs)
+            .await
+            .map_err(|e| {
+                ServiceError::Rps(format!(
+                    "the device is stored, but its RPS redirect could not be queued ({e}); re-send it"
+                ))
+            })
     }
 
     /// Validates every row first, then inserts the valid ones in bulk; `progress` gets the
@@ -161,6 +210,12 @@ impl Service {
             progress(results.len());
         }
         results.sort_by_key(|r| r.line);
+        let added: Vec<Mac> = results
+            .iter()
+            .filter(|r| r.error.is_none())
+            .filter_map(|r| Mac::parse(&r.mac).ok())
+            .collect();
+        self.queue_redirects(&added).await?;
         Ok(results)
     }
 
@@ -181,6 +236,10 @@ impl Service {
         record.updated_at = OffsetDateTime::now_utc();
         let stored = self.store.update_device(&record).await?;
         self.cache.upsert(stored.clone());
+        if rotate {
+            // RPS must hand out the new URL from now on.
+            self.queue_redirects(&[mac]).await?;
+        }
         Ok(stored)
     }
 
@@ -189,6 +248,7 @@ impl Service {
             return Err(ServiceError::NotFound(mac));
         }
         self.cache.remove(mac);
+        self.rps.enqueue_deregister(&self.settings(), mac).await?;
         Ok(())
     }
 

@@ -20,6 +20,22 @@ pub struct Settings {
     pub public_base_url: Option<String>,
     #[serde(flatten)]
     pub phone: PhoneSettings,
+    /// Which RPS account redirects phones: the operator's `standard` one from the configuration
+    /// file, the customer's `own` one below, or `off`.
+    pub rps_mode: RpsMode,
+    /// The customer's own account (its secret is kept apart and never shown).
+    pub rps_api: rps::RpsApi,
+    pub rps_endpoint: Option<String>,
+    pub rps_username: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RpsMode {
+    #[default]
+    Standard,
+    Own,
+    Off,
 }
 
 impl Default for Settings {
@@ -34,6 +50,10 @@ impl Default for Settings {
                 media_relay: false,
                 sip_transport: Transport::Tcp,
             },
+            rps_mode: RpsMode::Standard,
+            rps_api: rps::RpsApi::Xmlrpc,
+            rps_endpoint: None,
+            rps_username: None,
         }
     }
 }
@@ -201,6 +221,14 @@ impl Settings {
         if let Some(url) = &self.public_base_url {
             normalise_base_url(url)?;
         }
+        if let Some(endpoint) = &self.rps_endpoint
+            && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+        {
+            return Err(field_error(
+                "rps_endpoint",
+                "must be an http(s):// URL (empty: Yealink's own endpoint)",
+            ));
+        }
         validate_phone_settings(&self.phone)
     }
 
@@ -263,13 +291,30 @@ impl Settings {
                     .parse()
                     .map_err(|_| field_error("sip_transport", "must be udp, tcp or tls"))?
             }
+            "rps_mode" => {
+                self.rps_mode = match value.to_ascii_lowercase().as_str() {
+                    "standard" => RpsMode::Standard,
+                    "own" => RpsMode::Own,
+                    "off" => RpsMode::Off,
+                    _ => return Err(field_error("rps_mode", "must be standard, own or off")),
+                }
+            }
+            "rps_api" => {
+                self.rps_api = match value.to_ascii_lowercase().as_str() {
+                    "xmlrpc" => rps::RpsApi::Xmlrpc,
+                    "json" => rps::RpsApi::Json,
+                    _ => return Err(field_error("rps_api", "must be xmlrpc or json")),
+                }
+            }
+            "rps_endpoint" => self.rps_endpoint = (!value.is_empty()).then(|| value.to_owned()),
+            "rps_username" => self.rps_username = (!value.is_empty()).then(|| value.to_owned()),
             _ => {
                 return Err(FieldError {
                     field: "key",
                     message: format!(
                         "unknown setting {key:?}; settable: public_base_url, provisioning_scheme, \
                          update_interval_minutes, ntp_servers, time_zone, location, media_relay, \
-                         sip_transport"
+                         sip_transport, rps_mode, rps_api, rps_endpoint, rps_username, rps_secret"
                     ),
                 });
             }

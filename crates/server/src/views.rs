@@ -142,3 +142,29 @@ impl From<&PhoneRequest> for RequestView {
         }
     }
 }
+
+/// A queued RPS command as shown to administrators (its payload is never shown).
+#[derive(Debug, Serialize)]
+pub struct PendingView {
+    pub command: String,
+    pub mac: Option<String>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_attempt_at: OffsetDateTime,
+}
+
+impl From<&prov_store::RpsJob> for PendingView {
+    fn from(j: &prov_store::RpsJob) -> Self {
+        PendingView {
+            command: j.command.clone(),
+            mac: j.mac.map(|m| m.to_string()),
+            attempts: j.attempts,
+            last_error: j.last_error.clone(),
+            created_at: j.created_at,
+            next_attempt_at: j.next_attempt_at,
+        }
+    }
+}

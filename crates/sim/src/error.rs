@@ -15,6 +15,13 @@ pub enum SimError {
     /// `provision()` without a provisioning server (RPS/DHCP/admin never told the phone one).
     #[error("no provisioning server configured")]
     NoServer,
+    /// `ask_rps()` on a phone that already has a provisioning server: a phone consults RPS
+    /// only in factory state (see `SimPhone::factory_reset`).
+    #[error("not factory-fresh: the phone already provisions from {0}")]
+    NotFactoryFresh(String),
+    /// RPS answered the phone's lookup with 200 but a body the phone cannot read.
+    #[error("bad RPS answer: {0}")]
+    BadRpsAnswer(String),
     /// A server URL or an `include:config` path that does not resolve to an http(s) URL.
     #[error("invalid URL {0:?}")]
     InvalidUrl(String),

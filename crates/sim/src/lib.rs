@@ -4,6 +4,8 @@
 //! - [`SimPhone`]: a Yealink phone doing auto-provisioning (boot file, includes, Digest).
 //! - [`cfg`]: the phone's own reading of the `.cfg` syntax.
 //! - [`storm`]: the boot-storm load generator behind `yealink-sim boot-storm`.
+//! - [`rps`]: Yealink's Redirection and Provisioning Service (XML-RPC, signed JSON, and a
+//!   stand-in for the phone's own lookup), behind `yealink-sim rps`.
 
 // Tests may unwrap: a panic is the failure report there.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -15,6 +17,7 @@ mod http;
 mod mac;
 pub mod model;
 pub mod phone;
+pub mod rps;
 pub mod storm;
 
 pub use auth::AuthScheme;

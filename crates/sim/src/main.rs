@@ -2,13 +2,16 @@
 //!
 //! - `boot-storm`: many phones booting at once, with a latency/throughput report;
 //! - `compare`: the markdown comparison of storm reports (ours vs nginx) for the benchmark;
-//! - `provision`: one phone's provisioning run, printed.
+//! - `provision`: one phone's provisioning run, printed;
+//! - `rps`: a simulated Yealink RPS (XML-RPC, signed JSON API, phone lookup) on loopback.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use prov_sim::SimPhone;
+use prov_sim::rps::{RpsSim, RpsSimConfig};
 use prov_sim::storm::{self, FileKind, StormConfig, StormReport};
 use url::Url;
 
@@ -35,8 +38,12 @@ enum Command {
     /// One phone's auto-provisioning run; prints the requests and resulting parameters.
     Provision {
         /// The provisioning URL (ends with '/').
+        #[arg(long, required_unless_present = "rps", conflicts_with = "rps")]
+        url: Option<String>,
+        /// Instead of --url: ask this RPS where to go, as a factory-fresh phone does
+        /// (the simulator's lookup, see `yealink-sim rps`).
         #[arg(long)]
-        url: String,
+        rps: Option<String>,
         #[arg(long)]
         mac: String,
         #[arg(long, default_value = "T46U")]
@@ -44,11 +51,36 @@ enum Command {
         #[arg(long, default_value = "108.86.0.90")]
         firmware: String,
         /// HTTP username (Digest; Basic only over https).
-        #[arg(long, requires = "password")]
+        #[arg(long, requires = "password", conflicts_with = "rps")]
         username: Option<String>,
         #[arg(long, env = "YEALINK_SIM_PASSWORD", requires = "username")]
         password: Option<String>,
     },
+    /// A simulated Yealink RPS on loopback (XML-RPC, signed JSON API, phone lookup), until
+    /// Ctrl-C.
+    Rps(RpsArgs),
+}
+
+#[derive(clap::Args)]
+struct RpsArgs {
+    /// Address to listen on; loopback only (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// XML-RPC Basic username (also shown as the JSON API's enterprise name).
+    #[arg(long)]
+    user: String,
+    /// XML-RPC Basic password.
+    #[arg(long, env = "YEALINK_SIM_RPS_PASSWORD")]
+    password: String,
+    /// JSON API AccessKey ID (X-Ca-Key).
+    #[arg(long)]
+    access_key_id: String,
+    /// JSON API AccessKey secret.
+    #[arg(long, env = "YEALINK_SIM_RPS_SECRET")]
+    access_key_secret: String,
+    /// A MAC already registered to another RPS account (repeatable).
+    #[arg(long = "foreign", value_name = "MAC")]
+    foreign: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -105,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Provision {
             url,
+            rps,
             mac,
             model,
             firmware,
@@ -112,7 +145,14 @@ async fn main() -> anyhow::Result<()> {
             password,
         } => {
             let mut phone = SimPhone::new(&mac, &model, &firmware)?;
-            phone.set_provisioning_server(&url, username.zip(password));
+            if let Some(rps) = rps {
+                if !phone.ask_rps(&rps).await? {
+                    bail!("RPS does not know {}", phone.mac());
+                }
+                println!("RPS: {}", phone.provisioning_server().unwrap_or_default());
+            } else if let Some(url) = url {
+                phone.set_provisioning_server(&url, username.zip(password));
+            }
             println!("User-Agent: {}", phone.user_agent());
             let run = phone.provision().await;
             match &run {
@@ -132,7 +172,39 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Rps(args) => rps(args).await,
     }
+}
+
+async fn rps(args: RpsArgs) -> anyhow::Result<()> {
+    for mac in &args.foreign {
+        prov_sim::Mac::parse(mac).with_context(|| format!("--foreign {mac}"))?;
+    }
+    let config = RpsSimConfig {
+        xmlrpc_user: args.user,
+        xmlrpc_password: args.password,
+        access_key_id: args.access_key_id,
+        access_key_secret: args.access_key_secret,
+    };
+    let sim = RpsSim::start_on(args.listen, config)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    for mac in &args.foreign {
+        sim.preregister_foreign(mac);
+    }
+    println!("RPS simulator on {}", sim.base_url());
+    println!("XML-RPC:      {}", sim.xmlrpc_url());
+    println!(
+        "JSON API:     {}{}",
+        sim.json_base_url(),
+        prov_sim::rps::JSON_PREFIX
+    );
+    println!("phone lookup: {}/phone/lookup?mac=<mac>", sim.base_url());
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    sim.stop().await;
+    Ok(())
 }
 
 async fn boot_storm(args: BootStormArgs) -> anyhow::Result<()> {

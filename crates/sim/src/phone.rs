@@ -66,6 +66,16 @@ pub struct SimPhone {
     client: Client,
 }
 
+/// The phone's reading of the RPS stand-in's answer (its own type, not the simulator's).
+#[derive(serde::Deserialize)]
+struct RpsAnswer {
+    url: String,
+    #[serde(default)]
+    auth_name: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
 enum Download {
     Found(String),
     Missing(u16),
@@ -116,6 +126,67 @@ impl SimPhone {
             credentials,
             digest: None,
         };
+    }
+
+    /// Back to factory state: no provisioning server, no credentials, no parameters. A reset
+    /// phone asks RPS again ([`SimPhone::ask_rps`]).
+    pub fn factory_reset(&mut self) {
+        self.server = None;
+        *lock(&self.auth) = AuthState::default();
+        self.params.clear();
+        self.last_requests.clear();
+    }
+
+    /// What a factory-fresh phone does when no DHCP option, PnP or stored URL gave it a
+    /// provisioning server: it asks RPS where to go (reference A3). If RPS knows its MAC, the
+    /// phone adopts the URL and the HTTP credentials it is given and returns `true`; if not
+    /// (404) it stays unconfigured and returns `false`.
+    ///
+    /// The real phone-to-RPS exchange is not public (HTTPS with the phone's factory
+    /// certificate); this speaks the simulator's stand-in, `GET /phone/lookup?mac=<12 hex>`
+    /// answered by `{"url", "auth_name", "password"}` (see [`crate::rps`]).
+    ///
+    /// Fails with [`SimError::NotFactoryFresh`] if the phone already has a server (a phone
+    /// does not consult RPS then), and on any other status or an unreadable answer.
+    pub async fn ask_rps(&mut self, rps_base_url: &str) -> Result<bool, SimError> {
+        if let Some(server) = &self.server {
+            return Err(SimError::NotFactoryFresh(server.clone()));
+        }
+        let lookup = format!("{}/phone/lookup", rps_base_url.trim_end_matches('/'));
+        let mut url = Url::parse(&lookup).map_err(|_| SimError::InvalidUrl(lookup.clone()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(SimError::InvalidUrl(lookup));
+        }
+        url.query_pairs_mut().append_pair("mac", &self.mac.plain());
+        let response = self
+            .client
+            .get(url)
+            .header(reqwest::header::USER_AGENT, self.user_agent())
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await?;
+        match status {
+            200 => {}
+            404 => return Ok(false),
+            status => {
+                return Err(SimError::UnexpectedStatus {
+                    file: "RPS lookup".to_owned(),
+                    status,
+                });
+            }
+        }
+        let answer: RpsAnswer =
+            serde_json::from_slice(&body).map_err(|e| SimError::BadRpsAnswer(e.to_string()))?;
+        if answer.url.trim().is_empty() {
+            return Err(SimError::BadRpsAnswer("empty url".to_owned()));
+        }
+        let credentials = answer
+            .auth_name
+            .filter(|name| !name.is_empty())
+            .map(|name| (name, answer.password.unwrap_or_default()));
+        self.set_provisioning_server(&answer.url, credentials);
+        Ok(true)
     }
 
     /// The provisioning server the phone will use next (it changes after a run that sets

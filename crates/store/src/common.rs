@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use time::{OffsetDateTime, UtcOffset};
 use yealink::Mac;
 
-use crate::{DeviceRecord, DeviceSort, PhoneRequest, StoreError};
+use crate::{DeviceRecord, DeviceSort, HistoryQuery, PhoneRequest, StoreError};
 
 /// Rows per transaction in `insert_devices`: big enough to amortise the commit, small enough
 /// that other writers are not blocked for long.
@@ -21,6 +21,11 @@ pub(crate) fn clamp_limit(limit: u32) -> u32 {
         0 => DEFAULT_LIMIT,
         n => n.min(MAX_LIMIT),
     }
+}
+
+/// At most `limit` jobs per claim; 0 claims nothing.
+pub(crate) fn clamp_claim(limit: u32) -> u32 {
+    limit.min(MAX_LIMIT)
 }
 
 /// UTC with microsecond precision: what PostgreSQL's TIMESTAMPTZ (and our SQLite integers)
@@ -50,6 +55,20 @@ pub(crate) fn from_micros(micros: i64) -> Result<OffsetDateTime, StoreError> {
 
 pub(crate) fn opt_from_micros(micros: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
     micros.map(from_micros).transpose()
+}
+
+/// When a lease taken at `now` ends; an absurdly long lease ends at the end of year 9999.
+pub(crate) fn lease_until(now: OffsetDateTime, lease: std::time::Duration) -> OffsetDateTime {
+    let end = time::Duration::try_from(lease)
+        .ok()
+        .and_then(|lease| now.checked_add(lease))
+        .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_utc());
+    normalize(end)
+}
+
+/// A stored attempt counter (the columns are CHECKed non-negative).
+pub(crate) fn attempts_from(n: i64) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("attempt count {n} out of range")))
 }
 
 pub(crate) fn parse_mac(s: &str) -> Result<Mac, StoreError> {
@@ -232,6 +251,98 @@ pub(crate) const PRUNE_SQL: &str = "DELETE FROM phone_requests WHERE at < $1 AND
         FROM phone_requests WHERE mac IS NOT NULL) ranked \
     WHERE rn <= $2))";
 
+// ---- RPS outbox and history ----------------------------------------------------------------
+
+/// A job is claimable at `$2` (now): due, not held by a live lease, and the oldest job of its
+/// MAC. Jobs finish by being deleted, so "an older job of the MAC exists" means "an earlier
+/// command for this phone has not finished" (in backoff, leased or waiting). `o.mac = j.mac`
+/// is never true for NULL, so jobs without a MAC never wait for each other.
+macro_rules! rps_claimable {
+    () => {
+        "j.next_attempt_at <= $2 \
+         AND (j.leased_until IS NULL OR j.leased_until <= $2) \
+         AND NOT EXISTS (SELECT 1 FROM rps_jobs o WHERE o.mac = j.mac AND o.id < j.id)"
+    };
+}
+
+/// SQLite's claim: `$1` worker, `$2` now, `$3` lease end, `$4` limit. Runs inside BEGIN
+/// IMMEDIATE: the only writer, so nothing changes between choosing the rows and leasing them.
+pub(crate) const CLAIM_RPS_JOBS_SQLITE: &str = concat!(
+    "UPDATE rps_jobs SET leased_by = $1, leased_until = $3 WHERE id IN (\
+     SELECT j.id FROM rps_jobs j WHERE ",
+    rps_claimable!(),
+    " ORDER BY j.id LIMIT $4) RETURNING ",
+    rps_job_columns!()
+);
+
+/// PostgreSQL's claim, same parameters. `FOR UPDATE OF j SKIP LOCKED` locks the chosen rows
+/// and passes over rows another transaction holds (a concurrent claim, complete or retry);
+/// a row that a concurrent claim leased and committed meanwhile is re-checked on its new
+/// version and dropped (its lease is live). MATERIALIZED: the CTE runs once, so the rows it
+/// locked are exactly the rows updated. `= ANY (ARRAY(…))` lets the update find them by
+/// primary key (`IN (SELECT …)` planned a hash join over the whole table).
+pub(crate) const CLAIM_RPS_JOBS_PG: &str = concat!(
+    "WITH picked AS MATERIALIZED (SELECT j.id FROM rps_jobs j WHERE ",
+    rps_claimable!(),
+    " ORDER BY j.id LIMIT $4 FOR UPDATE OF j SKIP LOCKED) \
+     UPDATE rps_jobs SET leased_by = $1, leased_until = $3 \
+     WHERE id = ANY (ARRAY(SELECT id FROM picked)) RETURNING ",
+    rps_job_columns!()
+);
+
+/// `$1` id, `$2` worker. Only the holder of the lease may finish a job (an expired lease
+/// that nobody took over still counts: the work was done).
+pub(crate) const DELETE_LEASED_RPS_JOB: &str =
+    "DELETE FROM rps_jobs WHERE id = $1 AND leased_by = $2";
+
+/// `$1` id, `$2` worker, `$3` next attempt, `$4` error.
+pub(crate) const RETRY_RPS_JOB: &str = "UPDATE rps_jobs SET attempts = attempts + 1, \
+     last_error = $4, next_attempt_at = $3, leased_by = NULL, leased_until = NULL \
+     WHERE id = $1 AND leased_by = $2";
+
+pub(crate) const RETRY_RPS_JOBS_NOW: &str =
+    "UPDATE rps_jobs SET next_attempt_at = $1 WHERE next_attempt_at > $1";
+
+pub(crate) const PENDING_RPS_JOBS: &str = concat!(
+    "SELECT ",
+    rps_job_columns!(),
+    " FROM rps_jobs ORDER BY id LIMIT $1"
+);
+
+pub(crate) const PENDING_RPS_JOBS_OF_MAC: &str = concat!(
+    "SELECT ",
+    rps_job_columns!(),
+    " FROM rps_jobs WHERE mac = $1 ORDER BY id LIMIT $2"
+);
+
+/// `$1` now: pending, due (waiting for a worker), oldest, most attempts.
+pub(crate) const RPS_QUEUE_STATS: &str = "SELECT COUNT(*), \
+     COUNT(*) FILTER (WHERE next_attempt_at <= $1 \
+         AND (leased_until IS NULL OR leased_until <= $1)), \
+     MIN(created_at), COALESCE(MAX(attempts), 0) FROM rps_jobs";
+
+pub(crate) const INSERT_RPS_HISTORY: &str = "INSERT INTO rps_history (at, command, mac, params, \
+     outcome, answer, duration_ms, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     RETURNING id";
+
+/// Deletes entries older than `$1` except the newest `$2` overall.
+pub(crate) const PRUNE_RPS_HISTORY: &str = "DELETE FROM rps_history WHERE at < $1 AND id NOT IN (\
+     SELECT id FROM rps_history ORDER BY at DESC, id DESC LIMIT $2)";
+
+/// `WHERE` and `LIMIT … OFFSET …` of a history page: static fragments only. Binds, in order:
+/// the MAC if filtered, the command if filtered, then limit and offset.
+pub(crate) fn history_filter(q: &HistoryQuery) -> (&'static str, &'static str) {
+    match (q.mac.is_some(), q.command.is_some()) {
+        (false, false) => ("", " LIMIT $1 OFFSET $2"),
+        (true, false) => (" WHERE mac = $1", " LIMIT $2 OFFSET $3"),
+        (false, true) => (" WHERE command = $1", " LIMIT $2 OFFSET $3"),
+        (true, true) => (" WHERE mac = $1 AND command = $2", " LIMIT $3 OFFSET $4"),
+    }
+}
+
+/// `ORDER BY` of the history: newest first, insertion order among equal times.
+pub(crate) const HISTORY_ORDER: &str = " ORDER BY at DESC, id DESC";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +353,22 @@ mod tests {
         assert_eq!(clamp_limit(1), 1);
         assert_eq!(clamp_limit(1000), 1000);
         assert_eq!(clamp_limit(5000), 1000);
+    }
+
+    #[test]
+    fn leases_end_after_now_and_saturate() {
+        let t = time::macros::datetime!(2026-11-26 10:00:00.123_456_789 UTC);
+        assert_eq!(
+            lease_until(t, std::time::Duration::from_secs(30)),
+            time::macros::datetime!(2026-11-26 10:00:30.123_456 UTC)
+        );
+        let end_of_time = time::PrimitiveDateTime::MAX.assume_utc();
+        assert_eq!(
+            Some(lease_until(t, std::time::Duration::MAX)),
+            end_of_time.replace_nanosecond(999_999_000).ok()
+        );
+        assert_eq!(clamp_claim(0), 0);
+        assert_eq!(clamp_claim(5000), 1000);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! [`open`] picks the backend from the database URL and runs that backend's migrations
 //! (`migrations/sqlite`, `migrations/postgres`). The server holds an `Arc<dyn Store>`.
-//! See `docs/storage.md` for the schema, the change feed and retention.
+//! See `docs/storage.md` for the schema, the change feed, retention and the RPS outbox.
 
 /// Columns of `devices d`, named like the fields of the backends' row structs.
 macro_rules! device_columns {
@@ -29,6 +29,20 @@ macro_rules! request_columns {
     };
 }
 
+/// Columns of `rps_jobs`, named like the fields of the backends' job row structs.
+macro_rules! rps_job_columns {
+    () => {
+        "id, command, mac, payload, attempts, last_error, created_at, next_attempt_at"
+    };
+}
+
+/// Columns of `rps_history`.
+macro_rules! rps_history_columns {
+    () => {
+        "id, at, command, mac, params, outcome, answer, duration_ms, attempts"
+    };
+}
+
 mod common;
 mod error;
 mod postgres;
@@ -37,6 +51,7 @@ mod types;
 mod url;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -46,7 +61,8 @@ pub use crate::error::StoreError;
 pub use crate::postgres::PgStore;
 pub use crate::sqlite::SqliteStore;
 pub use crate::types::{
-    Device, DeviceChanges, DeviceQuery, DeviceRecord, DeviceSort, DeviceStatus, Page, PhoneRequest,
+    Device, DeviceChanges, DeviceQuery, DeviceRecord, DeviceSort, DeviceStatus, HistoryQuery,
+    NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob,
 };
 pub use crate::url::redact_url;
 
@@ -100,7 +116,8 @@ pub trait Store: Send + Sync + 'static {
     async fn get_device_by_token(&self, token: &str) -> Result<Option<Device>, StoreError>;
 
     /// Deletes the device with its status and uploaded local config, and leaves a tombstone
-    /// for the change feed. Its phone request log rows stay until pruned.
+    /// for the change feed. Its phone request log rows stay until pruned; its RPS jobs stay
+    /// queued (the DEREGISTER enqueued on removal must still run) and its RPS history stays.
     /// Returns whether it existed.
     async fn delete_device(&self, mac: Mac) -> Result<bool, StoreError>;
 
@@ -171,4 +188,82 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_meta_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError>;
 
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    // ---- RPS outbox ----------------------------------------------------------------------
+    //
+    // Every command to Yealink's RPS is a job here until it finishes, so nothing is lost
+    // while RPS is down or across a restart. Several instances may share the queue: a worker
+    // leases the jobs it claims, and the jobs of one MAC run one at a time in enqueue order.
+    // See docs/storage.md ("RPS outbox").
+
+    /// Appends the jobs in one transaction, due now, and returns their ids: increasing in
+    /// slice order, and greater than the id of every job enqueued before (by any instance).
+    async fn enqueue_rps_jobs(&self, jobs: &[NewRpsJob]) -> Result<Vec<i64>, StoreError>;
+
+    /// Due jobs (`next_attempt_at <= now`, not leased or the lease expired), oldest id first,
+    /// at most `limit` (capped at 1000; 0 claims nothing), that are each the OLDEST unfinished
+    /// job of their MAC (jobs whose mac is NULL are independent of each other). Leases them
+    /// until `now + lease` for `worker`, so other workers skip them until then. `worker` must
+    /// be unique per running process. PostgreSQL: `FOR UPDATE SKIP LOCKED` inside the claiming
+    /// UPDATE; SQLite: `BEGIN IMMEDIATE`.
+    async fn claim_rps_jobs(
+        &self,
+        worker: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<RpsJob>, StoreError>;
+
+    /// Finishes a job: deletes it and inserts `entry` (its `id` is ignored) in ONE
+    /// transaction, so a command is recorded once. Returns false, and writes nothing, if the
+    /// job is gone or leased by another worker (the lease expired and it took the job over).
+    async fn complete_rps_job(
+        &self,
+        id: i64,
+        worker: &str,
+        entry: &RpsHistoryEntry,
+    ) -> Result<bool, StoreError>;
+
+    /// A transient failure: attempts + 1, `last_error`, `next_attempt_at`, lease released.
+    /// Returns false, and changes nothing, if the job is gone or leased by another worker.
+    /// The job keeps its place: later jobs of its MAC still wait for it.
+    async fn retry_rps_job(
+        &self,
+        id: i64,
+        worker: &str,
+        next_attempt_at: OffsetDateTime,
+        last_error: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Moves every pending job's `next_attempt_at` to at most `at` (the operator says "RPS
+    /// is back, retry now"). Leases are left alone. Returns the number of jobs moved.
+    async fn retry_rps_jobs_now(&self, at: OffsetDateTime) -> Result<u64, StoreError>;
+
+    /// Unfinished jobs (waiting, in backoff or leased), of one MAC or all, oldest first;
+    /// `limit` clamped to 1..=1000, 0 means 50. For display.
+    async fn pending_rps_jobs(
+        &self,
+        mac: Option<Mac>,
+        limit: u32,
+    ) -> Result<Vec<RpsJob>, StoreError>;
+
+    async fn rps_queue_stats(&self, now: OffsetDateTime) -> Result<QueueStats, StoreError>;
+
+    // ---- RPS history ---------------------------------------------------------------------
+
+    /// Appends a history entry written outside the queue (e.g. CHECK DEVICE, "RPS is off");
+    /// `entry.id` is ignored. Returns the new entry's id.
+    async fn record_rps_history(&self, entry: &RpsHistoryEntry) -> Result<i64, StoreError>;
+
+    /// Newest first (by `at`, then insertion order); filtered by MAC and/or exact command.
+    async fn list_rps_history(&self, q: &HistoryQuery)
+    -> Result<Page<RpsHistoryEntry>, StoreError>;
+
+    /// Bounded retention: deletes entries older than `older_than`, but always keeps the
+    /// newest `keep_last` entries overall. Returns the number of entries deleted.
+    async fn prune_rps_history(
+        &self,
+        older_than: OffsetDateTime,
+        keep_last: u32,
+    ) -> Result<u64, StoreError>;
 }

@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::str::FromStr;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
@@ -14,13 +15,15 @@ use time::OffsetDateTime;
 use yealink::Mac;
 
 use crate::common::{
-    self, BULK_CHUNK, INSERT_DEVICE, PRUNE_SQL, STATUS_UPDATE_SQL, SearchPatterns, clamp_limit,
-    now, parse_mac, stamped,
+    self, BULK_CHUNK, CLAIM_RPS_JOBS_PG, DELETE_LEASED_RPS_JOB, HISTORY_ORDER, INSERT_DEVICE,
+    INSERT_RPS_HISTORY, PENDING_RPS_JOBS, PENDING_RPS_JOBS_OF_MAC, PRUNE_RPS_HISTORY, PRUNE_SQL,
+    RETRY_RPS_JOB, RETRY_RPS_JOBS_NOW, RPS_QUEUE_STATS, STATUS_UPDATE_SQL, SearchPatterns,
+    attempts_from, clamp_claim, clamp_limit, lease_until, normalize, now, parse_mac, stamped,
 };
 use crate::error::device_write_error;
 use crate::{
-    Device, DeviceChanges, DeviceQuery, DeviceRecord, DeviceStatus, Page, PhoneRequest, Store,
-    StoreError,
+    Device, DeviceChanges, DeviceQuery, DeviceRecord, DeviceStatus, HistoryQuery, NewRpsJob, Page,
+    PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -190,6 +193,66 @@ impl TryFrom<RequestRow> for PhoneRequest {
     }
 }
 
+#[derive(FromRow)]
+struct RpsJobRow {
+    id: i64,
+    command: String,
+    mac: Option<String>,
+    payload: serde_json::Value,
+    attempts: i32,
+    last_error: Option<String>,
+    created_at: OffsetDateTime,
+    next_attempt_at: OffsetDateTime,
+}
+
+impl TryFrom<RpsJobRow> for RpsJob {
+    type Error = StoreError;
+
+    fn try_from(r: RpsJobRow) -> Result<Self, StoreError> {
+        Ok(RpsJob {
+            id: r.id,
+            command: r.command,
+            mac: r.mac.as_deref().map(parse_mac).transpose()?,
+            payload: r.payload,
+            attempts: attempts_from(i64::from(r.attempts))?,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            next_attempt_at: r.next_attempt_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct RpsHistoryRow {
+    id: i64,
+    at: OffsetDateTime,
+    command: String,
+    mac: Option<String>,
+    params: serde_json::Value,
+    outcome: String,
+    answer: String,
+    duration_ms: i64,
+    attempts: i32,
+}
+
+impl TryFrom<RpsHistoryRow> for RpsHistoryEntry {
+    type Error = StoreError;
+
+    fn try_from(r: RpsHistoryRow) -> Result<Self, StoreError> {
+        Ok(RpsHistoryEntry {
+            id: r.id,
+            at: r.at,
+            command: r.command,
+            mac: r.mac.as_deref().map(parse_mac).transpose()?,
+            params: r.params,
+            outcome: r.outcome,
+            answer: r.answer,
+            duration_ms: r.duration_ms,
+            attempts: attempts_from(i64::from(r.attempts))?,
+        })
+    }
+}
+
 fn collect<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
 where
     T: TryFrom<R, Error = StoreError>,
@@ -346,6 +409,39 @@ async fn insert_chunk(
     }
     Ok(())
 }
+
+/// The `attempts` columns are INTEGER; more than 2^31 attempts cannot happen, so saturate.
+fn attempts_param(attempts: u32) -> i32 {
+    i32::try_from(attempts).unwrap_or(i32::MAX)
+}
+
+/// Appends a history entry inside the caller's transaction (or on its own).
+async fn insert_history(conn: &mut PgConnection, e: &RpsHistoryEntry) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(INSERT_RPS_HISTORY)
+        .bind(normalize(e.at))
+        .bind(&e.command)
+        .bind(e.mac.map(|m| m.to_string()))
+        .bind(&e.params)
+        .bind(&e.outcome)
+        .bind(&e.answer)
+        .bind(e.duration_ms)
+        .bind(attempts_param(e.attempts))
+        .fetch_one(conn)
+        .await?)
+}
+
+/// Serialises enqueuers until commit, so job ids are drawn in commit order: a claimer that
+/// sees a job also sees every older job (see docs/storage.md). Keyed on the table's oid, so
+/// each schema has its own lock (the tests run one schema per test on one server).
+const LOCK_RPS_ENQUEUE: &str = "SELECT pg_advisory_xact_lock('rps_jobs'::regclass::oid::bigint)";
+
+/// The jobs as column arrays, inserted in slice order (`ORDER BY` the ordinality), so their
+/// identity ids ascend in slice order. `$4` is the creation time and first due time.
+const INSERT_RPS_JOBS_UNNEST: &str = "INSERT INTO rps_jobs (command, mac, payload, created_at, \
+    next_attempt_at) \
+    SELECT t.command, t.mac, t.payload::jsonb, $4, $4 \
+    FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(command, mac, payload, n) \
+    ORDER BY t.n RETURNING id";
 
 #[async_trait]
 impl Store for PgStore {
@@ -779,5 +875,202 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn enqueue_rps_jobs(&self, jobs: &[NewRpsJob]) -> Result<Vec<i64>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let payloads = jobs
+            .iter()
+            .map(|j| serde_json::to_string(&j.payload))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Corrupt(format!("RPS job payload: {e}")))?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(LOCK_RPS_ENQUEUE).execute(&mut *tx).await?;
+        let mut ids: Vec<i64> = sqlx::query_scalar(INSERT_RPS_JOBS_UNNEST)
+            .bind(jobs.iter().map(|j| j.command.clone()).collect::<Vec<_>>())
+            .bind(
+                jobs.iter()
+                    .map(|j| j.mac.map(|m| m.to_string()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(payloads)
+            .bind(now())
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        // RETURNING's order is unspecified; the ids were drawn in slice order.
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    async fn claim_rps_jobs(
+        &self,
+        worker: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<RpsJob>, StoreError> {
+        let limit = clamp_claim(limit);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = normalize(now);
+        // One statement: choosing (FOR UPDATE SKIP LOCKED) and leasing happen together.
+        let rows: Vec<RpsJobRow> = sqlx::query_as(CLAIM_RPS_JOBS_PG)
+            .bind(worker)
+            .bind(now)
+            .bind(lease_until(now, lease))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut jobs: Vec<RpsJob> = collect(rows)?;
+        jobs.sort_unstable_by_key(|j| j.id);
+        Ok(jobs)
+    }
+
+    async fn complete_rps_job(
+        &self,
+        id: i64,
+        worker: &str,
+        entry: &RpsHistoryEntry,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Waits for a transaction holding the row, then re-checks the lease on its new
+        // version: a worker that took the job over makes this delete nothing.
+        let deleted = sqlx::query(DELETE_LEASED_RPS_JOB)
+            .bind(id)
+            .bind(worker)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_history(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn retry_rps_job(
+        &self,
+        id: i64,
+        worker: &str,
+        next_attempt_at: OffsetDateTime,
+        last_error: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(RETRY_RPS_JOB)
+            .bind(id)
+            .bind(worker)
+            .bind(normalize(next_attempt_at))
+            .bind(last_error)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn retry_rps_jobs_now(&self, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let done = sqlx::query(RETRY_RPS_JOBS_NOW)
+            .bind(normalize(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn pending_rps_jobs(
+        &self,
+        mac: Option<Mac>,
+        limit: u32,
+    ) -> Result<Vec<RpsJob>, StoreError> {
+        let limit = i64::from(clamp_limit(limit));
+        let rows: Vec<RpsJobRow> = match mac {
+            Some(mac) => {
+                sqlx::query_as(PENDING_RPS_JOBS_OF_MAC)
+                    .bind(mac.to_string())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_as(PENDING_RPS_JOBS)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        collect(rows)
+    }
+
+    async fn rps_queue_stats(&self, now: OffsetDateTime) -> Result<QueueStats, StoreError> {
+        let (pending, due, oldest_created_at, max_attempts): (
+            i64,
+            i64,
+            Option<OffsetDateTime>,
+            i32,
+        ) = sqlx::query_as(RPS_QUEUE_STATS)
+            .bind(normalize(now))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(QueueStats {
+            pending: u64::try_from(pending).unwrap_or_default(),
+            due: u64::try_from(due).unwrap_or_default(),
+            oldest_created_at,
+            max_attempts: attempts_from(i64::from(max_attempts))?,
+        })
+    }
+
+    async fn record_rps_history(&self, entry: &RpsHistoryEntry) -> Result<i64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        insert_history(&mut conn, entry).await
+    }
+
+    async fn list_rps_history(
+        &self,
+        q: &HistoryQuery,
+    ) -> Result<Page<RpsHistoryEntry>, StoreError> {
+        let (filter, limit_offset) = common::history_filter(q);
+        // Only static fragments are spliced in; all user input is bound.
+        let list_sql = format!(
+            concat!("SELECT ", rps_history_columns!(), " FROM rps_history{}{}{}"),
+            filter, HISTORY_ORDER, limit_offset
+        );
+        let count_sql = format!("SELECT COUNT(*) FROM rps_history{filter}");
+        let mut list = sqlx::query_as::<_, RpsHistoryRow>(AssertSqlSafe(list_sql));
+        let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(count_sql));
+        if let Some(mac) = q.mac {
+            list = list.bind(mac.to_string());
+            count = count.bind(mac.to_string());
+        }
+        if let Some(command) = &q.command {
+            list = list.bind(command.clone());
+            count = count.bind(command.clone());
+        }
+        let list = list
+            .bind(i64::from(clamp_limit(q.limit)))
+            .bind(i64::from(q.offset));
+
+        let mut tx = self.pool.begin_with(BEGIN_SNAPSHOT).await?;
+        let rows = list.fetch_all(&mut *tx).await?;
+        let total = count.fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Page {
+            items: collect(rows)?,
+            total: u64::try_from(total).unwrap_or_default(),
+        })
+    }
+
+    async fn prune_rps_history(
+        &self,
+        older_than: OffsetDateTime,
+        keep_last: u32,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(PRUNE_RPS_HISTORY)
+            .bind(normalize(older_than))
+            .bind(i64::from(keep_last))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 }

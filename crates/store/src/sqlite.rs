@@ -17,13 +17,16 @@ use time::OffsetDateTime;
 use yealink::Mac;
 
 use crate::common::{
-    self, BULK_CHUNK, INSERT_DEVICE, PRUNE_SQL, STATUS_UPDATE_SQL, SearchPatterns, clamp_limit,
-    from_micros, now, opt_from_micros, parse_mac, stamped, to_micros,
+    self, BULK_CHUNK, CLAIM_RPS_JOBS_SQLITE, DELETE_LEASED_RPS_JOB, HISTORY_ORDER, INSERT_DEVICE,
+    INSERT_RPS_HISTORY, PENDING_RPS_JOBS, PENDING_RPS_JOBS_OF_MAC, PRUNE_RPS_HISTORY, PRUNE_SQL,
+    RETRY_RPS_JOB, RETRY_RPS_JOBS_NOW, RPS_QUEUE_STATS, STATUS_UPDATE_SQL, SearchPatterns,
+    attempts_from, clamp_claim, clamp_limit, from_micros, lease_until, normalize, now,
+    opt_from_micros, parse_mac, stamped, to_micros,
 };
 use crate::error::device_write_error;
 use crate::{
-    Device, DeviceChanges, DeviceQuery, DeviceRecord, DeviceStatus, Page, PhoneRequest, Store,
-    StoreError,
+    Device, DeviceChanges, DeviceQuery, DeviceRecord, DeviceStatus, HistoryQuery, NewRpsJob, Page,
+    PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -223,6 +226,71 @@ impl TryFrom<RequestRow> for PhoneRequest {
     }
 }
 
+#[derive(FromRow)]
+struct RpsJobRow {
+    id: i64,
+    command: String,
+    mac: Option<String>,
+    payload: String,
+    attempts: i64,
+    last_error: Option<String>,
+    created_at: i64,
+    next_attempt_at: i64,
+}
+
+impl TryFrom<RpsJobRow> for RpsJob {
+    type Error = StoreError;
+
+    fn try_from(r: RpsJobRow) -> Result<Self, StoreError> {
+        let payload = serde_json::from_str(&r.payload)
+            .map_err(|_| StoreError::Corrupt(format!("payload of RPS job {} is not JSON", r.id)))?;
+        Ok(RpsJob {
+            id: r.id,
+            command: r.command,
+            mac: r.mac.as_deref().map(parse_mac).transpose()?,
+            payload,
+            attempts: attempts_from(r.attempts)?,
+            last_error: r.last_error,
+            created_at: from_micros(r.created_at)?,
+            next_attempt_at: from_micros(r.next_attempt_at)?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct RpsHistoryRow {
+    id: i64,
+    at: i64,
+    command: String,
+    mac: Option<String>,
+    params: String,
+    outcome: String,
+    answer: String,
+    duration_ms: i64,
+    attempts: i64,
+}
+
+impl TryFrom<RpsHistoryRow> for RpsHistoryEntry {
+    type Error = StoreError;
+
+    fn try_from(r: RpsHistoryRow) -> Result<Self, StoreError> {
+        let params = serde_json::from_str(&r.params).map_err(|_| {
+            StoreError::Corrupt(format!("params of RPS history entry {} are not JSON", r.id))
+        })?;
+        Ok(RpsHistoryEntry {
+            id: r.id,
+            at: from_micros(r.at)?,
+            command: r.command,
+            mac: r.mac.as_deref().map(parse_mac).transpose()?,
+            params,
+            outcome: r.outcome,
+            answer: r.answer,
+            duration_ms: r.duration_ms,
+            attempts: attempts_from(r.attempts)?,
+        })
+    }
+}
+
 fn collect<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
 where
     T: TryFrom<R, Error = StoreError>,
@@ -395,6 +463,28 @@ async fn insert_chunk(
 /// A list of strings as one JSON array bind, unpacked in SQL with `json_each`.
 fn json_array<T: serde::Serialize>(items: &[T]) -> Result<String, StoreError> {
     serde_json::to_string(items).map_err(|e| StoreError::Corrupt(format!("MAC list: {e}")))
+}
+
+fn json_text(v: &serde_json::Value, what: &str) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// Appends a history entry inside the caller's transaction (or on its own).
+async fn insert_history(
+    conn: &mut SqliteConnection,
+    e: &RpsHistoryEntry,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(INSERT_RPS_HISTORY)
+        .bind(to_micros(normalize(e.at)))
+        .bind(&e.command)
+        .bind(e.mac.map(|m| m.to_string()))
+        .bind(json_text(&e.params, "RPS history params")?)
+        .bind(&e.outcome)
+        .bind(&e.answer)
+        .bind(e.duration_ms)
+        .bind(i64::from(e.attempts))
+        .fetch_one(conn)
+        .await?)
 }
 
 #[async_trait]
@@ -819,5 +909,209 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn enqueue_rps_jobs(&self, jobs: &[NewRpsJob]) -> Result<Vec<i64>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let payloads = jobs
+            .iter()
+            .map(|j| json_text(&j.payload, "RPS job payload"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let at = to_micros(now());
+        // The one writer: AUTOINCREMENT ids grow in commit order across all connections.
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut ids = Vec::with_capacity(jobs.len());
+        for (chunk, payloads) in jobs.chunks(BULK_CHUNK).zip(payloads.chunks(BULK_CHUNK)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO rps_jobs (command, mac, payload, created_at, next_attempt_at) ",
+            );
+            insert.push_values(chunk.iter().zip(payloads), |mut row, (j, payload)| {
+                row.push_bind(j.command.clone())
+                    .push_bind(j.mac.map(|m| m.to_string()))
+                    .push_bind(payload.clone())
+                    .push_bind(at)
+                    .push_bind(at);
+            });
+            insert.push(" RETURNING id");
+            // The VALUES rows are inserted in order, so their ids ascend in slice order;
+            // RETURNING's order is unspecified, hence the sort.
+            let mut chunk_ids: Vec<i64> = insert
+                .build_query_scalar::<i64>()
+                .fetch_all(&mut *tx)
+                .await?;
+            chunk_ids.sort_unstable();
+            ids.extend(chunk_ids);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn claim_rps_jobs(
+        &self,
+        worker: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<RpsJob>, StoreError> {
+        let limit = clamp_claim(limit);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = normalize(now);
+        // BEGIN IMMEDIATE: the write lock is held from choosing the jobs to leasing them, so
+        // two instances cannot choose the same job.
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let rows: Vec<RpsJobRow> = sqlx::query_as(CLAIM_RPS_JOBS_SQLITE)
+            .bind(worker)
+            .bind(to_micros(now))
+            .bind(to_micros(lease_until(now, lease)))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut jobs: Vec<RpsJob> = collect(rows)?;
+        jobs.sort_unstable_by_key(|j| j.id);
+        Ok(jobs)
+    }
+
+    async fn complete_rps_job(
+        &self,
+        id: i64,
+        worker: &str,
+        entry: &RpsHistoryEntry,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let deleted = sqlx::query(DELETE_LEASED_RPS_JOB)
+            .bind(id)
+            .bind(worker)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_history(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn retry_rps_job(
+        &self,
+        id: i64,
+        worker: &str,
+        next_attempt_at: OffsetDateTime,
+        last_error: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(RETRY_RPS_JOB)
+            .bind(id)
+            .bind(worker)
+            .bind(to_micros(normalize(next_attempt_at)))
+            .bind(last_error)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn retry_rps_jobs_now(&self, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let done = sqlx::query(RETRY_RPS_JOBS_NOW)
+            .bind(to_micros(normalize(at)))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn pending_rps_jobs(
+        &self,
+        mac: Option<Mac>,
+        limit: u32,
+    ) -> Result<Vec<RpsJob>, StoreError> {
+        let limit = i64::from(clamp_limit(limit));
+        let rows: Vec<RpsJobRow> = match mac {
+            Some(mac) => {
+                sqlx::query_as(PENDING_RPS_JOBS_OF_MAC)
+                    .bind(mac.to_string())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_as(PENDING_RPS_JOBS)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        collect(rows)
+    }
+
+    async fn rps_queue_stats(&self, now: OffsetDateTime) -> Result<QueueStats, StoreError> {
+        let (pending, due, oldest, max_attempts): (i64, i64, Option<i64>, i64) =
+            sqlx::query_as(RPS_QUEUE_STATS)
+                .bind(to_micros(normalize(now)))
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(QueueStats {
+            pending: u64::try_from(pending).unwrap_or_default(),
+            due: u64::try_from(due).unwrap_or_default(),
+            oldest_created_at: opt_from_micros(oldest)?,
+            max_attempts: attempts_from(max_attempts)?,
+        })
+    }
+
+    async fn record_rps_history(&self, entry: &RpsHistoryEntry) -> Result<i64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        insert_history(&mut conn, entry).await
+    }
+
+    async fn list_rps_history(
+        &self,
+        q: &HistoryQuery,
+    ) -> Result<Page<RpsHistoryEntry>, StoreError> {
+        let (filter, limit_offset) = common::history_filter(q);
+        // Only static fragments are spliced in; all user input is bound.
+        let list_sql = format!(
+            concat!("SELECT ", rps_history_columns!(), " FROM rps_history{}{}{}"),
+            filter, HISTORY_ORDER, limit_offset
+        );
+        let count_sql = format!("SELECT COUNT(*) FROM rps_history{filter}");
+        let mut list = sqlx::query_as::<_, RpsHistoryRow>(AssertSqlSafe(list_sql));
+        let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(count_sql));
+        if let Some(mac) = q.mac {
+            list = list.bind(mac.to_string());
+            count = count.bind(mac.to_string());
+        }
+        if let Some(command) = &q.command {
+            list = list.bind(command.clone());
+            count = count.bind(command.clone());
+        }
+        let list = list
+            .bind(i64::from(clamp_limit(q.limit)))
+            .bind(i64::from(q.offset));
+
+        // One read transaction: the page and the total come from the same snapshot.
+        let mut tx = self.pool.begin().await?;
+        let rows = list.fetch_all(&mut *tx).await?;
+        let total = count.fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Page {
+            items: collect(rows)?,
+            total: u64::try_from(total).unwrap_or_default(),
+        })
+    }
+
+    async fn prune_rps_history(
+        &self,
+        older_than: OffsetDateTime,
+        keep_last: u32,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(PRUNE_RPS_HISTORY)
+            .bind(to_micros(normalize(older_than)))
+            .bind(i64::from(keep_last))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 }

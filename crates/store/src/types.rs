@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use yealink::Mac;
 
+/// Shown by `Debug` instead of a value that may hold a secret.
+const REDACTED: &str = "***";
+
 /// A provisioned phone as the admin configured it.
 ///
 /// `Debug` prints `***` for the secrets (SIP, HTTP and admin passwords and the URL token), so a
@@ -42,7 +45,6 @@ pub struct DeviceRecord {
 
 impl fmt::Debug for DeviceRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const REDACTED: &str = "***";
         f.debug_struct("DeviceRecord")
             .field("mac", &self.mac)
             .field("name", &self.name)
@@ -153,4 +155,117 @@ pub struct DeviceChanges {
     pub removed: Vec<Mac>,
     /// The feed is consistent up to this revision: pass it as the next `since`.
     pub revision: i64,
+}
+
+// ---- RPS outbox and history ----------------------------------------------------------------
+
+/// A command for Yealink's RPS to put into the outbox (`enqueue_rps_jobs`).
+///
+/// `Debug` prints `***` for the payload (it may hold credentials); `Serialize` writes it.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewRpsJob {
+    /// `"ADD_SERVER"`, `"DEREGISTER_DEVICE"`, `"REDIRECT_DEVICE"`, ...: opaque to the store.
+    pub command: String,
+    /// The phone the command is about. Jobs of one MAC run one at a time, in enqueue order;
+    /// jobs without a MAC are independent of each other.
+    pub mac: Option<Mac>,
+    /// What the worker needs to send the command. May contain secrets.
+    pub payload: serde_json::Value,
+}
+
+impl fmt::Debug for NewRpsJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewRpsJob")
+            .field("command", &self.command)
+            .field("mac", &self.mac)
+            .field("payload", &REDACTED)
+            .finish()
+    }
+}
+
+/// A job in the RPS outbox: enqueued and not finished yet (waiting, in backoff or leased to
+/// a worker).
+///
+/// `Debug` prints `***` for the payload (it may hold credentials); `Serialize` writes it, so
+/// don't hand a serialised job to a client that must not see the payload.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct RpsJob {
+    /// Increases in enqueue order (also across instances): the MAC's order of commands.
+    pub id: i64,
+    pub command: String,
+    pub mac: Option<Mac>,
+    pub payload: serde_json::Value,
+    /// Failed attempts so far (`retry_rps_job` counts them).
+    pub attempts: u32,
+    /// The error of the last failed attempt.
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Not claimed before this time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_attempt_at: OffsetDateTime,
+}
+
+impl fmt::Debug for RpsJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RpsJob")
+            .field("id", &self.id)
+            .field("command", &self.command)
+            .field("mac", &self.mac)
+            .field("payload", &REDACTED)
+            .field("attempts", &self.attempts)
+            .field("last_error", &self.last_error)
+            .field("created_at", &self.created_at)
+            .field("next_attempt_at", &self.next_attempt_at)
+            .finish()
+    }
+}
+
+/// One finished RPS command, as shown in the history. Written once per command: by
+/// `complete_rps_job` for queued commands, by `record_rps_history` for the others.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RpsHistoryEntry {
+    /// Set by the store; ignored on insert.
+    pub id: i64,
+    /// When the command finished.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub command: String,
+    pub mac: Option<Mac>,
+    /// The command's parameters, already redacted by the caller (logged as given).
+    pub params: serde_json::Value,
+    /// `"ok"`, `"already_done"`, `"rejected"`, `"off"`, ...: opaque to the store.
+    pub outcome: String,
+    /// RPS's answer (or why there was none).
+    pub answer: String,
+    /// Duration of the final attempt.
+    pub duration_ms: i64,
+    /// Attempts it took, the final one included.
+    pub attempts: u32,
+}
+
+/// Filter and page of `list_rps_history` (newest first).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HistoryQuery {
+    pub mac: Option<Mac>,
+    /// Exact command, e.g. `"REDIRECT_DEVICE"`.
+    pub command: Option<String>,
+    pub offset: u32,
+    /// Clamped to 1..=1000; 0 means 50.
+    pub limit: u32,
+}
+
+/// The outbox at a glance (`rps_queue_stats`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct QueueStats {
+    /// Jobs not finished yet, whatever their state.
+    pub pending: u64,
+    /// Jobs whose `next_attempt_at` has come and that no worker holds: waiting for a worker.
+    /// (A job behind an older job of its MAC counts too; it runs after that one.)
+    pub due: u64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub oldest_created_at: Option<OffsetDateTime>,
+    /// Most failed attempts of any pending job (0 when none).
+    pub max_attempts: u32,
 }

@@ -5,6 +5,7 @@
 
 mod classify;
 mod json_http;
+mod python_interop;
 mod redaction;
 mod sign;
 mod support;

@@ -78,8 +78,16 @@ pub async fn spawn_app_on(backend: Backend) -> Option<TestApp> {
 
 /// A second server on an existing database (several instances sharing the work).
 pub async fn spawn_app_on_url(database_url: &str) -> TestApp {
+    spawn_app_on_url_with(database_url, |_| {}).await
+}
+
+/// A server on an existing database with its own configuration (e.g. a restart).
+pub async fn spawn_app_on_url_with(
+    database_url: &str,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    start(data_dir, database_url.to_owned(), |_| {}).await
+    start(data_dir, database_url.to_owned(), adjust).await
 }
 
 /// SQLite, with a chance to change the configuration (e.g. add the TLS listener).
@@ -193,7 +201,18 @@ impl TestApp {
         self.data_dir.path().to_path_buf()
     }
 
+    /// Stops the server but keeps its data folder (for a restart on the same database).
+    pub async fn stop_keeping_data(mut self) -> TempDir {
+        self.shut_down().await;
+        let placeholder = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.data_dir, placeholder)
+    }
+
     pub async fn stop(mut self) {
+        self.shut_down().await;
+    }
+
+    async fn shut_down(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -10,4 +10,5 @@ mod cli;
 mod logs;
 mod phone_auth;
 mod provisioning;
+mod rps;
 mod tls;

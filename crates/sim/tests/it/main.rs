@@ -5,4 +5,5 @@
 
 mod fake_server;
 mod provision;
+mod rps_sim;
 mod storm;

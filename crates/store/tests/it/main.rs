@@ -13,3 +13,4 @@ mod feed;
 mod list;
 mod misc;
 mod requests;
+mod rps;

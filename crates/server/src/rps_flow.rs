@@ -1,0 +1,597 @@
+//! Yealink RPS in the provisioning workflow: which account, what to enqueue when, the worker
+//! that drains the outbox, and the history.
+//!
+//! Every command goes through the persisted outbox (`Store::enqueue_rps_jobs`): a phone added
+//! while RPS is down is redirected once it is back, and a restart loses nothing. Each command is
+//! written to the history once, when it finishes; while it waits, the queue shows its attempts
+//! and last error.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use prov_store::{NewRpsJob, QueueStats, RpsHistoryEntry, RpsJob, Store};
+use rps::{Answer, Command, CommandDetail, RedirectTarget, RpsAccount, RpsError};
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use yealink::Mac;
+
+use crate::error::ServiceError;
+use crate::secret::{MASK, random_token};
+use crate::settings::{RpsMode, Settings};
+
+/// Meta key of the customer's own RPS secret (kept out of the settings document, so it can never
+/// be echoed with the settings).
+pub const OWN_SECRET_META: &str = "rps_own_secret";
+const LEASE: Duration = Duration::from_secs(120);
+const IDLE_POLL: Duration = Duration::from_secs(1);
+const MAX_BACKOFF_SECS: u64 = 300;
+
+/// History outcomes beyond RPS's own (`ok`, `already_done`, `rejected`).
+pub const OUTCOME_OFF: &str = "off";
+pub const OUTCOME_SKIPPED: &str = "skipped";
+pub const OUTCOME_FAILED: &str = "failed";
+
+pub struct RpsFlow {
+    store: Arc<dyn Store>,
+    standard: Option<RpsAccount>,
+    http: reqwest::Client,
+    client: Mutex<Option<(RpsAccount, Arc<dyn rps::Rps>)>>,
+    wake: Notify,
+    worker_id: String,
+    min_interval: Duration,
+}
+
+/// What a finished command leaves behind.
+enum Execution {
+    Done(RpsHistoryEntry),
+    Retry(String),
+}
+
+#[derive(Debug, Serialize)]
+pub struct RpsStatus {
+    pub mode: RpsMode,
+    pub configured: bool,
+    pub api: Option<rps::RpsApi>,
+    pub endpoint: Option<String>,
+    pub username: Option<String>,
+    pub secret: Option<&'static str>,
+    pub server_name: String,
+    pub server_url: String,
+    /// From the newest ADD SERVER in the history.
+    pub server_registered: Option<bool>,
+    pub reachable: Option<bool>,
+    pub reachability: Option<String>,
+    pub queue: QueueStats,
+    pub last_error: Option<String>,
+}
+
+impl RpsFlow {
+    pub fn new(
+        store: Arc<dyn Store>,
+        standard: Option<RpsAccount>,
+        timeout: Duration,
+        rate_per_second: u32,
+    ) -> Result<RpsFlow, ServiceError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("yealink-prov/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ServiceError::Rps(format!("cannot build the HTTP client: {e}")))?;
+        Ok(RpsFlow {
+            store,
+            standard,
+            http,
+            client: Mutex::new(None),
+            wake: Notify::new(),
+            worker_id: format!("{}-{}", std::process::id(), random_token(8)),
+            min_interval: Duration::from_millis(1000 / u64::from(rate_per_second.max(1))),
+        })
+    }
+
+    /// The account in force, or `None` when RPS is off or not configured.
+    pub async fn account(&self, settings: &Settings) -> Result<Option<RpsAccount>, ServiceError> {
+        Ok(match settings.rps_mode {
+            RpsMode::Off => None,
+            RpsMode::Standard => self.standard.clone(),
+            RpsMode::Own => {
+                let secret = self.store.get_meta(OWN_SECRET_META).await?;
+                match (&settings.rps_username, secret) {
+                    (Some(username), Some(secret)) if !secret.is_empty() => Some(RpsAccount {
+                        api: settings.rps_api,
+                        endpoint: settings.rps_endpoint.clone().unwrap_or_default(),
+                        username: username.clone(),
+                        secret,
+                    }),
+                    _ => None,
+                }
+            }
+        })
+    }
+
+    pub async fn set_own_secret(&self, secret: &str) -> Result<(), ServiceError> {
+        Ok(self.store.set_meta(OWN_SECRET_META, secret).await?)
+    }
+
+    pub async fn has_own_secret(&self) -> Result<bool, ServiceError> {
+        Ok(self
+            .store
+            .get_meta(OWN_SECRET_META)
+            .await?
+            .is_some_and(|s| !s.is_empty()))
+    }
+
+    fn client_for(&self, account: &RpsAccount) -> Arc<dyn rps::Rps> {
+        let mut cached = self.client.lock();
+        if let Some((known, client)) = cached.as_ref()
+            && known == account
+        {
+            return client.clone();
+        }
+        // One client per account: the JSON client remembers server ids by name.
+        let client: Arc<dyn rps::Rps> = Arc::from(rps::client(account, self.http.clone()));
+        *cached = Some((account.clone(), client.clone()));
+        client
+    }
+
+    /// DEREGISTER DEVICE then REDIRECT DEVICE for each phone, or an "RPS is off" note.
+    pub async fn enqueue_redirects(
+        &self,
+        settings: &Settings,
+        macs: &[Mac],
+    ) -> Result<(), ServiceError> {
+        if macs.is_empty() {
+            return Ok(());
+        }
+        if self.account(settings).await?.is_none() {
+            return self.note_off(macs).await;
+        }
+        let jobs: Vec<NewRpsJob> = macs
+            .iter()
+            .flat_map(|mac| {
+                [Command::DeregisterDevice, Command::RedirectDevice].map(|c| job(c, Some(*mac)))
+            })
+            .collect();
+        self.store.enqueue_rps_jobs(&jobs).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    pub async fn enqueue_deregister(
+        &self,
+        settings: &Settings,
+        mac: Mac,
+    ) -> Result<(), ServiceError> {
+        if self.account(settings).await?.is_none() {
+            return Ok(());
+        }
+        self.store
+            .enqueue_rps_jobs(&[job(Command::DeregisterDevice, Some(mac))])
+            .await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// ADD SERVER, sent at every start (the original app does the same).
+    pub async fn enqueue_add_server(&self, settings: &Settings) -> Result<(), ServiceError> {
+        if self.account(settings).await?.is_none() {
+            self.record(entry(
+                Command::AddServer,
+                None,
+                serde_json::json!({}),
+                OUTCOME_OFF,
+                off_text(),
+                0,
+                0,
+            ))
+            .await?;
+            return Ok(());
+        }
+        self.store
+            .enqueue_rps_jobs(&[job(Command::AddServer, None)])
+            .await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// One history line per phone saying why it was not redirected (a summary for big imports).
+    async fn note_off(&self, macs: &[Mac]) -> Result<(), ServiceError> {
+        const ONE_BY_ONE: usize = 20;
+        if macs.len() <= ONE_BY_ONE {
+            for mac in macs {
+                self.record(entry(
+                    Command::RedirectDevice,
+                    Some(*mac),
+                    serde_json::json!({}),
+                    OUTCOME_OFF,
+                    off_text(),
+                    0,
+                    0,
+                ))
+                .await?;
+            }
+        } else {
+            self.record(entry(
+                Command::RedirectDevice,
+                None,
+                serde_json::json!({"devices": macs.len()}),
+                OUTCOME_OFF,
+                format!("{} ({} devices)", off_text(), macs.len()),
+                0,
+                0,
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn record(&self, e: RpsHistoryEntry) -> Result<(), ServiceError> {
+        metrics::counter!("rps_commands_total", "command" => e.command.clone(), "outcome" => e.outcome.clone())
+            .increment(1);
+        self.store.record_rps_history(&e).await?;
+        Ok(())
+    }
+
+    /// Asks RPS about a phone now (not queued) and records the answer.
+    pub async fn check(
+        &self,
+        settings: &Settings,
+        mac: Mac,
+    ) -> Result<RpsHistoryEntry, ServiceError> {
+        let Some(account) = self.account(settings).await? else {
+            return Err(ServiceError::Rps(off_text()));
+        };
+        let client = self.client_for(&account);
+        let params = client
+            .describe(Command::CheckDevice, Some(mac), &CommandDetail::None)
+            .params;
+        let started = Instant::now();
+        let result = client.check_device(mac).await;
+        let e = finished(Command::CheckDevice, Some(mac), params, result, started, 1);
+        self.record(e.clone()).await?;
+        Ok(e)
+    }
+
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub async fn status(
+        &self,
+        settings: &Settings,
+        server_name: String,
+        server_url: String,
+        probe: bool,
+    ) -> Result<RpsStatus, ServiceError> {
+        let account = self.account(settings).await?;
+        let queue = self
+            .store
+            .rps_queue_stats(OffsetDateTime::now_utc())
+            .await?;
+        let last_error = self
+            .store
+            .pending_rps_jobs(None, 1)
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|j| j.last_error);
+        let newest_add = self
+            .store
+            .list_rps_history(&prov_store::HistoryQuery {
+                command: Some("ADD_SERVER".into()),
+                limit: 1,
+                ..Default::default()
+            })
+            .await?
+            .items
+            .into_iter()
+            .next();
+        let (reachable, reachability) = match (&account, probe) {
+            (Some(a), true) => {
+                let r = self.probe(a).await;
+                (Some(r.is_ok()), Some(r.unwrap_or_else(|e| e)))
+            }
+            _ => (None, None),
+        };
+        Ok(RpsStatus {
+            mode: settings.rps_mode,
+            configured: account.is_some(),
+            api: account.as_ref().map(|a| a.api),
+            endpoint: account.as_ref().map(|a| a.endpoint_or_default().to_owned()),
+            username: account.as_ref().map(|a| a.username.clone()),
+            secret: account.as_ref().map(|_| MASK),
+            server_name,
+            server_url,
+            server_registered: newest_add
+                .filter(|e| e.outcome != OUTCOME_OFF)
+                .map(|e| e.outcome == "ok" || e.outcome == "already_done"),
+            reachable,
+            reachability,
+            queue,
+            last_error,
+        })
+    }
+
+    /// Any HTTP answer from the endpoint means we can reach it.
+    async fn probe(&self, account: &RpsAccount) -> Result<String, String> {
+        match self.http.get(account.endpoint_or_default()).send().await {
+            Ok(r) => Ok(format!("answered HTTP {}", r.status().as_u16())),
+            Err(e) if e.is_timeout() => Err("no answer in time".into()),
+            Err(e) => Err(format!("cannot connect: {}", without_url(&e))),
+        }
+    }
+
+    /// Drains the outbox until the process ends. Several instances may run one each: jobs are
+    /// leased, and one MAC's commands stay in order.
+    pub async fn run_worker(self: Arc<Self>, service: Arc<crate::service::Service>) {
+        loop {
+            let now = OffsetDateTime::now_utc();
+            let claimed = match self
+                .store
+                .claim_rps_jobs(&self.worker_id, now, LEASE, 1)
+                .await
+            {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the RPS queue");
+                    tokio::time::sleep(IDLE_POLL * 5).await;
+                    continue;
+                }
+            };
+            let Some(job) = claimed.into_iter().next() else {
+                let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
+                continue;
+            };
+            let pause = self.process(&service, job).await;
+            tokio::time::sleep(pause.unwrap_or(self.min_interval)).await;
+        }
+    }
+
+    /// Runs one job; returns how long to pause all RPS traffic after a transient failure.
+    async fn process(&self, service: &crate::service::Service, job: RpsJob) -> Option<Duration> {
+        let settings = service.settings();
+        let execution = match self.account(&settings).await {
+            Ok(Some(account)) => self.execute(service, &account, &job).await,
+            Ok(None) => Execution::Done(entry(
+                command_of(&job.command).unwrap_or(Command::RedirectDevice),
+                job.mac,
+                serde_json::json!({}),
+                OUTCOME_OFF,
+                off_text(),
+                0,
+                job.attempts + 1,
+            )),
+            Err(e) => Execution::Retry(e.to_string()),
+        };
+        match execution {
+            Execution::Done(e) => {
+                metrics::counter!("rps_commands_total", "command" => e.command.clone(), "outcome" => e.outcome.clone())
+                    .increment(1);
+                tracing::info!(command = %e.command, mac = ?e.mac, outcome = %e.outcome, answer = %e.answer, "RPS command finished");
+                if let Err(err) = self
+                    .store
+                    .complete_rps_job(job.id, &self.worker_id, &e)
+                    .await
+                {
+                    tracing::warn!(error = %err, "cannot record an RPS command; it will be sent again");
+                }
+                None
+            }
+            Execution::Retry(error) => {
+                let backoff = backoff(job.attempts);
+                tracing::warn!(command = %job.command, mac = ?job.mac, attempts = job.attempts + 1, error = %error, retry_in_secs = backoff.as_secs(), "RPS command failed; will retry");
+                let next = OffsetDateTime::now_utc() + backoff;
+                if let Err(err) = self
+                    .store
+                    .retry_rps_job(job.id, &self.worker_id, next, &error)
+                    .await
+                {
+                    tracing::warn!(error = %err, "cannot reschedule an RPS command");
+                }
+                Some(backoff)
+            }
+        }
+    }
+
+    async fn execute(
+        &self,
+        service: &crate::service::Service,
+        account: &RpsAccount,
+        job: &RpsJob,
+    ) -> Execution {
+        let client = self.client_for(account);
+        let attempts = job.attempts + 1;
+        let Some(command) = command_of(&job.command) else {
+            return Execution::Done(entry(
+                Command::RedirectDevice,
+                job.mac,
+                serde_json::json!({"command": job.command}),
+                OUTCOME_FAILED,
+                format!("unknown queued command {:?}", job.command),
+                0,
+                attempts,
+            ));
+        };
+        let started = Instant::now();
+        let (detail, result) = match (command, job.mac) {
+            (Command::AddServer, _) => {
+                let (name, url) = (service.rps_server_name(), service.shared_provisioning_url());
+                let result = client.add_server(&name, &url).await;
+                (CommandDetail::Server { name, url }, result)
+            }
+            (Command::DeregisterDevice, Some(mac)) => {
+                (CommandDetail::None, client.deregister_device(mac).await)
+            }
+            (Command::CheckDevice, Some(mac)) => {
+                (CommandDetail::None, client.check_device(mac).await)
+            }
+            (Command::RedirectDevice, Some(mac)) => {
+                let record = match self.store.get_device(mac).await {
+                    Ok(Some(d)) => d.record,
+                    Ok(None) => {
+                        return Execution::Done(entry(
+                            command,
+                            Some(mac),
+                            serde_json::json!({}),
+                            OUTCOME_SKIPPED,
+                            "the device was removed before its redirect was sent".into(),
+                            0,
+                            attempts,
+                        ));
+                    }
+                    Err(e) => return Execution::Retry(e.to_string()),
+                };
+                let target = RedirectTarget {
+                    server_name: service.rps_server_name(),
+                    unique_url: Some(service.provisioning_url(&record)),
+                    auth_name: Some(mac.to_string()),
+                    password: Some(record.http_password.clone()),
+                };
+                let result = client.redirect_device(mac, &target).await;
+                (CommandDetail::Redirect(target), result)
+            }
+            (_, None) => {
+                return Execution::Done(entry(
+                    command,
+                    None,
+                    serde_json::json!({}),
+                    OUTCOME_FAILED,
+                    "a device command without a MAC".into(),
+                    0,
+                    attempts,
+                ));
+            }
+        };
+        match result {
+            Err(e) if e.is_retryable() => Execution::Retry(e.to_string()),
+            other => {
+                let params = client.describe(command, job.mac, &detail).params;
+                Execution::Done(finished(command, job.mac, params, other, started, attempts))
+            }
+        }
+    }
+}
+
+fn job(command: Command, mac: Option<Mac>) -> NewRpsJob {
+    NewRpsJob {
+        command: command_key(command).to_owned(),
+        mac,
+        // Everything else (URL, credentials) is read when the command is sent, so a rotated
+        // token or a changed base URL is what RPS gets.
+        payload: serde_json::json!({}),
+    }
+}
+
+fn command_key(c: Command) -> &'static str {
+    match c {
+        Command::AddServer => "ADD_SERVER",
+        Command::DeregisterDevice => "DEREGISTER_DEVICE",
+        Command::RedirectDevice => "REDIRECT_DEVICE",
+        Command::CheckDevice => "CHECK_DEVICE",
+    }
+}
+
+fn command_of(key: &str) -> Option<Command> {
+    [
+        Command::AddServer,
+        Command::DeregisterDevice,
+        Command::RedirectDevice,
+        Command::CheckDevice,
+    ]
+    .into_iter()
+    .find(|c| command_key(*c) == key)
+}
+
+fn finished(
+    command: Command,
+    mac: Option<Mac>,
+    params: serde_json::Value,
+    result: Result<Answer, RpsError>,
+    started: Instant,
+    attempts: u32,
+) -> RpsHistoryEntry {
+    let duration = started.elapsed().as_millis() as i64;
+    let (outcome, answer) = match result {
+        Ok(a) => (
+            serde_json::to_value(a.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| OUTCOME_FAILED.to_owned()),
+            a.text,
+        ),
+        Err(e) => (OUTCOME_FAILED.to_owned(), e.to_string()),
+    };
+    entry(command, mac, params, &outcome, answer, duration, attempts)
+}
+
+fn entry(
+    command: Command,
+    mac: Option<Mac>,
+    params: serde_json::Value,
+    outcome: &str,
+    answer: String,
+    duration_ms: i64,
+    attempts: u32,
+) -> RpsHistoryEntry {
+    RpsHistoryEntry {
+        id: 0,
+        at: OffsetDateTime::now_utc(),
+        command: command_key(command).to_owned(),
+        mac,
+        params,
+        outcome: outcome.to_owned(),
+        answer,
+        duration_ms,
+        attempts,
+    }
+}
+
+fn off_text() -> String {
+    "RPS is off (no account configured): give the phone its provisioning URL by DHCP option 66 or by hand".into()
+}
+
+/// 2, 4, 8, ... seconds, at most five minutes, with up to 20 % jitter so instances spread out.
+fn backoff(attempts: u32) -> Duration {
+    use rand::Rng;
+    let base = 2u64
+        .saturating_pow(attempts.saturating_add(1))
+        .min(MAX_BACKOFF_SECS);
+    let jitter = rand::rng().random_range(0..=base * 200);
+    Duration::from_millis(base * 1000 + jitter)
+}
+
+/// reqwest's errors name the URL; an endpoint URL can carry credentials.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "<endpoint>");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_keys_round_trip() {
+        for c in [
+            Command::AddServer,
+            Command::DeregisterDevice,
+            Command::RedirectDevice,
+            Command::CheckDevice,
+        ] {
+            assert_eq!(command_of(command_key(c)), Some(c));
+        }
+        assert_eq!(command_of("NOPE"), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        assert!(backoff(0) >= Duration::from_secs(2) && backoff(0) < Duration::from_secs(3));
+        assert!(backoff(3) >= Duration::from_secs(16));
+        assert!(backoff(40) <= Duration::from_secs(MAX_BACKOFF_SECS * 6 / 5));
+    }
+}

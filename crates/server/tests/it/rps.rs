@@ -1,0 +1,249 @@
+//! Yealink RPS: the server registers itself, redirects every phone through the persisted
+//! outbox, and keeps the history; checked against the RPS simulator, which was written from the
+//! protocol docs and not from our client.
+
+use std::time::Duration;
+
+use prov_sim::SimPhone;
+use prov_sim::rps::{Behavior, RpsSim, RpsSimConfig};
+use reqwest::Method;
+use serde_json::Value;
+use yealink_prov::config::{Config, StandardRpsAccount};
+use yealink_prov::secret::Secret;
+
+use crate::helpers::{TestApp, device_json, spawn_app, spawn_app_on_url_with, spawn_app_with};
+
+fn sim_config() -> RpsSimConfig {
+    RpsSimConfig {
+        xmlrpc_user: "operator".into(),
+        xmlrpc_password: "operator-secret".into(),
+        access_key_id: "AKID-TEST".into(),
+        access_key_secret: "json-secret-value".into(),
+    }
+}
+
+fn use_rps(config: &mut Config, sim: &RpsSim, api: rps::RpsApi) {
+    let (endpoint, username, secret) = match api {
+        rps::RpsApi::Xmlrpc => (sim.xmlrpc_url(), "operator", "operator-secret"),
+        rps::RpsApi::Json => (sim.json_base_url(), "AKID-TEST", "json-secret-value"),
+    };
+    config.rps = StandardRpsAccount {
+        api: Some(api),
+        endpoint: Some(endpoint),
+        username: Some(username.into()),
+        secret: Some(Secret::new(secret)),
+    };
+    config.rps_rate_per_second = 1000;
+    config.rps_timeout_secs = 2;
+}
+
+async fn history(app: &TestApp, query: &str) -> Value {
+    app.api(Method::GET, &format!("/rps/history{query}"))
+        .send()
+        .await
+        .expect("history")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Polls `check` for up to `secs` seconds.
+async fn eventually(secs: u64, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+async fn zero_touch(api: rps::RpsApi) {
+    let sim = RpsSim::start(sim_config()).await.expect("rps sim");
+    let app = spawn_app_with(|c| use_rps(c, &sim, api)).await;
+    app.add_device(device_json("805ec0aacd01", "611")).await;
+    let device = app.revealed("805ec0aacd01").await;
+    let url = device["provisioning_url"].as_str().expect("url").to_owned();
+
+    eventually(20, "RPS knows the phone", async || {
+        sim.devices()
+            .iter()
+            .any(|d| d.mac == "805ec0aacd01" && d.unique_url.as_deref() == Some(url.as_str()))
+    })
+    .await;
+    // The server registered itself at start-up, under the first 24 characters of its domain.
+    assert!(
+        sim.servers().iter().any(|s| s.name == "127.0.0.1"),
+        "{:?}",
+        sim.servers()
+    );
+
+    // A factory-fresh phone asks RPS where to go and gets its configuration there.
+    let mut phone = SimPhone::new("805ec0aacd01", "T46U", "108.86.0.90").expect("phone");
+    assert!(phone.ask_rps(&sim.base_url()).await.expect("ask rps"));
+    phone.provision().await.expect("provisions after RPS");
+    assert_eq!(
+        phone
+            .params()
+            .get("account.1.user_name")
+            .map(String::as_str),
+        Some("611")
+    );
+
+    // History: ADD SERVER, DEREGISTER DEVICE ("Invalid MAC(s)" for a new phone is expected),
+    // REDIRECT DEVICE, each once, with no secret in it.
+    let h = history(&app, "?mac=805ec0aacd01").await;
+    let items = h["items"].as_array().expect("items");
+    let commands: Vec<&str> = items.iter().filter_map(|e| e["command"].as_str()).collect();
+    assert_eq!(commands, ["REDIRECT_DEVICE", "DEREGISTER_DEVICE"], "{h}");
+    assert_eq!(items[0]["outcome"], "ok", "{h}");
+    assert_eq!(items[1]["outcome"], "already_done", "{h}");
+    let all = history(&app, "").await.to_string();
+    let token = url.trim_end_matches('/').rsplit('/').next().expect("token");
+    assert!(!all.contains(token), "no URL token in the history: {all}");
+    assert!(!all.contains(device["http_password"].as_str().expect("pw")));
+    assert!(!all.contains("operator-secret") && !all.contains("json-secret-value"));
+    assert!(all.contains("ADD_SERVER"));
+
+    // Removing the phone deregisters it.
+    app.api(Method::DELETE, "/devices/805ec0aacd01")
+        .send()
+        .await
+        .expect("delete");
+    eventually(20, "RPS forgot the phone", async || {
+        !sim.devices().iter().any(|d| d.mac == "805ec0aacd01")
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_touch_with_xmlrpc() {
+    zero_touch(rps::RpsApi::Xmlrpc).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_touch_with_the_signed_json_api() {
+    zero_touch(rps::RpsApi::Json).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_phones_added_while_rps_is_down_are_all_redirected_once() {
+    let sim = RpsSim::start(sim_config()).await.expect("rps sim");
+    sim.set_behavior(Behavior::Down503);
+    let app = spawn_app_with(|c| use_rps(c, &sim, rps::RpsApi::Xmlrpc)).await;
+    let csv: String = std::iter::once("mac,sip_user,sip_password,registrar".to_owned())
+        .chain((0..1000).map(|i| format!("805ec1{i:06x},{},pw{i},pbx.test", 1000 + i)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let report: Value = app
+        .api(Method::POST, "/devices/import")
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("import")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(report["imported"], 1000);
+
+    // RPS is down: commands wait with their error, nothing is recorded as done.
+    eventually(20, "a failed attempt is visible", async || {
+        history(&app, "").await["pending"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|j| j["last_error"].is_string()))
+    })
+    .await;
+    let database_url = app.database_url.clone();
+    // A restart loses nothing: the queue is in the database.
+    let _data = app.stop_keeping_data().await;
+    let app = spawn_app_on_url_with(&database_url, |c| use_rps(c, &sim, rps::RpsApi::Xmlrpc)).await;
+
+    sim.set_behavior(Behavior::Normal);
+    let retried = app
+        .api(Method::POST, "/rps/retry")
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(retried.status(), 200);
+    eventually(120, "1,000 phones redirected", async || {
+        sim.devices().len() == 1000
+    })
+    .await;
+    eventually(30, "the queue drained", async || {
+        history(&app, "").await["pending"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    })
+    .await;
+    let redirects = history(&app, "?command=REDIRECT_DEVICE&limit=1").await;
+    assert_eq!(redirects["total"], 1000, "each REDIRECT recorded once");
+    let deregisters = history(&app, "?command=DEREGISTER_DEVICE&limit=1").await;
+    assert_eq!(deregisters["total"], 1000, "each DEREGISTER recorded once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_an_account_rps_is_off_and_says_so() {
+    let app = spawn_app().await;
+    app.add_device(device_json("805ec0aacd09", "619")).await;
+    let h = history(&app, "?mac=805ec0aacd09").await;
+    assert_eq!(h["items"][0]["outcome"], "off", "{h}");
+    assert!(
+        h["items"][0]["answer"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("DHCP option 66"),
+        "{h}"
+    );
+    let status: Value = app
+        .api(Method::GET, "/rps/status")
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(status["configured"], false);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customers_own_account_is_used_and_its_secret_never_shown() {
+    let sim = RpsSim::start(sim_config()).await.expect("rps sim");
+    let app = spawn_app().await;
+    let response = app
+        .api(Method::PATCH, "/settings")
+        .json(&serde_json::json!({
+            "rps_mode": "own",
+            "rps_api": "json",
+            "rps_endpoint": sim.json_base_url(),
+            "rps_username": "AKID-TEST",
+            "rps_secret": "json-secret-value",
+        }))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(response.status(), 200);
+    let shown = response.text().await.expect("text");
+    assert!(!shown.contains("json-secret-value"), "{shown}");
+    assert!(shown.contains("\"rps_secret\":\"********\""), "{shown}");
+    app.add_device(device_json("805ec0aacd02", "612")).await;
+    eventually(20, "redirected with the own account", async || {
+        sim.devices().iter().any(|d| d.mac == "805ec0aacd02")
+    })
+    .await;
+    let check: Value = app
+        .api(Method::POST, "/rps/check/805ec0aacd02")
+        .send()
+        .await
+        .expect("check")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(check["command"], "CHECK_DEVICE");
+    assert_eq!(check["answer"], "registered", "{check}");
+    app.stop().await;
+}
