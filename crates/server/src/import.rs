@@ -65,6 +65,7 @@ pub fn parse_csv(input: &[u8]) -> Result<Vec<ImportRow>, ImportError> {
         return Err(ImportError::MissingColumns(missing.join(", ")));
     }
     let mut rows = Vec::new();
+    let mut lines = LineCounter::default();
     for (index, record) in reader.records().enumerate() {
         let fallback_line = index + 2;
         let row = match record {
@@ -72,7 +73,7 @@ pub fn parse_csv(input: &[u8]) -> Result<Vec<ImportRow>, ImportError> {
                 // Counted from the bytes: the csv crate's own line number skips blank lines.
                 let line = record
                     .position()
-                    .map_or(fallback_line, |p| line_of_offset(input, p.byte() as usize));
+                    .map_or(fallback_line, |p| lines.line_at(input, p.byte() as usize));
                 if record.iter().all(str::is_empty) {
                     continue;
                 }
@@ -85,13 +86,32 @@ pub fn parse_csv(input: &[u8]) -> Result<Vec<ImportRow>, ImportError> {
     Ok(rows)
 }
 
-/// The line a record starts on; its recorded offset may sit before skipped blank lines.
-fn line_of_offset(input: &[u8], offset: usize) -> usize {
-    let mut start = offset.min(input.len());
-    while start < input.len() && matches!(input[start], b'\n' | b'\r') {
-        start += 1;
+/// Line numbers from byte offsets, counting each byte once over the whole file (offsets only
+/// grow), so a 100,000-row import stays linear.
+#[derive(Default)]
+struct LineCounter {
+    offset: usize,
+    line: usize,
+}
+
+impl LineCounter {
+    /// The line a record starts on; its recorded offset may sit before skipped blank lines.
+    fn line_at(&mut self, input: &[u8], offset: usize) -> usize {
+        let mut start = offset.min(input.len());
+        while start < input.len() && matches!(input[start], b'\n' | b'\r') {
+            start += 1;
+        }
+        if start < self.offset {
+            // Not expected from the csv reader; recount rather than give a wrong number.
+            *self = LineCounter::default();
+        }
+        self.line += input[self.offset..start]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        self.offset = start;
+        self.line + 1
     }
-    1 + input[..start].iter().filter(|b| **b == b'\n').count()
 }
 
 fn row_to_input(headers: &[String], record: &csv::StringRecord) -> Result<DeviceInput, String> {

@@ -247,3 +247,107 @@ async fn the_customers_own_account_is_used_and_its_secret_never_shown() {
     assert_eq!(check["answer"], "registered", "{check}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_rps_times_out_and_the_command_is_retried() {
+    let sim = RpsSim::start(sim_config()).await.expect("rps sim");
+    sim.set_behavior(Behavior::Slow(Duration::from_secs(3)));
+    let app = spawn_app_with(|c| {
+        use_rps(c, &sim, rps::RpsApi::Xmlrpc);
+        c.rps_timeout_secs = 1;
+    })
+    .await;
+    app.add_device(device_json("805ec0aacd03", "613")).await;
+    eventually(20, "the timeout is visible on the waiting command", async || {
+        history(&app, "").await["pending"]
+            .as_array()
+            .is_some_and(|p| {
+                p.iter().any(|j| {
+                    j["last_error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("did not answer in time"))
+                })
+            })
+    })
+    .await;
+    sim.set_behavior(Behavior::Normal);
+    app.api(Method::POST, "/rps/retry")
+        .send()
+        .await
+        .expect("retry");
+    eventually(60, "redirected once RPS is fast again", async || {
+        sim.devices().iter().any(|d| d.mac == "805ec0aacd03")
+    })
+    .await;
+    app.stop().await;
+}
+
+/// `rps status`, `rps check` and `rps history` of the real binary, against the simulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rps_commands_of_the_cli() {
+    let sim = RpsSim::start(sim_config()).await.expect("rps sim");
+    let app = spawn_app_with(|c| use_rps(c, &sim, rps::RpsApi::Xmlrpc)).await;
+    app.add_device(device_json("805ec0aacd04", "614")).await;
+    eventually(20, "redirected", async || {
+        sim.devices().iter().any(|d| d.mac == "805ec0aacd04")
+    })
+    .await;
+    let run = |args: &'static [&'static str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_yealink-prov"));
+        command
+            .args(args)
+            .arg("--database-url")
+            .arg(&app.database_url)
+            .env("RUST_LOG", "warn")
+            .env("YEALINK_PROV_RPS__API", "xmlrpc")
+            .env("YEALINK_PROV_RPS__ENDPOINT", sim.xmlrpc_url())
+            .env("YEALINK_PROV_RPS__USERNAME", "operator")
+            .env("YEALINK_PROV_RPS__SECRET", "operator-secret");
+        tokio::task::spawn_blocking(move || command.output().expect("run"))
+    };
+    let out = run(&["rps", "status", "--json"]).await.expect("status");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(status["configured"], true, "{status}");
+    assert_eq!(status["reachable"], true, "{status}");
+    assert_eq!(status["server_registered"], true, "{status}");
+    assert_eq!(status["secret"], "********");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("operator-secret"));
+
+    let out = run(&["rps", "check", "805ec0aacd04"]).await.expect("check");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("registered"), "{text}");
+
+    let out = run(&["rps", "history", "--json"]).await.expect("history");
+    let h: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let commands: Vec<&str> = h["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|e| e["command"].as_str())
+        .collect();
+    for expected in ["CHECK_DEVICE", "REDIRECT_DEVICE", "DEREGISTER_DEVICE", "ADD_SERVER"] {
+        assert!(commands.contains(&expected), "{commands:?}");
+    }
+    app.stop().await;
+}
+
+/// `yealink-prov demo` runs the whole flow and says so.
+#[tokio::test]
+async fn the_demo_runs_end_to_end() {
+    let out = tokio::task::spawn_blocking(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_yealink-prov"))
+            .arg("demo")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("demo")
+    })
+    .await
+    .expect("task");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("REDIRECT_DEVICE"), "{text}");
+    assert!(text.contains("GET 805ec0de0001.cfg         200"), "{text}");
+    assert!(text.contains("Phone Requests: Provisioned"), "{text}");
+}
