@@ -258,17 +258,21 @@ async fn a_slow_rps_times_out_and_the_command_is_retried() {
     })
     .await;
     app.add_device(device_json("805ec0aacd03", "613")).await;
-    eventually(20, "the timeout is visible on the waiting command", async || {
-        history(&app, "").await["pending"]
-            .as_array()
-            .is_some_and(|p| {
-                p.iter().any(|j| {
-                    j["last_error"]
-                        .as_str()
-                        .is_some_and(|e| e.contains("did not answer in time"))
+    eventually(
+        20,
+        "the timeout is visible on the waiting command",
+        async || {
+            history(&app, "").await["pending"]
+                .as_array()
+                .is_some_and(|p| {
+                    p.iter().any(|j| {
+                        j["last_error"]
+                            .as_str()
+                            .is_some_and(|e| e.contains("did not answer in time"))
+                    })
                 })
-            })
-    })
+        },
+    )
     .await;
     sim.set_behavior(Behavior::Normal);
     app.api(Method::POST, "/rps/retry")
@@ -306,7 +310,11 @@ async fn rps_commands_of_the_cli() {
         tokio::task::spawn_blocking(move || command.output().expect("run"))
     };
     let out = run(&["rps", "status", "--json"]).await.expect("status");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let status: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(status["configured"], true, "{status}");
     assert_eq!(status["reachable"], true, "{status}");
@@ -327,7 +335,12 @@ async fn rps_commands_of_the_cli() {
         .iter()
         .filter_map(|e| e["command"].as_str())
         .collect();
-    for expected in ["CHECK_DEVICE", "REDIRECT_DEVICE", "DEREGISTER_DEVICE", "ADD_SERVER"] {
+    for expected in [
+        "CHECK_DEVICE",
+        "REDIRECT_DEVICE",
+        "DEREGISTER_DEVICE",
+        "ADD_SERVER",
+    ] {
         assert!(commands.contains(&expected), "{commands:?}");
     }
     app.stop().await;
@@ -346,7 +359,11 @@ async fn the_demo_runs_end_to_end() {
     .await
     .expect("task");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("REDIRECT_DEVICE"), "{text}");
     assert!(text.contains("GET 805ec0de0001.cfg         200"), "{text}");
     assert!(text.contains("Phone Requests: Provisioned"), "{text}");
