@@ -1,0 +1,1 @@
+//! innovaphone App Platform protocols (work in progress).
