@@ -46,6 +46,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/rps/history", get(rps_history))
         .route("/rps/check/{mac}", axum::routing::post(rps_check))
         .route("/rps/retry", axum::routing::post(rps_retry))
+        .route("/innovaphone/status", get(innovaphone_status))
         .route("/time-zones", get(time_zones))
         .route("/locations", get(locations))
         .layer(middleware::from_fn_with_state(state, require_admin));
@@ -245,6 +246,9 @@ async fn show_device(
     let mut view = DeviceView::new(&state.service, &device, params.reveal);
     // The SIP password is the administrator's own input: the API never gives it back.
     view.sip_password = crate::secret::MASK.to_owned();
+    if let Some(inn) = &state.innovaphone {
+        view.innovaphone = inn.view(device.record.mac).await?;
+    }
     Ok(Json(view))
 }
 
@@ -563,4 +567,17 @@ async fn locations() -> Json<Value> {
             .map(|l| json!({"code": l.code, "name": l.name, "language": l.language}))
             .collect(),
     ))
+}
+
+/// The innovaphone side at a glance: on or off, connected PBXs, the Devices and App URLs.
+async fn innovaphone_status(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(match &state.innovaphone {
+        None => json!({"enabled": false}),
+        Some(inn) => json!({
+            "enabled": true,
+            "app_url": state.service.learned_app_url(),
+            "devices_url": inn.registry.devices_url(),
+            "pbx_sessions": inn.registry.sessions(),
+        }),
+    })
 }

@@ -65,8 +65,12 @@ impl Server {
         let service =
             Service::new(store.clone(), rps, Some(config.fallback_base_url()), true).await?;
         let (requests, log_writer) = RequestLog::spawn(store.clone());
+        let service = Arc::new(service);
+        let innovaphone =
+            crate::innovaphone::Innovaphone::new(&config.innovaphone, service.clone()).await?;
         let state = AppState {
-            service: Arc::new(service),
+            service,
+            innovaphone,
             requests,
             nonce: NonceKey::new(secret.as_bytes()),
             admin: Arc::new(AdminVerifier::new(store)),
@@ -108,6 +112,9 @@ impl Server {
             .enqueue_add_server(&state.service.settings())
             .await?;
         let background = spawn_background(state.clone(), &config);
+        if let Some(inn) = &state.innovaphone {
+            inn.start().await?;
+        }
         let router = router(state.clone());
         let tls = match config.listen_tls {
             Some(addr) => Some(spawn_tls(&config, addr, router.clone()).await?),
@@ -133,6 +140,9 @@ impl Server {
         for task in background {
             task.abort();
         }
+        if let Some(inn) = &state.innovaphone {
+            inn.shutdown();
+        }
         state.requests.flush().await;
         drop(state);
         let _ = log_writer.await;
@@ -141,8 +151,14 @@ impl Server {
 }
 
 pub fn router(state: AppState) -> Router {
+    let innovaphone = state
+        .innovaphone
+        .as_ref()
+        .map(|inn| inn.routes())
+        .unwrap_or_default();
     Router::new()
         .merge(phone_http::routes())
+        .merge(innovaphone)
         .nest("/api/v1", api::routes(state.clone()))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

@@ -80,6 +80,29 @@ pub enum Command {
     /// Yealink's redirection service: status, history, checks and redirects.
     #[command(subcommand)]
     Rps(RpsCommand),
+    /// innovaphone PBX: the App object to create, and the state of innovaphone phones.
+    #[command(subcommand)]
+    Pbx(PbxCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PbxCommand {
+    /// Print the App object to create on the PBX (no PBX Manager plugin needed). Contains the
+    /// instance password.
+    AppObject {
+        /// The App object's long name, shown in myApps Profile.
+        #[arg(long, default_value = "Yealink")]
+        name: String,
+        /// Its SIP name.
+        #[arg(long, default_value = "yealink")]
+        sip: String,
+    },
+    /// The innovaphone side of one phone: user, Devices configuration, user-object update.
+    Show {
+        mac: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -705,4 +728,72 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+pub async fn run_pbx(config: &Config, command: PbxCommand) -> anyhow::Result<()> {
+    let service = open_service(config).await?;
+    match command {
+        PbxCommand::AppObject { name, sip } => {
+            let Some(password) = &config.innovaphone.password else {
+                bail!(
+                    "no instance password: set innovaphone.password in the configuration file \
+                     (or YEALINK_PROV_INNOVAPHONE__PASSWORD), e.g. 24 random characters, then \
+                     run this again"
+                );
+            };
+            let object = crate::innovaphone::app_object::AppObject {
+                name,
+                sip,
+                url: format!("{}{}", service.base_url(), config.innovaphone.path),
+                password: password.expose().to_owned(),
+            };
+            if service.settings().public_base_url.is_none() && service.learned_app_url().is_none() {
+                eprintln!(
+                    "note: no public base URL is set, so the URL below is this host's listen \
+                     address; set one with `yealink-prov settings set public_base_url https://...`"
+                );
+            }
+            print!("{}", object.text());
+            Ok(())
+        }
+        PbxCommand::Show { mac, json } => {
+            let mac = parse_mac(&mac)?;
+            let Some(doc) =
+                crate::innovaphone::record::PbxDevice::load(service.store().as_ref(), mac).await?
+            else {
+                bail!("{mac} is not an innovaphone phone (no ProvisioningPhone from Users yet)");
+            };
+            // The sysclient runs in the server; this process can only say what is stored.
+            let view = crate::innovaphone::record::PbxDeviceView::new(
+                &doc,
+                crate::innovaphone::sysclient::LinkState {
+                    status: "see the running server".into(),
+                    ..Default::default()
+                },
+            );
+            if json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                println!("user           {} ({})", view.user_cn, view.user_sip);
+                println!("hardware id    {}", view.hwid);
+                println!("registrar      {}", view.registrar);
+                println!("device config  {}", view.device_config);
+                println!("items          {}", view.config_items.join(", "));
+                for note in &view.mapping_notes {
+                    println!("note           {note}");
+                }
+                match &view.pbx_update {
+                    Some(u) => println!(
+                        "user object    {} {}",
+                        if u.ok { "updated:" } else { "FAILED:" },
+                        u.text
+                    ),
+                    None => println!(
+                        "user object    not updated yet (the phone has not fetched its file)"
+                    ),
+                }
+            }
+            Ok(())
+        }
+    }
 }

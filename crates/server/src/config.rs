@@ -43,6 +43,35 @@ pub struct Config {
     pub rps_history_retention_days: u32,
     /// ...but the newest this many are always kept.
     pub rps_history_keep: u32,
+    /// `[innovaphone]`: the App Service side (off until a password is set).
+    pub innovaphone: InnovaphoneConfig,
+}
+
+/// `[innovaphone]` in the configuration file; the password is better given as
+/// `YEALINK_PROV_INNOVAPHONE__PASSWORD`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InnovaphoneConfig {
+    /// Path of the App object URL: the PBX and Users open their AppWebsocket here.
+    pub path: String,
+    /// The instance password, entered as the App object's password on the PBX. Unset: the
+    /// innovaphone integration is off.
+    pub password: Option<Secret>,
+    /// Instance domain sent in AppLoginResult; empty: the domain the peer logged in with.
+    pub domain: Option<String>,
+    /// Name of the provider in myApps Profile and Users Admin.
+    pub title: String,
+}
+
+impl Default for InnovaphoneConfig {
+    fn default() -> Self {
+        InnovaphoneConfig {
+            path: "/innovaphone-yealink".to_owned(),
+            password: None,
+            domain: None,
+            title: "Yealink".to_owned(),
+        }
+    }
 }
 
 /// `[rps]` in the configuration file; the secret is better given as `YEALINK_PROV_RPS__SECRET`.
@@ -93,6 +122,7 @@ impl Default for Config {
             rps_timeout_secs: 15,
             rps_history_retention_days: 365,
             rps_history_keep: 10_000,
+            innovaphone: InnovaphoneConfig::default(),
         }
     }
 }
@@ -112,6 +142,11 @@ impl std::fmt::Debug for Config {
             )
             .field("log_format", &self.log_format)
             .field("rps", &self.rps.account())
+            .field("innovaphone_path", &self.innovaphone.path)
+            .field(
+                "innovaphone_password",
+                &self.innovaphone.password.as_ref().map(|_| "***"),
+            )
             .finish()
     }
 }
@@ -160,6 +195,23 @@ impl Config {
         if self.listen_tls.is_some() && (self.tls_cert.is_none() || self.tls_key.is_none()) {
             return Err(ConfigError::Invalid(
                 "listen_tls needs both tls_cert and tls_key".into(),
+            ));
+        }
+        if !self.innovaphone.path.starts_with('/') || self.innovaphone.path.len() < 2 {
+            return Err(ConfigError::Invalid(
+                "innovaphone.path must start with '/' and name the app, e.g. /innovaphone-yealink"
+                    .into(),
+            ));
+        }
+        if self
+            .innovaphone
+            .password
+            .as_ref()
+            .is_some_and(|p| p.expose().is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "innovaphone.password must not be empty (leave it out to turn the integration off)"
+                    .into(),
             ));
         }
         if self.rps_rate_per_second == 0 {

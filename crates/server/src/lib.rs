@@ -11,6 +11,7 @@ pub mod device_input;
 pub mod digest;
 pub mod error;
 pub mod import;
+pub mod innovaphone;
 pub mod phone_http;
 pub mod request_log;
 pub mod rps_flow;

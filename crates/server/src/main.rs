@@ -3,7 +3,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use yealink_prov::app::Server;
-use yealink_prov::cli::{Cli, Command, run_admin, run_device, run_render, run_rps, run_settings};
+use yealink_prov::cli::{
+    Cli, Command, run_admin, run_device, run_pbx, run_render, run_rps, run_settings,
+};
 use yealink_prov::config::{Config, LogFormat};
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Settings(c) => run_settings(&config, c).await,
         Command::Admin(c) => run_admin(&config, c).await,
         Command::Rps(c) => run_rps(&config, c).await,
+        Command::Pbx(c) => run_pbx(&config, c).await,
         Command::Demo => yealink_prov::demo::run().await,
     }
 }

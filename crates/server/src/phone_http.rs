@@ -158,6 +158,9 @@ async fn handle(state: &AppState, req: PhoneHttpRequest) -> Response {
         outcome,
         mac_cfg_served,
     );
+    if mac_cfg_served && let Some(inn) = &state.innovaphone {
+        inn.phone_fetched_config(device.mac);
+    }
     response
 }
 

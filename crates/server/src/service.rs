@@ -27,7 +27,15 @@ pub struct Service {
     cache: DeviceCache,
     settings: RwLock<Arc<Settings>>,
     fallback_base_url: String,
+    /// The App object URL an innovaphone PBX told us (meta `innovaphone.app_url`).
+    learned_app_url: RwLock<Option<String>>,
+    /// innovaphone phones: whether Devices' configuration is complete ("Config Received").
+    pbx_config: RwLock<std::collections::HashMap<Mac, bool>>,
+    refreshes: std::sync::atomic::AtomicU32,
 }
+
+/// Meta key of the App object URL learned from the PBX's login.
+pub const META_APP_URL: &str = "innovaphone.app_url";
 
 /// One row of an import, as reported back.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -52,12 +60,17 @@ impl Service {
             DeviceCache::default()
         };
         let settings = load_settings(store.as_ref()).await?;
+        let learned_app_url = store.get_meta(META_APP_URL).await?;
+        let store_for_states = store.clone();
         Ok(Service {
             store,
             rps,
             cache,
             settings: RwLock::new(Arc::new(settings)),
             fallback_base_url: fallback_base_url.unwrap_or_else(|| DEFAULT_BASE_URL.into()),
+            learned_app_url: RwLock::new(learned_app_url),
+            pbx_config: RwLock::new(load_pbx_config_states(store_for_states.as_ref()).await?),
+            refreshes: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -97,7 +110,46 @@ impl Service {
         if *self.settings.read().as_ref() != settings {
             *self.settings.write() = Arc::new(settings);
         }
+        // Other instances' sysclients change these rarely; a full read is not for every second.
+        let n = self
+            .refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n % 30 == 29 {
+            *self.pbx_config.write() = load_pbx_config_states(self.store.as_ref()).await?;
+        }
+        let learned = self.store.get_meta(META_APP_URL).await?;
+        if *self.learned_app_url.read() != learned {
+            *self.learned_app_url.write() = learned;
+        }
         Ok(())
+    }
+
+    /// Remembers the App object URL a PBX logged in with. Without a public base URL in the
+    /// settings it becomes the phones' base URL, so RPS must learn it (ADD SERVER again).
+    pub async fn set_learned_app_url(&self, url: &str) -> Result<(), ServiceError> {
+        if self.learned_app_url.read().as_deref() == Some(url) {
+            return Ok(());
+        }
+        self.store.set_meta(META_APP_URL, url).await?;
+        *self.learned_app_url.write() = Some(url.to_owned());
+        let settings = self.settings();
+        if settings.public_base_url.is_none() {
+            self.rps.enqueue_add_server(&settings).await?;
+        }
+        Ok(())
+    }
+
+    /// `None`: not an innovaphone phone; `Some(complete)`: Devices' configuration state.
+    pub fn pbx_config_state(&self, mac: Mac) -> Option<bool> {
+        self.pbx_config.read().get(&mac).copied()
+    }
+
+    pub fn note_pbx_config_state(&self, mac: Mac, complete: bool) {
+        self.pbx_config.write().insert(mac, complete);
+    }
+
+    pub fn learned_app_url(&self) -> Option<String> {
+        self.learned_app_url.read().clone()
     }
 
     pub async fn update_settings(&self, settings: Settings) -> Result<Arc<Settings>, ServiceError> {
@@ -122,11 +174,57 @@ impl Service {
         Ok(settings)
     }
 
+    /// Where phones reach us: the settings' public base URL, else the base of the App object
+    /// URL a PBX told us (its last path segment is the app's name), else our listen address.
     pub fn base_url(&self) -> String {
-        self.settings()
-            .public_base_url
-            .clone()
-            .unwrap_or_else(|| self.fallback_base_url.clone())
+        if let Some(url) = self.settings().public_base_url.clone() {
+            return url;
+        }
+        if let Some(base) = self
+            .learned_app_url
+            .read()
+            .as_deref()
+            .and_then(app_url_base)
+        {
+            return base;
+        }
+        self.fallback_base_url.clone()
+    }
+
+    /// Sets the innovaphone-managed part of a device's overrides (media, NTP, time zone) and,
+    /// when Devices sent one, its web admin password. Writes only when something changed.
+    pub async fn apply_pbx_config(
+        &self,
+        mac: Mac,
+        pbx: Option<&SettingsOverride>,
+        admin_password: Option<&str>,
+    ) -> Result<bool, ServiceError> {
+        let device = self.get_device(mac).await?;
+        let mut record = device.record;
+        let mut overrides = overrides_of(&record);
+        if let Some(pbx) = pbx {
+            overrides.ntp_servers = pbx.ntp_servers.clone().or(overrides.ntp_servers);
+            overrides.time_zone = pbx.time_zone.clone().or(overrides.time_zone);
+            overrides.media = pbx.media.clone();
+        }
+        crate::settings::validate_override(&overrides)?;
+        let value = serde_json::to_value(&overrides).map_err(|e| ServiceError::Render {
+            file: "overrides".into(),
+            reason: e.to_string(),
+        })?;
+        let admin_changed = admin_password
+            .is_some_and(|p| !p.is_empty() && p != record.admin_password && p != "admin");
+        if value == record.overrides && !admin_changed {
+            return Ok(false);
+        }
+        record.overrides = value;
+        if admin_changed && let Some(password) = admin_password {
+            record.admin_password = password.to_owned();
+        }
+        record.updated_at = OffsetDateTime::now_utc();
+        let stored = self.store.update_device(&record).await?;
+        self.cache.upsert(stored);
+        Ok(true)
     }
 
     /// The URL this device's phone must be given (RPS, DHCP option 66, or by hand).
@@ -247,6 +345,9 @@ impl Service {
         if !self.store.delete_device(mac).await? {
             return Err(ServiceError::NotFound(mac));
         }
+        // Its sysclient connection notices the missing device and ends.
+        self.store.delete_pbx_device(mac).await?;
+        self.pbx_config.write().remove(&mac);
         self.cache.remove(mac);
         self.rps.enqueue_deregister(&self.settings(), mac).await?;
         Ok(())
@@ -307,6 +408,11 @@ impl Service {
                 let display = record.display_name.as_deref().unwrap_or(&record.sip_user);
                 let url = self.provisioning_url(record);
                 let username = record.mac.to_string();
+                let media = overrides_of(record)
+                    .media
+                    .map(|m| media_profile(&m))
+                    .transpose()
+                    .map_err(|e| failed(&e))?;
                 let input = yealink::MacFileInput {
                     mac: record.mac,
                     account: yealink::Account {
@@ -327,6 +433,7 @@ impl Service {
                     settings: &effective,
                     // The boot file includes the common file exactly when the code is known.
                     common_baseline: code.map(|_| &settings.phone),
+                    media: media.as_ref(),
                 };
                 yealink::render_mac_cfg(&input)
                     .map(Some)
@@ -347,6 +454,49 @@ pub fn common_code(
         .or_else(|| ua.and_then(|ua| yealink::common_code_from_firmware(&ua.firmware)))
         .or_else(|| record.model.as_deref().and_then(yealink::common_file_code))
         .or_else(|| model_seen.and_then(yealink::common_file_code))
+}
+
+/// The renderer's media profile from a device's stored media override.
+fn media_profile(
+    m: &crate::settings::MediaOverride,
+) -> Result<yealink::MediaProfile, yealink::RenderError> {
+    use yealink::Codec;
+    let codecs = m
+        .codecs
+        .iter()
+        .filter_map(|name| {
+            Codec::ALL
+                .iter()
+                .copied()
+                .find(|c| c.yealink_name() == name)
+        })
+        .collect();
+    Ok(yealink::MediaProfile {
+        codecs,
+        exclusive: m.exclusive,
+        srtp: m.srtp,
+        stun: m
+            .stun
+            .as_deref()
+            .map(yealink::StunServer::parse)
+            .transpose()?,
+        turn: None,
+        tls_minimum: m.tls12_minimum.then_some(yealink::TlsMinimum::Tls12),
+    })
+}
+
+/// `https://ap/example.com/yealink/innovaphone-yealink` → `https://ap/example.com/yealink`.
+pub fn app_url_base(app_url: &str) -> Option<String> {
+    let trimmed = app_url.trim_end_matches('/');
+    let (scheme, rest) = trimmed.split_once("://")?;
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") || rest.is_empty() {
+        return None;
+    }
+    let base = match rest.rsplit_once('/') {
+        Some((base, _app)) => base,
+        None => rest,
+    };
+    Some(format!("{scheme}://{base}"))
 }
 
 pub fn overrides_of(record: &DeviceRecord) -> SettingsOverride {
@@ -405,6 +555,23 @@ fn valid_from_record(record: &DeviceRecord) -> Result<ValidDevice, ServiceError>
         model: record.model.clone(),
         overrides: overrides_of(record),
     })
+}
+
+async fn load_pbx_config_states(
+    store: &dyn Store,
+) -> Result<std::collections::HashMap<Mac, bool>, ServiceError> {
+    Ok(store
+        .list_pbx_devices()
+        .await?
+        .into_iter()
+        .map(|(mac, doc)| {
+            let complete = doc
+                .get("config_complete")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false);
+            (mac, complete)
+        })
+        .collect())
 }
 
 async fn load_settings(store: &dyn Store) -> Result<Settings, ServiceError> {

@@ -27,6 +27,10 @@ pub struct Settings {
     pub rps_api: rps::RpsApi,
     pub rps_endpoint: Option<String>,
     pub rps_username: Option<String>,
+    /// innovaphone only: the "Reverse Proxy" flag set on the phone's device of the PBX user
+    /// object after it fetched its configuration (registration through a trusted reverse proxy,
+    /// for phones outside the LAN).
+    pub pbx_reverse_proxy: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +58,7 @@ impl Default for Settings {
             rps_api: rps::RpsApi::Xmlrpc,
             rps_endpoint: None,
             rps_username: None,
+            pbx_reverse_proxy: false,
         }
     }
 }
@@ -74,6 +79,54 @@ pub struct SettingsOverride {
     pub media_relay: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sip_transport: Option<Transport>,
+    /// Codecs, SRTP, STUN and TLS strength; set from innovaphone's device configuration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaOverride>,
+}
+
+/// Media parameters of one device (innovaphone PHONE, MEDIA and TLS_PROFILE items, see
+/// docs/innovaphone.md). Not part of the global settings: phones keep their own defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaOverride {
+    /// Yealink codec names in preference order (`pcmu`, `pcma`, `g722`, `opus`, `g729`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub codecs: Vec<String>,
+    /// Only the listed codecs are enabled.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exclusive: bool,
+    /// `Some(false)`: no SRTP even with TLS; `None`: the usual rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub srtp: Option<bool>,
+    /// `host` or `host:port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stun: Option<String>,
+    /// `true`: TLS 1.2 at least.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls12_minimum: bool,
+}
+
+/// Codec names [`MediaOverride::codecs`] accepts.
+pub const CODEC_NAMES: [&str; 5] = ["pcmu", "pcma", "g722", "opus", "g729"];
+
+fn validate_media(m: &MediaOverride) -> Result<(), FieldError> {
+    for codec in &m.codecs {
+        if !CODEC_NAMES.contains(&codec.as_str()) {
+            return Err(field_error(
+                "media.codecs",
+                format!("{codec:?} is not one of {}", CODEC_NAMES.join(", ")),
+            ));
+        }
+    }
+    if let Some(stun) = &m.stun
+        && !is_host_name(stun)
+    {
+        return Err(field_error(
+            "media.stun",
+            format!("{stun:?} is not a host name or host:port"),
+        ));
+    }
+    Ok(())
 }
 
 impl SettingsOverride {
@@ -142,6 +195,9 @@ pub fn validate_override(o: &SettingsOverride) -> Result<(), FieldError> {
     }
     if let Some(v) = &o.location {
         validate_location(v)?;
+    }
+    if let Some(m) = &o.media {
+        validate_media(m)?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::admin_auth::AdminVerifier;
 use crate::digest::NonceKey;
+use crate::innovaphone::Innovaphone;
 use crate::request_log::RequestLog;
 use crate::service::Service;
 
@@ -16,4 +17,6 @@ pub struct AppState {
     pub nonce: NonceKey,
     pub admin: Arc<AdminVerifier>,
     pub metrics: Option<PrometheusHandle>,
+    /// The innovaphone App Service side, when an instance password is configured.
+    pub innovaphone: Option<Arc<Innovaphone>>,
 }

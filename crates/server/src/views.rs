@@ -30,6 +30,9 @@ pub struct DeviceView {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     pub status: StatusView,
+    /// innovaphone phones: user, Devices configuration, sysclient and user-object update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub innovaphone: Option<crate::innovaphone::record::PbxDeviceView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,12 +55,18 @@ pub struct StatusView {
 pub const PROVISIONED: &str = "Provisioned";
 pub const NOT_REQUESTED: &str = "Not requested yet";
 pub const CONFIG_RECEIVED: &str = "Config Received";
+pub const WAITING_FOR_CONFIG: &str = "Waiting for config";
 
 impl StatusView {
-    pub fn from_status(s: &DeviceStatus) -> StatusView {
+    /// `pbx_config`: `None` for a standalone device, else whether Devices' configuration is
+    /// complete.
+    pub fn from_status(s: &DeviceStatus, pbx_config: Option<bool>) -> StatusView {
         StatusView {
-            // Standalone devices carry their whole configuration from the administrator.
-            device_config: CONFIG_RECEIVED,
+            device_config: match pbx_config {
+                // Standalone devices carry their whole configuration from the administrator.
+                None | Some(true) => CONFIG_RECEIVED,
+                Some(false) => WAITING_FOR_CONFIG,
+            },
             phone_requests: if s.provisioned_at.is_some() {
                 PROVISIONED
             } else {
@@ -106,7 +115,8 @@ impl DeviceView {
             phone_admin_password: shown(&r.admin_password, reveal),
             created_at: r.created_at,
             updated_at: r.updated_at,
-            status: StatusView::from_status(&device.status),
+            status: StatusView::from_status(&device.status, service.pbx_config_state(r.mac)),
+            innovaphone: None,
         }
     }
 }

@@ -6,6 +6,8 @@
 //! - [`storm`]: the boot-storm load generator behind `yealink-sim boot-storm`.
 //! - [`rps`]: Yealink's Redirection and Provisioning Service (XML-RPC, signed JSON, and a
 //!   stand-in for the phone's own lookup), behind `yealink-sim rps`.
+//! - [`innovaphone`]: the innovaphone PBX (App object connection), the Users service and the
+//!   Devices app's sysclient endpoint.
 
 // Tests may unwrap: a panic is the failure report there.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -14,6 +16,7 @@ mod auth;
 pub mod cfg;
 mod error;
 mod http;
+pub mod innovaphone;
 mod mac;
 pub mod model;
 pub mod phone;

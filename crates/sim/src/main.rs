@@ -3,7 +3,9 @@
 //! - `boot-storm`: many phones booting at once, with a latency/throughput report;
 //! - `compare`: the markdown comparison of storm reports (ours vs nginx) for the benchmark;
 //! - `provision`: one phone's provisioning run, printed;
-//! - `rps`: a simulated Yealink RPS (XML-RPC, signed JSON API, phone lookup) on loopback.
+//! - `rps`: a simulated Yealink RPS (XML-RPC, signed JSON API, phone lookup) on loopback;
+//! - `innovaphone`: a simulated Devices app (sysclient endpoint) on loopback, optionally with a
+//!   simulated PBX connecting to an app and Users adding phones.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +13,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use prov_sim::SimPhone;
+use prov_sim::innovaphone::{DevicesSim, PbxConfig, PbxSim, UsersSim, example_items};
 use prov_sim::rps::{RpsSim, RpsSimConfig};
 use prov_sim::storm::{self, FileKind, StormConfig, StormReport};
 use url::Url;
@@ -59,6 +62,41 @@ enum Command {
     /// A simulated Yealink RPS on loopback (XML-RPC, signed JSON API, phone lookup), until
     /// Ctrl-C.
     Rps(RpsArgs),
+    /// A simulated innovaphone Devices app (sysclient endpoint) on loopback, optionally with
+    /// a simulated PBX connected to an App Service and Users adding phones, until Ctrl-C.
+    Innovaphone(InnovaphoneArgs),
+}
+
+#[derive(clap::Args)]
+struct InnovaphoneArgs {
+    /// The PBX domain (the sysclient path is /<domain>/devices/sysclients).
+    #[arg(long, default_value = "example.com")]
+    domain: String,
+    /// The provisioning category to create (with realistic example items).
+    #[arg(long, default_value = "yealink")]
+    category: String,
+    /// Print this many provisioning codes for the category.
+    #[arg(long, default_value_t = 1)]
+    codes: usize,
+    /// Also run a PBX whose App object points at this URL
+    /// (http(s)://host:port/.../innovaphone-yealink).
+    #[arg(long, requires = "password")]
+    app_url: Option<String>,
+    /// The App object password (PBX and Users log in with it).
+    #[arg(long, env = "YEALINK_SIM_APP_PASSWORD")]
+    password: Option<String>,
+    /// The user on the PBX that phones are added to (long name).
+    #[arg(long, default_value = "John Doe")]
+    user: String,
+    /// The user's SIP name.
+    #[arg(long, default_value = "jdoe")]
+    h323: String,
+    /// The user's password, sent encrypted in ProvisioningPhone.
+    #[arg(long, env = "YEALINK_SIM_SIP_PASSWORD", default_value = "sip-secret")]
+    sip_password: String,
+    /// Add these phones (MACs) to the user as Users does, once the PBX is logged in.
+    #[arg(long = "add-phone", value_name = "MAC", requires = "app_url")]
+    add_phone: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -173,7 +211,61 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Rps(args) => rps(args).await,
+        Command::Innovaphone(args) => innovaphone(args).await,
     }
+}
+
+async fn innovaphone(args: InnovaphoneArgs) -> anyhow::Result<()> {
+    let devices = DevicesSim::start(&args.domain).await?;
+    devices.add_category(&args.category, example_items());
+    println!("Devices websocket URL: {}", devices.websocket_url());
+    println!("sysclients:            {}", devices.sysclients_url());
+    for _ in 0..args.codes {
+        println!(
+            "provisioning code ({}): {}",
+            args.category,
+            devices.issue_code(&args.category)
+        );
+    }
+    let mut pbx = None;
+    if let (Some(app_url), Some(password)) = (&args.app_url, &args.password) {
+        let mut config = PbxConfig::new(app_url, password);
+        config.domain = args.domain.clone();
+        let sim = PbxSim::start(config, Some(devices.websocket_url())).await;
+        sim.add_user(&args.user, &args.h323, Vec::new());
+        sim.wait_logged_in(std::time::Duration::from_secs(30))
+            .await
+            .with_context(|| format!("PBX login at {app_url}"))?;
+        println!("PBX logged in at {app_url}");
+        for mac in &args.add_phone {
+            let outcome = UsersSim::add_phone(
+                &sim,
+                &devices,
+                app_url,
+                password,
+                &args.user,
+                mac,
+                &args.category,
+                &args.sip_password,
+            )
+            .await
+            .with_context(|| format!("adding phone {mac}"))?;
+            println!(
+                "add phone {mac}: {}{}",
+                outcome.result,
+                outcome.error.map(|e| format!(" ({e})")).unwrap_or_default()
+            );
+        }
+        pbx = Some(sim);
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    if let Some(pbx) = pbx {
+        pbx.stop().await;
+    }
+    devices.stop().await;
+    Ok(())
 }
 
 async fn rps(args: RpsArgs) -> anyhow::Result<()> {

@@ -189,6 +189,19 @@ pub trait Store: Send + Sync + 'static {
 
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
 
+    // ---- innovaphone PBX side ------------------------------------------------------------
+
+    /// Replaces the PBX-side document of a phone (see migrations/sqlite/0004_pbx_devices.sql).
+    async fn put_pbx_device(&self, mac: Mac, doc: &serde_json::Value) -> Result<(), StoreError>;
+
+    async fn get_pbx_device(&self, mac: Mac) -> Result<Option<serde_json::Value>, StoreError>;
+
+    /// Every PBX-side document, by MAC.
+    async fn list_pbx_devices(&self) -> Result<Vec<(Mac, serde_json::Value)>, StoreError>;
+
+    /// `true` when there was one.
+    async fn delete_pbx_device(&self, mac: Mac) -> Result<bool, StoreError>;
+
     // ---- RPS outbox ----------------------------------------------------------------------
     //
     // Every command to Yealink's RPS is a job here until it finishes, so nothing is lost

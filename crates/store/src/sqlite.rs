@@ -916,6 +916,46 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn put_pbx_device(&self, mac: Mac, doc: &serde_json::Value) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pbx_devices (mac, doc, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (mac) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at",
+        )
+        .bind(mac.to_string())
+        .bind(doc)
+        .bind(to_micros(now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_pbx_device(&self, mac: Mac) -> Result<Option<serde_json::Value>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT doc FROM pbx_devices WHERE mac = $1")
+                .bind(mac.to_string())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn list_pbx_devices(&self) -> Result<Vec<(Mac, serde_json::Value)>, StoreError> {
+        let rows: Vec<(String, serde_json::Value)> =
+            sqlx::query_as("SELECT mac, doc FROM pbx_devices ORDER BY mac")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(mac, doc)| Ok((parse_mac(&mac)?, doc)))
+            .collect()
+    }
+
+    async fn delete_pbx_device(&self, mac: Mac) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM pbx_devices WHERE mac = $1")
+            .bind(mac.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn enqueue_rps_jobs(&self, jobs: &[NewRpsJob]) -> Result<Vec<i64>, StoreError> {
         if jobs.is_empty() {
             return Ok(Vec::new());

@@ -1,7 +1,7 @@
 //! The Yealink phone's world, pure: MAC addresses, models and their common-file codes,
-//! User-Agent parsing, provisioning file names, time zones, locations, and rendering and
-//! reading `.boot`/`.cfg` files. No I/O: everything here is a function of its arguments
-//! (plus the system clock's year, for time zone rules).
+//! User-Agent parsing, provisioning file names, time zones (IANA and POSIX rules), locations,
+//! the PBX's media profile, and rendering and reading `.boot`/`.cfg` files. No I/O: everything
+//! here is a function of its arguments (plus the system clock's year, for time zone rules).
 //!
 //! Decisions and sources: `docs/yealink-rendering.md`.
 
@@ -9,7 +9,9 @@ mod cfg;
 mod files;
 mod location;
 mod mac;
+mod media;
 mod model;
+mod posix_tz;
 pub mod render;
 mod settings;
 mod timezone;
@@ -20,10 +22,12 @@ pub use cfg::{CFG_HEADER, MASK, ParseError, is_secret_key, mask_secrets, parse_c
 pub use files::{PhoneFile, classify_file};
 pub use location::{Location, location, locations};
 pub use mac::{Mac, MacError, YEALINK_OUIS};
+pub use media::{Codec, DEFAULT_STUN_PORT, MediaProfile, StunServer, TlsMinimum, TurnServer};
 pub use model::{
     ModelInfo, common_code_from_firmware, common_file_code, known_models, model_info,
     normalize_model,
 };
+pub use posix_tz::{iana_zone_for_posix, iana_zone_for_posix_in_year};
 pub use render::{
     Account, GENERATED_COMMENT, MAX_REPEAT_MINUTES, MacFileInput, Provisioning, RenderError,
     render_common_cfg, render_mac_boot, render_mac_cfg, settings_params,

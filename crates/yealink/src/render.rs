@@ -8,6 +8,7 @@ use crate::cfg::CFG_HEADER;
 use crate::files::PhoneFile;
 use crate::location::location;
 use crate::mac::Mac;
+use crate::media::{Codec, MediaProfile, STUN_PORT_KEY, STUN_SERVER_KEY, srtp_encryption};
 use crate::timezone::{TimeZoneError, resolve_time_zone};
 
 pub use crate::cfg::{ParseError, is_secret_key, mask_secrets, parse_cfg};
@@ -95,6 +96,9 @@ pub struct MacFileInput<'a> {
     /// What the included common file already sets. `None` when the boot file includes no
     /// common file (model unknown), so the MAC file must carry every setting itself.
     pub common_baseline: Option<&'a PhoneSettings>,
+    /// The media profile the PBX configured for this device, written as its own section;
+    /// `None` writes none (and SRTP follows the transport rule).
+    pub media: Option<&'a MediaProfile>,
 }
 
 /// `<mac>.boot`, exactly the shape fixed in `docs/contracts.md`: the model's common file
@@ -123,10 +127,10 @@ pub fn render_common_cfg(settings: &PhoneSettings) -> Result<String, RenderError
     Ok(out.finish())
 }
 
-/// The device's own file: its account, its provisioning binding and admin password, then the
-/// settings parameters whose value differs from what the common file sets (all of them when
-/// `common_baseline` is `None`). The boot file includes it after the common file, so these
-/// per-device values win.
+/// The device's own file: its account, its provisioning binding and admin password, the media
+/// profile when one is given, then the settings parameters whose value differs from what the
+/// common file sets (all of them when `common_baseline` is `None`). The boot file includes it
+/// after the common file, so these per-device values win. No key is written twice.
 pub fn render_mac_cfg(input: &MacFileInput<'_>) -> Result<String, RenderError> {
     let account = &input.account;
     let provisioning = &input.provisioning;
@@ -165,13 +169,12 @@ pub fn render_mac_cfg(input: &MacFileInput<'_>) -> Result<String, RenderError> {
         &transport.yealink_code().to_string(),
     )?;
     // SDES keys travel in the SDP, so SRTP only protects media when signalling is encrypted:
-    // compulsory with TLS, off otherwise (what wazo does).
-    let srtp = if transport == Transport::Tls {
-        "2"
-    } else {
-        "0"
-    };
-    out.param("account.1.srtp_encryption", srtp)?;
+    // compulsory with TLS, off otherwise (what wazo does). With a media profile the value is
+    // written in the media section instead, never twice.
+    if input.media.is_none() {
+        let srtp = srtp_encryption(transport, None);
+        out.param("account.1.srtp_encryption", &srtp.to_string())?;
+    }
     out.param("static.auto_provision.server.url", provisioning.server_url)?;
     out.param(
         "static.auto_provision.server.username",
@@ -185,6 +188,9 @@ pub fn render_mac_cfg(input: &MacFileInput<'_>) -> Result<String, RenderError> {
         "static.security.user_password",
         &format!("admin:{}", input.admin_password),
     )?;
+    if let Some(media) = input.media {
+        write_media(&mut out, media, transport)?;
+    }
 
     let own = settings_params(input.settings)?;
     let baseline = input.common_baseline.map(settings_params).transpose()?;
@@ -205,6 +211,69 @@ pub fn render_mac_cfg(input: &MacFileInput<'_>) -> Result<String, RenderError> {
         out.param(key, value)?;
     }
     Ok(out.finish())
+}
+
+/// The media section of the MAC file. Keys here appear nowhere else in the file (the settings
+/// parameters are disjoint from them, and `account.1.srtp_encryption` is left out of the
+/// account block when this is written).
+fn write_media(
+    out: &mut CfgWriter,
+    media: &MediaProfile,
+    transport: Transport,
+) -> Result<(), RenderError> {
+    out.comment("## media (from the PBX's device configuration)");
+
+    // Listed codecs on, priority 1 = preferred; repeats count once.
+    let mut listed: Vec<Codec> = Vec::with_capacity(media.codecs.len());
+    for &codec in &media.codecs {
+        if !listed.contains(&codec) {
+            listed.push(codec);
+        }
+    }
+    for (index, codec) in listed.iter().enumerate() {
+        out.param(codec.enable_key(), "1")?;
+        out.param(codec.priority_key(), &(index + 1).to_string())?;
+    }
+    // An empty list leaves the phone's codecs alone; "exclusive" must not switch them all off.
+    if media.exclusive && !listed.is_empty() {
+        for codec in Codec::ALL.iter().filter(|codec| !listed.contains(codec)) {
+            out.param(codec.enable_key(), "0")?;
+        }
+    }
+
+    if media.srtp == Some(true) && transport != Transport::Tls {
+        out.comment("## SRTP requested, but SDES keys would travel in clear text without TLS: off");
+    }
+    out.param(
+        "account.1.srtp_encryption",
+        &srtp_encryption(transport, media.srtp).to_string(),
+    )?;
+
+    if let Some(stun) = &media.stun {
+        require(STUN_SERVER_KEY, &stun.host)?;
+        if stun.port == 0 {
+            return Err(RenderError::OutOfRange {
+                parameter: STUN_PORT_KEY,
+                value: 0,
+                min: 1,
+                max: u64::from(u16::MAX),
+            });
+        }
+        out.param("account.1.nat.nat_traversal", "1")?;
+        out.param("static.sip.nat_stun.enable", "1")?;
+        out.param(STUN_SERVER_KEY, &stun.host)?;
+        out.param(STUN_PORT_KEY, &stun.port.to_string())?;
+    }
+    if media.turn.is_some() {
+        out.comment("## TURN server not sent: Yealink documents no TURN parameter we could verify");
+    }
+    if let Some(minimum) = media.tls_minimum {
+        out.param(
+            "static.security.default_ssl_method",
+            &minimum.yealink_code().to_string(),
+        )?;
+    }
+    Ok(())
 }
 
 /// The device-independent parameters derived from settings, in file order. Shared by the
@@ -399,6 +468,7 @@ impl fmt::Debug for MacFileInput<'_> {
             .field("admin_password", &Redacted(self.admin_password))
             .field("settings", &self.settings)
             .field("common_baseline", &self.common_baseline)
+            .field("media", &self.media)
             .finish()
     }
 }

@@ -48,6 +48,14 @@ pub enum TimeZoneError {
     NoYealinkEquivalent { name: String, offset: String },
     #[error("cannot evaluate time zone rules for the year {year}")]
     UnsupportedYear { year: i16 },
+    #[error(
+        "cannot read the POSIX TZ string {posix:?} ({reason}); expected e.g. CET-1CEST,M3.5.0,M10.5.0/3"
+    )]
+    PosixUnparsable { posix: String, reason: String },
+    #[error(
+        "no IANA time zone keeps the same UTC offsets as the POSIX TZ rule {posix:?} this year and next; choose an IANA time zone instead"
+    )]
+    NoIanaZoneForPosix { posix: String },
 }
 
 /// Resolves an IANA time zone name for the current year (by the system clock).
@@ -179,11 +187,11 @@ pub fn format_offset(minutes: i32) -> String {
 }
 
 /// The current year in UTC, by the system clock.
-fn current_year() -> i16 {
+pub(crate) fn current_year() -> i16 {
     TimeZone::UTC.to_datetime(Timestamp::now()).year()
 }
 
-fn db() -> &'static TimeZoneDatabase {
+pub(crate) fn db() -> &'static TimeZoneDatabase {
     static DB: OnceLock<TimeZoneDatabase> = OnceLock::new();
     DB.get_or_init(TimeZoneDatabase::bundled)
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod innovaphone;
 
 mod admin_api;
 mod cli;

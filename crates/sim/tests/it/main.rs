@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod fake_server;
+mod innovaphone;
 mod provision;
 mod rps_sim;
 mod storm;

@@ -9,6 +9,7 @@ conformance!(
     settings_round_trip,
     meta_insert_if_absent_first_writer_wins,
     database_errors_do_not_leak_row_secrets,
+    pbx_device_documents_round_trip,
 );
 
 async fn local_cfg_round_trip(db: &TestDb) {
@@ -225,4 +226,30 @@ fn record_debug_hides_secrets() {
     );
     let back: prov_store::DeviceRecord = serde_json::from_str(&json).unwrap();
     assert_eq!(back, d);
+}
+
+async fn pbx_device_documents_round_trip(db: &TestDb) {
+    let s = &db.store;
+    assert_eq!(s.get_pbx_device(mac(1)).await.unwrap(), None);
+    assert!(s.list_pbx_devices().await.unwrap().is_empty());
+    // Key order and nesting survive (the server's documents are plain JSON objects).
+    let doc = serde_json::json!({"code": "562822784750", "items": {"PHONE": {"coder": "G722"}}});
+    s.put_pbx_device(mac(2), &doc).await.unwrap();
+    s.put_pbx_device(mac(1), &serde_json::json!({"code": "1"}))
+        .await
+        .unwrap();
+    assert_eq!(s.get_pbx_device(mac(2)).await.unwrap(), Some(doc.clone()));
+    let replaced = serde_json::json!({"code": "562822784750", "complete": true});
+    s.put_pbx_device(mac(2), &replaced).await.unwrap();
+    let all = s.list_pbx_devices().await.unwrap();
+    assert_eq!(
+        all.iter().map(|(m, _)| *m).collect::<Vec<_>>(),
+        vec![mac(1), mac(2)]
+    );
+    assert_eq!(all[1].1, replaced);
+    assert!(s.delete_pbx_device(mac(2)).await.unwrap());
+    assert!(!s.delete_pbx_device(mac(2)).await.unwrap());
+    assert_eq!(s.get_pbx_device(mac(2)).await.unwrap(), None);
+    // Not part of the device change feed.
+    assert_eq!(s.current_revision().await.unwrap(), 0);
 }

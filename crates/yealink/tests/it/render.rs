@@ -1,12 +1,15 @@
 //! Golden files for five models of different families, plus the rendering rules.
 
 use yealink::{
-    Account, CFG_HEADER, Mac, MacFileInput, PhoneFile, PhoneSettings, Provisioning, RenderError,
-    Transport, common_file_code, parse_cfg, render_common_cfg, render_mac_boot, render_mac_cfg,
-    settings_params,
+    Account, CFG_HEADER, Codec, Mac, MacFileInput, MediaProfile, PhoneFile, PhoneSettings,
+    Provisioning, RenderError, StunServer, TlsMinimum, Transport, TurnServer, common_file_code,
+    mask_secrets, parse_cfg, render_common_cfg, render_mac_boot, render_mac_cfg, settings_params,
 };
 
 use crate::golden::assert_golden;
+
+/// The TURN password of the innovaphone-style scenario; it must appear in no rendered file.
+const TURN_PASSWORD: &str = "turn-Secret#9";
 
 /// One realistic device: the common settings of its installation, its own effective
 /// settings, and its account.
@@ -23,6 +26,8 @@ struct Scenario {
     registrar: &'static str,
     port: Option<u16>,
     token: &'static str,
+    /// The PBX's media profile for the device, if it sent one.
+    media: Option<MediaProfile>,
 }
 
 fn settings(
@@ -82,6 +87,15 @@ fn scenarios() -> Vec<Scenario> {
         false,
         Transport::Udp,
     );
+    // An innovaphone PBX: TLS, its own NTP, phones reach it through NAT with STUN.
+    let innovaphone = settings(
+        60,
+        &["pbx.example.de"],
+        "Europe/Berlin",
+        "DE",
+        false,
+        Transport::Tls,
+    );
     vec![
         Scenario {
             dir: "t46u",
@@ -95,6 +109,7 @@ fn scenarios() -> Vec<Scenario> {
             registrar: "pbx.example.de",
             port: None,
             token: "Xq3vK9mZp2Lr7TnB4wYc8HdA",
+            media: None,
         },
         Scenario {
             dir: "t54w",
@@ -108,6 +123,7 @@ fn scenarios() -> Vec<Scenario> {
             registrar: "sip.example.com",
             port: Some(5070),
             token: "aB3dE5gH7jK9mN1pQ3sT5vX7",
+            media: None,
         },
         Scenario {
             dir: "t33g",
@@ -121,6 +137,7 @@ fn scenarios() -> Vec<Scenario> {
             registrar: "10.20.0.5",
             port: None,
             token: "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2",
+            media: None,
         },
         Scenario {
             dir: "cp925",
@@ -134,6 +151,7 @@ fn scenarios() -> Vec<Scenario> {
             registrar: "pbx.example.in",
             port: Some(5061),
             token: "Mn4Bv7Cx1Zl0Kj9Hg8Fd6Sa5",
+            media: None,
         },
         // A DECT base whose model the server could not determine: the boot file names no
         // common file, so the MAC file carries every setting (baseline None).
@@ -149,8 +167,36 @@ fn scenarios() -> Vec<Scenario> {
             registrar: "pbx.example.com.au",
             port: None,
             token: "Qw2Er4Ty6Ui8Op0As1Df3Gh5",
+            media: None,
+        },
+        // A T54W whose media profile comes from an innovaphone Devices app: G.722 preferred
+        // and exclusive, SDES-SRTP, STUN, a TURN server (not rendered), TLS 1.2 minimum.
+        Scenario {
+            dir: "t54w-innovaphone",
+            model: "T54W",
+            mac: "24:9a:d8:00:10:54",
+            common: innovaphone.clone(),
+            device: innovaphone,
+            include_common: true,
+            user: "254",
+            display_name: "Empfang",
+            registrar: "pbx.example.de",
+            port: None,
+            token: "Hj5Kl7Mn9Pq1Rs3Tu5Vw7Xy9",
+            media: Some(innovaphone_media()),
         },
     ]
+}
+
+fn innovaphone_media() -> MediaProfile {
+    MediaProfile {
+        codecs: vec![Codec::G722, Codec::Pcma],
+        exclusive: true,
+        srtp: Some(true),
+        stun: Some(StunServer::parse("stun.example.de").unwrap()),
+        turn: Some(TurnServer::parse("turn.example.de:3478", "yealink", TURN_PASSWORD).unwrap()),
+        tls_minimum: Some(TlsMinimum::Tls12),
+    }
 }
 
 fn render_scenario(s: &Scenario) -> (Mac, u16, String, String, String) {
@@ -179,13 +225,14 @@ fn render_scenario(s: &Scenario) -> (Mac, u16, String, String, String) {
         admin_password: "Adm1n-Pw",
         settings: &s.device,
         common_baseline: s.include_common.then_some(&s.common),
+        media: s.media.as_ref(),
     };
     let mac_cfg = render_mac_cfg(&input).unwrap();
     (mac, code, boot, common, mac_cfg)
 }
 
 #[test]
-fn golden_files_for_five_models() {
+fn golden_files_for_five_models_and_an_innovaphone_device() {
     for s in scenarios() {
         let (mac, code, boot, common, mac_cfg) = render_scenario(&s);
         assert_golden(
@@ -281,6 +328,7 @@ fn input<'a>(settings: &'a PhoneSettings, account: Account<'a>) -> MacFileInput<
         admin_password: "secret-admin",
         settings,
         common_baseline: Some(settings),
+        media: None,
     }
 }
 
@@ -470,4 +518,284 @@ fn transport_parses_and_serialises() {
     )
     .unwrap();
     assert_eq!(s.sip_transport, Transport::Tcp);
+}
+
+/// Keys that appear more than once in a rendered file (the phone would apply the last).
+/// A boot file's `include:config` lines are a list, not a key.
+fn duplicate_keys(text: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    parse_cfg(text)
+        .unwrap()
+        .into_iter()
+        .filter(|(key, _)| key != "include:config")
+        .filter(|(key, _)| !seen.insert(key.clone()))
+        .map(|(key, _)| key)
+        .collect()
+}
+
+fn media_profiles() -> Vec<MediaProfile> {
+    let mut profiles = vec![MediaProfile::default(), innovaphone_media()];
+    for srtp in [None, Some(true), Some(false)] {
+        for exclusive in [false, true] {
+            profiles.push(MediaProfile {
+                codecs: vec![Codec::Opus, Codec::G722, Codec::Opus, Codec::Pcmu],
+                exclusive,
+                srtp,
+                stun: Some(StunServer::parse("[2001:db8::3]:3479").unwrap()),
+                turn: None,
+                tls_minimum: Some(TlsMinimum::Auto),
+            });
+        }
+    }
+    profiles.push(MediaProfile {
+        codecs: Codec::ALL.to_vec(),
+        exclusive: true,
+        ..MediaProfile::default()
+    });
+    profiles
+}
+
+#[test]
+fn no_key_is_written_twice() {
+    let mut checked = 0;
+    for s in scenarios() {
+        let (_, _, boot, common, mac_cfg) = render_scenario(&s);
+        for text in [&boot, &common, &mac_cfg] {
+            assert_eq!(
+                duplicate_keys(text),
+                Vec::<String>::new(),
+                "{}\n{text}",
+                s.dir
+            );
+            checked += 1;
+        }
+    }
+    let other = PhoneSettings {
+        time_zone: "America/Chicago".into(),
+        ntp_servers: vec!["a.example.com".into(), "b.example.com".into()],
+        ..berlin()
+    };
+    for transport in [Transport::Udp, Transport::Tcp, Transport::Tls] {
+        let device = PhoneSettings {
+            sip_transport: transport,
+            ..other.clone()
+        };
+        let media = media_profiles();
+        let choices = std::iter::once(None).chain(media.iter().map(Some));
+        for profile in choices {
+            for baseline in [None, Some(&device), Some(&other)] {
+                let mut input = input(&device, account());
+                input.common_baseline = baseline;
+                input.media = profile;
+                let text = render_mac_cfg(&input).unwrap();
+                assert_eq!(duplicate_keys(&text), Vec::<String>::new(), "{text}");
+                let srtp = parse_cfg(&text)
+                    .unwrap()
+                    .into_iter()
+                    .filter(|(key, _)| key == "account.1.srtp_encryption")
+                    .count();
+                assert_eq!(srtp, 1, "{text}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 60, "{checked}");
+}
+
+fn value_of(text: &str, key: &str) -> Option<String> {
+    parse_cfg(text)
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}
+
+#[test]
+fn srtp_follows_the_transport_rule() {
+    let cases = [
+        // (transport, requested, expected)
+        (Transport::Tls, None, "2"),
+        (Transport::Tls, Some(true), "2"),
+        (Transport::Tls, Some(false), "0"),
+        (Transport::Udp, None, "0"),
+        (Transport::Udp, Some(true), "0"),
+        (Transport::Udp, Some(false), "0"),
+        (Transport::Tcp, None, "0"),
+        (Transport::Tcp, Some(true), "0"),
+        (Transport::Tcp, Some(false), "0"),
+    ];
+    for (transport, requested, expected) in cases {
+        let s = PhoneSettings {
+            sip_transport: transport,
+            ..berlin()
+        };
+        let profile = MediaProfile {
+            srtp: requested,
+            ..MediaProfile::default()
+        };
+        let mut with_media = input(&s, account());
+        with_media.media = Some(&profile);
+        let text = render_mac_cfg(&with_media).unwrap();
+        assert_eq!(
+            value_of(&text, "account.1.srtp_encryption").as_deref(),
+            Some(expected),
+            "{transport} {requested:?}\n{text}"
+        );
+        // Without a profile the rule is the same as with `srtp: None`.
+        if requested.is_none() {
+            let text = render_mac_cfg(&input(&s, account())).unwrap();
+            assert_eq!(
+                value_of(&text, "account.1.srtp_encryption").as_deref(),
+                Some(expected)
+            );
+        }
+        let explained = text.contains("## SRTP requested");
+        assert_eq!(
+            explained,
+            requested == Some(true) && transport != Transport::Tls,
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn codec_lists() {
+    let s = berlin();
+    let render = |profile: &MediaProfile| {
+        let mut i = input(&s, account());
+        i.media = Some(profile);
+        render_mac_cfg(&i).unwrap()
+    };
+    let preferred = MediaProfile {
+        codecs: vec![Codec::G722, Codec::Pcmu, Codec::G722],
+        ..MediaProfile::default()
+    };
+    let text = render(&preferred);
+    assert!(
+        text.contains(
+            "account.1.codec.g722.enable = 1\naccount.1.codec.g722.priority = 1\naccount.1.codec.pcmu.enable = 1\naccount.1.codec.pcmu.priority = 2\n"
+        ),
+        "{text}"
+    );
+    // Not exclusive: the other codecs stay as they are.
+    for name in ["pcma", "opus", "g729"] {
+        assert!(!text.contains(&format!("codec.{name}.")), "{name}\n{text}");
+    }
+    let exclusive = MediaProfile {
+        exclusive: true,
+        ..preferred
+    };
+    let text = render(&exclusive);
+    for name in ["pcma", "opus", "g729"] {
+        assert_eq!(
+            value_of(&text, &format!("account.1.codec.{name}.enable")).as_deref(),
+            Some("0"),
+            "{name}\n{text}"
+        );
+        assert!(!text.contains(&format!("codec.{name}.priority")), "{text}");
+    }
+    // Exclusive with nothing listed would switch every codec off: leave them alone instead.
+    let nothing = MediaProfile {
+        exclusive: true,
+        ..MediaProfile::default()
+    };
+    assert!(!render(&nothing).contains("codec."));
+}
+
+#[test]
+fn stun_and_tls_parameters() {
+    let s = berlin();
+    let profile = MediaProfile {
+        stun: Some(StunServer::parse("stun.example.com:3479").unwrap()),
+        tls_minimum: Some(TlsMinimum::Tls12),
+        ..MediaProfile::default()
+    };
+    let mut i = input(&s, account());
+    i.media = Some(&profile);
+    let text = render_mac_cfg(&i).unwrap();
+    for (key, value) in [
+        ("account.1.nat.nat_traversal", "1"),
+        ("static.sip.nat_stun.enable", "1"),
+        ("static.sip.nat_stun.server", "stun.example.com"),
+        ("static.sip.nat_stun.port", "3479"),
+        ("static.security.default_ssl_method", "5"),
+    ] {
+        assert_eq!(
+            value_of(&text, key).as_deref(),
+            Some(value),
+            "{key}\n{text}"
+        );
+    }
+    // Hand-built servers are checked too.
+    let bad = MediaProfile {
+        stun: Some(StunServer {
+            host: String::new(),
+            port: 3478,
+        }),
+        ..MediaProfile::default()
+    };
+    i.media = Some(&bad);
+    assert_eq!(
+        render_mac_cfg(&i).unwrap_err(),
+        RenderError::Missing {
+            parameter: "static.sip.nat_stun.server"
+        }
+    );
+    let port_zero = MediaProfile {
+        stun: Some(StunServer {
+            host: "stun.example.com".into(),
+            port: 0,
+        }),
+        ..MediaProfile::default()
+    };
+    i.media = Some(&port_zero);
+    assert!(matches!(
+        render_mac_cfg(&i).unwrap_err(),
+        RenderError::OutOfRange {
+            parameter: "static.sip.nat_stun.port",
+            ..
+        }
+    ));
+    let injected = MediaProfile {
+        stun: Some(StunServer {
+            host: "a\nstatic.security.user_password = admin:x".into(),
+            port: 3478,
+        }),
+        ..MediaProfile::default()
+    };
+    i.media = Some(&injected);
+    assert!(matches!(
+        render_mac_cfg(&i).unwrap_err(),
+        RenderError::InvalidValue {
+            parameter: "static.sip.nat_stun.server",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn turn_is_not_rendered_and_its_password_never_shows() {
+    let s = scenarios()
+        .into_iter()
+        .find(|s| s.dir == "t54w-innovaphone")
+        .unwrap();
+    let (_, _, boot, common, mac_cfg) = render_scenario(&s);
+    for text in [&boot, &common, &mac_cfg] {
+        assert!(!text.contains(TURN_PASSWORD), "{text}");
+        assert!(!text.contains("turn.example.de"), "{text}");
+    }
+    assert!(mac_cfg.contains("## TURN server not sent"), "{mac_cfg}");
+    let input = MacFileInput {
+        media: s.media.as_ref(),
+        ..input(&s.device, account())
+    };
+    let debug = format!("{input:?}");
+    assert!(debug.contains("turn.example.de"), "{debug}");
+    assert!(!debug.contains(TURN_PASSWORD), "{debug}");
+    // Were a TURN password ever written, the masking would catch it.
+    for key in ["static.sip.nat_turn.password", "account.1.turn.password"] {
+        assert!(yealink::is_secret_key(key), "{key}");
+        let masked = mask_secrets(&format!("{key} = {TURN_PASSWORD}\n"));
+        assert!(!masked.contains(TURN_PASSWORD), "{masked}");
+    }
 }

@@ -1,0 +1,155 @@
+//! The innovaphone App Service side (docs/innovaphone.md): the AppWebsocket endpoint for the PBX
+//! and Users, the PBX sessions, ProvisioningPhone, one sysclient connection per phone to
+//! Devices, the mapping of Devices' configuration, and the user-object update after a fetch.
+
+pub mod app_object;
+pub mod appws;
+pub mod mapping;
+pub mod pbx_update;
+pub mod provisioning;
+pub mod record;
+pub mod registry;
+pub mod sysclient;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use yealink::Mac;
+
+use crate::config::InnovaphoneConfig;
+use crate::error::ServiceError;
+use crate::service::Service;
+use crate::state::AppState;
+use record::{PbxDevice, PbxDeviceView};
+use registry::PbxRegistry;
+use sysclient::Sysclients;
+
+/// Meta key of the last Devices websocket URL a PBX named.
+pub const META_DEVICES_URL: &str = "innovaphone.devices_url";
+
+pub struct Innovaphone {
+    pub service: Arc<Service>,
+    pub registry: PbxRegistry,
+    pub sysclients: Sysclients,
+    /// The instance password (= the App object's password).
+    password: String,
+    domain: Option<String>,
+    title: String,
+    path: String,
+}
+
+impl Innovaphone {
+    /// `None` when no instance password is configured (integration off).
+    pub async fn new(
+        config: &InnovaphoneConfig,
+        service: Arc<Service>,
+    ) -> Result<Option<Arc<Innovaphone>>, ServiceError> {
+        let Some(password) = &config.password else {
+            return Ok(None);
+        };
+        let devices_url = service.store().get_meta(META_DEVICES_URL).await?;
+        Ok(Some(Arc::new(Innovaphone {
+            service,
+            registry: PbxRegistry::new(devices_url),
+            sysclients: Sysclients::default(),
+            password: password.expose().to_owned(),
+            domain: config.domain.clone().filter(|d| !d.is_empty()),
+            title: config.title.clone(),
+            path: config.path.clone(),
+        })))
+    }
+
+    pub fn routes(&self) -> Router<AppState> {
+        Router::new().route(&self.path, get(appws::upgrade))
+    }
+
+    /// Reopens the sysclient connection of every stored phone (they wait for a Devices URL).
+    pub async fn start(self: &Arc<Self>) -> Result<(), ServiceError> {
+        let docs = self.service.store().list_pbx_devices().await?;
+        for (mac, _) in &docs {
+            if self.service.cache().by_mac(*mac).is_some() {
+                self.sysclients.ensure(self, *mac);
+            }
+        }
+        tracing::info!(phones = docs.len(), path = %self.path, "innovaphone App Service endpoint ready");
+        Ok(())
+    }
+
+    pub fn shutdown(&self) {
+        self.sysclients.stop_all();
+    }
+
+    fn app_url_seen(self: &Arc<Self>, url: &str) {
+        let inn = self.clone();
+        let url = url.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = inn.service.set_learned_app_url(&url).await {
+                tracing::warn!(error = %e, "could not store the App object URL");
+            }
+        });
+    }
+
+    async fn devices_url_known(&self, url: &str) {
+        let stored = self.service.store().get_meta(META_DEVICES_URL).await;
+        if stored.as_ref().ok().and_then(|s| s.as_deref()) != Some(url) {
+            tracing::info!(devices = %url, "Devices API found");
+            if let Err(e) = self.service.store().set_meta(META_DEVICES_URL, url).await {
+                tracing::warn!(error = %e, "could not store the Devices URL");
+            }
+        }
+    }
+
+    /// A PBX session came up: reopen sysclients (as the original does) and finish user-object
+    /// updates that waited for a PBX with the Admin grant.
+    fn pbx_session_ready(self: &Arc<Self>) {
+        let inn = self.clone();
+        tokio::spawn(async move {
+            let docs = match inn.service.store().list_pbx_devices().await {
+                Ok(docs) => docs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list innovaphone phones");
+                    return;
+                }
+            };
+            for (mac, doc) in docs {
+                if inn.service.cache().by_mac(mac).is_none() {
+                    continue;
+                }
+                inn.sysclients.ensure(&inn, mac);
+                let pending = doc
+                    .get("pbx_update")
+                    .is_none_or(|u| u.get("ok") != Some(&serde_json::Value::Bool(true)));
+                let fetched = inn
+                    .service
+                    .store()
+                    .get_status(mac)
+                    .await
+                    .is_ok_and(|s| s.provisioned_at.is_some());
+                if pending && fetched && inn.registry.has_admin_session() {
+                    pbx_update::update_after_fetch(&inn, mac).await;
+                }
+            }
+        });
+    }
+
+    /// Called when a phone was served its MAC file.
+    pub fn phone_fetched_config(self: &Arc<Self>, mac: Mac) {
+        if self.service.pbx_config_state(mac).is_none() {
+            return;
+        }
+        let inn = self.clone();
+        tokio::spawn(async move { pbx_update::update_after_fetch(&inn, mac).await });
+    }
+
+    fn note_config_state(&self, mac: Mac, complete: bool) {
+        self.service.note_pbx_config_state(mac, complete);
+    }
+
+    /// The innovaphone state of a phone, for the API and the UI.
+    pub async fn view(&self, mac: Mac) -> Result<Option<PbxDeviceView>, ServiceError> {
+        Ok(PbxDevice::load(self.service.store().as_ref(), mac)
+            .await?
+            .map(|doc| PbxDeviceView::new(&doc, self.sysclients.state(mac))))
+    }
+}

@@ -1,0 +1,472 @@
+//! One sysclient connection per phone to Devices (`<devices url>/sysclients`), kept open so
+//! configuration updates arrive; we identify on the phone's behalf (`other: true`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use innovaphone::{AdminKind, ConfigMessage, Frame, Identify};
+use parking_lot::Mutex;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use yealink::Mac;
+
+use super::Innovaphone;
+use super::record::PbxDevice;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How often an idle connection checks that its phone still exists.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
+
+/// The connection of one phone, as shown to administrators.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LinkState {
+    /// `waiting_for_devices_url`, `connecting`, `connected`, `retrying`, `rejected`, `stopped`.
+    pub status: String,
+    /// Why it is not connected, for a person to act on.
+    pub detail: Option<String>,
+    /// Successful connections so far.
+    pub connects: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub since: Option<OffsetDateTime>,
+}
+
+/// What happened on a phone's connection, for those waiting on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// Devices took us (sent the sysclient password, or accepted our challenge answer).
+    Accepted,
+    /// The full configuration arrived (`last: true`).
+    ConfigComplete,
+    /// A later configuration item was applied.
+    Updated,
+    /// Devices refused us; the text says what to do.
+    Rejected(String),
+}
+
+struct Link {
+    task: JoinHandle<()>,
+    state: Arc<Mutex<LinkState>>,
+}
+
+pub struct Sysclients {
+    links: Mutex<HashMap<Mac, Link>>,
+    events: broadcast::Sender<(Mac, LinkEvent)>,
+}
+
+impl Default for Sysclients {
+    fn default() -> Self {
+        Sysclients {
+            links: Mutex::new(HashMap::new()),
+            events: broadcast::Sender::new(256),
+        }
+    }
+}
+
+impl Sysclients {
+    pub fn subscribe(&self) -> broadcast::Receiver<(Mac, LinkEvent)> {
+        self.events.subscribe()
+    }
+
+    /// (Re)starts the phone's connection: a running one is dropped first, so a new provisioning
+    /// code is presented at once.
+    pub fn start(&self, inn: &Arc<Innovaphone>, mac: Mac) {
+        let state = Arc::new(Mutex::new(LinkState {
+            status: "connecting".into(),
+            ..LinkState::default()
+        }));
+        let task = tokio::spawn(run_link(inn.clone(), mac, state.clone()));
+        if let Some(old) = self.links.lock().insert(mac, Link { task, state }) {
+            old.task.abort();
+        }
+    }
+
+    /// Starts it unless it runs.
+    pub fn ensure(&self, inn: &Arc<Innovaphone>, mac: Mac) {
+        let running = self
+            .links
+            .lock()
+            .get(&mac)
+            .is_some_and(|l| !l.task.is_finished());
+        if !running {
+            self.start(inn, mac);
+        }
+    }
+
+    pub fn stop(&self, mac: Mac) {
+        if let Some(link) = self.links.lock().remove(&mac) {
+            link.task.abort();
+        }
+    }
+
+    pub fn stop_all(&self) {
+        for (_, link) in self.links.lock().drain() {
+            link.task.abort();
+        }
+    }
+
+    pub fn state(&self, mac: Mac) -> LinkState {
+        match self.links.lock().get(&mac) {
+            Some(link) if !link.task.is_finished() => link.state.lock().clone(),
+            Some(link) => LinkState {
+                status: "stopped".into(),
+                ..link.state.lock().clone()
+            },
+            None => LinkState {
+                status: "stopped".into(),
+                ..LinkState::default()
+            },
+        }
+    }
+
+    fn emit(&self, mac: Mac, event: LinkEvent) {
+        // Nobody listening is fine.
+        let _ = self.events.send((mac, event));
+    }
+}
+
+fn set_state(state: &Mutex<LinkState>, status: &str, detail: Option<String>) {
+    let mut s = state.lock();
+    if s.status != status || s.detail != detail {
+        s.status = status.to_owned();
+        s.detail = detail;
+        s.since = Some(OffsetDateTime::now_utc());
+    }
+}
+
+/// How a connection ended.
+enum Ended {
+    /// The phone was removed: stop for good.
+    DeviceGone,
+    /// Closed after Devices had taken us: reconnect soon.
+    Closed,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum LinkError {
+    #[error("{0}")]
+    Rejected(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+async fn run_link(inn: Arc<Innovaphone>, mac: Mac, state: Arc<Mutex<LinkState>>) {
+    let mut backoff = FIRST_BACKOFF;
+    let mut urls = inn.registry.watch_devices_url();
+    loop {
+        let url = loop {
+            if inn.service.cache().by_mac(mac).is_none() {
+                set_state(&state, "stopped", Some("the device was removed".into()));
+                return;
+            }
+            if let Some(url) = urls.borrow_and_update().clone() {
+                break url;
+            }
+            set_state(
+                &state,
+                "waiting_for_devices_url",
+                Some("no PBX has offered the Devices API yet (Services grant, devices-api in the App object's Apps tab)".into()),
+            );
+            // Woken by a new URL, or re-checks the device now and then.
+            let _ = tokio::time::timeout(HOUSEKEEPING_EVERY, urls.changed()).await;
+        };
+        set_state(&state, "connecting", None);
+        match serve_connection(&inn, mac, &url, &state).await {
+            Ok(Ended::DeviceGone) => {
+                set_state(&state, "stopped", Some("the device was removed".into()));
+                return;
+            }
+            Ok(Ended::Closed) => {
+                backoff = FIRST_BACKOFF;
+                set_state(
+                    &state,
+                    "retrying",
+                    Some("Devices closed the connection; reconnecting".into()),
+                );
+            }
+            Err(LinkError::Rejected(text)) => {
+                tracing::warn!(%mac, reason = %text, "Devices refused the sysclient connection");
+                set_state(&state, "rejected", Some(text.clone()));
+                inn.sysclients.emit(mac, LinkEvent::Rejected(text));
+                // A refused code does not heal by itself; try again rarely.
+                backoff = MAX_BACKOFF;
+            }
+            Err(LinkError::Failed(text)) => {
+                tracing::warn!(%mac, error = %text, "sysclient connection to Devices failed");
+                set_state(&state, "retrying", Some(text));
+            }
+        }
+        tokio::time::sleep(jitter(backoff)).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    use rand::Rng;
+    let spread = d.as_millis() as u64 / 4;
+    d + Duration::from_millis(rand::rng().random_range(0..=spread.max(1)))
+}
+
+async fn serve_connection(
+    inn: &Arc<Innovaphone>,
+    mac: Mac,
+    devices_url: &str,
+    state: &Mutex<LinkState>,
+) -> Result<Ended, LinkError> {
+    let Some(mut doc) = load(inn, mac).await? else {
+        return Ok(Ended::DeviceGone);
+    };
+    let url = innovaphone::sysclients_url(devices_url);
+    let (socket, _) = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(&url))
+        .await
+        .map_err(|_| {
+            LinkError::Failed(format!(
+                "no answer from Devices at {url} within {CONNECT_TIMEOUT:?}"
+            ))
+        })?
+        .map_err(|e| LinkError::Failed(format!("cannot connect to Devices at {url}: {e}")))?;
+    let (mut sink, mut stream) = socket.split();
+
+    let id = mac.to_string();
+    let mut identify = Identify::new(&id, &doc.product, &doc.version);
+    let first_time = doc.sysclient_password.is_none();
+    if first_time {
+        identify.provisioning_code = Some(doc.code.clone());
+    }
+    send(&mut sink, &identify.to_frame()).await?;
+    let mut accepted = false;
+    let mut answered_challenge = false;
+    let mut housekeeping = tokio::time::interval(HOUSEKEEPING_EVERY);
+    housekeeping.tick().await;
+
+    loop {
+        let message = tokio::select! {
+            m = stream.next() => m,
+            _ = housekeeping.tick() => {
+                if inn.service.cache().by_mac(mac).is_none() {
+                    let _ = sink.close().await;
+                    return Ok(Ended::DeviceGone);
+                }
+                continue;
+            }
+        };
+        let bytes = match message {
+            Some(Ok(Message::Binary(bytes))) => bytes,
+            Some(Ok(Message::Text(text))) => {
+                tracing::warn!(%mac, len = text.len(), "Devices sent a text frame on the sysclient connection; ignored");
+                continue;
+            }
+            Some(Ok(Message::Close(_))) | None => break,
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                return if accepted {
+                    Ok(Ended::Closed)
+                } else {
+                    Err(LinkError::Failed(format!(
+                        "sysclient connection to {url} broke: {e}"
+                    )))
+                };
+            }
+        };
+        let frame = match innovaphone::decode(&bytes) {
+            Ok(frame) => frame,
+            Err(e) => {
+                tracing::warn!(%mac, error = %e, "Devices sent a sysclient frame we cannot read; ignored");
+                continue;
+            }
+        };
+        match frame {
+            Frame::Tunnel { .. } => {
+                for answer in innovaphone::minimal_answer(&frame) {
+                    send(&mut sink, &answer).await?;
+                }
+            }
+            Frame::Admin { kind, json } => match kind {
+                AdminKind::Password => {
+                    let Some(password) = json.get("password").and_then(|v| v.as_str()) else {
+                        tracing::warn!(%mac, "Devices sent a sysclient password message without a password");
+                        continue;
+                    };
+                    doc.sysclient_password = Some(password.to_owned());
+                    save(inn, mac, &doc).await?;
+                    mark_accepted(inn, mac, state, &mut accepted);
+                }
+                AdminKind::Challenge => {
+                    let challenge = json
+                        .get("challenge")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default();
+                    let Some(password) = doc.sysclient_password.clone() else {
+                        return Err(LinkError::Rejected(
+                            "Devices knows this phone but we hold no sysclient password for it: provision the phone again from Profile or Users Admin".into(),
+                        ));
+                    };
+                    let mut answer = Identify::new(&id, &doc.product, &doc.version);
+                    answer.digest = Some(innovaphone::sysclient_digest(
+                        &id,
+                        &doc.product,
+                        &doc.version,
+                        challenge,
+                        &password,
+                    ));
+                    send(&mut sink, &answer.to_frame()).await?;
+                    answered_challenge = true;
+                }
+                AdminKind::AdminPassword => {
+                    apply_admin_password(inn, mac, &doc, &json).await;
+                }
+                AdminKind::Configuration => {
+                    let message = match ConfigMessage::from_json(&json) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::warn!(%mac, error = %e, "Devices sent a configuration we cannot read; ignored");
+                            continue;
+                        }
+                    };
+                    mark_accepted(inn, mac, state, &mut accepted);
+                    // The full set may come again (reconnect) or one item (update).
+                    if let Some(fresh) = load(inn, mac).await? {
+                        doc = PbxDevice {
+                            items: fresh.items,
+                            ..doc
+                        };
+                    }
+                    let was_complete = doc.config_complete;
+                    doc.items
+                        .insert(message.item_type().to_owned(), message.item);
+                    let now = OffsetDateTime::now_utc();
+                    if message.last && !doc.config_complete {
+                        doc.config_complete = true;
+                        doc.config_received_at = Some(now);
+                    }
+                    if message.last || was_complete {
+                        doc.config_updated_at = Some(now);
+                        apply_config(inn, mac, &mut doc).await?;
+                        inn.sysclients.emit(
+                            mac,
+                            if was_complete {
+                                LinkEvent::Updated
+                            } else {
+                                LinkEvent::ConfigComplete
+                            },
+                        );
+                    } else {
+                        save(inn, mac, &doc).await?;
+                    }
+                }
+                AdminKind::Identify
+                | AdminKind::Provision
+                | AdminKind::ProvisionResult
+                | AdminKind::Other(_) => {
+                    tracing::debug!(%mac, ?kind, "sysclient admin message ignored");
+                }
+            },
+        }
+    }
+    // Closed by Devices.
+    if accepted {
+        Ok(Ended::Closed)
+    } else if first_time {
+        Err(LinkError::Rejected(format!(
+            "Devices closed the connection after we presented provisioning code {}: the code is unknown, already used or expired (valid 15 minutes, 7 days for rollout codes); provision the phone again",
+            doc.code
+        )))
+    } else if answered_challenge {
+        Err(LinkError::Rejected(
+            "Devices refused our challenge answer: the phone's sysclient password is no longer valid (removed from Devices?); provision the phone again".into(),
+        ))
+    } else {
+        Err(LinkError::Failed(
+            "Devices closed the connection before answering".into(),
+        ))
+    }
+}
+
+fn mark_accepted(inn: &Innovaphone, mac: Mac, state: &Mutex<LinkState>, accepted: &mut bool) {
+    if !*accepted {
+        *accepted = true;
+        set_state(state, "connected", None);
+        state.lock().connects += 1;
+        inn.sysclients.emit(mac, LinkEvent::Accepted);
+    }
+}
+
+async fn send<S>(sink: &mut S, frame: &Frame) -> Result<(), LinkError>
+where
+    S: futures::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    sink.send(Message::Binary(innovaphone::encode(frame).into()))
+        .await
+        .map_err(|e| LinkError::Failed(format!("cannot write to Devices: {e}")))
+}
+
+async fn load(inn: &Innovaphone, mac: Mac) -> Result<Option<PbxDevice>, LinkError> {
+    PbxDevice::load(inn.service.store().as_ref(), mac)
+        .await
+        .map_err(|e| LinkError::Failed(format!("cannot read the phone's innovaphone data: {e}")))
+}
+
+async fn save(inn: &Innovaphone, mac: Mac, doc: &PbxDevice) -> Result<(), LinkError> {
+    doc.save(inn.service.store().as_ref(), mac)
+        .await
+        .map_err(|e| LinkError::Failed(format!("cannot store the phone's innovaphone data: {e}")))
+}
+
+/// Maps the items onto the device and stores both.
+async fn apply_config(inn: &Innovaphone, mac: Mac, doc: &mut PbxDevice) -> Result<(), LinkError> {
+    let (overrides, notes) = super::mapping::pbx_overrides(&doc.items);
+    doc.mapping_notes = notes;
+    save(inn, mac, doc).await?;
+    inn.note_config_state(mac, doc.config_complete);
+    match inn
+        .service
+        .apply_pbx_config(mac, Some(&overrides), None)
+        .await
+    {
+        Ok(changed) => {
+            tracing::info!(%mac, changed, items = doc.items.len(), "device configuration from Devices applied");
+            Ok(())
+        }
+        Err(crate::error::ServiceError::NotFound(_)) => Ok(()),
+        Err(e) => Err(LinkError::Failed(format!(
+            "cannot apply the configuration from Devices: {e}"
+        ))),
+    }
+}
+
+/// Devices' admin password for the domain's devices becomes the phone's web admin password.
+async fn apply_admin_password(
+    inn: &Innovaphone,
+    mac: Mac,
+    doc: &PbxDevice,
+    json: &serde_json::Value,
+) {
+    let (Some(seed), Some(pwd), Some(key)) = (
+        json.get("seed").and_then(|v| v.as_str()),
+        json.get("pwd").and_then(|v| v.as_str()),
+        doc.sysclient_password.as_deref(),
+    ) else {
+        tracing::warn!(%mac, "Devices sent an admin password we cannot decrypt (no seed, pwd or sysclient password)");
+        return;
+    };
+    let password = match innovaphone::decrypt_item_secret(seed, pwd, key) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(%mac, error = %e, "cannot decrypt the admin password from Devices");
+            return;
+        }
+    };
+    if let Err(e) = inn
+        .service
+        .apply_pbx_config(mac, None, Some(&password))
+        .await
+    {
+        tracing::warn!(%mac, error = %e, "cannot store the admin password from Devices");
+    }
+}

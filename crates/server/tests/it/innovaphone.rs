@@ -1,0 +1,463 @@
+//! The innovaphone App Service flow end to end, on loopback: a simulated PBX connects to us,
+//! simulated Users sends ProvisioningPhone, simulated Devices feeds the configuration over the
+//! sysclient, RPS (simulated) redirects a simulated phone to us, and the PBX user object gets
+//! its flags. The simulators were written from the protocol notes, not from our code.
+
+use std::time::Duration;
+
+use prov_sim::SimPhone;
+use prov_sim::innovaphone::{DevicesSim, LoginState, PbxConfig, PbxSim, PhoneRequest, UsersSim};
+use prov_sim::rps::{RpsSim, RpsSimConfig};
+use reqwest::Method;
+use serde_json::{Value, json};
+use yealink_prov::config::{Config, StandardRpsAccount};
+use yealink_prov::secret::Secret;
+
+use crate::helpers::{TestApp, spawn_app_on_url_with, spawn_app_with};
+
+const PASSWORD: &str = "instance-password-4711";
+const SIP_PASSWORD: &str = "users-sip-secret-0815";
+const MAC: &str = "805ec0aaee01";
+const CATEGORY: &str = "Yealink";
+const WAIT: Duration = Duration::from_secs(15);
+
+struct World {
+    rps: RpsSim,
+    devices: DevicesSim,
+    pbx: PbxSim,
+    app: TestApp,
+    app_url: String,
+}
+
+fn configure(c: &mut Config, rps: &RpsSim) {
+    c.rps = StandardRpsAccount {
+        api: Some(rps::RpsApi::Xmlrpc),
+        endpoint: Some(rps.xmlrpc_url()),
+        username: Some("operator".into()),
+        secret: Some(Secret::new("operator-secret")),
+    };
+    c.rps_rate_per_second = 1000;
+    c.rps_timeout_secs = 2;
+    c.innovaphone.password = Some(Secret::new(PASSWORD));
+}
+
+async fn world() -> World {
+    world_with(true).await
+}
+
+/// `grant_devices`: whether the PBX offers the Devices API (devices-api in the Apps tab).
+async fn world_with(grant_devices: bool) -> World {
+    let rps = RpsSim::start(RpsSimConfig {
+        xmlrpc_user: "operator".into(),
+        xmlrpc_password: "operator-secret".into(),
+        access_key_id: "AKID".into(),
+        access_key_secret: "json-secret".into(),
+    })
+    .await
+    .expect("rps sim");
+    let devices = DevicesSim::start("example.com").await.expect("devices sim");
+    devices.add_category(CATEGORY, prov_sim::innovaphone::example_items());
+    let app = spawn_app_with(|c| configure(c, &rps)).await;
+    // Media relay on and SIP over TLS, so the user object's flags must change; no public base
+    // URL, so the phones' URL comes from the App object URL the PBX tells us.
+    let response = app
+        .api(Method::PATCH, "/settings")
+        .json(&json!({"public_base_url": null, "media_relay": true, "sip_transport": "tls"}))
+        .send()
+        .await
+        .expect("settings");
+    assert_eq!(
+        response.status(),
+        200,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    let app_url = format!("{}/innovaphone-yealink", app.base);
+    let devices_url = grant_devices.then(|| devices.websocket_url());
+    let pbx = PbxSim::start(PbxConfig::new(&app_url, PASSWORD), devices_url).await;
+    pbx.wait_logged_in(WAIT).await.expect("PBX logs in");
+    pbx.wait_subscribed(WAIT)
+        .await
+        .expect("PBX Services subscribed");
+    World {
+        rps,
+        devices,
+        pbx,
+        app,
+        app_url,
+    }
+}
+
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn user_device(pbx: &PbxSim, cn: &str, hw: &str) -> Option<Value> {
+    pbx.user(cn)?["devices"]
+        .as_array()?
+        .iter()
+        .find(|d| d["hw"] == hw)
+        .cloned()
+}
+
+async fn add_phone(w: &World, cn: &str, mac: &str) -> prov_sim::innovaphone::ProvisionOutcome {
+    UsersSim::add_phone(
+        &w.pbx,
+        &w.devices,
+        &w.app_url,
+        PASSWORD,
+        cn,
+        mac,
+        CATEGORY,
+        SIP_PASSWORD,
+    )
+    .await
+    .expect("Users talks to the app")
+}
+
+/// A factory-fresh phone: asks RPS, then fetches its files from where RPS sent it.
+async fn phone_from_rps(w: &World, mac: &str) -> SimPhone {
+    let mut phone = SimPhone::new(mac, "T54W", "96.86.0.100").expect("phone");
+    let rps = w.rps.base_url();
+    eventually("RPS redirects the phone", async || {
+        phone.ask_rps(&rps).await.unwrap_or(false)
+    })
+    .await;
+    phone.provision().await.expect("the phone provisions");
+    phone
+}
+
+#[tokio::test]
+async fn profile_to_users_to_app_to_devices_to_phone_to_pbx() {
+    let w = world().await;
+
+    // The provider is published as the original does.
+    eventually("AppInfoResult", async || w.pbx.app_info_result().is_some()).await;
+    let info = w.pbx.app_info_result().expect("AppInfoResult");
+    assert_eq!(
+        info["serviceInfo"]["apis"]["com.innovaphone.provisioning"]["title"], "Yealink",
+        "{info}"
+    );
+    // Another device of the user (an innovaphone phone) must be left exactly as it is.
+    let desk =
+        json!({"hw": "009033aabbcc", "text": "IP112", "app": "phone", "tls": true, "sreg": true});
+    w.pbx.add_user("John Doe", "jdoe", vec![desk.clone()]);
+
+    let outcome = add_phone(&w, "John Doe", MAC).await;
+    assert_eq!(outcome.result, "ok", "{:?}", outcome.raw);
+
+    // Devices knows the device and keeps the connection open.
+    let known = w.devices.device(MAC).expect("Devices knows the phone");
+    assert!(known.connected && known.has_password, "{known:?}");
+    assert_eq!(known.last_identify.as_ref().unwrap()["other"], true);
+
+    // Our Devices tab: Config Received; the phone has not asked yet.
+    let device = w.app.device(MAC).await;
+    assert_eq!(
+        device["status"]["device_config"], "Config Received",
+        "{device}"
+    );
+    assert_eq!(device["status"]["phone_requests"], "Not requested yet");
+    assert_eq!(device["innovaphone"]["user_sip"], "jdoe", "{device}");
+    assert_eq!(
+        device["innovaphone"]["sysclient"]["status"], "connected",
+        "{device}"
+    );
+    assert_eq!(device["sip_user"], "jdoe");
+    assert_eq!(device["registrar"], "pbx.example.com");
+    // The phones' base URL was learned from the App object URL.
+    let revealed = w.app.revealed(MAC).await;
+    let url = revealed["provisioning_url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{}/prov/", w.app.base)), "{url}");
+
+    // RPS redirects it; the phone fetches a working configuration.
+    let phone = phone_from_rps(&w, MAC).await;
+    let p = phone.params();
+    let param = |k: &str| p.get(k).map(String::as_str);
+    assert_eq!(param("account.1.user_name"), Some("jdoe"));
+    assert_eq!(param("account.1.password"), Some(SIP_PASSWORD));
+    assert_eq!(param("account.1.display_name"), Some("John Doe"));
+    assert_eq!(
+        param("account.1.sip_server.1.address"),
+        Some("pbx.example.com")
+    );
+    assert_eq!(param("account.1.sip_server.1.transport_type"), Some("2"));
+    assert_eq!(param("local_time.ntp_server1"), Some("ntp1.example.com"));
+    assert_eq!(param("local_time.ntp_server2"), Some("ntp2.example.com"));
+    assert_eq!(param("local_time.time_zone"), Some("+1"));
+    assert_eq!(param("account.1.codec.g722.priority"), Some("1"));
+    assert_eq!(param("account.1.codec.g722.enable"), Some("1"));
+    assert_eq!(param("ice.enable"), Some("0"), "media relay: no ICE");
+    // Devices' admin password for the domain's devices is the phone's web admin password.
+    assert_eq!(
+        param("static.security.user_password"),
+        Some(
+            format!(
+                "admin:{}",
+                prov_sim::innovaphone::devices::DEFAULT_ADMIN_PASSWORD
+            )
+            .as_str()
+        )
+    );
+
+    // After the fetch the user object's device carries our flags; the other device is as it was.
+    eventually("the PBX user object is updated", async || {
+        user_device(&w.pbx, "John Doe", MAC).is_some_and(|d| d["mr"] == true)
+    })
+    .await;
+    let ours = user_device(&w.pbx, "John Doe", MAC).unwrap();
+    assert_eq!(ours["tls"], true, "{ours}");
+    assert_eq!(ours["trusted"], false, "{ours}");
+    assert_eq!(ours["text"], "Yealink", "{ours}");
+    assert_eq!(user_device(&w.pbx, "John Doe", "009033aabbcc"), Some(desk));
+
+    // Devices tab: Provisioned with a timestamp; the update is recorded.
+    let device = w
+        .app
+        .wait_for_device(MAC, |d| {
+            d["status"]["phone_requests"] == "Provisioned"
+                && d["innovaphone"]["pbx_update"]["ok"] == true
+        })
+        .await;
+    assert!(
+        device["status"]["last_config_request"].is_string(),
+        "{device}"
+    );
+
+    // A configuration change in Devices reaches the phone's next fetch.
+    let mut phone = phone;
+    w.devices.update_item(
+        CATEGORY,
+        json!({"type": "NTP", "ntp1": "ntp-new.example.com", "ntp2": "", "tz": "GMT0BST,M3.5.0/1,M10.5.0"}),
+    );
+    eventually("the update reaches the phone", async || {
+        phone.provision().await.is_ok()
+            && phone
+                .params()
+                .get("local_time.ntp_server1")
+                .map(String::as_str)
+                == Some("ntp-new.example.com")
+    })
+    .await;
+    assert_eq!(
+        phone
+            .params()
+            .get("local_time.time_zone_name")
+            .map(String::as_str),
+        Some("United Kingdom(London)")
+    );
+
+    // No secret in what the API shows.
+    let shown = w.app.device(MAC).await.to_string()
+        + &w.app
+            .api(Method::GET, "/innovaphone/status")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+        + &w.app
+            .api(Method::GET, "/rps/history")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    for secret in [
+        SIP_PASSWORD,
+        PASSWORD,
+        "turn-secret",
+        prov_sim::innovaphone::devices::DEFAULT_ADMIN_PASSWORD,
+    ] {
+        assert!(!shown.contains(secret), "{secret} shown by the API");
+    }
+    w.app.stop().await;
+}
+
+#[tokio::test]
+async fn pbx_disconnects_devices_and_app_restart_lose_no_phone() {
+    let w = world().await;
+    w.pbx.add_user("Jane Roe", "jroe", vec![]);
+    assert_eq!(add_phone(&w, "Jane Roe", MAC).await.result, "ok");
+
+    // The PBX drops the connection: it logs in again, and the phone's sysclient stays.
+    let before = w.pbx.connections();
+    w.pbx.disconnect();
+    eventually("the PBX is back", async || {
+        w.pbx.connections() > before && w.pbx.login_state() == LoginState::LoggedIn
+    })
+    .await;
+    assert!(w.devices.device(MAC).unwrap().connected);
+
+    // Devices restarts: we reconnect by challenge and get the configuration again.
+    let connections = w.devices.device(MAC).unwrap().connections;
+    w.devices.restart().await;
+    eventually("the sysclient reconnected", async || {
+        w.devices
+            .device(MAC)
+            .is_some_and(|d| d.connected && d.connections > connections)
+    })
+    .await;
+    let identify = w.devices.device(MAC).unwrap().last_identify.unwrap();
+    assert!(identify.get("provisioningCode").is_none(), "{identify}");
+
+    // Our own restart: every stored phone reconnects at start-up.
+    let database_url = w.app.database_url.clone();
+    let _kept = w.app.stop_keeping_data().await;
+    eventually("Devices saw us go", async || {
+        !w.devices.device(MAC).unwrap().connected
+    })
+    .await;
+    let connections = w.devices.device(MAC).unwrap().connections;
+    let app = spawn_app_on_url_with(&database_url, |c| configure(c, &w.rps)).await;
+    eventually("the sysclient is back after our restart", async || {
+        w.devices
+            .device(MAC)
+            .is_some_and(|d| d.connected && d.connections > connections)
+    })
+    .await;
+
+    // And an update still arrives (the PBX reconnects to the new instance by itself? No: it
+    // keeps dialling the old URL; the update path is sysclient only).
+    w.devices.update_item(
+        CATEGORY,
+        json!({"type": "NTP", "ntp1": "after.example.com", "tz": "UTC0"}),
+    );
+    let revealed_url = app.revealed(MAC).await["provisioning_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut phone = SimPhone::new(MAC, "T54W", "96.86.0.100").unwrap();
+    phone.set_provisioning_server(&revealed_url, None);
+    eventually("the update after restarts reaches the phone", async || {
+        phone.provision().await.is_ok()
+            && phone
+                .params()
+                .get("local_time.ntp_server1")
+                .map(String::as_str)
+                == Some("after.example.com")
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_password_garbled_frames_and_bad_codes_give_clear_errors() {
+    let w = world().await;
+
+    // A PBX with the wrong instance password is refused (and keeps retrying, as PBXs do).
+    let wrong = PbxSim::start(PbxConfig::new(&w.app_url, "not-the-password"), None).await;
+    eventually("the wrong password is refused", async || {
+        matches!(wrong.login_state(), LoginState::Failed(_))
+    })
+    .await;
+    let err = UsersSim::connect(&w.app_url, "not-the-password", "example.com")
+        .await
+        .expect_err("Users with the wrong password is refused");
+    assert!(err.to_string().contains("login failed"), "{err:#}");
+    wrong.stop().await;
+
+    // Garbage on the PBX connection is ignored; the connection and the flow keep working.
+    w.pbx.send_raw("{this is not json".into());
+    w.pbx.send_raw("[1,2,3]".into());
+    w.pbx.add_user("Max Muster", "mmuster", vec![]);
+    assert_eq!(add_phone(&w, "Max Muster", MAC).await.result, "ok");
+
+    // A garbled sysclient frame is ignored too; the next update still applies.
+    w.devices.send_raw(MAC, vec![0x07, 0x00]);
+    w.devices.send_raw(MAC, vec![0x01, 0x00, 0x06, b'{']);
+    w.devices.update_item(
+        CATEGORY,
+        json!({"type": "NTP", "ntp1": "garbage-survivor.example.com"}),
+    );
+    eventually("the update after garbage applies", async || {
+        w.app.device(MAC).await["overrides"]["ntp_servers"][0] == "garbage-survivor.example.com"
+    })
+    .await;
+    assert!(w.devices.device(MAC).unwrap().connected);
+    // Tunnel frames are answered minimally.
+    let seen = w.devices.tunnel_probe(MAC).await.expect("tunnel probe");
+    let names: Vec<String> = seen.iter().map(|e| e.name()).collect();
+    assert!(names.contains(&"send-result".to_owned()), "{names:?}");
+    assert!(names.contains(&"receive-result".to_owned()), "{names:?}");
+
+    // An unknown provisioning code: Users gets a reason a person can act on.
+    let mut users = UsersSim::connect(&w.app_url, PASSWORD, "example.com")
+        .await
+        .expect("Users logs in");
+    let outcome = users
+        .provision_phone(PhoneRequest {
+            mac: "805ec0aaee02".into(),
+            code: "000000000000".into(),
+            hwid: "805ec0aaee02".into(),
+            usename: "mmuster".into(),
+            cn: "Max Muster".into(),
+            password: SIP_PASSWORD.into(),
+            domain: "example.com".into(),
+            dns: "pbx.example.com".into(),
+        })
+        .await
+        .expect("answered");
+    assert_eq!(outcome.result, "failed", "{:?}", outcome.raw);
+    let text = outcome.error.unwrap_or_default();
+    assert!(text.contains("provisioning code"), "{text}");
+    // A malformed MAC too, and nothing is stored for it.
+    let outcome = users
+        .provision_phone(PhoneRequest {
+            mac: "not-a-mac".into(),
+            code: "1".into(),
+            hwid: String::new(),
+            usename: "mmuster".into(),
+            cn: "Max Muster".into(),
+            password: SIP_PASSWORD.into(),
+            domain: "example.com".into(),
+            dns: "pbx.example.com".into(),
+        })
+        .await
+        .expect("answered");
+    assert_eq!(outcome.result, "failed");
+    assert!(outcome.error.unwrap_or_default().contains("not a MAC"));
+    users.close().await;
+    w.app.stop().await;
+}
+
+#[tokio::test]
+async fn without_the_devices_api_users_is_told_what_to_grant() {
+    // The App object lacks devices-api in its Apps tab: ServicesInfo lists no Devices.
+    let w = world_with(false).await;
+    w.pbx.add_user("John Doe", "jdoe", vec![]);
+    let outcome = add_phone(&w, "John Doe", MAC).await;
+    assert_eq!(outcome.result, "failed");
+    let text = outcome.error.unwrap_or_default();
+    assert!(
+        text.contains("Devices") && text.contains("devices-api"),
+        "{text}"
+    );
+    // Once the grant is there, the same request works.
+    w.pbx.set_devices_url(Some(w.devices.websocket_url()));
+    eventually("the Devices URL arrives", async || {
+        let status: Value = w
+            .app
+            .api(Method::GET, "/innovaphone/status")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        status["devices_url"].is_string()
+    })
+    .await;
+    let outcome = add_phone(&w, "John Doe", MAC).await;
+    assert_eq!(outcome.result, "ok", "{:?}", outcome.raw);
+    w.app.stop().await;
+}
