@@ -12,6 +12,9 @@ use crate::device_input::DeviceInput;
 use crate::secret::{MASK, Secret, random_token};
 
 const MAC: &str = "80:5e:c0:de:00:01";
+const PBX_MAC: &str = "80:5e:c0:de:00:02";
+/// The demo's App instance password (loopback only, thrown away at the end).
+const INSTANCE_PASSWORD: &str = "demo-instance-password";
 
 fn step(n: u32, text: &str) {
     println!("\n[{n}] {text}");
@@ -50,6 +53,10 @@ pub async fn run() -> anyhow::Result<()> {
             endpoint: Some(sim.xmlrpc_url()),
             username: Some(rps_user),
             secret: Some(Secret::new(rps_password)),
+        },
+        innovaphone: crate::config::InnovaphoneConfig {
+            password: Some(Secret::new(INSTANCE_PASSWORD)),
+            ..Default::default()
         },
         ..Config::default()
     };
@@ -160,14 +167,174 @@ pub async fn run() -> anyhow::Result<()> {
             .map_or_else(|| "-".to_owned(), |t| t.to_string())
     );
 
+    innovaphone_flow(&service, &sim, &format!("http://{addr}")).await?;
+
     let _ = stop.send(());
     running.await??;
     sim.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     println!(
-        "\nDone: the phone went from the box to a working configuration with no one typing a URL."
+        "\nDone: both phones went from the box to a working configuration with no one typing a URL."
     );
     Ok(())
+}
+
+/// Part two: the same server as an innovaphone App Service.
+async fn innovaphone_flow(
+    service: &crate::service::Service,
+    rps: &RpsSim,
+    base: &str,
+) -> anyhow::Result<()> {
+    use prov_sim::innovaphone::{DevicesSim, PbxConfig, PbxSim, UsersSim, example_items};
+
+    println!("\n--- Part two: the same service as an innovaphone App Service ---");
+    step(8, "Starting a simulated innovaphone Devices app and PBX");
+    let devices = DevicesSim::start("example.com").await?;
+    devices.add_category("Yealink phones", example_items());
+    let app_url = format!("{base}/innovaphone-yealink");
+    let pbx = PbxSim::start(
+        PbxConfig::new(&app_url, INSTANCE_PASSWORD),
+        Some(devices.websocket_url()),
+    )
+    .await;
+    pbx.wait_logged_in(Duration::from_secs(10)).await?;
+    pbx.wait_subscribed(Duration::from_secs(10)).await?;
+    if !wait_until(Duration::from_secs(5), || pbx.app_info_result().is_some()).await {
+        anyhow::bail!("the PBX got no AppInfoResult");
+    }
+    println!("    the PBX connected to {app_url} and logged in with the instance password");
+    println!(
+        "    published provider: {}",
+        pbx.app_info_result()
+            .map(|v| v["serviceInfo"].to_string())
+            .unwrap_or_default()
+    );
+    println!("    Devices API found at {}", devices.websocket_url());
+
+    step(
+        9,
+        "John Doe clicks \"+ Phone\" in myApps Profile, picks Yealink and enters the MAC",
+    );
+    pbx.add_user("John Doe", "jdoe", Vec::new());
+    let outcome = UsersSim::add_phone(
+        &pbx,
+        &devices,
+        &app_url,
+        INSTANCE_PASSWORD,
+        "John Doe",
+        PBX_MAC,
+        "Yealink phones",
+        &random_token(12),
+    )
+    .await?;
+    println!(
+        "    Users -> ProvisioningPhone -> yealink-prov: {}{}",
+        outcome.result,
+        outcome.error.map(|e| format!(" ({e})")).unwrap_or_default()
+    );
+    let mac = yealink::Mac::parse(PBX_MAC)?;
+    let doc = crate::innovaphone::record::PbxDevice::load(service.store().as_ref(), mac)
+        .await?
+        .context("no innovaphone data stored")?;
+    println!(
+        "    sysclient to Devices: configuration items {:?}, complete: {}",
+        doc.items.keys().collect::<Vec<_>>(),
+        doc.config_complete
+    );
+    for note in &doc.mapping_notes {
+        println!("    note: {note}");
+    }
+
+    step(
+        10,
+        "RPS redirects the phone; it fetches a configuration built from Users and Devices",
+    );
+    let mut phone = SimPhone::new(PBX_MAC, "T54W", "96.86.0.100")?;
+    if !wait_until_async(Duration::from_secs(20), async || {
+        phone.ask_rps(&rps.base_url()).await.unwrap_or(false)
+    })
+    .await
+    {
+        anyhow::bail!("RPS never learned the innovaphone phone");
+    }
+    phone.provision().await?;
+    for key in [
+        "account.1.user_name",
+        "account.1.sip_server.1.address",
+        "account.1.codec.g722.priority",
+        "static.sip.nat_stun.server",
+        "local_time.ntp_server1",
+        "local_time.time_zone_name",
+    ] {
+        if let Some(v) = phone.params().get(key) {
+            println!("    {key} = {v}");
+        }
+    }
+
+    step(
+        11,
+        "After the fetch, the device on John Doe's user object gets its flags",
+    );
+    let flagged = || {
+        pbx.user("John Doe")
+            .and_then(|u| u["devices"].as_array().cloned())
+            .and_then(|d| d.into_iter().find(|d| d["hw"] == mac.to_string()))
+    };
+    wait_until(Duration::from_secs(10), || {
+        flagged().is_some_and(|d| d.get("mr").is_some())
+    })
+    .await;
+    println!(
+        "    {}",
+        flagged().map(|d| d.to_string()).unwrap_or_default()
+    );
+    wait_provisioned(service, mac).await;
+    let device = service.get_device(mac).await?;
+    let view = crate::views::DeviceView::new(service, &device, false);
+    println!(
+        "    Devices tab: {}  Device Config: {}  Phone Requests: {}",
+        view.mac, view.status.device_config, view.status.phone_requests
+    );
+
+    step(
+        12,
+        "An administrator changes the NTP server in Devices; the phone's next fetch has it",
+    );
+    devices.update_item(
+        "Yealink phones",
+        serde_json::json!({"type": "NTP", "ntp1": "ntp.changed.example.com", "tz": "CET-1CEST-2,M3.5.0/2,M10.5.0/3"}),
+    );
+    let changed = wait_until_async(Duration::from_secs(10), async || {
+        phone.provision().await.is_ok()
+            && phone
+                .params()
+                .get("local_time.ntp_server1")
+                .map(String::as_str)
+                == Some("ntp.changed.example.com")
+    })
+    .await;
+    println!(
+        "    local_time.ntp_server1 = {}{}",
+        phone
+            .params()
+            .get("local_time.ntp_server1")
+            .map_or("-", String::as_str),
+        if changed { "" } else { "  (update not seen!)" }
+    );
+    pbx.stop().await;
+    devices.stop().await;
+    Ok(())
+}
+
+async fn wait_until_async(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
 }
 
 /// The request log is written in batches; give it a moment before reading the status.
