@@ -18,4 +18,5 @@ pub mod secret;
 pub mod service;
 pub mod settings;
 pub mod state;
+pub mod ui;
 pub mod views;
