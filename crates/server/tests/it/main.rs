@@ -6,6 +6,7 @@
 mod helpers;
 
 mod admin_api;
+mod browser;
 mod cli;
 mod logs;
 mod phone_auth;
