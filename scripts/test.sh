@@ -32,6 +32,22 @@ if ! command -v python3 >/dev/null 2>&1; then
   fi
 fi
 
+# The web UI's browser tests: Debian's Chromium and Node.js, playwright-core from npm.
+if [ "$(id -u)" = 0 ] && { ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; }; then
+  log "installing Chromium and Node.js from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # Debian's nodejs brings no npm; a nodesource nodejs conflicts with Debian's npm.
+  apt-get install -y -qq chromium nodejs >/dev/null
+  command -v npm >/dev/null 2>&1 || apt-get install -y -qq npm >/dev/null
+fi
+if command -v chromium >/dev/null 2>&1 && command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  log "npm ci (tests/browser)"
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+  # From here on the browser tests must run, not skip.
+  export TEST_REQUIRE_BROWSER=1
+fi
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -55,6 +71,9 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   trap stop_pg EXIT
 fi
 echo "TEST_DATABASE_URL=${TEST_DATABASE_URL%%@*}@..."
+
+# The browser tests drive both binaries; nextest builds only the server's.
+cargo build -q -p prov-sim --bin yealink-sim
 
 log "tests (SQLite and PostgreSQL)"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -130,7 +130,14 @@ impl Server {
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown({
+            // Live pages hold a response open; end them so the shutdown does not wait on them.
+            let requests = state.requests.clone();
+            async move {
+                shutdown.await;
+                requests.close_subscribers();
+            }
+        })
         .await
         .context("HTTP server failed")?;
         if let Some((handle, task)) = tls {
@@ -160,6 +167,11 @@ pub fn router(state: AppState) -> Router {
         .merge(phone_http::routes())
         .merge(innovaphone)
         .nest("/api/v1", api::routes(state.clone()))
+        .nest("/ui", crate::ui::routes(state.clone()))
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/ui/devices") }),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_LOCAL_CFG * 2))

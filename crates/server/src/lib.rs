@@ -19,4 +19,5 @@ pub mod secret;
 pub mod service;
 pub mod settings;
 pub mod state;
+pub mod ui;
 pub mod views;

@@ -4,11 +4,14 @@
 use std::sync::Arc;
 
 use prov_store::{PhoneRequest, Store};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use yealink::Mac;
 
 const QUEUE: usize = 65_536;
 const MAX_BATCH: usize = 2_000;
+/// Events a slow subscriber may fall behind by before it misses some (it then reloads).
+const EVENTS: usize = 1_024;
 
 enum Msg {
     Record(PhoneRequest),
@@ -18,13 +21,43 @@ enum Msg {
 #[derive(Clone)]
 pub struct RequestLog {
     tx: mpsc::Sender<Msg>,
+    events: broadcast::Sender<Mac>,
+    closing: Arc<watch::Sender<bool>>,
 }
 
 impl RequestLog {
     pub fn spawn(store: Arc<dyn Store>) -> (RequestLog, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let handle = tokio::spawn(run(store, rx));
-        (RequestLog { tx }, handle)
+        let (events, _) = broadcast::channel(EVENTS);
+        let handle = tokio::spawn(run(store, rx, events.clone()));
+        let closing = Arc::new(watch::Sender::new(false));
+        (
+            RequestLog {
+                tx,
+                events,
+                closing,
+            },
+            handle,
+        )
+    }
+
+    /// MACs of devices whose request (and status) has just been written: the web UI's live
+    /// updates. Published after the write, so a reader sees the new status.
+    pub fn subscribe(&self) -> broadcast::Receiver<Mac> {
+        self.events.subscribe()
+    }
+
+    /// Tells subscribers (live pages) that the server is shutting down.
+    pub fn close_subscribers(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Completes once [`close_subscribers`](Self::close_subscribers) was called.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static + use<> {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|closing| *closing).await;
+        }
     }
 
     /// Never blocks a phone: when the writer is far behind, the row is dropped and counted.
@@ -43,7 +76,7 @@ impl RequestLog {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Msg>) {
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Msg>, events: broadcast::Sender<Mac>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -58,6 +91,14 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Msg>) {
             if let Err(e) = store.record_phone_requests(&batch).await {
                 tracing::error!(rows = batch.len(), error = %e, "could not record phone requests");
                 metrics::counter!("phone_request_log_dropped_total").increment(batch.len() as u64);
+            } else if events.receiver_count() > 0 {
+                let mut macs: Vec<Mac> = batch.iter().filter_map(|r| r.mac).collect();
+                macs.sort_unstable();
+                macs.dedup();
+                for mac in macs {
+                    // No subscriber left is not an error.
+                    let _ = events.send(mac);
+                }
             }
             batch.clear();
         }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use prov_store::{Device, DeviceQuery, DeviceRecord, Page, Store};
+use prov_store::{Device, DeviceKeyset, DeviceQuery, DeviceRecord, Page, Store};
 use time::OffsetDateTime;
 use yealink::{Mac, PhoneFile, PhoneSettings, UserAgent};
 
@@ -362,6 +362,14 @@ impl Service {
 
     pub async fn list_devices(&self, query: &DeviceQuery) -> Result<Page<Device>, ServiceError> {
         Ok(self.store.list_devices(query).await?)
+    }
+
+    /// Keyset paging (the web UI's device list): cost independent of the page's position.
+    pub async fn list_devices_after(
+        &self,
+        query: &DeviceKeyset,
+    ) -> Result<Vec<Device>, ServiceError> {
+        Ok(self.store.list_devices_after(query).await?)
     }
 
     /// Renders what `file` would be for this device, as its phone would get it now.

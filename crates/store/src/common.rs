@@ -144,6 +144,45 @@ pub(crate) fn order_by(sort: DeviceSort, descending: bool) -> &'static str {
     }
 }
 
+/// The keyset condition "comes after the cursor device" for `order_by(sort, descending)`; `{A}`
+/// stands for the cursor MAC's placeholder. The cursor's sort key is read by a subquery, so the
+/// caller only passes a MAC. Both backends compare row values like the ORDER BY (and seek on
+/// its index for MAC, name and created_at).
+pub(crate) fn keyset_after(sort: DeviceSort, descending: bool) -> &'static str {
+    match (sort, descending) {
+        (DeviceSort::Mac, false) => "d.mac > {A}",
+        (DeviceSort::Mac, true) => "d.mac < {A}",
+        (DeviceSort::Name, false) => {
+            "(lower(d.name), d.mac) > (SELECT lower(x.name), x.mac FROM devices x WHERE x.mac = {A})"
+        }
+        (DeviceSort::Name, true) => {
+            "(lower(d.name), d.mac) < (SELECT lower(x.name), x.mac FROM devices x WHERE x.mac = {A})"
+        }
+        (DeviceSort::CreatedAt, false) => {
+            "(d.created_at, d.mac) > (SELECT x.created_at, x.mac FROM devices x WHERE x.mac = {A})"
+        }
+        (DeviceSort::CreatedAt, true) => {
+            "(d.created_at, d.mac) < (SELECT x.created_at, x.mac FROM devices x WHERE x.mac = {A})"
+        }
+        // NULL (never fetched) sorts first ascending and last descending, as in `order_by`.
+        (DeviceSort::LastConfigRequest, false) => {
+            "(CASE WHEN (SELECT x.last_config_request FROM device_status x WHERE x.mac = {A}) IS NULL \
+             THEN (s.last_config_request IS NOT NULL OR s.mac > {A}) \
+             ELSE (s.last_config_request > (SELECT x.last_config_request FROM device_status x WHERE x.mac = {A}) \
+             OR (s.last_config_request = (SELECT x.last_config_request FROM device_status x WHERE x.mac = {A}) \
+             AND s.mac > {A})) END)"
+        }
+        (DeviceSort::LastConfigRequest, true) => {
+            "(CASE WHEN (SELECT x.last_config_request FROM device_status x WHERE x.mac = {A}) IS NULL \
+             THEN (s.last_config_request IS NULL AND s.mac < {A}) \
+             ELSE (s.last_config_request IS NULL \
+             OR s.last_config_request < (SELECT x.last_config_request FROM device_status x WHERE x.mac = {A}) \
+             OR (s.last_config_request = (SELECT x.last_config_request FROM device_status x WHERE x.mac = {A}) \
+             AND s.mac < {A})) END)"
+        }
+    }
+}
+
 /// Rows of a bulk insert that can be rejected without asking the database: a MAC or URL
 /// token that an earlier row of the same call already uses. Returns one slot per row: `None`
 /// = try to insert, `Some(err)` = the row's result.

@@ -61,8 +61,8 @@ pub use crate::error::StoreError;
 pub use crate::postgres::PgStore;
 pub use crate::sqlite::SqliteStore;
 pub use crate::types::{
-    Device, DeviceChanges, DeviceQuery, DeviceRecord, DeviceSort, DeviceStatus, HistoryQuery,
-    NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob,
+    Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceSort, DeviceStatus,
+    HistoryQuery, NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob,
 };
 pub use crate::url::redact_url;
 
@@ -122,6 +122,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_device(&self, mac: Mac) -> Result<bool, StoreError>;
 
     async fn list_devices(&self, q: &DeviceQuery) -> Result<Page<Device>, StoreError>;
+
+    /// The next page in `q`'s order after `q.after` (keyset paging, no total, no offset).
+    async fn list_devices_after(&self, q: &DeviceKeyset) -> Result<Vec<Device>, StoreError>;
 
     async fn device_count(&self) -> Result<u64, StoreError>;
 

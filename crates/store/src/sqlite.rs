@@ -25,8 +25,8 @@ use crate::common::{
 };
 use crate::error::device_write_error;
 use crate::{
-    Device, DeviceChanges, DeviceQuery, DeviceRecord, DeviceStatus, HistoryQuery, NewRpsJob, Page,
-    PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store, StoreError,
+    Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceStatus, HistoryQuery,
+    NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -657,6 +657,47 @@ impl Store for SqliteStore {
             items: collect(rows)?,
             total: u64::try_from(total).unwrap_or_default(),
         })
+    }
+
+    async fn list_devices_after(&self, q: &DeviceKeyset) -> Result<Vec<Device>, StoreError> {
+        let search = SearchPatterns::new(q.search.as_deref());
+        let mut conditions = Vec::new();
+        let mut next = 1;
+        if search.is_some() {
+            conditions.push(
+                "(d.mac LIKE $1 ESCAPE '\\' OR d.name LIKE $2 ESCAPE '\\' \
+                 OR d.sip_user LIKE $2 ESCAPE '\\' OR d.display_name LIKE $2 ESCAPE '\\' \
+                 OR d.model LIKE $2 ESCAPE '\\')"
+                    .to_owned(),
+            );
+            next = 3;
+        }
+        if q.after.is_some() {
+            conditions.push(
+                common::keyset_after(q.sort, q.descending).replace("{A}", &format!("${next}")),
+            );
+            next += 1;
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        // Only static fragments are spliced in; all user input is bound.
+        let order = common::order_by(q.sort, q.descending);
+        let sql = format!("{SELECT_DEVICE}{filter} ORDER BY {order} LIMIT ${next}");
+        let mut list = sqlx::query_as::<_, DeviceStatusRow>(AssertSqlSafe(sql));
+        if let Some(p) = search {
+            list = list.bind(p.mac).bind(p.text);
+        }
+        if let Some(after) = q.after {
+            list = list.bind(after.to_string());
+        }
+        let rows = list
+            .bind(i64::from(clamp_limit(q.limit)))
+            .fetch_all(&self.pool)
+            .await?;
+        collect(rows)
     }
 
     async fn device_count(&self) -> Result<u64, StoreError> {

@@ -117,6 +117,24 @@ pub struct DeviceQuery {
     pub limit: u32,
 }
 
+/// Keyset paging for [`Store::list_devices_after`](crate::Store::list_devices_after): the page
+/// after the device `after` in the given order, without a total. Unlike `offset`, the cost of a
+/// page does not grow with its position (for the MAC, name and created-at orders, which seek on
+/// an index); used by the web UI's device list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeviceKeyset {
+    /// As in [`DeviceQuery::search`].
+    pub search: Option<String>,
+    pub sort: DeviceSort,
+    pub descending: bool,
+    /// The last device of the previous page; `None`: the first page. In the orders other than
+    /// by MAC, a cursor device deleted meanwhile yields an empty page.
+    pub after: Option<Mac>,
+    /// Clamped to 1..=1000; 0 means 50.
+    pub limit: u32,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {
     pub items: Vec<T>,

@@ -7,6 +7,7 @@ mod helpers;
 mod innovaphone;
 
 mod admin_api;
+mod browser;
 mod cli;
 mod logs;
 mod phone_auth;

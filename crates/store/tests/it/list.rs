@@ -1,6 +1,6 @@
 //! list_devices: search, every sort order in both directions, paging and totals.
 
-use prov_store::{Device, DeviceQuery, DeviceRecord, DeviceSort};
+use prov_store::{Device, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceSort};
 use time::OffsetDateTime;
 
 use crate::harness::{TestDb, conformance, device};
@@ -8,7 +8,8 @@ use crate::requests::request;
 
 conformance!(
     list_sorts_pages_and_counts,
-    list_searches_case_insensitively
+    list_searches_case_insensitively,
+    keyset_pages_follow_every_order
 );
 
 const NAMES: [&str; 6] = ["alpha", "Bravo", "charlie", "Delta", "echo", "bravo"];
@@ -190,4 +191,55 @@ async fn list_searches_case_insensitively(db: &TestDb) {
         .unwrap();
     assert_eq!(page.total, 10);
     assert_eq!(page.items.len(), 2);
+}
+
+/// `list_devices_after` pages (of 7) stitch together to the same order as `list_devices`, for
+/// every order and direction, with and without a search.
+async fn keyset_pages_follow_every_order(db: &TestDb) {
+    let all = populate(db).await;
+    let s = &db.store;
+    for search in [None, Some("bravo")] {
+        for sort in [
+            DeviceSort::Mac,
+            DeviceSort::Name,
+            DeviceSort::CreatedAt,
+            DeviceSort::LastConfigRequest,
+        ] {
+            for descending in [false, true] {
+                let want: Vec<String> = expected(&all, sort, descending)
+                    .into_iter()
+                    .filter(|mac| {
+                        search.is_none_or(|_| {
+                            all.iter().any(|d| {
+                                d.record.mac.to_string() == *mac
+                                    && d.record.name.to_ascii_lowercase().contains("bravo")
+                            })
+                        })
+                    })
+                    .collect();
+                let mut stitched = Vec::new();
+                let mut after = None;
+                for _ in 0..10 {
+                    let page = s
+                        .list_devices_after(&DeviceKeyset {
+                            search: search.map(str::to_owned),
+                            sort,
+                            descending,
+                            after,
+                            limit: 7,
+                        })
+                        .await
+                        .unwrap();
+                    assert!(page.len() <= 7);
+                    let Some(last) = page.last() else { break };
+                    after = Some(last.record.mac);
+                    stitched.extend(macs(&page));
+                }
+                assert_eq!(
+                    stitched, want,
+                    "{sort:?} descending={descending} search={search:?}"
+                );
+            }
+        }
+    }
 }

@@ -1,0 +1,20 @@
+// Live updates: the server sends the MAC of a device whose phone request was just recorded
+// (server-sent events from /ui/events); a row of that device on this page is fetched again and
+// swapped in place, so "Phone Requests" turns to Provisioned without a reload.
+(function () {
+  'use strict';
+  if (!document.getElementById('device-rows') || !window.EventSource) return;
+  const source = new EventSource('/ui/events');
+  source.addEventListener('device', function (e) {
+    const row = document.getElementById('dev-' + e.data);
+    if (row && window.htmx) {
+      htmx.ajax('GET', '/ui/devices/' + e.data + '/row', { target: row, swap: 'outerHTML' });
+    }
+  });
+  // Missed events (the page fell behind): reload the visible rows.
+  source.addEventListener('reload', function () {
+    document.querySelectorAll('#device-rows tr[data-mac]').forEach(function (row) {
+      htmx.ajax('GET', '/ui/devices/' + row.dataset.mac + '/row', { target: row, swap: 'outerHTML' });
+    });
+  });
+})();

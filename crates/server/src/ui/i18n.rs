@@ -1,0 +1,514 @@
+//! English and German. Every UI string is in the two tables below, keyed alike (a test checks
+//! that both have the same keys and that every key the templates use exists). The language
+//! comes from the `yp_lang` cookie (set by the switch link), else from `Accept-Language`.
+
+use std::convert::Infallible;
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::session::cookie_value;
+
+pub const COOKIE: &str = "yp_lang";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    De,
+}
+
+impl Lang {
+    fn from_code(code: &str) -> Option<Lang> {
+        match code.get(..2).map(str::to_ascii_lowercase).as_deref() {
+            Some("en") => Some(Lang::En),
+            Some("de") => Some(Lang::De),
+            _ => None,
+        }
+    }
+
+    /// The first language of `Accept-Language` we have (q-values are ordered by browsers).
+    fn from_headers(headers: &HeaderMap) -> Lang {
+        if let Some(lang) = cookie_value(headers, COOKIE).and_then(|c| Lang::from_code(&c)) {
+            return lang;
+        }
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .filter_map(|part| Lang::from_code(part.trim()))
+            .next()
+            .unwrap_or(Lang::En)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Lang {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Lang, Infallible> {
+        Ok(Lang::from_headers(&parts.headers))
+    }
+}
+
+/// The translator the templates call: `t.get("key")`.
+#[derive(Clone, Copy, Debug)]
+pub struct Tr(pub Lang);
+
+impl Tr {
+    pub fn get(&self, key: &str) -> &'static str {
+        let table = match self.0 {
+            Lang::En => EN,
+            Lang::De => DE,
+        };
+        lookup(table, key)
+            .or_else(|| lookup(EN, key))
+            .unwrap_or("(?)")
+    }
+
+    /// `get(prefix + key)`, for values that come from data (e.g. `rps_mode.own`).
+    pub fn get_dyn(&self, prefix: &str, key: &str) -> &'static str {
+        self.get(&format!("{prefix}{key}"))
+    }
+
+    /// The label of a form field named by a validation error; the field name itself when the
+    /// tables have no label for it.
+    pub fn field_label(&self, field: &str) -> String {
+        let key = format!("field.{field}");
+        match lookup(
+            match self.0 {
+                Lang::En => EN,
+                Lang::De => DE,
+            },
+            &key,
+        ) {
+            Some(label) => label.to_owned(),
+            None => field.to_owned(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self.0 {
+            Lang::En => "en",
+            Lang::De => "de",
+        }
+    }
+
+    /// The language the switch link offers.
+    pub fn other_code(&self) -> &'static str {
+        match self.0 {
+            Lang::En => "de",
+            Lang::De => "en",
+        }
+    }
+}
+
+fn lookup(table: &[(&str, &'static str)], key: &str) -> Option<&'static str> {
+    table.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+/// `/ui/lang/{en|de}`: remembers the choice for a year and goes back to where the link was.
+pub async fn switch(Path(code): Path<String>, headers: HeaderMap) -> Response {
+    let Some(lang) = Lang::from_code(&code) else {
+        return (StatusCode::NOT_FOUND, "unknown language\n").into_response();
+    };
+    let code = Tr(lang).code();
+    // Back to the page the link was on, if it is one of ours; never an open redirect.
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.find("/ui/").map(|i| r[i..].to_owned()))
+        .filter(|p| !p.starts_with("/ui/lang/") && !p.contains("//"))
+        .unwrap_or_else(|| "/ui/devices".to_owned());
+    let cookie = format!("{COOKIE}={code}; Path=/ui; Max-Age=31536000; SameSite=Lax");
+    match (HeaderValue::from_str(&cookie), HeaderValue::from_str(&back)) {
+        (Ok(cookie), Ok(back)) => (
+            StatusCode::SEE_OTHER,
+            [(header::SET_COOKIE, cookie), (header::LOCATION, back)],
+        )
+            .into_response(),
+        _ => StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+const EN: &[(&str, &str)] = &[
+    ("nav.devices", "Devices"),
+    ("nav.rps", "RPS history"),
+    ("nav.settings", "Settings"),
+    ("nav.menu", "Menu"),
+    ("nav.other_language", "Deutsch"),
+    ("nav.sign_out", "Sign out"),
+    ("login.title", "Sign in"),
+    ("login.intro", "Sign in with the admin password."),
+    ("login.password", "Admin password"),
+    ("login.submit", "Sign in"),
+    ("login.wrong_password", "Wrong password. Please try again."),
+    (
+        "login.rate_limited",
+        "Too many failed attempts. Wait a minute, then try again.",
+    ),
+    (
+        "login.cross_site",
+        "This sign-in form was sent from another site and is refused.",
+    ),
+    ("error.internal", "Internal error; see the server log."),
+    ("col.mac", "MAC"),
+    ("col.name", "Name"),
+    ("col.user", "User"),
+    ("col.model", "Model"),
+    ("col.firmware", "Firmware"),
+    ("col.device_config", "Device Config"),
+    ("col.phone_requests", "Phone Requests"),
+    ("col.last_config", "Last Config Request"),
+    ("col.source_ip", "Source IP"),
+    ("col.time", "Time"),
+    ("col.method", "Method"),
+    ("col.file", "File"),
+    ("col.status", "Status"),
+    ("col.command", "Command"),
+    ("col.params", "Parameters"),
+    ("col.answer", "Answer"),
+    ("col.duration", "Duration"),
+    ("config.entered", "Entered"),
+    ("config.received", "Config Received"),
+    ("config.waiting", "Waiting for config"),
+    ("requests.provisioned", "Provisioned"),
+    ("requests.not_yet", "Not requested yet"),
+    ("devices.search", "Search MAC, name, user, model"),
+    ("devices.none", "No devices."),
+    ("devices.more", "Show more"),
+    ("devices.add", "Add a device"),
+    ("devices.add_submit", "Add device"),
+    ("devices.added", "Device added:"),
+    ("devices.import", "Import CSV"),
+    (
+        "devices.import_help",
+        "One device per line, with a header line naming the columns:",
+    ),
+    ("devices.import_submit", "Import"),
+    ("devices.export", "Export CSV (without passwords)"),
+    ("mac.exists", "is already a device."),
+    ("import.line", "Line"),
+    ("import.result", "Result"),
+    ("import.ok", "imported"),
+    ("import.summary", "{ok} imported, {bad} rejected."),
+    ("import.no_file", "Choose a CSV file."),
+    ("import.too_big", "The file is too large (32 MiB at most)."),
+    ("device.overview", "Overview"),
+    ("device.edit", "Edit"),
+    ("device.resend", "Re-send RPS redirect"),
+    ("device.resent", "Queued: DEREGISTER and REDIRECT at RPS."),
+    ("device.remove", "Remove"),
+    (
+        "device.remove_confirm",
+        "Remove this device? Its phone is deregistered at RPS.",
+    ),
+    (
+        "device.rotate",
+        "New provisioning credentials (phone needs the new URL)",
+    ),
+    ("device.prov_url", "Provisioning URL"),
+    ("device.http_user", "HTTP user / password"),
+    ("device.files", "Files the phone gets"),
+    (
+        "device.files_help",
+        "Rendered now, as the phone would get them; secrets masked.",
+    ),
+    ("device.file_none", "Not served to this phone (yet)."),
+    ("device.requests", "Phone requests"),
+    (
+        "device.no_requests",
+        "The phone has not asked for anything yet.",
+    ),
+    ("device.innovaphone", "innovaphone"),
+    ("device.not_found", "No such device."),
+    ("form.save", "Save"),
+    ("form.unchanged", "unchanged"),
+    ("rps.pending", "Queued"),
+    ("rps.attempts", "Attempts"),
+    ("rps.last_error", "Last error"),
+    ("rps.next_attempt", "Next attempt"),
+    ("rps.none", "No RPS commands yet."),
+    ("rps.all_commands", "All commands"),
+    ("rps.filter", "Filter"),
+    ("rps.newer", "Newer"),
+    ("rps.older", "Older"),
+    ("rps_mode.standard", "Standard account (operator)"),
+    ("rps_mode.own", "Own account"),
+    ("rps_mode.off", "Off"),
+    ("settings.provisioning", "Provisioning"),
+    ("settings.rps", "RPS account"),
+    ("settings.tz_search", "Type to search, e.g. Berlin"),
+    ("settings.rps_endpoint_default", "empty: Yealink's endpoint"),
+    ("settings.not_set", "not set"),
+    ("settings.saved", "Settings saved."),
+    ("field.mac", "MAC"),
+    ("field.name", "Name"),
+    ("field.sip_user", "SIP user"),
+    ("field.sip_password", "SIP password"),
+    ("field.registrar", "Registrar"),
+    ("field.display_name", "Display name"),
+    ("field.auth_name", "Auth name"),
+    ("field.model", "Model"),
+    ("field.file", "File"),
+    ("field.public_base_url", "Public base URL"),
+    ("field.provisioning_scheme", "Provisioning over"),
+    ("field.update_interval_minutes", "Update interval (minutes)"),
+    ("field.ntp_servers", "NTP servers"),
+    ("field.time_zone", "Time zone"),
+    ("field.location", "Location"),
+    ("field.media_relay", "Media relay"),
+    ("field.sip_transport", "SIP transport"),
+    ("field.rps_mode", "RPS account"),
+    ("field.rps_api", "RPS API"),
+    ("field.rps_endpoint", "RPS endpoint"),
+    ("field.rps_username", "RPS user name"),
+    ("field.rps_secret", "RPS secret"),
+];
+
+const DE: &[(&str, &str)] = &[
+    ("nav.devices", "Geräte"),
+    ("nav.rps", "RPS-Verlauf"),
+    ("nav.settings", "Einstellungen"),
+    ("nav.menu", "Menü"),
+    ("nav.other_language", "English"),
+    ("nav.sign_out", "Abmelden"),
+    ("login.title", "Anmelden"),
+    ("login.intro", "Mit dem Admin-Passwort anmelden."),
+    ("login.password", "Admin-Passwort"),
+    ("login.submit", "Anmelden"),
+    (
+        "login.wrong_password",
+        "Falsches Passwort. Bitte erneut versuchen.",
+    ),
+    (
+        "login.rate_limited",
+        "Zu viele Fehlversuche. Bitte eine Minute warten und erneut versuchen.",
+    ),
+    (
+        "login.cross_site",
+        "Dieses Anmeldeformular kam von einer anderen Website und wird abgelehnt.",
+    ),
+    ("error.internal", "Interner Fehler; siehe Server-Log."),
+    ("col.mac", "MAC"),
+    ("col.name", "Name"),
+    ("col.user", "Benutzer"),
+    ("col.model", "Modell"),
+    ("col.firmware", "Firmware"),
+    ("col.device_config", "Gerätekonfiguration"),
+    ("col.phone_requests", "Telefonanfragen"),
+    ("col.last_config", "Letzte Konfigurationsanfrage"),
+    ("col.source_ip", "Quell-IP"),
+    ("col.time", "Zeit"),
+    ("col.method", "Methode"),
+    ("col.file", "Datei"),
+    ("col.status", "Status"),
+    ("col.command", "Befehl"),
+    ("col.params", "Parameter"),
+    ("col.answer", "Antwort"),
+    ("col.duration", "Dauer"),
+    ("config.entered", "Eingegeben"),
+    ("config.received", "Konfiguration erhalten"),
+    ("config.waiting", "Warte auf Konfiguration"),
+    ("requests.provisioned", "Provisioniert"),
+    ("requests.not_yet", "Noch nicht angefragt"),
+    ("devices.search", "MAC, Name, Benutzer, Modell suchen"),
+    ("devices.none", "Keine Geräte."),
+    ("devices.more", "Mehr anzeigen"),
+    ("devices.add", "Gerät hinzufügen"),
+    ("devices.add_submit", "Gerät hinzufügen"),
+    ("devices.added", "Gerät hinzugefügt:"),
+    ("devices.import", "CSV importieren"),
+    (
+        "devices.import_help",
+        "Ein Gerät pro Zeile, mit einer Kopfzeile, die die Spalten benennt:",
+    ),
+    ("devices.import_submit", "Importieren"),
+    ("devices.export", "CSV exportieren (ohne Passwörter)"),
+    ("mac.exists", "ist bereits ein Gerät."),
+    ("import.line", "Zeile"),
+    ("import.result", "Ergebnis"),
+    ("import.ok", "importiert"),
+    ("import.summary", "{ok} importiert, {bad} abgelehnt."),
+    ("import.no_file", "Bitte eine CSV-Datei wählen."),
+    (
+        "import.too_big",
+        "Die Datei ist zu groß (höchstens 32 MiB).",
+    ),
+    ("device.overview", "Übersicht"),
+    ("device.edit", "Bearbeiten"),
+    ("device.resend", "RPS-Umleitung erneut senden"),
+    (
+        "device.resent",
+        "Eingereiht: DEREGISTER und REDIRECT bei RPS.",
+    ),
+    ("device.remove", "Entfernen"),
+    (
+        "device.remove_confirm",
+        "Dieses Gerät entfernen? Das Telefon wird bei RPS abgemeldet.",
+    ),
+    (
+        "device.rotate",
+        "Neue Provisionierungs-Zugangsdaten (Telefon braucht die neue URL)",
+    ),
+    ("device.prov_url", "Provisionierungs-URL"),
+    ("device.http_user", "HTTP-Benutzer / Passwort"),
+    ("device.files", "Dateien, die das Telefon bekommt"),
+    (
+        "device.files_help",
+        "Jetzt erzeugt, wie das Telefon sie bekäme; Geheimnisse maskiert.",
+    ),
+    (
+        "device.file_none",
+        "Wird diesem Telefon (noch) nicht ausgeliefert.",
+    ),
+    ("device.requests", "Telefonanfragen"),
+    (
+        "device.no_requests",
+        "Das Telefon hat noch nichts angefragt.",
+    ),
+    ("device.innovaphone", "innovaphone"),
+    ("device.not_found", "Gerät nicht gefunden."),
+    ("form.save", "Speichern"),
+    ("form.unchanged", "unverändert"),
+    ("rps.pending", "Eingereiht"),
+    ("rps.attempts", "Versuche"),
+    ("rps.last_error", "Letzter Fehler"),
+    ("rps.next_attempt", "Nächster Versuch"),
+    ("rps.none", "Noch keine RPS-Befehle."),
+    ("rps.all_commands", "Alle Befehle"),
+    ("rps.filter", "Filtern"),
+    ("rps.newer", "Neuere"),
+    ("rps.older", "Ältere"),
+    ("rps_mode.standard", "Standardkonto (Betreiber)"),
+    ("rps_mode.own", "Eigenes Konto"),
+    ("rps_mode.off", "Aus"),
+    ("settings.provisioning", "Provisionierung"),
+    ("settings.rps", "RPS-Konto"),
+    ("settings.tz_search", "Tippen zum Suchen, z. B. Berlin"),
+    ("settings.rps_endpoint_default", "leer: Yealinks Endpunkt"),
+    ("settings.not_set", "nicht gesetzt"),
+    ("settings.saved", "Einstellungen gespeichert."),
+    ("field.mac", "MAC"),
+    ("field.name", "Name"),
+    ("field.sip_user", "SIP-Benutzer"),
+    ("field.sip_password", "SIP-Passwort"),
+    ("field.registrar", "Registrar"),
+    ("field.display_name", "Anzeigename"),
+    ("field.auth_name", "Auth-Name"),
+    ("field.model", "Modell"),
+    ("field.file", "Datei"),
+    ("field.public_base_url", "Öffentliche Basis-URL"),
+    ("field.provisioning_scheme", "Provisionierung über"),
+    (
+        "field.update_interval_minutes",
+        "Aktualisierungsintervall (Minuten)",
+    ),
+    ("field.ntp_servers", "NTP-Server"),
+    ("field.time_zone", "Zeitzone"),
+    ("field.location", "Standort"),
+    ("field.media_relay", "Media-Relay"),
+    ("field.sip_transport", "SIP-Transport"),
+    ("field.rps_mode", "RPS-Konto"),
+    ("field.rps_api", "RPS-API"),
+    ("field.rps_endpoint", "RPS-Endpunkt"),
+    ("field.rps_username", "RPS-Benutzername"),
+    ("field.rps_secret", "RPS-Geheimnis"),
+];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn keys(table: &[(&str, &str)]) -> BTreeSet<String> {
+        let set: BTreeSet<String> = table.iter().map(|(k, _)| (*k).to_owned()).collect();
+        assert_eq!(set.len(), table.len(), "a key is listed twice");
+        set
+    }
+
+    #[test]
+    fn both_languages_have_the_same_keys() {
+        let en = keys(EN);
+        let de = keys(DE);
+        let only_en: Vec<_> = en.difference(&de).collect();
+        let only_de: Vec<_> = de.difference(&en).collect();
+        assert!(only_en.is_empty(), "missing in German: {only_en:?}");
+        assert!(only_de.is_empty(), "missing in English: {only_de:?}");
+    }
+
+    /// Every `t.get("...")` in the templates and the UI code, and every key the code builds
+    /// (`"login.*"`, `"config.*"`, ...), is in the tables.
+    #[test]
+    fn every_key_used_exists() {
+        let en = keys(EN);
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/");
+        let mut texts = Vec::new();
+        for dir in ["templates", "src/ui"] {
+            let entries =
+                std::fs::read_dir(format!("{root}{dir}")).unwrap_or_else(|e| panic!("{dir}: {e}"));
+            for entry in entries.flatten() {
+                texts.push(std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        let mut missing = BTreeSet::new();
+        let prefixes = [
+            "nav.",
+            "login.",
+            "error.",
+            "col.",
+            "config.",
+            "requests.",
+            "devices.",
+            "mac.",
+            "import.",
+            "device.",
+            "form.",
+            "rps.",
+            "settings.",
+            "field.",
+        ];
+        for text in &texts {
+            for (i, _) in text.match_indices('"') {
+                let rest = &text[i + 1..];
+                let Some(end) = rest.find('"') else { continue };
+                let key = &rest[..end];
+                let looks_like_key = prefixes.iter().any(|p| key.starts_with(p))
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
+                    && !key.ends_with('.')
+                    // Template file names look like keys.
+                    && !key.ends_with(".html");
+                if looks_like_key && !en.contains(key) {
+                    missing.insert(key.to_owned());
+                }
+            }
+        }
+        for mode in ["standard", "own", "off"] {
+            assert!(en.contains(&format!("rps_mode.{mode}")));
+        }
+        assert!(
+            missing.is_empty(),
+            "keys used but not translated: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn language_from_cookie_then_accept_language() {
+        let mut h = HeaderMap::new();
+        assert_eq!(Lang::from_headers(&h), Lang::En);
+        h.insert(
+            header::ACCEPT_LANGUAGE,
+            HeaderValue::from_static("fr-FR, de-DE;q=0.8, en;q=0.5"),
+        );
+        assert_eq!(Lang::from_headers(&h), Lang::De);
+        h.insert(header::COOKIE, HeaderValue::from_static("yp_lang=en"));
+        assert_eq!(Lang::from_headers(&h), Lang::En);
+        assert_eq!(Tr(Lang::De).get("nav.devices"), "Geräte");
+        assert_eq!(Tr(Lang::De).field_label("time_zone"), "Zeitzone");
+        assert_eq!(Tr(Lang::En).field_label("nonexistent"), "nonexistent");
+    }
+}

@@ -1,0 +1,53 @@
+//! The admin web UI under `/ui`: server-rendered pages (askama) with htmx, assets embedded in
+//! the binary. It only calls the service layer (`Service`, `RpsFlow`, the store's read methods)
+//! as the JSON API does; it holds no business logic. See `docs/ui.md`.
+
+mod assets;
+mod csrf;
+pub mod i18n;
+mod pages;
+mod session;
+mod sse;
+pub mod view;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+pub use session::UiState;
+
+/// The `/ui` routes. Sessions and the sign-in rate limit live in this router's [`UiState`].
+pub fn routes(state: AppState) -> Router<AppState> {
+    let ui = Arc::new(UiState::default());
+    let protected = Router::new()
+        .route("/", get(pages::home))
+        .route("/devices", get(pages::devices).post(pages::add_device))
+        .route("/devices/rows", get(pages::device_rows))
+        .route("/devices/check-mac", get(pages::check_mac))
+        .route("/devices/import", post(pages::import_devices))
+        .route("/devices/export.csv", get(pages::export_devices))
+        .route(
+            "/devices/{mac}",
+            get(pages::device_detail).post(pages::update_device),
+        )
+        .route("/devices/{mac}/row", get(pages::device_row))
+        .route("/devices/{mac}/edit", get(pages::edit_device))
+        .route("/devices/{mac}/delete", post(pages::remove_device))
+        .route("/devices/{mac}/redirect", post(pages::resend_redirect))
+        .route("/rps", get(pages::rps_history))
+        .route("/settings", get(pages::settings).post(pages::save_settings))
+        .route("/events", get(sse::events))
+        .route("/logout", post(session::logout))
+        .layer(middleware::from_fn(csrf::check))
+        .layer(middleware::from_fn_with_state(state, session::require));
+    Router::new()
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/lang/{lang}", get(i18n::switch))
+        .route("/assets/{*file}", get(assets::serve))
+        .merge(protected)
+        .layer(axum::Extension(ui))
+}

@@ -1,0 +1,260 @@
+// Browser tests of the admin web UI: Playwright (playwright-core) driving Debian's Chromium
+// against the real `yealink-prov serve`, the RPS simulator and a simulated phone.
+//
+// Run: `node --test tests/browser/` (the Rust test crates/server/tests/it/browser.rs does this).
+// Binaries: $YEALINK_PROV_BIN and $YEALINK_SIM_BIN, else target/debug/ of this checkout.
+// Screenshots go to docs/screenshots/ with UPDATE_SCREENSHOTS=1, else to a temporary folder
+// (so a test run leaves the work tree clean).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const TARGET = process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target');
+const PROV = process.env.YEALINK_PROV_BIN || path.join(TARGET, 'debug/yealink-prov');
+const SIM = process.env.YEALINK_SIM_BIN || path.join(TARGET, 'debug/yealink-sim');
+const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const SHOTS = process.env.UPDATE_SCREENSHOTS === '1'
+  ? path.join(ROOT, 'docs/screenshots')
+  : mkdtempSync(path.join(tmpdir(), 'yealink-prov-shots-'));
+const PASSWORD = 'browser-test-admin-' + process.pid;
+const MAC = '00:15:65:12:34:56';
+const MAC_HEX = '001565123456';
+
+const run = promisify(execFile);
+const children = [];
+let work, base, rps, browser, page;
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** Starts a process; resolves with the first stdout line matching `ready` (or on timeout fails). */
+function start(cmd, args, env, ready) {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${cmd} not ready:\n${out}\n${err}`)), 30000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(ready);
+      if (m) { clearTimeout(timer); resolve(m); }
+    });
+    child.on('exit', (code) => reject(new Error(`${cmd} exited with ${code}:\n${out}\n${err}`)));
+  });
+}
+
+async function waitForHealth(url) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(url + '/healthz');
+      if (r.ok) return;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('server did not become healthy');
+}
+
+/** The simulated phone: asks RPS where to go, then fetches its files. Retries while the
+ *  redirect is still queued. Returns the simulator's output. */
+async function phoneBoots(mac) {
+  let last;
+  for (let i = 0; i < 60; i++) {
+    try {
+      const { stdout } = await run(SIM, ['provision', '--rps', rps, '--mac', mac, '--model', 'T46U', '--firmware', '108.86.0.90']);
+      return stdout;
+    } catch (e) {
+      last = e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw last;
+}
+
+async function shot(name, width = 1280) {
+  await page.setViewportSize({ width, height: width < 600 ? 800 : 860 });
+  await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage: width < 600 ? false : true });
+}
+
+before(async () => {
+  work = mkdtempSync(path.join(tmpdir(), 'yp-browser-'));
+  mkdirSync(SHOTS, { recursive: true });
+  const rpsMatch = await start(SIM, ['rps', '--listen', '127.0.0.1:0', '--user', 'xml-user',
+    '--password', 'xml-pass', '--access-key-id', 'AKID-BROWSER', '--access-key-secret', 'browser-rps-secret'],
+  {}, /RPS simulator on (http:\/\/\S+)/);
+  rps = rpsMatch[1];
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  start(PROV, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(work, 'data')],
+    { YEALINK_PROV_ADMIN_PASSWORD: PASSWORD, RUST_LOG: 'warn' }, /$^/).catch(() => {});
+  await waitForHealth(base);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking'],
+  });
+  const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 860 } });
+  page = await context.newPage();
+});
+
+after(async () => {
+  await browser?.close();
+  for (const c of children) c.kill('SIGTERM');
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test('sign in: a wrong password is refused with a clear message, the right one signs in', async () => {
+  await page.goto(base + '/ui/devices');
+  assert.match(page.url(), /\/ui\/login$/);
+  await shot('sign-in');
+  await page.fill('#password', 'not-the-password');
+  await page.click('button[type=submit]');
+  assert.match(await page.textContent('#login-error'), /Wrong password/);
+  await page.fill('#password', PASSWORD);
+  await page.click('button[type=submit]');
+  await page.waitForURL(/\/ui\/devices/);
+  assert.equal(await page.textContent('h1 >> nth=0').then((t) => t.trim().startsWith('Devices')), true);
+});
+
+test('settings: the RPS account (own, simulator) and the public URL are saved; the secret is never shown', async () => {
+  await page.goto(base + '/ui/settings');
+  await page.fill('input[name=public_base_url]', base);
+  await page.selectOption('select[name=rps_mode]', 'own');
+  await page.selectOption('select[name=rps_api]', 'json');
+  await page.fill('input[name=rps_endpoint]', rps);
+  await page.fill('input[name=rps_username]', 'AKID-BROWSER');
+  await page.fill('input[name=rps_secret]', 'browser-rps-secret');
+  await page.fill('input[name=time_zone]', 'Mars/Olympus_Mons');
+  await page.click('#settings-form button[type=submit]');
+  // Validation names the field.
+  await page.waitForSelector('#settings-result .error');
+  assert.match(await page.textContent('#settings-result'), /Time zone/);
+  await page.fill('input[name=time_zone]', 'Europe/Berlin');
+  await page.click('#settings-form button[type=submit]');
+  await page.waitForSelector('#settings-result .notice');
+  await page.reload();
+  assert.equal(await page.inputValue('input[name=rps_secret]'), '');
+  assert.ok(!(await page.content()).includes('browser-rps-secret'));
+  assert.equal(await page.inputValue('input[name=time_zone]'), 'Europe/Berlin');
+  await shot('settings');
+});
+
+test('add a device: the MAC is checked while typing, the device appears in the list', async () => {
+  await page.goto(base + '/ui/devices');
+  await page.fill('input[name=mac]', '00:15:65:12:34');
+  await page.waitForSelector('#mac-check .error');
+  assert.match(await page.textContent('#mac-check'), /10 hex digits/);
+  await page.fill('input[name=mac]', MAC);
+  await page.waitForSelector('#mac-check .notice');
+  assert.match(await page.textContent('#mac-check'), /✓ 00:15:65:12:34:56/);
+  await page.fill('input[name=sip_user]', '201');
+  await page.fill('input[name=sip_password]', 'sip-secret-201');
+  await page.fill('input[name=registrar]', 'pbx.example.com');
+  await page.fill('input[name=name]', 'Reception');
+  await page.click('#add-form button[type=submit]');
+  await page.waitForSelector(`#dev-${MAC_HEX}`);
+  assert.match(await page.textContent(`#dev-${MAC_HEX} .phone-requests`), /Not requested yet/);
+});
+
+test('a simulated phone fetches its files: the row turns to Provisioned live, without a reload', async () => {
+  await page.goto(base + '/ui/devices');
+  await page.waitForSelector(`#dev-${MAC_HEX}`);
+  await page.evaluate(() => { window.__noReload = true; });
+  // Give the live feed a moment to connect before the phone boots.
+  await page.waitForTimeout(500);
+  const out = await phoneBoots(MAC);
+  assert.match(out, /GET 001565123456\.cfg -> 200/);
+  await page.waitForFunction((mac) => {
+    const cell = document.querySelector(`#dev-${mac} .phone-requests`);
+    return cell && cell.textContent.includes('Provisioned');
+  }, MAC_HEX, { timeout: 15000 });
+  assert.equal(await page.evaluate(() => window.__noReload), true, 'the page was reloaded');
+  assert.match(await page.textContent(`#dev-${MAC_HEX}`), /T46U/);
+  assert.match(await page.textContent(`#dev-${MAC_HEX}`), /108\.86\.0\.90/);
+  await shot('devices');
+  await shot('devices-phone', 375);
+});
+
+test('change a setting: the next rendered file changes (detail page, then the phone)', async () => {
+  await page.goto(base + `/ui/devices/${MAC_HEX}`);
+  const before = await page.textContent('main');
+  assert.ok(before.includes('sip-secret-201') === false, 'SIP password rendered');
+  assert.match(before, /static\.auto_provision\.repeat\.minutes = 60/);
+  await page.goto(base + '/ui/settings');
+  await page.fill('input[name=update_interval_minutes]', '17');
+  await page.click('#settings-form button[type=submit]');
+  await page.waitForSelector('#settings-result .notice');
+  await page.goto(base + `/ui/devices/${MAC_HEX}`);
+  assert.match(await page.textContent('main'), /static\.auto_provision\.repeat\.minutes = 17/);
+  await shot('device-detail');
+});
+
+test('RPS history shows the commands the RPS simulator answered, filterable by MAC and command', async () => {
+  await page.goto(base + '/ui/rps');
+  const text = await page.textContent('table.rps-history');
+  assert.match(text, /ADD_SERVER/);
+  assert.match(text, /REDIRECT_DEVICE/);
+  assert.ok(!(await page.content()).includes('browser-rps-secret'));
+  await page.fill('input[name=mac]', MAC);
+  await page.selectOption('select[name=command]', 'REDIRECT_DEVICE');
+  await page.click('form.filters button[type=submit]');
+  await page.waitForURL(/command=REDIRECT_DEVICE/);
+  const rows = await page.$$eval('table.rps-history tbody tr', (trs) => trs.map((tr) => tr.textContent));
+  assert.ok(rows.length >= 1);
+  for (const r of rows) {
+    assert.match(r, /REDIRECT_DEVICE/);
+    assert.match(r, /00:15:65:12:34:56/);
+    assert.match(r, /ok/);
+  }
+  await page.goto(base + '/ui/rps');
+  await shot('rps-history');
+});
+
+test('import a CSV with a bad row: per-row results, the good rows are added', async () => {
+  await page.goto(base + '/ui/devices');
+  await page.click('#import-panel summary');
+  const csv = [
+    'mac,sip_user,sip_password,registrar,name',
+    '00:15:65:00:00:01,301,pw-301,pbx.example.com,Office 1',
+    'not-a-mac,302,pw-302,pbx.example.com,Broken',
+    '00:15:65:00:00:03,303,pw-303,pbx.example.com,Office 3',
+  ].join('\n');
+  await page.setInputFiles('#import-form input[type=file]', { name: 'devices.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.click('#import-form button[type=submit]');
+  await page.waitForSelector('#import-result table');
+  const result = await page.textContent('#import-result');
+  assert.match(result, /2 imported, 1 rejected/);
+  const failed = await page.$$eval('#import-result tr.failed', (trs) => trs.map((tr) => tr.textContent));
+  assert.equal(failed.length, 1);
+  assert.match(failed[0], /3/);
+  assert.match(failed[0], /not-a-mac/);
+  await page.goto(base + '/ui/devices');
+  assert.ok(await page.$('#dev-001565000001'));
+  assert.ok(await page.$('#dev-001565000003'));
+});
+
+test('German: the switch link sets the language', async () => {
+  await page.goto(base + '/ui/devices');
+  await page.click('.menu summary');
+  await page.click('.menu-items a[href="/ui/lang/de"]');
+  await page.waitForSelector('text=Geräte');
+  assert.match(await page.textContent('table.devices thead'), /Letzte Konfigurationsanfrage/);
+  await page.goto(base + '/ui/lang/en');
+});
