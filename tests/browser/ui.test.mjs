@@ -28,6 +28,10 @@ const SHOTS = process.env.UPDATE_SCREENSHOTS === '1'
 const PASSWORD = 'browser-test-admin-' + process.pid;
 const MAC = '00:15:65:12:34:56';
 const MAC_HEX = '001565123456';
+// innovaphone: the App instance password, and the phone Users adds for John Doe.
+const INSTANCE_PASSWORD = 'browser-instance-' + process.pid;
+const PBX_MAC = '00:15:65:ab:cd:ef';
+const PBX_MAC_HEX = '001565abcdef';
 
 const run = promisify(execFile);
 const children = [];
@@ -104,7 +108,8 @@ before(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   start(PROV, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(work, 'data')],
-    { YEALINK_PROV_ADMIN_PASSWORD: PASSWORD, RUST_LOG: 'warn' }, /$^/).catch(() => {});
+    { YEALINK_PROV_ADMIN_PASSWORD: PASSWORD, YEALINK_PROV_INNOVAPHONE__PASSWORD: INSTANCE_PASSWORD,
+      RUST_LOG: 'warn' }, /$^/).catch(() => {});
   await waitForHealth(base);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -248,6 +253,32 @@ test('import a CSV with a bad row: per-row results, the good rows are added', as
   await page.goto(base + '/ui/devices');
   assert.ok(await page.$('#dev-001565000001'));
   assert.ok(await page.$('#dev-001565000003'));
+});
+
+test('innovaphone: a phone added in myApps shows Config Received, its PBX side, and the flags after its fetch', async () => {
+  // A simulated PBX connects to our App object URL; Users adds a phone for John Doe as Profile does.
+  await start(SIM, ['innovaphone', '--app-url', `${base}/innovaphone-yealink`, '--password', INSTANCE_PASSWORD,
+    '--add-phone', PBX_MAC], {}, /add phone \S+: (ok|failed.*)/).then((m) => assert.equal(m[1], 'ok'));
+  await page.goto(base + '/ui/devices');
+  await page.waitForSelector(`#dev-${PBX_MAC_HEX}`);
+  assert.match(await page.textContent(`#dev-${PBX_MAC_HEX}`), /Config Received/);
+  assert.match(await page.textContent(`#dev-${PBX_MAC_HEX}`), /jdoe/);
+  const out = await phoneBoots(PBX_MAC);
+  assert.match(out, /GET 001565abcdef\.cfg -> 200/);
+  await page.goto(base + `/ui/devices/${PBX_MAC_HEX}`);
+  const panel = page.locator('#innovaphone');
+  await panel.waitFor();
+  assert.match(await panel.textContent(), /John Doe \(jdoe\)/);
+  assert.match(await panel.textContent(), /connected/);
+  // The user object is edited right after the fetch; reload until it shows.
+  for (let i = 0; i < 30 && !/Media Relay/.test(await panel.textContent()); i++) {
+    await page.waitForTimeout(300);
+    await page.reload();
+  }
+  assert.match(await panel.textContent(), /Media Relay (on|off), TLS only (on|off), Reverse Proxy (on|off)/);
+  await shot('device-innovaphone');
+  await page.goto(base + '/ui/settings');
+  assert.match(await page.textContent('#pbx-settings'), /master \(example\.com/);
 });
 
 test('German: the switch link sets the language', async () => {

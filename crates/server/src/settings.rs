@@ -342,6 +342,7 @@ impl Settings {
             "time_zone" => self.phone.time_zone = value.to_owned(),
             "location" => self.phone.location = value.to_ascii_uppercase(),
             "media_relay" => self.phone.media_relay = parse_bool("media_relay", value)?,
+            "pbx_reverse_proxy" => self.pbx_reverse_proxy = parse_bool("pbx_reverse_proxy", value)?,
             "sip_transport" => {
                 self.phone.sip_transport = value
                     .parse()
@@ -370,7 +371,8 @@ impl Settings {
                     message: format!(
                         "unknown setting {key:?}; settable: public_base_url, provisioning_scheme, \
                          update_interval_minutes, ntp_servers, time_zone, location, media_relay, \
-                         sip_transport, rps_mode, rps_api, rps_endpoint, rps_username, rps_secret"
+                         sip_transport, pbx_reverse_proxy, rps_mode, rps_api, rps_endpoint, \
+                         rps_username, rps_secret"
                     ),
                 });
             }

@@ -16,6 +16,8 @@ use crate::error::ServiceError;
 
 /// How long Users waits for our answer while Devices sends the configuration.
 pub const CONFIG_WAIT: Duration = Duration::from_secs(20);
+/// How long a request waits for a PBX to name the Devices API.
+pub const DEVICES_URL_WAIT: Duration = Duration::from_secs(5);
 
 /// `Ok(note)`: answer ok. `Err(text)`: answer failed with `text`, written for a person.
 pub async fn provision_phone(
@@ -39,7 +41,14 @@ pub async fn provision_phone(
             format!("cannot decrypt the user's password ({e}); the Users connection may use another instance password")
         })?
     };
-    if inn.registry.devices_url().is_none() {
+    // Right after a (re)start the PBX may still be telling us about its services.
+    let mut urls = inn.registry.watch_devices_url();
+    let known = tokio::time::timeout(DEVICES_URL_WAIT, async {
+        urls.wait_for(Option::is_some).await.is_ok()
+    })
+    .await
+    .unwrap_or(false);
+    if !known {
         return Err("Devices Service not found! The PBX has not offered the Devices API to the Yealink App object: tick Services on it, add devices-api in its Apps tab, and check that the PBX is connected".into());
     }
 

@@ -15,8 +15,8 @@ use yealink::{Mac, PhoneFile};
 use super::i18n::{Lang, Tr};
 use super::session::Session;
 use super::view::{
-    DeviceRow, HistoryRow, InnovaphonePanel, PendingRow, RequestRow, innovaphone_panel, mac_colons,
-    mac_hex,
+    DeviceRow, HistoryRow, InnovaphonePanel, PbxUpdateLine, PendingRow, RequestRow,
+    innovaphone_panel, mac_colons, mac_hex,
 };
 use crate::device_input::{DeviceInput, DevicePatch};
 use crate::error::ServiceError;
@@ -817,6 +817,7 @@ pub struct SettingsView {
     ntp_servers: String,
     time_zone: String,
     media_relay: bool,
+    pbx_reverse_proxy: bool,
     /// (value, selected) of each choice.
     transports: Vec<(&'static str, bool)>,
     modes: Vec<(&'static str, bool)>,
@@ -839,6 +840,7 @@ impl SettingsView {
             ntp_servers: s.phone.ntp_servers.join(", "),
             time_zone: s.phone.time_zone.clone(),
             media_relay: s.phone.media_relay,
+            pbx_reverse_proxy: s.pbx_reverse_proxy,
             transports: {
                 let current = s.phone.sip_transport.to_string().to_ascii_lowercase();
                 ["udp", "tcp", "tls"]
@@ -875,6 +877,38 @@ pub struct SettingsPage {
     time_zones: Vec<String>,
     /// (code, name, selected).
     locations: Vec<(String, String, bool)>,
+    /// The innovaphone side, when it is on.
+    pbx: Option<PbxStatusView>,
+}
+
+/// What the settings page shows of the innovaphone connection.
+pub struct PbxStatusView {
+    /// "master (example.com, pbx.example.com): PbxAdminApi, Services" per connected PBX.
+    sessions: Vec<String>,
+    devices_url: String,
+    app_url: String,
+}
+
+fn pbx_status(state: &AppState) -> Option<PbxStatusView> {
+    let inn = state.innovaphone.as_ref()?;
+    Some(PbxStatusView {
+        sessions: inn
+            .registry
+            .sessions()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} ({}, {}): {}",
+                    s.pbx,
+                    s.domain,
+                    s.pbx_dns,
+                    s.apis.join(", ")
+                )
+            })
+            .collect(),
+        devices_url: inn.registry.devices_url().unwrap_or_default(),
+        app_url: state.service.learned_app_url().unwrap_or_default(),
+    })
 }
 
 pub async fn settings(
@@ -902,6 +936,7 @@ pub async fn settings(
                 (code, l.name.to_string(), selected)
             })
             .collect(),
+        pbx: pbx_status(&state),
     }
     .into_response()
 }
@@ -915,6 +950,7 @@ const SETTINGS_FIELDS: &[&str] = &[
     "time_zone",
     "location",
     "media_relay",
+    "pbx_reverse_proxy",
     "sip_transport",
     "rps_mode",
     "rps_api",
@@ -936,6 +972,12 @@ pub async fn save_settings(
         "false"
     };
     form.insert("media_relay".into(), relay.into());
+    let proxy = if form.contains_key("pbx_reverse_proxy") {
+        "true"
+    } else {
+        "false"
+    };
+    form.insert("pbx_reverse_proxy".into(), proxy.into());
     for key in SETTINGS_FIELDS {
         let Some(value) = form.get(*key) else {
             continue;

@@ -40,42 +40,45 @@ pub fn device_config_state(pbx_config: Option<bool>) -> DeviceConfigState {
 /// What the device detail page's innovaphone panel shows (label, value). `None` renders no
 /// panel; the innovaphone integration returns its state here.
 pub struct InnovaphonePanel {
-    pub facts: Vec<(String, String)>,
+    /// (i18n key of the label, value).
+    pub facts: Vec<(&'static str, String)>,
+    pub update: PbxUpdateLine,
 }
 
 /// The innovaphone side of a phone (no secrets in the view); standalone devices have no panel.
+/// Labels are i18n keys.
 pub fn innovaphone_panel(
     view: Option<&crate::innovaphone::record::PbxDeviceView>,
 ) -> Option<InnovaphonePanel> {
     let v = view?;
     let mut facts = vec![
-        ("User".to_owned(), format!("{} ({})", v.user_cn, v.user_sip)),
-        ("Hardware ID".to_owned(), v.hwid.clone()),
-        ("Registrar".to_owned(), v.registrar.clone()),
-        ("Device Config".to_owned(), v.device_config.to_owned()),
-        ("Items".to_owned(), v.config_items.join(", ")),
+        ("pbx.user", format!("{} ({})", v.user_cn, v.user_sip)),
+        ("pbx.hwid", v.hwid.clone()),
+        ("pbx.registrar", v.registrar.clone()),
+        ("pbx.device_config", v.device_config.to_owned()),
+        ("pbx.items", v.config_items.join(", ")),
         (
-            "Sysclient".to_owned(),
+            "pbx.sysclient",
             match &v.sysclient.detail {
                 Some(detail) => format!("{}: {detail}", v.sysclient.status),
                 None => v.sysclient.status.clone(),
             },
         ),
     ];
-    facts.extend(
-        v.mapping_notes
-            .iter()
-            .map(|n| ("Note".to_owned(), n.clone())),
-    );
-    facts.push((
-        "User object".to_owned(),
-        match &v.pbx_update {
-            Some(u) if u.ok => u.text.clone(),
-            Some(u) => format!("failed: {}", u.text),
-            None => "not updated yet (the phone has not fetched its file)".to_owned(),
-        },
-    ));
-    Some(InnovaphonePanel { facts })
+    facts.extend(v.mapping_notes.iter().map(|n| ("pbx.note", n.clone())));
+    let update = match &v.pbx_update {
+        Some(u) if u.ok => PbxUpdateLine::Done(u.text.clone()),
+        Some(u) => PbxUpdateLine::Failed(u.text.clone()),
+        None => PbxUpdateLine::NotYet,
+    };
+    Some(InnovaphonePanel { facts, update })
+}
+
+/// The last edit of the user object, as the panel shows it.
+pub enum PbxUpdateLine {
+    Done(String),
+    Failed(String),
+    NotYet,
 }
 
 pub fn fmt_time(t: OffsetDateTime) -> String {

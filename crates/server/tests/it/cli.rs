@@ -238,3 +238,53 @@ fn every_command_has_help() {
         );
     }
 }
+
+#[tokio::test]
+async fn pbx_app_object_prints_what_to_create_or_says_what_is_missing() {
+    let app = spawn_app().await;
+    // Without an instance password there is nothing to print yet: say how to set one.
+    let out = cli(&app, &["pbx", "app-object"]).await;
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("innovaphone.password"),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_yealink-prov"));
+    command
+        .args(["pbx", "app-object", "--database-url", &app.database_url])
+        .env("RUST_LOG", "warn")
+        .env(
+            "YEALINK_PROV_INNOVAPHONE__PASSWORD",
+            "printed-instance-password",
+        );
+    let out = tokio::task::spawn_blocking(move || command.output().expect("run"))
+        .await
+        .expect("task");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    // The URL is the public base URL the test server set, plus the configured path.
+    for needle in [
+        format!("URL         {}/innovaphone-yealink", app.base),
+        "Password    printed-instance-password".to_owned(),
+        "Websocket".to_owned(),
+        "Admin".to_owned(),
+        "Services".to_owned(),
+        "devices-api".to_owned(),
+    ] {
+        assert!(text.contains(&needle), "missing {needle:?} in\n{text}");
+    }
+
+    // `pbx show` for a standalone device says it is not an innovaphone phone.
+    app.add_device(crate::helpers::device_json("805ec0aaee09", "709"))
+        .await;
+    let out = cli(&app, &["pbx", "show", "805ec0aaee09"]).await;
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not an innovaphone phone"),
+        "{}",
+        stderr(&out)
+    );
+    app.stop().await;
+}

@@ -27,6 +27,15 @@ struct Served {
 }
 
 async fn serve(dir: &std::path::Path, name: &str, admin_password: Option<&str>) -> Served {
+    serve_with(dir, name, admin_password, &[]).await
+}
+
+async fn serve_with(
+    dir: &std::path::Path,
+    name: &str,
+    admin_password: Option<&str>,
+    env: &[(&str, &str)],
+) -> Served {
     let port = free_port();
     let out = dir.join(format!("{name}.out"));
     let err = dir.join(format!("{name}.err"));
@@ -45,6 +54,7 @@ async fn serve(dir: &std::path::Path, name: &str, admin_password: Option<&str>) 
     if let Some(pw) = admin_password {
         command.env("YEALINK_PROV_ADMIN_PASSWORD", pw);
     }
+    command.envs(env.iter().copied());
     let child = command.spawn().expect("spawn serve");
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
@@ -164,6 +174,121 @@ async fn generated_admin_password_is_shown_once_and_logs_hold_no_secret() {
     assert!(stderr.contains("phone request denied"), "{stderr}");
     assert!(stderr.contains("yealink-prov serving"), "{stderr}");
     for secret in [&token, &http_password, &generated, "SipSecret-111"] {
+        assert!(!stderr.contains(secret), "log leaks a secret: {secret}");
+        assert!(!stdout.contains(secret), "stdout leaks a secret: {secret}");
+    }
+}
+
+#[tokio::test]
+async fn the_innovaphone_flow_logs_hold_no_secret() {
+    use prov_sim::innovaphone::{DevicesSim, PbxConfig, PbxSim, UsersSim, example_items};
+
+    const INSTANCE: &str = "Instance-Secret-4711";
+    const SIP: &str = "Users-Sip-Secret-0815";
+    const ADMIN: &str = "admin-password-for-logs-test";
+    let dir = tempfile::tempdir().expect("dir");
+    let devices = DevicesSim::start("example.com").await.expect("devices");
+    devices.add_category("yealink", example_items());
+    let served = serve_with(
+        dir.path(),
+        "pbx",
+        Some(ADMIN),
+        &[("YEALINK_PROV_INNOVAPHONE__PASSWORD", INSTANCE)],
+    )
+    .await;
+    let app_url = format!("{}/innovaphone-yealink", served.base);
+    // A PBX with the wrong password first: its refusal is logged, without the digest's input.
+    let wrong = PbxSim::start(PbxConfig::new(&app_url, "Wrong-Instance-Secret"), None).await;
+    for _ in 0..100 {
+        if matches!(
+            wrong.login_state(),
+            prov_sim::innovaphone::LoginState::Failed(_)
+        ) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wrong.stop().await;
+    let pbx = PbxSim::start(
+        PbxConfig::new(&app_url, INSTANCE),
+        Some(devices.websocket_url()),
+    )
+    .await;
+    pbx.wait_subscribed(Duration::from_secs(10))
+        .await
+        .expect("PBX subscribed");
+    pbx.add_user("John Doe", "jdoe", vec![]);
+    let outcome = UsersSim::add_phone(
+        &pbx,
+        &devices,
+        &app_url,
+        INSTANCE,
+        "John Doe",
+        "805ec0ab0002",
+        "yealink",
+        SIP,
+    )
+    .await
+    .expect("Users");
+    assert_eq!(outcome.result, "ok", "{:?}", outcome.raw);
+    // The phone fetches its file, which triggers the user-object update.
+    let client = reqwest::Client::new();
+    let device: Value = client
+        .get(format!(
+            "{}/api/v1/devices/805ec0ab0002?reveal=true",
+            served.base
+        ))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("api")
+        .json()
+        .await
+        .expect("json");
+    let url = device["provisioning_url"].as_str().expect("url").to_owned();
+    let token = url
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .expect("token")
+        .to_owned();
+    let mut phone = SimPhone::new("805ec0ab0002", "T54W", "96.86.0.100").expect("phone");
+    phone.set_provisioning_server(&url, None);
+    phone.provision().await.expect("provisions");
+    assert_eq!(
+        phone.params().get("account.1.password").map(String::as_str),
+        Some(SIP)
+    );
+    for _ in 0..100 {
+        let flagged = pbx.user("John Doe").is_some_and(|u| {
+            u["devices"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|d| d.get("mr").is_some()))
+        });
+        if flagged {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pbx.stop().await;
+    devices.stop().await;
+    let (stdout, stderr) = served.stop();
+    assert!(stderr.contains("AppWebsocket login failed"), "{stderr}");
+    assert!(stderr.contains("ProvisioningPhone"), "{stderr}");
+    assert!(
+        stderr.contains("device flags set on the PBX user object"),
+        "{stderr}"
+    );
+    for secret in [
+        INSTANCE,
+        SIP,
+        ADMIN,
+        &token,
+        "Wrong-Instance-Secret",
+        "turn-secret",
+        "log-secret",
+        prov_sim::innovaphone::devices::DEFAULT_ADMIN_PASSWORD,
+    ] {
         assert!(!stderr.contains(secret), "log leaks a secret: {secret}");
         assert!(!stdout.contains(secret), "stdout leaks a secret: {secret}");
     }
