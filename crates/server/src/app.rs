@@ -148,7 +148,7 @@ impl Server {
             task.abort();
         }
         if let Some(inn) = &state.innovaphone {
-            inn.shutdown();
+            inn.shutdown().await;
         }
         state.requests.flush().await;
         drop(state);

@@ -368,6 +368,28 @@ pub(crate) const INSERT_RPS_HISTORY: &str = "INSERT INTO rps_history (at, comman
 pub(crate) const PRUNE_RPS_HISTORY: &str = "DELETE FROM rps_history WHERE at < $1 AND id NOT IN (\
      SELECT id FROM rps_history ORDER BY at DESC, id DESC LIMIT $2)";
 
+// ---- leases --------------------------------------------------------------------------------
+
+/// `$1` name, `$2` holder, `$3` until, `$4` now. One statement, so it is race-free on both
+/// backends: a free name is inserted (a concurrent insert of the same name makes the others
+/// conflict), and a taken one is overwritten only if `$2` holds it or it expired. The WHERE
+/// is evaluated on the row as it is after any concurrent writer committed (PostgreSQL waits
+/// for that writer; SQLite has one writer at a time). RETURNING yields a row iff `$2` holds
+/// the lease afterwards: an upsert whose WHERE is false returns nothing.
+pub(crate) const ACQUIRE_LEASE: &str = "INSERT INTO leases (name, holder, until) \
+     VALUES ($1, $2, $3) \
+     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+     WHERE leases.holder = excluded.holder OR leases.until <= $4 \
+     RETURNING holder";
+
+/// `$1` name, `$2` holder, `$3` until: the lease becomes `$2`'s whoever held it.
+pub(crate) const STEAL_LEASE: &str = "INSERT INTO leases (name, holder, until) \
+     VALUES ($1, $2, $3) \
+     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until";
+
+/// `$1` name, `$2` holder: only the holder's lease goes.
+pub(crate) const RELEASE_LEASE: &str = "DELETE FROM leases WHERE name = $1 AND holder = $2";
+
 /// `WHERE` and `LIMIT … OFFSET …` of a history page: static fragments only. Binds, in order:
 /// the MAC if filtered, the command if filtered, then limit and offset.
 pub(crate) fn history_filter(q: &HistoryQuery) -> (&'static str, &'static str) {

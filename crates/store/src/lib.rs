@@ -205,6 +205,37 @@ pub trait Store: Send + Sync + 'static {
     /// `true` when there was one.
     async fn delete_pbx_device(&self, mac: Mac) -> Result<bool, StoreError>;
 
+    // ---- leases --------------------------------------------------------------------------
+    //
+    // A named lease says which process may do one piece of work (e.g. `sysclient:<mac>`: keep
+    // that phone's connection to innovaphone Devices) when several instances share the
+    // database. `holder` must be unique per running process. Expiry is judged by the store's
+    // (the calling process's) clock, like the `until` the caller computes, so instances' clocks
+    // must agree to well within a lease. See docs/storage.md ("Leases").
+
+    /// Takes the lease `name` for `holder` until `until` if it is free or expired, or renews it
+    /// if `holder` already holds it (even expired). One atomic upsert, so of concurrent callers
+    /// exactly one wins a free lease. Returns whether `holder` holds it afterwards.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Takes the lease `name` for `holder` until `until` whoever holds it. For work that must
+    /// move to this process now; the previous holder finds out at its next renewal.
+    async fn steal_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Ends `holder`'s lease `name` at once, so another process can take it without waiting
+    /// for it to expire. Does nothing if someone else holds it (or nobody).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
     // ---- RPS outbox ----------------------------------------------------------------------
     //
     // Every command to Yealink's RPS is a job here until it finishes, so nothing is lost

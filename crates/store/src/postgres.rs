@@ -15,10 +15,11 @@ use time::OffsetDateTime;
 use yealink::Mac;
 
 use crate::common::{
-    self, BULK_CHUNK, CLAIM_RPS_JOBS_PG, DELETE_LEASED_RPS_JOB, HISTORY_ORDER, INSERT_DEVICE,
-    INSERT_RPS_HISTORY, PENDING_RPS_JOBS, PENDING_RPS_JOBS_OF_MAC, PRUNE_RPS_HISTORY, PRUNE_SQL,
-    RETRY_RPS_JOB, RETRY_RPS_JOBS_NOW, RPS_QUEUE_STATS, STATUS_UPDATE_SQL, SearchPatterns,
-    attempts_from, clamp_claim, clamp_limit, lease_until, normalize, now, parse_mac, stamped,
+    self, ACQUIRE_LEASE, BULK_CHUNK, CLAIM_RPS_JOBS_PG, DELETE_LEASED_RPS_JOB, HISTORY_ORDER,
+    INSERT_DEVICE, INSERT_RPS_HISTORY, PENDING_RPS_JOBS, PENDING_RPS_JOBS_OF_MAC,
+    PRUNE_RPS_HISTORY, PRUNE_SQL, RELEASE_LEASE, RETRY_RPS_JOB, RETRY_RPS_JOBS_NOW,
+    RPS_QUEUE_STATS, STATUS_UPDATE_SQL, STEAL_LEASE, SearchPatterns, attempts_from, clamp_claim,
+    clamp_limit, lease_until, normalize, now, parse_mac, stamped,
 };
 use crate::error::device_write_error;
 use crate::{
@@ -953,6 +954,46 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let held: Option<String> = sqlx::query_scalar(ACQUIRE_LEASE)
+            .bind(name)
+            .bind(holder)
+            .bind(normalize(until))
+            .bind(now())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(held.is_some())
+    }
+
+    async fn steal_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(STEAL_LEASE)
+            .bind(name)
+            .bind(holder)
+            .bind(normalize(until))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query(RELEASE_LEASE)
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn enqueue_rps_jobs(&self, jobs: &[NewRpsJob]) -> Result<Vec<i64>, StoreError> {

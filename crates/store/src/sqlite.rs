@@ -17,11 +17,12 @@ use time::OffsetDateTime;
 use yealink::Mac;
 
 use crate::common::{
-    self, BULK_CHUNK, CLAIM_RPS_JOBS_SQLITE, DELETE_LEASED_RPS_JOB, HISTORY_ORDER, INSERT_DEVICE,
-    INSERT_RPS_HISTORY, PENDING_RPS_JOBS, PENDING_RPS_JOBS_OF_MAC, PRUNE_RPS_HISTORY, PRUNE_SQL,
-    RETRY_RPS_JOB, RETRY_RPS_JOBS_NOW, RPS_QUEUE_STATS, STATUS_UPDATE_SQL, SearchPatterns,
-    attempts_from, clamp_claim, clamp_limit, from_micros, lease_until, normalize, now,
-    opt_from_micros, parse_mac, stamped, to_micros,
+    self, ACQUIRE_LEASE, BULK_CHUNK, CLAIM_RPS_JOBS_SQLITE, DELETE_LEASED_RPS_JOB, HISTORY_ORDER,
+    INSERT_DEVICE, INSERT_RPS_HISTORY, PENDING_RPS_JOBS, PENDING_RPS_JOBS_OF_MAC,
+    PRUNE_RPS_HISTORY, PRUNE_SQL, RELEASE_LEASE, RETRY_RPS_JOB, RETRY_RPS_JOBS_NOW,
+    RPS_QUEUE_STATS, STATUS_UPDATE_SQL, STEAL_LEASE, SearchPatterns, attempts_from, clamp_claim,
+    clamp_limit, from_micros, lease_until, normalize, now, opt_from_micros, parse_mac, stamped,
+    to_micros,
 };
 use crate::error::device_write_error;
 use crate::{
@@ -995,6 +996,46 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let held: Option<String> = sqlx::query_scalar(ACQUIRE_LEASE)
+            .bind(name)
+            .bind(holder)
+            .bind(to_micros(normalize(until)))
+            .bind(to_micros(now()))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(held.is_some())
+    }
+
+    async fn steal_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(STEAL_LEASE)
+            .bind(name)
+            .bind(holder)
+            .bind(to_micros(normalize(until)))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query(RELEASE_LEASE)
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn enqueue_rps_jobs(&self, jobs: &[NewRpsJob]) -> Result<Vec<i64>, StoreError> {

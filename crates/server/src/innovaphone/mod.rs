@@ -15,10 +15,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
+use futures::StreamExt;
 use yealink::Mac;
 
 use crate::config::InnovaphoneConfig;
 use crate::error::ServiceError;
+use crate::secret::random_token;
 use crate::service::Service;
 use crate::state::AppState;
 use record::{PbxDevice, PbxDeviceView};
@@ -32,6 +34,10 @@ pub struct Innovaphone {
     pub service: Arc<Service>,
     pub registry: PbxRegistry,
     pub sysclients: Sysclients,
+    /// This process among the instances sharing the database: the holder of its sysclient
+    /// leases (docs/innovaphone.md, decision 6). Fresh per start, so a restarted instance
+    /// never mistakes a dead predecessor's lease for its own.
+    instance_id: String,
     /// The instance password (= the App object's password).
     password: String,
     domain: Option<String>,
@@ -53,6 +59,7 @@ impl Innovaphone {
             service,
             registry: PbxRegistry::new(devices_url),
             sysclients: Sysclients::default(),
+            instance_id: format!("{}-{}", std::process::id(), random_token(12)),
             password: password.expose().to_owned(),
             domain: config.domain.clone().filter(|d| !d.is_empty()),
             title: config.title.clone(),
@@ -76,8 +83,22 @@ impl Innovaphone {
         Ok(())
     }
 
-    pub fn shutdown(&self) {
-        self.sysclients.stop_all();
+    /// Stops every sysclient connection and releases their leases, so another instance takes
+    /// the phones over at its next try (within 10 s) instead of after the lease ran out (30 s).
+    pub async fn shutdown(&self) {
+        let macs = self.sysclients.stop_all().await;
+        let store = self.service.store();
+        futures::stream::iter(macs)
+            .for_each_concurrent(8, |mac| {
+                let store = store.clone();
+                async move {
+                    let name = sysclient::lease_name(mac);
+                    if let Err(e) = store.release_lease(&name, &self.instance_id).await {
+                        tracing::warn!(%mac, error = %e, "could not release the sysclient lease; another instance takes the phone over when it expires");
+                    }
+                }
+            })
+            .await;
     }
 
     fn app_url_seen(self: &Arc<Self>, url: &str) {

@@ -1,8 +1,13 @@
 //! One sysclient connection per phone to Devices (`<devices url>/sysclients`), kept open so
 //! configuration updates arrive; we identify on the phone's behalf (`other: true`).
+//!
+//! Instances sharing a database hold a lease per phone (`sysclient:<mac>`) so that only one of
+//! them keeps the phone's connection: Devices keeps only the newest connection of an id, so two
+//! instances would take it from each other forever.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -23,11 +28,24 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How often an idle connection checks that its phone still exists.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
+/// How long a phone's lease lasts: an instance that dies without releasing it keeps its
+/// phones' connections from the others this long.
+const LEASE_FOR: Duration = Duration::from_secs(30);
+/// How often a connected link renews its lease: a third of it, so one slow or failed renewal
+/// does not lose it.
+const LEASE_RENEW_EVERY: Duration = Duration::from_secs(10);
+/// How often a link whose lease another instance holds asks again. One query per phone per
+/// period (plus jitter); a takeover after a clean stop (which releases) takes about this long.
+const LEASE_RETRY_EVERY: Duration = Duration::from_secs(10);
+/// `status` while another instance holds the phone's lease.
+const ELSEWHERE: &str = "elsewhere";
+const ELSEWHERE_DETAIL: &str = "another yealink-prov instance holds this phone's connection";
 
 /// The connection of one phone, as shown to administrators.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LinkState {
-    /// `waiting_for_devices_url`, `connecting`, `connected`, `retrying`, `rejected`, `stopped`.
+    /// `waiting_for_devices_url`, `elsewhere` (another instance holds the connection),
+    /// `connecting`, `connected`, `retrying`, `rejected`, `stopped`.
     pub status: String,
     /// Why it is not connected, for a person to act on.
     pub detail: Option<String>,
@@ -58,6 +76,9 @@ struct Link {
 pub struct Sysclients {
     links: Mutex<HashMap<Mac, Link>>,
     events: broadcast::Sender<(Mac, LinkEvent)>,
+    /// Set by `stop_all`: a PBX session coming up during shutdown must not start links whose
+    /// leases nobody would release.
+    stopped: AtomicBool,
 }
 
 impl Default for Sysclients {
@@ -65,8 +86,18 @@ impl Default for Sysclients {
         Sysclients {
             links: Mutex::new(HashMap::new()),
             events: broadcast::Sender::new(256),
+            stopped: AtomicBool::new(false),
         }
     }
+}
+
+/// The name of a phone's lease in the store.
+pub fn lease_name(mac: Mac) -> String {
+    format!("sysclient:{mac}")
+}
+
+fn lease_until() -> OffsetDateTime {
+    OffsetDateTime::now_utc() + LEASE_FOR
 }
 
 impl Sysclients {
@@ -75,14 +106,27 @@ impl Sysclients {
     }
 
     /// (Re)starts the phone's connection: a running one is dropped first, so a new provisioning
-    /// code is presented at once.
+    /// code is presented at once. For ProvisioningPhone, which reached this instance: it takes
+    /// the phone's lease even from another instance, because the new code belongs to whoever
+    /// received it and only that instance can present it (waiting up to 30 s for the other's
+    /// lease would fail the request). The other instance finds its lease gone at its next
+    /// renewal and closes its connection.
     pub fn start(&self, inn: &Arc<Innovaphone>, mac: Mac) {
+        self.spawn(inn, mac, true);
+    }
+
+    fn spawn(&self, inn: &Arc<Innovaphone>, mac: Mac, steal_lease: bool) {
+        // Checked under the lock `stop_all` drains with, so no link slips in after it.
+        let mut links = self.links.lock();
+        if self.stopped.load(Ordering::SeqCst) {
+            return;
+        }
         let state = Arc::new(Mutex::new(LinkState {
             status: "connecting".into(),
             ..LinkState::default()
         }));
-        let task = tokio::spawn(run_link(inn.clone(), mac, state.clone()));
-        if let Some(old) = self.links.lock().insert(mac, Link { task, state }) {
+        let task = tokio::spawn(run_link(inn.clone(), mac, state.clone(), steal_lease));
+        if let Some(old) = links.insert(mac, Link { task, state }) {
             old.task.abort();
         }
     }
@@ -95,7 +139,9 @@ impl Sysclients {
             .get(&mac)
             .is_some_and(|l| !l.task.is_finished());
         if !running {
-            self.start(inn, mac);
+            // Leaves the lease to whoever holds it: start-up and PBX sessions call this on every
+            // instance.
+            self.spawn(inn, mac, false);
         }
     }
 
@@ -105,10 +151,22 @@ impl Sysclients {
         }
     }
 
-    pub fn stop_all(&self) {
-        for (_, link) in self.links.lock().drain() {
+    /// Stops every link for good and returns their phones, whose leases the caller releases.
+    /// Waits until the tasks are gone, so none renews a lease after that.
+    pub async fn stop_all(&self) -> Vec<Mac> {
+        let links: Vec<(Mac, Link)> = {
+            let mut links = self.links.lock();
+            self.stopped.store(true, Ordering::SeqCst);
+            links.drain().collect()
+        };
+        let mut macs = Vec::with_capacity(links.len());
+        for (mac, link) in links {
             link.task.abort();
+            // Err(cancelled) is the expected outcome.
+            let _ = link.task.await;
+            macs.push(mac);
         }
+        macs
     }
 
     pub fn state(&self, mac: Mac) -> LinkState {
@@ -131,12 +189,16 @@ impl Sysclients {
     }
 }
 
-fn set_state(state: &Mutex<LinkState>, status: &str, detail: Option<String>) {
+/// Returns whether the state changed.
+fn set_state(state: &Mutex<LinkState>, status: &str, detail: Option<String>) -> bool {
     let mut s = state.lock();
     if s.status != status || s.detail != detail {
         s.status = status.to_owned();
         s.detail = detail;
         s.since = Some(OffsetDateTime::now_utc());
+        true
+    } else {
+        false
     }
 }
 
@@ -146,6 +208,8 @@ enum Ended {
     DeviceGone,
     /// Closed after Devices had taken us: reconnect soon.
     Closed,
+    /// We closed it: another instance took the phone's lease over.
+    LeaseLost,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,9 +220,10 @@ enum LinkError {
     Failed(String),
 }
 
-async fn run_link(inn: Arc<Innovaphone>, mac: Mac, state: Arc<Mutex<LinkState>>) {
+async fn run_link(inn: Arc<Innovaphone>, mac: Mac, state: Arc<Mutex<LinkState>>, steal: bool) {
     let mut backoff = FIRST_BACKOFF;
     let mut urls = inn.registry.watch_devices_url();
+    let mut steal = steal;
     loop {
         let url = loop {
             if inn.service.cache().by_mac(mac).is_none() {
@@ -176,9 +241,17 @@ async fn run_link(inn: Arc<Innovaphone>, mac: Mac, state: Arc<Mutex<LinkState>>)
             // Woken by a new URL, or re-checks the device now and then.
             let _ = tokio::time::timeout(HOUSEKEEPING_EVERY, urls.changed()).await;
         };
+        // Only a takeover right after ProvisioningPhone steals; reconnects wait their turn.
+        if !wait_for_lease(&inn, mac, &state, std::mem::take(&mut steal)).await {
+            set_state(&state, "stopped", Some("the device was removed".into()));
+            return;
+        }
+        // The URL may have changed while another instance held the lease.
+        let url = urls.borrow_and_update().clone().unwrap_or(url);
         set_state(&state, "connecting", None);
         match serve_connection(&inn, mac, &url, &state).await {
             Ok(Ended::DeviceGone) => {
+                release_lease(&inn, mac).await;
                 set_state(&state, "stopped", Some("the device was removed".into()));
                 return;
             }
@@ -189,6 +262,11 @@ async fn run_link(inn: Arc<Innovaphone>, mac: Mac, state: Arc<Mutex<LinkState>>)
                     "retrying",
                     Some("Devices closed the connection; reconnecting".into()),
                 );
+            }
+            Ok(Ended::LeaseLost) => {
+                tracing::warn!(%mac, "another instance took over the phone's sysclient lease; closed our connection to Devices");
+                backoff = FIRST_BACKOFF;
+                set_state(&state, ELSEWHERE, Some(ELSEWHERE_DETAIL.into()));
             }
             Err(LinkError::Rejected(text)) => {
                 tracing::warn!(%mac, reason = %text, "Devices refused the sysclient connection");
@@ -204,6 +282,68 @@ async fn run_link(inn: Arc<Innovaphone>, mac: Mac, state: Arc<Mutex<LinkState>>)
         }
         tokio::time::sleep(jitter(backoff)).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Waits until this instance holds the phone's lease (taking it at once if `steal`); `false`
+/// when the phone was removed meanwhile.
+async fn wait_for_lease(
+    inn: &Innovaphone,
+    mac: Mac,
+    state: &Mutex<LinkState>,
+    steal: bool,
+) -> bool {
+    let store = inn.service.store();
+    let name = lease_name(mac);
+    if steal {
+        match store
+            .steal_lease(&name, &inn.instance_id, lease_until())
+            .await
+        {
+            Ok(()) => return true,
+            Err(e) => {
+                tracing::warn!(%mac, error = %e, "cannot take over the phone's sysclient lease; waiting for it instead");
+            }
+        }
+    }
+    loop {
+        if inn.service.cache().by_mac(mac).is_none() {
+            return false;
+        }
+        match store
+            .acquire_lease(&name, &inn.instance_id, lease_until())
+            .await
+        {
+            Ok(true) => return true,
+            Ok(false) => {
+                if set_state(state, ELSEWHERE, Some(ELSEWHERE_DETAIL.into())) {
+                    tracing::info!(%mac, "another instance holds the phone's sysclient connection; waiting for its lease");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%mac, error = %e, "cannot acquire the phone's sysclient lease");
+                set_state(
+                    state,
+                    "retrying",
+                    Some(format!(
+                        "cannot read which instance holds this phone's connection: {e}"
+                    )),
+                );
+            }
+        }
+        tokio::time::sleep(jitter(LEASE_RETRY_EVERY)).await;
+    }
+}
+
+/// Best effort: a lease left behind expires by itself.
+async fn release_lease(inn: &Innovaphone, mac: Mac) {
+    if let Err(e) = inn
+        .service
+        .store()
+        .release_lease(&lease_name(mac), &inn.instance_id)
+        .await
+    {
+        tracing::warn!(%mac, error = %e, "could not release the phone's sysclient lease");
     }
 }
 
@@ -244,6 +384,8 @@ async fn serve_connection(
     let mut answered_challenge = false;
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_EVERY);
     housekeeping.tick().await;
+    let mut renew = tokio::time::interval(LEASE_RENEW_EVERY);
+    renew.tick().await;
 
     loop {
         let message = tokio::select! {
@@ -254,6 +396,23 @@ async fn serve_connection(
                     return Ok(Ended::DeviceGone);
                 }
                 continue;
+            }
+            _ = renew.tick() => {
+                match inn.service.store().acquire_lease(&lease_name(mac), &inn.instance_id, lease_until()).await {
+                    Ok(true) => continue,
+                    Ok(false) => {
+                        let _ = sink.close().await;
+                        return Ok(Ended::LeaseLost);
+                    }
+                    Err(e) => {
+                        // Unsure whether we still hold it: close rather than risk two
+                        // instances holding the phone; reconnecting re-acquires it.
+                        let _ = sink.close().await;
+                        return Err(LinkError::Failed(format!(
+                            "cannot renew this instance's lease on the phone's connection ({e}); closed the connection"
+                        )));
+                    }
+                }
             }
         };
         let bytes = match message {

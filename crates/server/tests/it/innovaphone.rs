@@ -47,6 +47,11 @@ async fn world() -> World {
 
 /// `grant_devices`: whether the PBX offers the Devices API (devices-api in the Apps tab).
 async fn world_with(grant_devices: bool) -> World {
+    world_on(grant_devices, None).await
+}
+
+/// `database_url`: an existing database for the app; `None` for a fresh SQLite file.
+async fn world_on(grant_devices: bool, database_url: Option<&str>) -> World {
     let rps = RpsSim::start(RpsSimConfig {
         xmlrpc_user: "operator".into(),
         xmlrpc_password: "operator-secret".into(),
@@ -57,7 +62,10 @@ async fn world_with(grant_devices: bool) -> World {
     .expect("rps sim");
     let devices = DevicesSim::start("example.com").await.expect("devices sim");
     devices.add_category(CATEGORY, prov_sim::innovaphone::example_items());
-    let app = spawn_app_with(|c| configure(c, &rps)).await;
+    let app = match database_url {
+        Some(url) => spawn_app_on_url_with(url, |c| configure(c, &rps)).await,
+        None => spawn_app_with(|c| configure(c, &rps)).await,
+    };
     // Media relay on and SIP over TLS, so the user object's flags must change; no public base
     // URL, so the phones' URL comes from the App object URL the PBX tells us.
     let response = app
@@ -459,5 +467,109 @@ async fn without_the_devices_api_users_is_told_what_to_grant() {
     .await;
     let outcome = add_phone(&w, "John Doe", MAC).await;
     assert_eq!(outcome.result, "ok", "{:?}", outcome.raw);
+    w.app.stop().await;
+}
+
+#[tokio::test]
+async fn one_instance_holds_a_phones_sysclient_and_another_takes_over_when_it_stops() {
+    // Two instances on one database: PostgreSQL when configured, else one SQLite file.
+    let pg = match std::env::var_os("TEST_DATABASE_URL") {
+        Some(_) => crate::helpers::fresh_postgres_url().await,
+        None => None,
+    };
+    let w = world_on(true, pg.as_deref()).await;
+    w.pbx.add_user("Jane Roe", "jroe", vec![]);
+    assert_eq!(add_phone(&w, "Jane Roe", MAC).await.result, "ok");
+    let connections = w.devices.device(MAC).unwrap().connections;
+
+    // B starts on the same database, with nothing pointing at it: A holds the phone's lease.
+    let database_url = w.app.database_url.clone();
+    let b = spawn_app_on_url_with(&database_url, |c| configure(c, &w.rps)).await;
+    let status = |d: &Value| d["innovaphone"]["sysclient"]["status"].clone();
+    eventually("B sees the phone held elsewhere", async || {
+        status(&b.device(MAC).await) == "elsewhere"
+    })
+    .await;
+    let shown = b.device(MAC).await;
+    assert!(
+        shown["innovaphone"]["sysclient"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("another yealink-prov instance")),
+        "{shown}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let known = w.devices.device(MAC).unwrap();
+    assert!(known.connected, "{known:?}");
+    assert_eq!(known.connections, connections, "B opened a connection too");
+    assert_eq!(status(&w.app.device(MAC).await), "connected");
+
+    // A stops and releases its lease: B takes the phone over at its next try (10 s).
+    let _a_data = w.app.stop_keeping_data().await;
+    eventually("B takes the sysclient over", async || {
+        w.devices
+            .device(MAC)
+            .is_some_and(|d| d.connected && d.connections > connections)
+    })
+    .await;
+    eventually("B says connected", async || {
+        status(&b.device(MAC).await) == "connected"
+    })
+    .await;
+    let identify = w.devices.device(MAC).unwrap().last_identify.unwrap();
+    assert!(identify.get("provisioningCode").is_none(), "{identify}");
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn the_pbx_gone_between_provisioning_and_the_fetch_delays_the_user_object_update_only() {
+    let w = world().await;
+    w.pbx.add_user("John Doe", "jdoe", vec![]);
+    assert_eq!(add_phone(&w, "John Doe", MAC).await.result, "ok");
+    let user = w.pbx.user("John Doe").expect("user");
+    let config = w.pbx.config().clone();
+    // The PBX goes away mid-flow: after ProvisioningPhone, before the phone's first fetch.
+    w.pbx.clone().stop().await;
+
+    let mut phone = phone_from_rps(&w, MAC).await;
+    assert_eq!(
+        phone
+            .params()
+            .get("account.1.user_name")
+            .map(String::as_str),
+        Some("jdoe"),
+        "the phone is provisioned without the PBX"
+    );
+    let failed = w
+        .app
+        .wait_for_device(MAC, |d| d["innovaphone"]["pbx_update"]["ok"] == false)
+        .await;
+    let text = failed["innovaphone"]["pbx_update"]["text"].to_string();
+    assert!(text.contains("PbxAdminApi"), "{text}");
+
+    // The PBX comes back (same user object): the update is made then, or at the next fetch.
+    let pbx = PbxSim::start(config, Some(w.devices.websocket_url())).await;
+    pbx.add_user(
+        "John Doe",
+        "jdoe",
+        user["devices"].as_array().cloned().unwrap_or_default(),
+    );
+    pbx.wait_logged_in(WAIT).await.expect("PBX back");
+    eventually(
+        "the user object is updated once the PBX is back",
+        async || {
+            if user_device(&pbx, "John Doe", MAC).is_some_and(|d| d["mr"] == true) {
+                return true;
+            }
+            let _ = phone.provision().await;
+            false
+        },
+    )
+    .await;
+    let device = w
+        .app
+        .wait_for_device(MAC, |d| d["innovaphone"]["pbx_update"]["ok"] == true)
+        .await;
+    assert_eq!(device["status"]["device_config"], "Config Received");
+    pbx.stop().await;
     w.app.stop().await;
 }

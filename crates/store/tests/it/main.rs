@@ -10,6 +10,7 @@ mod bench;
 mod bulk;
 mod devices;
 mod feed;
+mod lease;
 mod list;
 mod misc;
 mod requests;
