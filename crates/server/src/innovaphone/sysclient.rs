@@ -41,6 +41,17 @@ const LEASE_RETRY_EVERY: Duration = Duration::from_secs(10);
 const ELSEWHERE: &str = "elsewhere";
 const ELSEWHERE_DETAIL: &str = "another yealink-prov instance holds this phone's connection";
 
+/// Small buffers: every phone keeps its connection open and Devices' messages are a few hundred
+/// bytes, while tungstenite's default 128 KiB read buffer per connection made a thousand phones
+/// cost 170 MiB (bench/innovaphone-rollout.sh, docs/benchmarks.md).
+fn socket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(1 << 20))
+        .max_frame_size(Some(1 << 20))
+}
+
 /// The connection of one phone, as shown to administrators.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LinkState {
@@ -363,14 +374,17 @@ async fn serve_connection(
         return Ok(Ended::DeviceGone);
     };
     let url = innovaphone::sysclients_url(devices_url);
-    let (socket, _) = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(&url))
-        .await
-        .map_err(|_| {
-            LinkError::Failed(format!(
-                "no answer from Devices at {url} within {CONNECT_TIMEOUT:?}"
-            ))
-        })?
-        .map_err(|e| LinkError::Failed(format!("cannot connect to Devices at {url}: {e}")))?;
+    let (socket, _) = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio_tungstenite::connect_async_with_config(&url, Some(socket_config()), true),
+    )
+    .await
+    .map_err(|_| {
+        LinkError::Failed(format!(
+            "no answer from Devices at {url} within {CONNECT_TIMEOUT:?}"
+        ))
+    })?
+    .map_err(|e| LinkError::Failed(format!("cannot connect to Devices at {url}: {e}")))?;
     let (mut sink, mut stream) = socket.split();
 
     let id = mac.to_string();
