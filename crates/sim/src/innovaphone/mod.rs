@@ -21,6 +21,7 @@ pub mod devices;
 pub mod frame;
 pub mod pbx;
 pub mod users;
+mod ws;
 
 pub use devices::{DeviceView, DevicesSim, TunnelEventSeen, example_items};
 pub use pbx::{LoginState, PbxConfig, PbxSim};

@@ -38,19 +38,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail};
-use futures::{SinkExt as _, StreamExt as _};
+use anyhow::{Context as _, bail};
+use futures::StreamExt as _;
 use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::crypto;
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use super::ws::{self, Ws, ws_url};
 
 /// How long each step of connecting and logging in may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -640,17 +637,6 @@ fn strip_inherited(device: &Value) -> Value {
     }
 }
 
-/// The ws(s) URL of an http(s) App object URL.
-fn ws_url(app_url: &str) -> String {
-    if let Some(rest) = app_url.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = app_url.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        app_url.to_owned()
-    }
-}
-
 /// The last non-empty path segment of a URL (the AppLogin `app`).
 pub(crate) fn last_segment(url: &str) -> String {
     let path = url
@@ -735,37 +721,15 @@ async fn connect_once(inner: &Arc<Inner>) -> bool {
 }
 
 async fn send_text(ws: &mut Ws, text: String) -> anyhow::Result<()> {
-    tokio::time::timeout(STEP_TIMEOUT, ws.send(Message::Text(text.into())))
-        .await
-        .map_err(|_| anyhow!("sending timed out"))?
-        .map_err(|e| anyhow!("sending failed: {e}"))
+    ws::send_text(ws, text, STEP_TIMEOUT).await
 }
 
 /// Reads messages until one with this `mt` (others are logged and skipped).
 async fn expect(inner: &Inner, ws: &mut Ws, mt: &str) -> anyhow::Result<Value> {
-    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-    loop {
-        let next = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .map_err(|_| anyhow!("no {mt} within {STEP_TIMEOUT:?}"))?;
-        match next {
-            None | Some(Ok(Message::Close(_))) => bail!("connection closed while waiting for {mt}"),
-            Some(Err(e)) => bail!("connection error while waiting for {mt}: {e}"),
-            Some(Ok(Message::Text(text))) => {
-                let msg: Value = serde_json::from_str(text.as_str())
-                    .map_err(|e| anyhow!("unreadable answer while waiting for {mt}: {e}"))?;
-                if msg.get("mt").and_then(Value::as_str) == Some(mt) {
-                    return Ok(msg);
-                }
-                inner.event(format!(
-                    "while waiting for {mt}: skipped {}",
-                    msg.get("mt").and_then(Value::as_str).unwrap_or("(no mt)")
-                ));
-            }
-            Some(Ok(Message::Binary(_))) => bail!("binary frame while waiting for {mt}"),
-            Some(Ok(_)) => {}
-        }
-    }
+    ws::expect(ws, mt, STEP_TIMEOUT, |other| {
+        inner.event(format!("while waiting for {mt}: skipped {other}"))
+    })
+    .await
 }
 
 async fn login(inner: &Inner, ws: &mut Ws) -> anyhow::Result<()> {
@@ -916,9 +880,6 @@ mod tests {
         assert_eq!(last_segment("https://h/a/b/"), "b");
         assert_eq!(last_segment("http://h/app?x=1"), "app");
         assert_eq!(last_segment("http://h"), "");
-        assert_eq!(ws_url("https://h/x"), "wss://h/x");
-        assert_eq!(ws_url("http://h/x"), "ws://h/x");
-        assert_eq!(ws_url("ws://h/x"), "ws://h/x");
     }
 
     #[test]

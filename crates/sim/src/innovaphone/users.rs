@@ -15,17 +15,12 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
-use futures::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::crypto;
 use super::devices::{DevicesSim, normalize_mac};
 use super::pbx::{PbxSim, last_segment};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use super::ws::{self, Ws, ws_url};
 
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -267,16 +262,6 @@ impl UsersSession {
     }
 }
 
-fn ws_url(app_url: &str) -> String {
-    if let Some(rest) = app_url.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = app_url.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        app_url.to_owned()
-    }
-}
-
 /// `scheme://host[:port]` of a URL (http(s) for ws(s)).
 fn origin(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
@@ -290,32 +275,12 @@ fn origin(url: &str) -> String {
 }
 
 async fn send(ws: &mut Ws, text: String) -> anyhow::Result<()> {
-    tokio::time::timeout(STEP_TIMEOUT, ws.send(Message::Text(text.into())))
-        .await
-        .map_err(|_| anyhow!("sending timed out"))?
-        .map_err(|e| anyhow!("sending failed: {e}"))
+    ws::send_text(ws, text, STEP_TIMEOUT).await
 }
 
 /// Reads until a message with this `mt` (others are skipped).
 async fn expect(ws: &mut Ws, mt: &str, timeout: Duration) -> anyhow::Result<Value> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let next = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .map_err(|_| anyhow!("no {mt} within {timeout:?}"))?;
-        match next {
-            None | Some(Ok(Message::Close(_))) => bail!("connection closed while waiting for {mt}"),
-            Some(Err(e)) => bail!("connection error while waiting for {mt}: {e}"),
-            Some(Ok(Message::Text(text))) => {
-                let msg: Value = serde_json::from_str(text.as_str())
-                    .map_err(|e| anyhow!("unreadable message while waiting for {mt}: {e}"))?;
-                if msg.get("mt").and_then(Value::as_str) == Some(mt) {
-                    return Ok(msg);
-                }
-            }
-            Some(Ok(_)) => {}
-        }
-    }
+    ws::expect(ws, mt, timeout, |_| {}).await
 }
 
 #[cfg(test)]
