@@ -104,6 +104,47 @@ impl AppLogin {
     }
 }
 
+/// `AppCheckLogin` from the PBX Manager: "is the password stored on this App object right?"
+/// The Manager gets the digest from the PBX (`PbxAdminApi` `GetAppLogin{app, challenge}`) and
+/// shows a green tick only for `ok: true` (innovaphone 13r1-SDK `doc/appwebsocket/PbxAdminApi.htm`,
+/// `common/lib/appwebsocket.htm` and `appwebsocket.h`: the library's default checks the digest
+/// with the instance password, using the AppLogin hash with only `app` and `domain` known).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AppCheckLogin {
+    #[serde(default)]
+    pub app: String,
+    #[serde(default)]
+    pub domain: String,
+    /// Chosen by the checker ("an arbitrary challenge may be used"), not by us.
+    #[serde(default)]
+    pub challenge: String,
+    #[serde(default)]
+    pub digest: String,
+}
+
+impl AppCheckLogin {
+    /// Whether the digest is `sha256(app:domain::::challenge:password)`: the AppLogin rule with
+    /// empty `sip`, `guid`, `dn` and no `info`, since the message carries nothing else.
+    /// An empty challenge or digest never verifies.
+    pub fn verify(&self, password: &str) -> bool {
+        if self.challenge.is_empty() || self.digest.is_empty() {
+            return false;
+        }
+        let expected = login_digest(
+            &self.app,
+            &self.domain,
+            "",
+            "",
+            "",
+            None,
+            &self.challenge,
+            password,
+        );
+        let got = self.digest.to_ascii_lowercase();
+        expected.as_bytes().ct_eq(got.as_bytes()).into()
+    }
+}
+
 /// The per-connection AppWebsocket session key (64 lowercase hex chars).
 ///
 /// It decrypts secrets such as the user password in `ProvisioningPhone`, so
@@ -242,6 +283,34 @@ mod tests {
         assert_eq!(login.app, "");
         assert!(login.info.is_none());
         assert!(!login.verify(CHALLENGE, PWD));
+    }
+
+    #[test]
+    fn app_check_login_verifies_the_digest() {
+        // The official vector's string: app "pbxadminapi", no domain, sip, guid, dn or info.
+        let good = AppCheckLogin {
+            app: "pbxadminapi".into(),
+            domain: String::new(),
+            challenge: "0123456789abcdef".into(),
+            digest: "A205299ED2EF2786C311E0BE1B14DB343F2CADD906A6AE7B564EEE34BDA5E9A1".into(),
+        };
+        assert!(good.verify("pwd"));
+        assert!(!good.verify("wrong"));
+        let other_app = AppCheckLogin {
+            app: "yealink".into(),
+            ..good.clone()
+        };
+        assert!(!other_app.verify("pwd"));
+        let with_domain = AppCheckLogin {
+            domain: "example.com".into(),
+            ..good.clone()
+        };
+        assert!(!with_domain.verify("pwd"));
+        let empty = AppCheckLogin {
+            digest: String::new(),
+            ..good
+        };
+        assert!(!empty.verify("pwd"));
     }
 
     #[test]

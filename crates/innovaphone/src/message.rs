@@ -140,7 +140,9 @@ pub fn app_info_result(app: &str, src: Option<&str>, title: &str) -> String {
         src,
         json!({
             "app": app,
-            "info": { "hidden": true, "apis": {} },
+            // No `hidden`: the same App object is the administrators' myApps app, and
+            // innovaphone's sdkprovisioning sample sends no such flag.
+            "info": { "apis": {} },
             "serviceInfo": service_info.clone(),
             "seviceInfo": service_info,
         }),
@@ -193,13 +195,15 @@ pub fn provisioning_phone_failed(src: &str, error: &str) -> String {
     )
 }
 
-/// Answer to the PBX Manager's `AppCheckLogin` (result name is a guess, [L]).
-pub fn app_check_login_result(src: &str) -> String {
+/// Answer to the PBX Manager's `AppCheckLogin`: `ok` only when the digest verified (the
+/// Manager shows a green tick for `ok`). The result name follows the `XResult` convention; the
+/// Manager reads only `ok`.
+pub fn app_check_login_result(src: &str, ok: bool) -> String {
     reply(
         "AppCheckLoginResult",
         None,
         echo(src),
-        json!({ "ok": true }),
+        json!({ "ok": ok }),
     )
 }
 
@@ -377,8 +381,9 @@ pub struct DeviceFlags {
     pub mr: bool,
     /// TLS only.
     pub tls: bool,
-    /// Registration via a trusted reverse proxy allowed.
-    pub trusted: bool,
+    /// Registration via a trusted reverse proxy allowed; `None` leaves the flag as read (Users
+    /// sets it when it adds the device).
+    pub trusted: Option<bool>,
 }
 
 /// Canonical hardware id for comparisons: lowercase, without `:`/`-`.
@@ -391,7 +396,7 @@ pub fn normalize_hw(hw: &str) -> String {
 
 /// From a `GetObjectResult` object, the complete `devices` array for
 /// `UpdateObject` with only the device(s) whose `hw` matches `hw` changed
-/// in `mr`/`tls`/`trusted`. Everything else is kept as received (including
+/// in `mr`/`tls` (and `trusted` when given). Everything else is kept as received (including
 /// unknown keys and key order), because `UpdateObject` replaces the array
 /// as a whole.
 pub fn set_device_flags(object: &Value, hw: &str, flags: DeviceFlags) -> Result<Vec<Value>, Error> {
@@ -411,7 +416,9 @@ pub fn set_device_flags(object: &Value, hw: &str, flags: DeviceFlags) -> Result<
             found = true;
             device.insert("mr".into(), flags.mr.into());
             device.insert("tls".into(), flags.tls.into());
-            device.insert("trusted".into(), flags.trusted.into());
+            if let Some(trusted) = flags.trusted {
+                device.insert("trusted".into(), trusted.into());
+            }
         }
     }
     if found {
@@ -515,8 +522,12 @@ mod tests {
             r#"{"mt":"ProvisioningPhoneResult","result":"failed","error":"Devices Service not found!"}"#
         );
         assert_eq!(
-            app_check_login_result("c1"),
+            app_check_login_result("c1", true),
             r#"{"mt":"AppCheckLoginResult","src":"c1","ok":true}"#
+        );
+        assert_eq!(
+            app_check_login_result("c1", false),
+            r#"{"mt":"AppCheckLoginResult","src":"c1","ok":false}"#
         );
     }
 
@@ -530,7 +541,8 @@ mod tests {
         assert_eq!(v["mt"], "AppInfoResult");
         assert_eq!(v["src"], "i1");
         assert_eq!(v["app"], "innovaphone-yealink");
-        assert_eq!(v["info"], json!({"hidden": true, "apis": {}}));
+        assert_eq!(v["info"], json!({"apis": {}}));
+        assert!(v["info"].get("hidden").is_none());
         let si = json!({"apis": {"com.innovaphone.provisioning": {"title": "Yealink"}}});
         assert_eq!(v["serviceInfo"], si);
         assert_eq!(v["seviceInfo"], si);
@@ -624,7 +636,7 @@ mod tests {
         let flags = DeviceFlags {
             mr: true,
             tls: false,
-            trusted: false,
+            trusted: Some(false),
         };
         let devices = set_device_flags(&object, "001565-aabbcc", flags).unwrap();
         let before = object["devices"].as_array().unwrap();
@@ -638,6 +650,18 @@ mod tests {
             devices[1].to_string(),
             r#"{"hw":"00:15:65:AA:BB:CC","text":"Yealink T54W","future":"keep","tls":false,"trusted":false,"app":"x","mr":true}"#
         );
+    }
+
+    #[test]
+    fn set_device_flags_leaves_trusted_as_read() {
+        let flags = DeviceFlags {
+            mr: true,
+            tls: false,
+            trusted: None,
+        };
+        let devices = set_device_flags(&obj(OBJECT), "001565aabbcc", flags).unwrap();
+        assert_eq!(devices[1]["trusted"], true);
+        assert_eq!(devices[1]["tls"], false);
     }
 
     #[test]

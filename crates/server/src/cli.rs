@@ -88,7 +88,7 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum PbxCommand {
     /// Print the App object to create on the PBX (no PBX Manager plugin needed). Contains the
-    /// instance password.
+    /// instance password; without a configured one, generates one (16 characters, shown once).
     AppObject {
         /// The App object's long name, shown in myApps Profile.
         #[arg(long, default_value = "Yealink")]
@@ -96,6 +96,10 @@ pub enum PbxCommand {
         /// Its SIP name.
         #[arg(long, default_value = "yealink")]
         sip: String,
+        /// Replace the generated instance password with a new one (the App object's password
+        /// must then be changed too).
+        #[arg(long)]
+        new_password: bool,
     },
     /// The innovaphone side of one phone: user, Devices configuration, user-object update.
     Show {
@@ -730,22 +734,70 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
     Ok(())
 }
 
+/// The instance password for the printout: `shown` is `None` when it was generated earlier
+/// (shown once, like the admin password).
+struct PrintedPassword {
+    shown: Option<String>,
+    note: Option<String>,
+}
+
+async fn app_object_password(
+    config: &Config,
+    service: &crate::service::Service,
+    renew: bool,
+) -> anyhow::Result<PrintedPassword> {
+    use crate::innovaphone::META_INSTANCE_PASSWORD;
+    if let Some(password) = &config.innovaphone.password {
+        if renew {
+            bail!(
+                "innovaphone.password is set in the configuration; change it there (at most \
+                 {} characters, 16 recommended)",
+                crate::config::INSTANCE_PASSWORD_MAX
+            );
+        }
+        return Ok(PrintedPassword {
+            shown: Some(password.expose().to_owned()),
+            note: None,
+        });
+    }
+    let store = service.store();
+    let stored = store.get_meta(META_INSTANCE_PASSWORD).await?;
+    if stored.as_deref().is_some_and(|p| !p.is_empty()) && !renew {
+        return Ok(PrintedPassword {
+            shown: None,
+            note: Some(
+                "The instance password was generated earlier and is shown only once; run with \
+                 --new-password to replace it (then enter the new one on the App object)."
+                    .into(),
+            ),
+        });
+    }
+    let fresh = crate::secret::random_token(crate::config::INSTANCE_PASSWORD_LEN);
+    store.set_meta(META_INSTANCE_PASSWORD, &fresh).await?;
+    Ok(PrintedPassword {
+        shown: Some(fresh),
+        note: Some(
+            "The instance password above was generated now and is shown only this once. \
+             Restart yealink-prov so that it uses it."
+                .into(),
+        ),
+    })
+}
+
 pub async fn run_pbx(config: &Config, command: PbxCommand) -> anyhow::Result<()> {
     let service = open_service(config).await?;
     match command {
-        PbxCommand::AppObject { name, sip } => {
-            let Some(password) = &config.innovaphone.password else {
-                bail!(
-                    "no instance password: set innovaphone.password in the configuration file \
-                     (or YEALINK_PROV_INNOVAPHONE__PASSWORD), e.g. 24 random characters, then \
-                     run this again"
-                );
-            };
+        PbxCommand::AppObject {
+            name,
+            sip,
+            new_password,
+        } => {
+            let password = app_object_password(config, &service, new_password).await?;
             let object = crate::innovaphone::app_object::AppObject {
                 name,
                 sip,
                 url: format!("{}{}", service.base_url(), config.innovaphone.path),
-                password: password.expose().to_owned(),
+                password: password.shown,
             };
             if service.settings().public_base_url.is_none() && service.learned_app_url().is_none() {
                 eprintln!(
@@ -754,6 +806,9 @@ pub async fn run_pbx(config: &Config, command: PbxCommand) -> anyhow::Result<()>
                 );
             }
             print!("{}", object.text());
+            if let Some(note) = password.note {
+                println!("\n{note}");
+            }
             Ok(())
         }
         PbxCommand::Show { mac, json } => {

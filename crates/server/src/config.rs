@@ -54,13 +54,17 @@ pub struct Config {
 pub struct InnovaphoneConfig {
     /// Path of the App object URL: the PBX and Users open their AppWebsocket here.
     pub path: String,
-    /// The instance password, entered as the App object's password on the PBX. Unset: the
-    /// innovaphone integration is off.
+    /// The instance password, entered as the App object's password on the PBX: at most 23
+    /// ASCII characters (the PBX's limit), 16 recommended. Unset: the one `yealink-prov pbx
+    /// app-object` generated, if any; otherwise the innovaphone integration is off.
     pub password: Option<Secret>,
     /// Instance domain sent in AppLoginResult; empty: the domain the peer logged in with.
     pub domain: Option<String>,
     /// Name of the provider in myApps Profile and Users Admin.
     pub title: String,
+    /// PEM file of the CA that signed the App Platform's certificate, trusted for `wss://` to
+    /// Devices in addition to the operating system's store (App Platforms often use a private CA).
+    pub devices_ca_file: Option<PathBuf>,
 }
 
 impl Default for InnovaphoneConfig {
@@ -70,6 +74,7 @@ impl Default for InnovaphoneConfig {
             password: None,
             domain: None,
             title: "Yealink".to_owned(),
+            devices_ca_file: None,
         }
     }
 }
@@ -203,16 +208,8 @@ impl Config {
                     .into(),
             ));
         }
-        if self
-            .innovaphone
-            .password
-            .as_ref()
-            .is_some_and(|p| p.expose().is_empty())
-        {
-            return Err(ConfigError::Invalid(
-                "innovaphone.password must not be empty (leave it out to turn the integration off)"
-                    .into(),
-            ));
+        if let Some(p) = &self.innovaphone.password {
+            check_instance_password(p.expose())?;
         }
         if self.rps_rate_per_second == 0 {
             return Err(ConfigError::Invalid(
@@ -251,6 +248,31 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn instance_password_longer_than_the_pbx_allows_is_refused_at_start_up() {
+        figment::Jail::expect_with(|jail| {
+            // 24 characters: what the docs used to recommend; the PBX takes at most 23.
+            let long = "abcdefghijklmnopqrstuvwx";
+            jail.set_env("YEALINK_PROV_INNOVAPHONE__PASSWORD", long);
+            let e = Config::load(None, &Overrides::default())
+                .err()
+                .ok_or("a 24-character password was accepted")?
+                .to_string();
+            assert!(e.contains("24 characters") && e.contains("at most 23"), "{e}");
+            assert!(!e.contains(long), "the error shows the password: {e}");
+            jail.set_env("YEALINK_PROV_INNOVAPHONE__PASSWORD", &long[..23]);
+            Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            jail.set_env("YEALINK_PROV_INNOVAPHONE__PASSWORD", "passwört-mit-umlaut");
+            let e = Config::load(None, &Overrides::default())
+                .err()
+                .ok_or("a non-ASCII password was accepted")?
+                .to_string();
+            assert!(e.contains("ASCII"), "{e}");
+            Ok(())
+        });
+    }
 
     #[test]
     #[allow(clippy::result_large_err)] // figment::Jail's own error type
@@ -322,4 +344,37 @@ mod tests {
         .expect_err("missing");
         assert!(e.to_string().contains("/nonexistent/x.toml"));
     }
+}
+
+/// The most characters a PBX object password may have ("limited to 23 characters ASCII", innovaphone
+/// wiki Reference14r1:PBX/Objects); a longer instance password can never be entered on the App
+/// object, so the PBX could never log in.
+pub const INSTANCE_PASSWORD_MAX: usize = 23;
+/// What we generate and recommend: innovaphone's own PBX Manager plugins generate 16 characters.
+pub const INSTANCE_PASSWORD_LEN: usize = 16;
+
+/// Checks an instance password against the PBX's limits; the error never contains it.
+pub fn check_instance_password(password: &str) -> Result<(), ConfigError> {
+    if password.is_empty() {
+        return Err(ConfigError::Invalid(
+            "innovaphone.password must not be empty (leave it out to turn the integration off)"
+                .into(),
+        ));
+    }
+    if !password.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ConfigError::Invalid(format!(
+            "innovaphone.password must be printable ASCII without spaces: the PBX stores App object \
+             passwords as ASCII; use {INSTANCE_PASSWORD_LEN} random letters and digits"
+        )));
+    }
+    let len = password.len();
+    if len > INSTANCE_PASSWORD_MAX {
+        return Err(ConfigError::Invalid(format!(
+            "innovaphone.password has {len} characters, but the PBX accepts at most \
+             {INSTANCE_PASSWORD_MAX} for the App object's password, so it could never log in; use \
+             {INSTANCE_PASSWORD_LEN} random characters (leave it unset and run `yealink-prov pbx \
+             app-object` to generate one)"
+        )));
+    }
+    Ok(())
 }

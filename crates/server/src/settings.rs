@@ -27,10 +27,71 @@ pub struct Settings {
     pub rps_api: rps::RpsApi,
     pub rps_endpoint: Option<String>,
     pub rps_username: Option<String>,
-    /// innovaphone only: the "Reverse Proxy" flag set on the phone's device of the PBX user
-    /// object after it fetched its configuration (registration through a trusted reverse proxy,
-    /// for phones outside the LAN).
-    pub pbx_reverse_proxy: bool,
+    /// innovaphone only: the "Reverse Proxy" (`trusted`) flag of the phone's device on the PBX
+    /// user object after it fetched its configuration. Users already sets it when it adds the
+    /// device, so by default it is left as the PBX has it.
+    pub pbx_reverse_proxy: ReverseProxy,
+}
+
+/// What to do with the device's Reverse Proxy flag (`trusted`) on the user object.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReverseProxy {
+    /// Leave it as the PBX has it (Users sets it on).
+    #[default]
+    Keep,
+    On,
+    Off,
+}
+
+impl ReverseProxy {
+    /// The flag to write, `None` to leave it.
+    pub fn wanted(self) -> Option<bool> {
+        match self {
+            ReverseProxy::Keep => None,
+            ReverseProxy::On => Some(true),
+            ReverseProxy::Off => Some(false),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReverseProxy::Keep => "keep",
+            ReverseProxy::On => "on",
+            ReverseProxy::Off => "off",
+        }
+    }
+
+    fn parse(value: &str) -> Option<ReverseProxy> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "keep" | "" => Some(ReverseProxy::Keep),
+            "on" | "true" | "1" | "yes" => Some(ReverseProxy::On),
+            "off" | "0" | "no" => Some(ReverseProxy::Off),
+            // Stored before the setting had three values: `false` was the default, which
+            // cleared the flag Users had set; an administrator never chose it, so it keeps now.
+            "false" => Some(ReverseProxy::Keep),
+            _ => None,
+        }
+    }
+}
+
+/// Reads `"keep"`/`"on"`/`"off"`, and the booleans stored before (true → on, false → keep).
+impl<'de> Deserialize<'de> for ReverseProxy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Bool(bool),
+            Text(String),
+        }
+        match Stored::deserialize(d)? {
+            Stored::Bool(true) => Ok(ReverseProxy::On),
+            Stored::Bool(false) => Ok(ReverseProxy::Keep),
+            Stored::Text(t) => ReverseProxy::parse(&t).ok_or_else(|| {
+                serde::de::Error::custom("pbx_reverse_proxy must be keep, on or off")
+            }),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +119,7 @@ impl Default for Settings {
             rps_api: rps::RpsApi::Xmlrpc,
             rps_endpoint: None,
             rps_username: None,
-            pbx_reverse_proxy: false,
+            pbx_reverse_proxy: ReverseProxy::Keep,
         }
     }
 }
@@ -342,7 +403,15 @@ impl Settings {
             "time_zone" => self.phone.time_zone = value.to_owned(),
             "location" => self.phone.location = value.to_ascii_uppercase(),
             "media_relay" => self.phone.media_relay = parse_bool("media_relay", value)?,
-            "pbx_reverse_proxy" => self.pbx_reverse_proxy = parse_bool("pbx_reverse_proxy", value)?,
+            "pbx_reverse_proxy" => {
+                // On the command line `false` means off: someone typed it.
+                self.pbx_reverse_proxy = match value.to_ascii_lowercase().as_str() {
+                    "false" => ReverseProxy::Off,
+                    other => ReverseProxy::parse(other).ok_or_else(|| {
+                        field_error("pbx_reverse_proxy", "must be keep, on or off")
+                    })?,
+                }
+            }
             "sip_transport" => {
                 self.phone.sip_transport = value
                     .parse()
@@ -386,5 +455,43 @@ fn parse_bool(field: &'static str, value: &str) -> Result<bool, FieldError> {
         "1" | "true" | "on" | "yes" => Ok(true),
         "0" | "false" | "off" | "no" => Ok(false),
         _ => Err(field_error(field, "must be true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn reverse_proxy_reads_the_stored_booleans_and_the_three_values() {
+        let read = |v: serde_json::Value| {
+            serde_json::from_value::<Settings>(serde_json::json!({ "pbx_reverse_proxy": v }))
+                .map(|s| s.pbx_reverse_proxy)
+        };
+        assert_eq!(read(true.into()).unwrap(), ReverseProxy::On);
+        // The old default, which cleared the flag Users had set.
+        assert_eq!(read(false.into()).unwrap(), ReverseProxy::Keep);
+        assert_eq!(read("keep".into()).unwrap(), ReverseProxy::Keep);
+        assert_eq!(read("on".into()).unwrap(), ReverseProxy::On);
+        assert_eq!(read("off".into()).unwrap(), ReverseProxy::Off);
+        assert!(read("maybe".into()).is_err());
+        assert_eq!(Settings::default().pbx_reverse_proxy, ReverseProxy::Keep);
+        let written = serde_json::to_value(Settings::default()).unwrap();
+        assert_eq!(written["pbx_reverse_proxy"], "keep");
+    }
+
+    #[test]
+    fn reverse_proxy_from_the_command_line() {
+        let mut s = Settings::default();
+        s.set_from_text("pbx_reverse_proxy", "off").unwrap();
+        assert_eq!(s.pbx_reverse_proxy, ReverseProxy::Off);
+        s.set_from_text("pbx_reverse_proxy", "false").unwrap();
+        assert_eq!(s.pbx_reverse_proxy, ReverseProxy::Off);
+        s.set_from_text("pbx_reverse_proxy", "keep").unwrap();
+        assert_eq!(s.pbx_reverse_proxy, ReverseProxy::Keep);
+        s.set_from_text("pbx_reverse_proxy", "on").unwrap();
+        assert_eq!(s.pbx_reverse_proxy, ReverseProxy::On);
+        assert!(s.set_from_text("pbx_reverse_proxy", "x").is_err());
     }
 }

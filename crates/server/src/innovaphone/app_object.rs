@@ -11,12 +11,13 @@ pub struct AppObject {
     pub sip: String,
     /// The App object URL: our base URL plus the configured path.
     pub url: String,
-    pub password: String,
+    /// `None`: generated earlier and not shown again.
+    pub password: Option<String>,
 }
 
 impl AppObject {
     pub fn text(&self) -> String {
-        let update = json!({
+        let mut update = json!({
             "api": "PbxAdminApi",
             "mt": "UpdateObject",
             "guid": "?",
@@ -24,11 +25,17 @@ impl AppObject {
             "h323": self.sip,
             "pwd": self.password,
             "hide": true,
-            "apps": "devices-api",
+            // As innovaphone's sdkprovisioning manager plugin grants them.
+            "apps": "devices,devices-api",
             "pseudo": {"type": "app", "app": {
                 "url": self.url, "websocket": "on", "admin": "on", "services": "on"
             }}
         });
+        if self.password.is_none()
+            && let Some(fields) = update.as_object_mut()
+        {
+            fields.remove("pwd");
+        }
         let update = serde_json::to_string_pretty(&update).unwrap_or_default();
         format!(
             "\
@@ -41,7 +48,11 @@ Create this App object on the PBX (Advanced UI > Objects > New > App):
   Checkmarks  Websocket   (the PBX connects to this URL; we learn our URL from it)
               Admin       (we edit the phone's device on the user object)
               Services    (we find the Devices API)
-  Apps tab    devices-api (the Devices App object that provides com.innovaphone.devices)
+  Apps tab    devices-api (needed: the Devices App object that provides com.innovaphone.devices;
+                           the Services API lists only services the App object may use, and
+                           its URL is where each phone's sysclient connects)
+              devices     (as innovaphone's own provisioning sample grants; harmless, and it
+                           covers a Devices instance that publishes the API under this object)
 
 Then, on the Profile App object (and on Users Admin's), tick \"{name}\" in its Apps tab, so that
 myApps Profile and Users Admin list {name} as a phone manufacturer.
@@ -55,7 +66,10 @@ The output contains the instance password: keep it out of tickets and chat.
 ",
             name = self.name,
             sip = self.sip,
-            password = self.password,
+            password = self
+                .password
+                .as_deref()
+                .unwrap_or("(generated earlier, shown only then)"),
             url = self.url,
         )
     }
@@ -71,7 +85,7 @@ mod tests {
             name: "Yealink".into(),
             sip: "yealink".into(),
             url: "https://prov.example.com/innovaphone-yealink".into(),
-            password: "s3cret".into(),
+            password: Some("s3cret".into()),
         }
         .text();
         for needle in [
@@ -82,11 +96,26 @@ mod tests {
             "Websocket",
             "Admin",
             "Services",
-            "devices-api",
+            "devices-api (needed",
+            "devices     (as innovaphone",
+            "\"apps\": \"devices,devices-api\"",
             "Profile App object",
             "\"websocket\": \"on\"",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn a_password_shown_earlier_is_not_printed_again() {
+        let text = AppObject {
+            name: "Yealink".into(),
+            sip: "yealink".into(),
+            url: "https://prov.example.com/innovaphone-yealink".into(),
+            password: None,
+        }
+        .text();
+        assert!(text.contains("generated earlier"), "{text}");
+        assert!(!text.contains("\"pwd\""), "{text}");
     }
 }

@@ -179,7 +179,15 @@ async fn handle(inn: &Arc<Innovaphone>, s: &mut Session, msg: Incoming) -> bool 
                 }
             }
         }
-        (None, "AppCheckLogin") => s.send(innovaphone::app_check_login_result(src.unwrap_or(""))),
+        (None, "AppCheckLogin") => {
+            // The PBX Manager's green tick: `ok` only for a digest made with our password.
+            let ok = serde_json::from_value::<innovaphone::AppCheckLogin>(msg.body.clone())
+                .is_ok_and(|check| check.verify(&inn.password));
+            if !ok {
+                tracing::warn!(peer = %s.peer, "AppCheckLogin: the digest does not match our instance password (the App object's password differs from innovaphone.password)");
+            }
+            s.send(innovaphone::app_check_login_result(src.unwrap_or(""), ok));
+        }
         (None, "KeepAlive") => {}
         (api, mt) => {
             tracing::debug!(peer = %s.peer, ?api, mt, "AppWebsocket message ignored");

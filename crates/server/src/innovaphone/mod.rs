@@ -4,6 +4,7 @@
 
 pub mod app_object;
 pub mod appws;
+pub mod devices_tls;
 pub mod mapping;
 pub mod pbx_update;
 pub mod provisioning;
@@ -29,6 +30,9 @@ use sysclient::Sysclients;
 
 /// Meta key of the last Devices websocket URL a PBX named.
 pub const META_DEVICES_URL: &str = "innovaphone.devices_url";
+/// Meta key of the instance password `yealink-prov pbx app-object` generated when none was
+/// configured (the configured one wins). Kept readable: every login digest needs it.
+pub const META_INSTANCE_PASSWORD: &str = "innovaphone.instance_password";
 
 pub struct Innovaphone {
     pub service: Arc<Service>,
@@ -43,6 +47,8 @@ pub struct Innovaphone {
     domain: Option<String>,
     title: String,
     path: String,
+    /// `wss://` to Devices: the OS store plus `innovaphone.devices_ca_file`.
+    devices_tls: Arc<rustls::ClientConfig>,
 }
 
 impl Innovaphone {
@@ -51,19 +57,31 @@ impl Innovaphone {
         config: &InnovaphoneConfig,
         service: Arc<Service>,
     ) -> Result<Option<Arc<Innovaphone>>, ServiceError> {
-        let Some(password) = &config.password else {
-            return Ok(None);
+        let password = match &config.password {
+            Some(p) => p.expose().to_owned(),
+            None => match service.store().get_meta(META_INSTANCE_PASSWORD).await? {
+                Some(p) if !p.is_empty() => p,
+                _ => return Ok(None),
+            },
         };
+        let devices_tls = devices_tls::client_config(config.devices_ca_file.as_deref())
+            .map_err(|e| {
+                ServiceError::Invalid(crate::settings::FieldError {
+                    field: "innovaphone.devices_ca_file",
+                    message: e.to_string(),
+                })
+            })?;
         let devices_url = service.store().get_meta(META_DEVICES_URL).await?;
         Ok(Some(Arc::new(Innovaphone {
             service,
             registry: PbxRegistry::new(devices_url),
             sysclients: Sysclients::default(),
             instance_id: format!("{}-{}", std::process::id(), random_token(12)),
-            password: password.expose().to_owned(),
+            password,
             domain: config.domain.clone().filter(|d| !d.is_empty()),
             title: config.title.clone(),
             path: config.path.clone(),
+            devices_tls,
         })))
     }
 

@@ -1,5 +1,6 @@
-//! After the phone fetched its configuration: set Media Relay, TLS only and Reverse Proxy on
-//! its device of the PBX user object (GetObject, then UpdateObject with every device kept).
+//! After the phone fetched its configuration: set Media Relay, TLS only and (unless left as the
+//! PBX has it) Reverse Proxy on its device of the PBX user object (GetObject by the user's SIP
+//! name, then UpdateObject by guid with every device kept).
 
 use std::sync::Arc;
 
@@ -35,7 +36,7 @@ pub fn wanted_flags(inn: &Innovaphone, mac: Mac) -> Option<DeviceFlags> {
     Some(DeviceFlags {
         mr: effective.media_relay,
         tls: effective.sip_transport == Transport::Tls,
-        trusted: settings.pbx_reverse_proxy,
+        trusted: settings.pbx_reverse_proxy.wanted(),
     })
 }
 
@@ -48,23 +49,23 @@ pub async fn update_after_fetch(inn: &Arc<Innovaphone>, mac: Mac) {
     let Some(flags) = wanted_flags(inn, mac) else {
         return;
     };
-    let as_array = [flags.mr, flags.tls, flags.trusted];
-    if doc
-        .pbx_update
-        .as_ref()
-        .is_some_and(|u| u.ok && u.flags == Some(as_array))
-    {
+    // Done already? A kept Reverse Proxy flag matches whatever was read last time.
+    if doc.pbx_update.as_ref().is_some_and(|u| {
+        u.ok && u.flags.is_some_and(|[mr, tls, trusted]| {
+            mr == flags.mr && tls == flags.tls && flags.trusted.is_none_or(|t| t == trusted)
+        })
+    }) {
         return;
     }
     let outcome = set_flags(inn, &doc, flags).await;
     let update = match &outcome {
-        Ok(text) => {
+        Ok((text, trusted)) => {
             tracing::info!(%mac, cn = %doc.cn, "device flags set on the PBX user object");
             PbxUpdate {
                 at: OffsetDateTime::now_utc(),
                 ok: true,
                 text: text.clone(),
-                flags: Some(as_array),
+                flags: Some([flags.mr, flags.tls, *trusted]),
             }
         }
         Err(e) => {
@@ -87,15 +88,13 @@ pub async fn update_after_fetch(inn: &Arc<Innovaphone>, mac: Mac) {
     }
 }
 
+/// `Ok((what was done, the Reverse Proxy flag now on the device))`.
 async fn set_flags(
     inn: &Innovaphone,
     doc: &PbxDevice,
     flags: DeviceFlags,
-) -> Result<String, UpdateError> {
-    let object = inn
-        .registry
-        .admin_request("GetObject", json!({ "cn": doc.cn }))
-        .await?;
+) -> Result<(String, bool), UpdateError> {
+    let object = get_user_object(inn, doc).await?;
     let h323 = object
         .get("h323")
         .and_then(Value::as_str)
@@ -116,17 +115,61 @@ async fn set_flags(
         .to_owned();
     let devices = innovaphone::set_device_flags(&object, &doc.hwid, flags)
         .map_err(|e| UpdateError::Protocol(format!("user {:?}: {e}", doc.cn)))?;
+    let trusted = devices
+        .iter()
+        .find(|d| {
+            d.get("hw")
+                .and_then(Value::as_str)
+                .is_some_and(|hw| innovaphone::normalize_hw(hw) == innovaphone::normalize_hw(&doc.hwid))
+        })
+        .and_then(|d| d.get("trusted"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     inn.registry
         .admin_request("UpdateObject", json!({ "guid": guid, "devices": devices }))
         .await?;
-    Ok(format!(
-        "device {} of {}: Media Relay {}, TLS only {}, Reverse Proxy {}",
-        doc.hwid,
-        doc.cn,
-        on_off(flags.mr),
-        on_off(flags.tls),
-        on_off(flags.trusted)
+    let proxy = match flags.trusted {
+        Some(t) => on_off(t).to_owned(),
+        None => format!("{} (left as the PBX has it)", on_off(trusted)),
+    };
+    Ok((
+        format!(
+            "device {} of {}: Media Relay {}, TLS only {}, Reverse Proxy {}",
+            doc.hwid,
+            doc.cn,
+            on_off(flags.mr),
+            on_off(flags.tls),
+            proxy
+        ),
+        trusted,
     ))
+}
+
+/// The user object by its SIP name (`h323`, unique; PbxAdminApi 14r1 `GetObject` accepts it),
+/// falling back to the long name (`cn`, not unique; the caller checks the `h323`) for a PBX that
+/// does not know the `h323` lookup.
+async fn get_user_object(inn: &Innovaphone, doc: &PbxDevice) -> Result<Value, UpdateError> {
+    if doc.usename.is_empty() {
+        return Ok(inn
+            .registry
+            .admin_request("GetObject", json!({ "cn": doc.cn }))
+            .await?);
+    }
+    match inn
+        .registry
+        .admin_request("GetObject", json!({ "h323": doc.usename }))
+        .await
+    {
+        Ok(object) if object.get("guid").and_then(Value::as_str).is_some() => Ok(object),
+        Ok(_) | Err(super::registry::PbxError::Answer { .. }) if !doc.cn.is_empty() => {
+            tracing::debug!(user = %doc.usename, "GetObject by h323 found nothing; trying the long name");
+            Ok(inn
+                .registry
+                .admin_request("GetObject", json!({ "cn": doc.cn }))
+                .await?)
+        }
+        other => Ok(other?),
+    }
 }
 
 fn on_off(b: bool) -> &'static str {

@@ -92,10 +92,12 @@ pub async fn provision_phone(
         } else {
             "1".to_owned()
         },
-        sysclient_password: if same_code {
-            old.sysclient_password.clone()
+        // Kept until Devices confirms the new code with a new password (sysclient.rs).
+        sysclient_password: old.sysclient_password.clone(),
+        code_pending: if same_code {
+            old.code_pending
         } else {
-            None
+            old.sysclient_password.is_some()
         },
         items: if same_code {
             old.items.clone()

@@ -30,6 +30,10 @@ pub struct PbxDevice {
     pub version: String,
     /// Given by Devices on the first connection, needed to answer its challenges later.
     pub sysclient_password: Option<String>,
+    /// `code` is new and Devices has not confirmed it (no new password yet): it is presented on
+    /// every connection, and `sysclient_password` is still the previous one, kept so that a
+    /// challenge (the phone still in a domain) can be answered.
+    pub code_pending: bool,
     /// Configuration items by type (PHONE, MEDIA, NTP, TLS_PROFILE, ALARM_SERVER), as received.
     pub items: BTreeMap<String, Value>,
     /// The item with `last: true` arrived.
@@ -71,6 +75,7 @@ impl fmt::Debug for PbxDevice {
                 "sysclient_password",
                 &self.sysclient_password.as_ref().map(|_| "***"),
             )
+            .field("code_pending", &self.code_pending)
             .field("items", &self.items.keys().collect::<Vec<_>>())
             .field("config_complete", &self.config_complete)
             .field("pbx_update", &self.pbx_update)

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use innovaphone::{AdminKind, ConfigMessage, Frame, Identify};
+use innovaphone::{AdminKind, ConfigMessage, Frame, Identify, TunnelSessions};
 use parking_lot::Mutex;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -24,6 +24,10 @@ use super::Innovaphone;
 use super::record::PbxDevice;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long Devices may take to take us after an Identify. A refused or expired code need not
+/// close the socket: the sysclient is just "not added to any domain" (sysclient.htm), so
+/// silence is the refusal. Shorter than the 20 s Users waits for ProvisioningPhoneResult.
+const ANSWER_WAIT: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How often an idle connection checks that its phone still exists.
@@ -374,28 +378,29 @@ async fn serve_connection(
         return Ok(Ended::DeviceGone);
     };
     let url = innovaphone::sysclients_url(devices_url);
-    let (socket, _) = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        tokio_tungstenite::connect_async_with_config(&url, Some(socket_config()), true),
-    )
-    .await
-    .map_err(|_| {
-        LinkError::Failed(format!(
-            "no answer from Devices at {url} within {CONNECT_TIMEOUT:?}"
-        ))
-    })?
-    .map_err(|e| LinkError::Failed(format!("cannot connect to Devices at {url}: {e}")))?;
+    let socket = connect(&url, &inn.devices_tls)
+        .await
+        .map_err(LinkError::Failed)?;
     let (mut sink, mut stream) = socket.split();
 
     let id = mac.to_string();
-    let mut identify = Identify::new(&id, &doc.product, &doc.version);
-    let first_time = doc.sysclient_password.is_none();
-    if first_time {
-        identify.provisioning_code = Some(doc.code.clone());
-    }
-    send(&mut sink, &identify.to_frame()).await?;
+    // A new code is presented until Devices confirms it with a password; the previous password
+    // stays meanwhile, so a challenge (the phone is still in a domain) can be answered.
+    let first_time = doc.code_pending || doc.sysclient_password.is_none();
+    let identify = |digest: Option<String>| {
+        let mut identify = Identify::new(&id, &doc.product, &doc.version);
+        if first_time {
+            identify.provisioning_code = Some(doc.code.clone());
+        }
+        identify.digest = digest;
+        identify
+    };
+    send(&mut sink, &identify(None).to_frame()).await?;
     let mut accepted = false;
     let mut answered_challenge = false;
+    let mut tunnels = TunnelSessions::default();
+    let answer_by = tokio::time::sleep(ANSWER_WAIT);
+    tokio::pin!(answer_by);
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_EVERY);
     housekeeping.tick().await;
     let mut renew = tokio::time::interval(LEASE_RENEW_EVERY);
@@ -404,6 +409,10 @@ async fn serve_connection(
     loop {
         let message = tokio::select! {
             m = stream.next() => m,
+            _ = &mut answer_by, if !accepted => {
+                let _ = sink.close().await;
+                return Err(not_taken(&doc, first_time, answered_challenge, ANSWER_WAIT));
+            }
             _ = housekeeping.tick() => {
                 if inn.service.cache().by_mac(mac).is_none() {
                     let _ = sink.close().await;
@@ -456,7 +465,7 @@ async fn serve_connection(
         };
         match frame {
             Frame::Tunnel { .. } => {
-                for answer in innovaphone::minimal_answer(&frame) {
+                for answer in tunnels.answer(&frame) {
                     send(&mut sink, &answer).await?;
                 }
             }
@@ -467,6 +476,7 @@ async fn serve_connection(
                         continue;
                     };
                     doc.sysclient_password = Some(password.to_owned());
+                    doc.code_pending = false;
                     save(inn, mac, &doc).await?;
                     mark_accepted(inn, mac, state, &mut accepted);
                 }
@@ -480,16 +490,16 @@ async fn serve_connection(
                             "Devices knows this phone but we hold no sysclient password for it: provision the phone again from Profile or Users Admin".into(),
                         ));
                     };
-                    let mut answer = Identify::new(&id, &doc.product, &doc.version);
-                    answer.digest = Some(innovaphone::sysclient_digest(
+                    let digest = innovaphone::sysclient_digest(
                         &id,
                         &doc.product,
                         &doc.version,
                         challenge,
                         &password,
-                    ));
-                    send(&mut sink, &answer.to_frame()).await?;
+                    );
+                    send(&mut sink, &identify(Some(digest)).to_frame()).await?;
                     answered_challenge = true;
+                    answer_by.as_mut().reset(tokio::time::Instant::now() + ANSWER_WAIT);
                 }
                 AdminKind::AdminPassword => {
                     apply_admin_password(inn, mac, &doc, &json).await;
@@ -545,20 +555,58 @@ async fn serve_connection(
     // Closed by Devices.
     if accepted {
         Ok(Ended::Closed)
-    } else if first_time {
-        Err(LinkError::Rejected(format!(
-            "Devices closed the connection after we presented provisioning code {}: the code is unknown, already used or expired (valid 15 minutes, 7 days for rollout codes); provision the phone again",
-            doc.code
-        )))
-    } else if answered_challenge {
-        Err(LinkError::Rejected(
-            "Devices refused our challenge answer: the phone's sysclient password is no longer valid (removed from Devices?); provision the phone again".into(),
-        ))
+    } else if first_time || answered_challenge {
+        Err(not_taken(&doc, first_time, answered_challenge, ANSWER_WAIT))
     } else {
         Err(LinkError::Failed(
             "Devices closed the connection before answering".into(),
         ))
     }
+}
+
+/// Devices did not take us: it closed the connection, or stayed silent for `waited`.
+fn not_taken(
+    doc: &PbxDevice,
+    presented_code: bool,
+    answered_challenge: bool,
+    waited: Duration,
+) -> LinkError {
+    if answered_challenge && !presented_code {
+        return LinkError::Rejected(format!(
+            "Devices refused our challenge answer (closed the connection or did not take us within {waited:?}): the phone's sysclient password is no longer valid (removed from Devices?); provision the phone again"
+        ));
+    }
+    if presented_code {
+        return LinkError::Rejected(format!(
+            "provisioning code {} refused or expired: Devices did not take the phone (closed the connection or did not take us within {waited:?}); the code is unknown, already used or expired (valid 15 minutes, 7 days for rollout codes); provision the phone again",
+            doc.code
+        ));
+    }
+    LinkError::Failed(format!("Devices did not answer within {waited:?}"))
+}
+
+/// Opens the sysclient websocket; `wss://` trusts the OS store and the configured CA file.
+pub async fn connect(
+    url: &str,
+    tls: &std::sync::Arc<rustls::ClientConfig>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    String,
+> {
+    let connector = tokio_tungstenite::Connector::Rustls(tls.clone());
+    let (socket, _) = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio_tungstenite::connect_async_tls_with_config(
+            url,
+            Some(socket_config()),
+            true,
+            Some(connector),
+        ),
+    )
+    .await
+    .map_err(|_| format!("no answer from Devices at {url} within {CONNECT_TIMEOUT:?}"))?
+    .map_err(|e| format!("cannot connect to Devices at {url}: {e}"))?;
+    Ok(socket)
 }
 
 fn mark_accepted(inn: &Innovaphone, mac: Mac, state: &Mutex<LinkState>, accepted: &mut bool) {

@@ -817,7 +817,8 @@ pub struct SettingsView {
     ntp_servers: String,
     time_zone: String,
     media_relay: bool,
-    pbx_reverse_proxy: bool,
+    /// (value, label key, selected) of each Reverse Proxy choice.
+    reverse_proxy: Vec<(&'static str, &'static str, bool)>,
     /// (value, selected) of each choice.
     transports: Vec<(&'static str, bool)>,
     modes: Vec<(&'static str, bool)>,
@@ -840,7 +841,20 @@ impl SettingsView {
             ntp_servers: s.phone.ntp_servers.join(", "),
             time_zone: s.phone.time_zone.clone(),
             media_relay: s.phone.media_relay,
-            pbx_reverse_proxy: s.pbx_reverse_proxy,
+            reverse_proxy: {
+                use crate::settings::ReverseProxy;
+                [ReverseProxy::Keep, ReverseProxy::On, ReverseProxy::Off]
+                    .into_iter()
+                    .map(|r| {
+                        let label = match r {
+                            ReverseProxy::Keep => "settings.reverse_proxy_keep",
+                            ReverseProxy::On => "settings.reverse_proxy_on",
+                            ReverseProxy::Off => "settings.reverse_proxy_off",
+                        };
+                        (r.as_str(), label, r == s.pbx_reverse_proxy)
+                    })
+                    .collect()
+            },
             transports: {
                 let current = s.phone.sip_transport.to_string().to_ascii_lowercase();
                 ["udp", "tcp", "tls"]
@@ -972,12 +986,6 @@ pub async fn save_settings(
         "false"
     };
     form.insert("media_relay".into(), relay.into());
-    let proxy = if form.contains_key("pbx_reverse_proxy") {
-        "true"
-    } else {
-        "false"
-    };
-    form.insert("pbx_reverse_proxy".into(), proxy.into());
     for key in SETTINGS_FIELDS {
         let Some(value) = form.get(*key) else {
             continue;

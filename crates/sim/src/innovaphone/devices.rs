@@ -5,7 +5,9 @@
 //! It serves `ws://127.0.0.1:PORT/{domain}/devices/sysclients` only (any other path: HTTP 404)
 //! and is strict: a text frame, an unreadable binary frame, an Identify it cannot accept or a
 //! wrong digest makes it log why (see [`DevicesSim::events`]) and close the connection with
-//! close code 1008.
+//! close code 1008. A refused provisioning code (unknown, used, expired) does not close it: as
+//! innovaphone's `doc/protocol/sysclient.htm` says, the sysclient is just "not added to any
+//! domain", so the connection stays open and nothing is sent.
 //!
 //! Choices where the notes are silent or unsure:
 //!
@@ -439,8 +441,10 @@ impl DevicesSim {
 
     /// Opens a tunnel session to the connected device `mac`: `send` (event 0) with a small
     /// HTTP GET and `receive` (event 1, max 65536 bytes), then collects what comes back for
-    /// up to 2 s (until both `send-result` and `receive-result` were seen), then sends
-    /// `shutdown` and waits up to 300 ms for its confirmation. Returns every event received.
+    /// up to 2 s (until both `send-result` and `receive-result` were seen), then repeats the
+    /// `receive` as real Devices does "until all data is read" and collects for 300 ms more,
+    /// then sends `shutdown` and waits up to 300 ms for its confirmation. Returns every event
+    /// received.
     pub async fn tunnel_probe(&self, mac: &str) -> anyhow::Result<Vec<TunnelEventSeen>> {
         let mac = normalize_mac(mac);
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -486,6 +490,19 @@ impl DevicesSim {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some(event)) => seen.push(event),
                     _ => break,
+                }
+            }
+            if out
+                .send(Out::Bytes(frame::tunnel_bytes(
+                    session,
+                    frame::TUNNEL_RECEIVE,
+                    &65536u32.to_be_bytes(),
+                )))
+                .is_ok()
+            {
+                let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+                while let Ok(Some(event)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+                    seen.push(event);
                 }
             }
             if out
@@ -770,15 +787,23 @@ impl Inner {
                 Step::Continue(frames)
             }
             Phase::Fresh if !code.is_empty() => {
-                let category = match state.codes.get(&code) {
-                    None => return Step::Close(format!("{id}: unknown provisioning code")),
-                    Some(c) if c.used_by.is_some() => {
-                        return Step::Close(format!("{id}: provisioning code already used"));
-                    }
+                // A refused code leaves the socket open and sends nothing: the sysclient is
+                // just "not added to any domain" (sysclient.htm).
+                let refused = match state.codes.get(&code) {
+                    None => Some("unknown provisioning code"),
+                    Some(c) if c.used_by.is_some() => Some("provisioning code already used"),
                     Some(c) if c.expired || c.issued.elapsed() > CODE_VALIDITY => {
-                        return Step::Close(format!("{id}: provisioning code expired"));
+                        Some("provisioning code expired")
                     }
-                    Some(c) => c.category.clone(),
+                    Some(_) => None,
+                };
+                if let Some(why) = refused {
+                    drop(state);
+                    self.event(format!("{id}: {why}: not added to any domain, nothing sent"));
+                    return Step::Continue(Vec::new());
+                }
+                let Some(category) = state.codes.get(&code).map(|c| c.category.clone()) else {
+                    return Step::Continue(Vec::new());
                 };
                 if let Some(c) = state.codes.get_mut(&code) {
                     c.used_by = Some(id.clone());

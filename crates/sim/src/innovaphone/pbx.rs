@@ -474,7 +474,7 @@ impl Inner {
                 error("no service login in the simulator"),
             )],
             ("PbxAdminApi", "GetObject") => {
-                let found = self.find_object(map.get("guid"), map.get("cn"));
+                let found = self.find_object(map.get("guid"), map.get("cn"), map.get("h323"));
                 match found {
                     Some(object) => {
                         self.event(format!(
@@ -510,10 +510,18 @@ impl Inner {
         Ok(replies)
     }
 
-    fn find_object(&self, guid: Option<&Value>, cn: Option<&Value>) -> Option<Value> {
+    /// By `guid`, else `cn`, else `h323` (PbxAdminApi 14r1 `GetObject`: "If no guid and no cn
+    /// is present, the h323-id (Name) can be used").
+    fn find_object(
+        &self,
+        guid: Option<&Value>,
+        cn: Option<&Value>,
+        h323: Option<&Value>,
+    ) -> Option<Value> {
         let state = self.state.lock();
         let guid = guid.and_then(Value::as_str).filter(|g| !g.is_empty());
         let cn = cn.and_then(Value::as_str);
+        let h323 = h323.and_then(Value::as_str);
         state
             .objects
             .iter()
@@ -522,7 +530,14 @@ impl Inner {
                     .get("guid")
                     .and_then(Value::as_str)
                     .is_some_and(|g| g.eq_ignore_ascii_case(guid)),
-                None => cn.is_some() && o.get("cn").and_then(Value::as_str) == cn,
+                None if cn.is_some() => o.get("cn").and_then(Value::as_str) == cn,
+                None => {
+                    h323.is_some_and(|h| {
+                        o.get("h323")
+                            .and_then(Value::as_str)
+                            .is_some_and(|o| o.eq_ignore_ascii_case(h))
+                    })
+                }
             })
             .cloned()
     }
