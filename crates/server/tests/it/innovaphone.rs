@@ -153,6 +153,9 @@ async fn profile_to_users_to_app_to_devices_to_phone_to_pbx() {
         info["serviceInfo"]["apis"]["com.innovaphone.provisioning"]["title"], "Yealink",
         "{info}"
     );
+    // No `hidden`: this App object is also the administrators' myApps app (sdkprovisioning
+    // sends no such flag).
+    assert!(info["info"].get("hidden").is_none(), "{info}");
     // Another device of the user (an innovaphone phone) must be left exactly as it is.
     let desk =
         json!({"hw": "009033aabbcc", "text": "IP112", "app": "phone", "tls": true, "sreg": true});
@@ -222,7 +225,9 @@ async fn profile_to_users_to_app_to_devices_to_phone_to_pbx() {
     .await;
     let ours = user_device(&w.pbx, "John Doe", MAC).unwrap();
     assert_eq!(ours["tls"], true, "{ours}");
-    assert_eq!(ours["trusted"], false, "{ours}");
+    // Reverse Proxy is left as read by default: Users set it when it added the device (SDK
+    // "Provisioning API" tutorial); clearing it broke phones behind a reverse proxy.
+    assert_eq!(ours["trusted"], true, "{ours}");
     assert_eq!(ours["text"], "Yealink", "{ours}");
     assert_eq!(user_device(&w.pbx, "John Doe", "009033aabbcc"), Some(desk));
 
@@ -392,11 +397,14 @@ async fn wrong_password_garbled_frames_and_bad_codes_give_clear_errors() {
     })
     .await;
     assert!(w.devices.device(MAC).unwrap().connected);
-    // Tunnel frames are answered minimally.
+    // Tunnel frames are answered minimally; the probe repeats its receive as Devices may
+    // ("until all data is read", sysclient.htm): one response per session, then its end.
     let seen = w.devices.tunnel_probe(MAC).await.expect("tunnel probe");
     let names: Vec<String> = seen.iter().map(|e| e.name()).collect();
     assert!(names.contains(&"send-result".to_owned()), "{names:?}");
-    assert!(names.contains(&"receive-result".to_owned()), "{names:?}");
+    let count = |n: &str| names.iter().filter(|x| *x == n).count();
+    assert_eq!(count("receive-result"), 1, "{names:?}");
+    assert_eq!(count("shutdown"), 1, "{names:?}");
 
     // An unknown provisioning code: Users gets a reason a person can act on.
     let mut users = UsersSim::connect(&w.app_url, PASSWORD, "example.com")
@@ -415,9 +423,11 @@ async fn wrong_password_garbled_frames_and_bad_codes_give_clear_errors() {
         })
         .await
         .expect("answered");
+    // Devices keeps the socket open and silent (not added to any domain): told by timeout.
     assert_eq!(outcome.result, "failed", "{:?}", outcome.raw);
     let text = outcome.error.unwrap_or_default();
-    assert!(text.contains("provisioning code"), "{text}");
+    assert!(text.contains("refused or expired"), "{text}");
+    assert!(!text.contains("did not answer"), "{text}");
     // A malformed MAC too, and nothing is stored for it.
     let outcome = users
         .provision_phone(PhoneRequest {
@@ -572,4 +582,116 @@ async fn the_pbx_gone_between_provisioning_and_the_fetch_delays_the_user_object_
     assert_eq!(device["status"]["device_config"], "Config Received");
     pbx.stop().await;
     w.app.stop().await;
+}
+
+#[tokio::test]
+async fn app_check_login_is_ok_only_for_our_password() {
+    let w = world().await;
+    let mut users = UsersSim::connect(&w.app_url, PASSWORD, "example.com")
+        .await
+        .expect("logs in");
+    // The PBX Manager's check of the App object's stored password: green tick only for ours.
+    assert!(users.check_login("yealink", PASSWORD).await.expect("answered"));
+    assert!(
+        !users
+            .check_login("yealink", "not-the-password")
+            .await
+            .expect("answered"),
+        "a wrong App object password must not look right"
+    );
+    users.close().await;
+    w.app.stop().await;
+}
+
+#[tokio::test]
+async fn reverse_proxy_setting_on_and_off_overrides_what_users_set() {
+    let w = world().await;
+    w.pbx.add_user("Erika Muster", "emuster", vec![]);
+    let response = w
+        .app
+        .api(Method::PATCH, "/settings")
+        .json(&json!({"pbx_reverse_proxy": "off"}))
+        .send()
+        .await
+        .expect("settings");
+    assert_eq!(response.status(), 200);
+    assert_eq!(add_phone(&w, "Erika Muster", MAC).await.result, "ok");
+    let _phone = phone_from_rps(&w, MAC).await;
+    eventually("the PBX user object is updated", async || {
+        user_device(&w.pbx, "Erika Muster", MAC).is_some_and(|d| d["mr"] == true)
+    })
+    .await;
+    let ours = user_device(&w.pbx, "Erika Muster", MAC).unwrap();
+    assert_eq!(ours["trusted"], false, "{ours}");
+    w.app.stop().await;
+}
+
+/// An App Platform whose certificate comes from a private CA: `wss://` to Devices fails with the
+/// operating system's store alone and works once `innovaphone.devices_ca_file` names the CA.
+#[tokio::test]
+async fn wss_to_devices_with_a_private_ca_needs_the_ca_file() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use yealink_prov::innovaphone::{devices_tls, sysclient};
+
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("ca key"))
+        .expect("ca");
+    let server_key = KeyPair::generate().expect("server key");
+    let server_cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("server params")
+        .signed_by(&server_key, &ca)
+        .expect("server cert");
+    let dir = tempfile::tempdir().expect("dir");
+    let cert_path = dir.path().join("ap.pem");
+    let key_path = dir.path().join("ap.key");
+    let ca_path = dir.path().join("private-ca.pem");
+    std::fs::write(&cert_path, server_cert.pem()).expect("write cert");
+    std::fs::write(&key_path, server_key.serialize_pem()).expect("write key");
+    std::fs::write(&ca_path, ca.pem()).expect("write ca");
+
+    // Our own server's TLS listener stands in for the App Platform: any wss endpoint will do.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let app = spawn_app_with(|c| {
+        c.listen_tls = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+        c.tls_cert = Some(cert_path.clone());
+        c.tls_key = Some(key_path.clone());
+        c.innovaphone.password = Some(Secret::new(PASSWORD));
+    })
+    .await;
+    let url = format!("wss://localhost:{port}/innovaphone-yealink");
+
+    let os_only = devices_tls::client_config(None).expect("OS store");
+    let mut refused = String::new();
+    for _ in 0..50 {
+        match sysclient::connect(&url, &os_only).await {
+            Ok(_) => panic!("a private CA's certificate was trusted without the CA file"),
+            Err(e) if e.contains("certificate") || e.contains("Certificate") => {
+                refused = e;
+                break;
+            }
+            // The listener may still be starting.
+            Err(e) => {
+                refused = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    assert!(refused.to_lowercase().contains("certificate"), "{refused}");
+
+    let with_ca = devices_tls::client_config(Some(&ca_path)).expect("CA file");
+    sysclient::connect(&url, &with_ca)
+        .await
+        .expect("wss works with the private CA");
+
+    // A CA file that holds no certificate is a clear start-up error.
+    std::fs::write(dir.path().join("empty.pem"), "").expect("write");
+    let e = devices_tls::client_config(Some(&dir.path().join("empty.pem")))
+        .expect_err("empty CA file")
+        .to_string();
+    assert!(e.contains("no PEM certificate"), "{e}");
+    app.stop().await;
 }
