@@ -199,12 +199,7 @@ pub fn provisioning_phone_failed(src: &str, error: &str) -> String {
 /// Manager shows a green tick for `ok`). The result name follows the `XResult` convention; the
 /// Manager reads only `ok`.
 pub fn app_check_login_result(src: &str, ok: bool) -> String {
-    reply(
-        "AppCheckLoginResult",
-        None,
-        echo(src),
-        json!({ "ok": ok }),
-    )
+    reply("AppCheckLoginResult", None, echo(src), json!({ "ok": ok }))
 }
 
 /// `PbxInfo`, sent by the PBX right after login; marks a "PBX session".

@@ -260,7 +260,10 @@ mod tests {
                 .err()
                 .ok_or("a 24-character password was accepted")?
                 .to_string();
-            assert!(e.contains("24 characters") && e.contains("at most 23"), "{e}");
+            assert!(
+                e.contains("24 characters") && e.contains("at most 23"),
+                "{e}"
+            );
             assert!(!e.contains(long), "the error shows the password: {e}");
             jail.set_env("YEALINK_PROV_INNOVAPHONE__PASSWORD", &long[..23]);
             Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;

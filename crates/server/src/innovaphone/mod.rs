@@ -64,8 +64,8 @@ impl Innovaphone {
                 _ => return Ok(None),
             },
         };
-        let devices_tls = devices_tls::client_config(config.devices_ca_file.as_deref())
-            .map_err(|e| {
+        let devices_tls =
+            devices_tls::client_config(config.devices_ca_file.as_deref()).map_err(|e| {
                 ServiceError::Invalid(crate::settings::FieldError {
                     field: "innovaphone.devices_ca_file",
                     message: e.to_string(),

@@ -118,9 +118,9 @@ async fn set_flags(
     let trusted = devices
         .iter()
         .find(|d| {
-            d.get("hw")
-                .and_then(Value::as_str)
-                .is_some_and(|hw| innovaphone::normalize_hw(hw) == innovaphone::normalize_hw(&doc.hwid))
+            d.get("hw").and_then(Value::as_str).is_some_and(|hw| {
+                innovaphone::normalize_hw(hw) == innovaphone::normalize_hw(&doc.hwid)
+            })
         })
         .and_then(|d| d.get("trusted"))
         .and_then(Value::as_bool)

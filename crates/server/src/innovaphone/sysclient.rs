@@ -499,7 +499,9 @@ async fn serve_connection(
                     );
                     send(&mut sink, &identify(Some(digest)).to_frame()).await?;
                     answered_challenge = true;
-                    answer_by.as_mut().reset(tokio::time::Instant::now() + ANSWER_WAIT);
+                    answer_by
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + ANSWER_WAIT);
                 }
                 AdminKind::AdminPassword => {
                     apply_admin_password(inn, mac, &doc, &json).await;

@@ -428,7 +428,10 @@ const DE: &[(&str, &str)] = &[
         "settings.pbx_flags_help",
         "Nachdem ein Telefon seine Konfiguration geholt hat, bekommt sein Gerät am PBX-Benutzerobjekt Media Relay (Einstellung oben), Nur TLS (SIP über TLS) und, sofern nicht belassen, dieses Reverse-Proxy-Flag (Registrierung über einen vertrauenswürdigen Reverse Proxy, für Telefone außerhalb des LANs; Users setzt es beim Anlegen des Geräts).",
     ),
-    ("settings.reverse_proxy_keep", "Lassen, wie es an der PBX ist"),
+    (
+        "settings.reverse_proxy_keep",
+        "Lassen, wie es an der PBX ist",
+    ),
     ("settings.reverse_proxy_on", "Ein"),
     ("settings.reverse_proxy_off", "Aus"),
     ("settings.pbx_sessions", "Verbundene PBX"),

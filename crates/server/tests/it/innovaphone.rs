@@ -591,7 +591,12 @@ async fn app_check_login_is_ok_only_for_our_password() {
         .await
         .expect("logs in");
     // The PBX Manager's check of the App object's stored password: green tick only for ours.
-    assert!(users.check_login("yealink", PASSWORD).await.expect("answered"));
+    assert!(
+        users
+            .check_login("yealink", PASSWORD)
+            .await
+            .expect("answered")
+    );
     assert!(
         !users
             .check_login("yealink", "not-the-password")
@@ -635,8 +640,8 @@ async fn wss_to_devices_with_a_private_ca_needs_the_ca_file() {
 
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("ca key"))
-        .expect("ca");
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("ca key")).expect("ca");
     let server_key = KeyPair::generate().expect("server key");
     let server_cert = CertificateParams::new(vec!["localhost".to_owned()])
         .expect("server params")

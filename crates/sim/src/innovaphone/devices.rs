@@ -799,7 +799,9 @@ impl Inner {
                 };
                 if let Some(why) = refused {
                     drop(state);
-                    self.event(format!("{id}: {why}: not added to any domain, nothing sent"));
+                    self.event(format!(
+                        "{id}: {why}: not added to any domain, nothing sent"
+                    ));
                     return Step::Continue(Vec::new());
                 }
                 let Some(category) = state.codes.get(&code).map(|c| c.category.clone()) else {

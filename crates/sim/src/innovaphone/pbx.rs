@@ -531,13 +531,11 @@ impl Inner {
                     .and_then(Value::as_str)
                     .is_some_and(|g| g.eq_ignore_ascii_case(guid)),
                 None if cn.is_some() => o.get("cn").and_then(Value::as_str) == cn,
-                None => {
-                    h323.is_some_and(|h| {
-                        o.get("h323")
-                            .and_then(Value::as_str)
-                            .is_some_and(|o| o.eq_ignore_ascii_case(h))
-                    })
-                }
+                None => h323.is_some_and(|h| {
+                    o.get("h323")
+                        .and_then(Value::as_str)
+                        .is_some_and(|o| o.eq_ignore_ascii_case(h))
+                }),
             })
             .cloned()
     }
