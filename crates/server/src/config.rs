@@ -245,6 +245,39 @@ impl Config {
     }
 }
 
+/// The most characters a PBX object password may have ("limited to 23 characters ASCII", innovaphone
+/// wiki Reference14r1:PBX/Objects); a longer instance password can never be entered on the App
+/// object, so the PBX could never log in.
+pub const INSTANCE_PASSWORD_MAX: usize = 23;
+/// What we generate and recommend: innovaphone's own PBX Manager plugins generate 16 characters.
+pub const INSTANCE_PASSWORD_LEN: usize = 16;
+
+/// Checks an instance password against the PBX's limits; the error never contains it.
+pub fn check_instance_password(password: &str) -> Result<(), ConfigError> {
+    if password.is_empty() {
+        return Err(ConfigError::Invalid(
+            "innovaphone.password must not be empty (leave it out to turn the integration off)"
+                .into(),
+        ));
+    }
+    if !password.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ConfigError::Invalid(format!(
+            "innovaphone.password must be printable ASCII without spaces: the PBX stores App object \
+             passwords as ASCII; use {INSTANCE_PASSWORD_LEN} random letters and digits"
+        )));
+    }
+    let len = password.len();
+    if len > INSTANCE_PASSWORD_MAX {
+        return Err(ConfigError::Invalid(format!(
+            "innovaphone.password has {len} characters, but the PBX accepts at most \
+             {INSTANCE_PASSWORD_MAX} for the App object's password, so it could never log in; use \
+             {INSTANCE_PASSWORD_LEN} random characters (leave it unset and run `yealink-prov pbx \
+             app-object` to generate one)"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,37 +380,4 @@ mod tests {
         .expect_err("missing");
         assert!(e.to_string().contains("/nonexistent/x.toml"));
     }
-}
-
-/// The most characters a PBX object password may have ("limited to 23 characters ASCII", innovaphone
-/// wiki Reference14r1:PBX/Objects); a longer instance password can never be entered on the App
-/// object, so the PBX could never log in.
-pub const INSTANCE_PASSWORD_MAX: usize = 23;
-/// What we generate and recommend: innovaphone's own PBX Manager plugins generate 16 characters.
-pub const INSTANCE_PASSWORD_LEN: usize = 16;
-
-/// Checks an instance password against the PBX's limits; the error never contains it.
-pub fn check_instance_password(password: &str) -> Result<(), ConfigError> {
-    if password.is_empty() {
-        return Err(ConfigError::Invalid(
-            "innovaphone.password must not be empty (leave it out to turn the integration off)"
-                .into(),
-        ));
-    }
-    if !password.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ConfigError::Invalid(format!(
-            "innovaphone.password must be printable ASCII without spaces: the PBX stores App object \
-             passwords as ASCII; use {INSTANCE_PASSWORD_LEN} random letters and digits"
-        )));
-    }
-    let len = password.len();
-    if len > INSTANCE_PASSWORD_MAX {
-        return Err(ConfigError::Invalid(format!(
-            "innovaphone.password has {len} characters, but the PBX accepts at most \
-             {INSTANCE_PASSWORD_MAX} for the App object's password, so it could never log in; use \
-             {INSTANCE_PASSWORD_LEN} random characters (leave it unset and run `yealink-prov pbx \
-             app-object` to generate one)"
-        )));
-    }
-    Ok(())
 }

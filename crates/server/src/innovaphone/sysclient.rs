@@ -387,11 +387,12 @@ async fn serve_connection(
     // A new code is presented until Devices confirms it with a password; the previous password
     // stays meanwhile, so a challenge (the phone is still in a domain) can be answered.
     let first_time = doc.code_pending || doc.sysclient_password.is_none();
+    // Fixed for this connection: the digest covers exactly what the Identify named.
+    let (product, version) = (doc.product.clone(), doc.version.clone());
+    let code = first_time.then(|| doc.code.clone());
     let identify = |digest: Option<String>| {
-        let mut identify = Identify::new(&id, &doc.product, &doc.version);
-        if first_time {
-            identify.provisioning_code = Some(doc.code.clone());
-        }
+        let mut identify = Identify::new(&id, &product, &version);
+        identify.provisioning_code = code.clone();
         identify.digest = digest;
         identify
     };
@@ -491,11 +492,7 @@ async fn serve_connection(
                         ));
                     };
                     let digest = innovaphone::sysclient_digest(
-                        &id,
-                        &doc.product,
-                        &doc.version,
-                        challenge,
-                        &password,
+                        &id, &product, &version, challenge, &password,
                     );
                     send(&mut sink, &identify(Some(digest)).to_frame()).await?;
                     answered_challenge = true;
