@@ -466,8 +466,9 @@ mod tests {
     #[test]
     fn reverse_proxy_reads_the_stored_booleans_and_the_three_values() {
         let read = |v: serde_json::Value| {
-            serde_json::from_value::<Settings>(serde_json::json!({ "pbx_reverse_proxy": v }))
-                .map(|s| s.pbx_reverse_proxy)
+            let mut stored = serde_json::to_value(Settings::default()).unwrap();
+            stored["pbx_reverse_proxy"] = v;
+            serde_json::from_value::<Settings>(stored).map(|s| s.pbx_reverse_proxy)
         };
         assert_eq!(read(true.into()).unwrap(), ReverseProxy::On);
         // The old default, which cleared the flag Users had set.

@@ -242,23 +242,28 @@ fn every_command_has_help() {
 #[tokio::test]
 async fn pbx_app_object_prints_what_to_create_or_says_what_is_missing() {
     let app = spawn_app().await;
-    // Without an instance password there is nothing to print yet: say how to set one.
+    // Without an instance password one is generated (16 characters, within the PBX's 23) and
+    // shown once, like the admin password.
     let out = cli(&app, &["pbx", "app-object"]).await;
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("innovaphone.password"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let generated = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Password    "))
+        .expect("a password line")
+        .trim()
+        .to_owned();
+    assert_eq!(generated.len(), 16, "{text}");
+    assert!(text.contains("shown only this once"), "{text}");
+    let again = stdout(&cli(&app, &["pbx", "app-object"]).await);
+    assert!(!again.contains(&generated), "shown twice:\n{again}");
+    assert!(again.contains("generated earlier"), "{again}");
 
     let mut command = Command::new(env!("CARGO_BIN_EXE_yealink-prov"));
     command
         .args(["pbx", "app-object", "--database-url", &app.database_url])
         .env("RUST_LOG", "warn")
-        .env(
-            "YEALINK_PROV_INNOVAPHONE__PASSWORD",
-            "printed-instance-password",
-        );
+        .env("YEALINK_PROV_INNOVAPHONE__PASSWORD", "printed-instance-pw");
     let out = tokio::task::spawn_blocking(move || command.output().expect("run"))
         .await
         .expect("task");
@@ -267,7 +272,7 @@ async fn pbx_app_object_prints_what_to_create_or_says_what_is_missing() {
     // The URL is the public base URL the test server set, plus the configured path.
     for needle in [
         format!("URL         {}/innovaphone-yealink", app.base),
-        "Password    printed-instance-password".to_owned(),
+        "Password    printed-instance-pw".to_owned(),
         "Websocket".to_owned(),
         "Admin".to_owned(),
         "Services".to_owned(),
