@@ -72,25 +72,14 @@ pub fn judge_chain(
         Ok(ee) => ee,
         Err(e) => return ChainVerdict::Refused(e.to_string()),
     };
-    let verify = |anchors: &[TrustAnchor<'_>]| {
-        ee.verify_for_usage(
-            webpki::ALL_VERIFICATION_ALGS,
-            anchors,
-            chain.get(1..).unwrap_or_default(),
-            now,
-            webpki::KeyUsage::server_auth(),
-            None,
-            None,
-        )
-        .map(|_| ())
-    };
-    match verify(anchors) {
+    let intermediates = chain.get(1..).unwrap_or_default();
+    match verify(&ee, intermediates, anchors, now) {
         Ok(()) => {}
         Err(webpki::Error::UnknownIssuer) => {
             // Pinned to itself, a self-signed leaf verifies; a leaf from a private CA does not.
             let self_signed = chain.len() == 1
                 && webpki::anchor_from_trusted_cert(leaf)
-                    .is_ok_and(|anchor| verify(&[anchor]).is_ok());
+                    .is_ok_and(|anchor| verify(&ee, intermediates, &[anchor], now).is_ok());
             return if self_signed {
                 ChainVerdict::SelfSigned
             } else {
@@ -108,6 +97,25 @@ pub fn judge_chain(
     } else {
         ChainVerdict::WrongName
     }
+}
+
+/// Path building from `ee` to one of `anchors`, for TLS server use.
+fn verify(
+    ee: &webpki::EndEntityCert<'_>,
+    intermediates: &[CertificateDer<'_>],
+    anchors: &[TrustAnchor<'_>],
+    now: UnixTime,
+) -> Result<(), webpki::Error> {
+    ee.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        anchors,
+        intermediates,
+        now,
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    )
+    .map(|_| ())
 }
 
 /// The host of an `http(s)://host[:port][/path]` URL (IPv6 literals keep no brackets).
@@ -234,5 +242,103 @@ mod tests {
         let f = https_factory_trust(Some("https://prov.example.com"), None);
         assert_eq!(f.level, Level::Info);
         assert!(f.text.contains("openssl s_client"), "{}", f.text);
+    }
+
+    /// A CA (as a trust anchor stands in for a public root) and a leaf for `host` it signed.
+    fn ca_and_leaf(host: &str) -> (CertificateDer<'static>, CertificateDer<'static>) {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec![host.to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
+        (ca.der().clone(), leaf.der().clone())
+    }
+
+    fn write_pem(dir: &Path, certs: &[&CertificateDer<'_>]) -> std::path::PathBuf {
+        use base64::Engine;
+        let mut pem = String::new();
+        for cert in certs {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+            pem.push_str("-----BEGIN CERTIFICATE-----\n");
+            for line in b64.as_bytes().chunks(64) {
+                pem.push_str(std::str::from_utf8(line).unwrap());
+                pem.push('\n');
+            }
+            pem.push_str("-----END CERTIFICATE-----\n");
+        }
+        let path = dir.join("chain.pem");
+        std::fs::write(&path, pem).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_chain_to_a_known_root_is_trusted_for_its_host_only() {
+        let (ca, leaf) = ca_and_leaf("prov.example.com");
+        let anchor = webpki::anchor_from_trusted_cert(&ca).unwrap();
+        let now = UnixTime::now();
+        assert_eq!(
+            judge_chain(&[leaf.clone()], "prov.example.com", &[anchor.clone()], now),
+            ChainVerdict::Trusted
+        );
+        assert_eq!(
+            judge_chain(&[leaf], "other.example.com", &[anchor], now),
+            ChainVerdict::WrongName
+        );
+    }
+
+    #[test]
+    fn private_ca_and_self_signed_are_not_trusted_by_the_public_roots() {
+        let now = UnixTime::now();
+        let roots = webpki_roots::TLS_SERVER_ROOTS;
+        let (ca, leaf) = ca_and_leaf("prov.example.com");
+        assert_eq!(
+            judge_chain(&[leaf.clone(), ca.clone()], "prov.example.com", roots, now),
+            ChainVerdict::UnknownIssuer
+        );
+        let own = rcgen::generate_simple_self_signed(vec!["prov.example.com".to_owned()]).unwrap();
+        assert_eq!(
+            judge_chain(&[own.cert.der().clone()], "prov.example.com", roots, now),
+            ChainVerdict::SelfSigned
+        );
+        // Too late: the leaf is valid for a year or so, not in 3000.
+        let anchor = webpki::anchor_from_trusted_cert(&ca).unwrap();
+        let far = UnixTime::since_unix_epoch(std::time::Duration::from_secs(32_503_680_000));
+        assert_eq!(
+            judge_chain(&[leaf], "prov.example.com", &[anchor], far),
+            ChainVerdict::Expired
+        );
+    }
+
+    #[test]
+    fn the_finding_warns_and_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = rcgen::generate_simple_self_signed(vec!["prov.example.com".to_owned()]).unwrap();
+        let path = write_pem(dir.path(), &[own.cert.der()]);
+        let f = https_factory_trust(Some("https://prov.example.com/y"), Some(&path));
+        assert_eq!(f.level, Level::Warn, "{}", f.text);
+        assert!(f.text.contains("self-signed"), "{}", f.text);
+        assert!(f.text.contains("public CA") && f.text.contains("over HTTP"), "{}", f.text);
+        // The same certificate is fine when the phones fetch over HTTP.
+        let f = https_factory_trust(Some("http://prov.example.com/y"), Some(&path));
+        assert_eq!(f.level, Level::Ok);
+        // A chain to a (stand-in) public root is accepted.
+        let (ca, leaf) = ca_and_leaf("prov.example.com");
+        let anchor = webpki::anchor_from_trusted_cert(&ca).unwrap();
+        let path = write_pem(dir.path(), &[&leaf]);
+        let f = https_factory_trust_with(
+            Some("https://prov.example.com"),
+            Some(&path),
+            &[anchor],
+            UnixTime::now(),
+        );
+        assert_eq!(f.level, Level::Ok, "{}", f.text);
+        let missing = dir.path().join("missing.pem");
+        let f = https_factory_trust(Some("https://prov.example.com"), Some(&missing));
+        assert_eq!(f.level, Level::Warn);
     }
 }

@@ -61,7 +61,7 @@ pub fn reconcile(
     updates_url: bool,
 ) -> Reconciled {
     let previous = previous.filter(|p| p.account == account);
-    let changed = previous.is_some_and(|p| p.name != name || p.wanted_url.as_deref().unwrap_or(&p.url) != url);
+    let changed = previous.is_some_and(|p| p.name != name || p.wanted_url.as_deref().unwrap_or(p.url.as_str()) != url);
     let fresh = |held: &str, wanted: Option<&str>| RegisteredServer {
         account: account.to_owned(),
         name: name.to_owned(),
