@@ -169,8 +169,7 @@ pub fn https_factory_trust_with(
             ),
         );
     };
-    let chain: Result<Vec<CertificateDer<'static>>, _> = match CertificateDer::pem_file_iter(path)
-    {
+    let chain: Result<Vec<CertificateDer<'static>>, _> = match CertificateDer::pem_file_iter(path) {
         Ok(iter) => iter.collect(),
         Err(e) => Err(e),
     };
@@ -228,7 +227,10 @@ mod tests {
 
     #[test]
     fn host_is_taken_from_the_url() {
-        assert_eq!(host_of("https://prov.example.com:8443/y"), "prov.example.com");
+        assert_eq!(
+            host_of("https://prov.example.com:8443/y"),
+            "prov.example.com"
+        );
         assert_eq!(host_of("https://[2001:db8::1]:443/"), "2001:db8::1");
         assert_eq!(host_of("https://10.0.0.1"), "10.0.0.1");
     }
@@ -282,7 +284,12 @@ mod tests {
         let anchor = webpki::anchor_from_trusted_cert(&ca).unwrap();
         let now = UnixTime::now();
         assert_eq!(
-            judge_chain(&[leaf.clone()], "prov.example.com", &[anchor.clone()], now),
+            judge_chain(
+                std::slice::from_ref(&leaf),
+                "prov.example.com",
+                std::slice::from_ref(&anchor),
+                now
+            ),
             ChainVerdict::Trusted
         );
         assert_eq!(
@@ -322,7 +329,11 @@ mod tests {
         let f = https_factory_trust(Some("https://prov.example.com/y"), Some(&path));
         assert_eq!(f.level, Level::Warn, "{}", f.text);
         assert!(f.text.contains("self-signed"), "{}", f.text);
-        assert!(f.text.contains("public CA") && f.text.contains("over HTTP"), "{}", f.text);
+        assert!(
+            f.text.contains("public CA") && f.text.contains("over HTTP"),
+            "{}",
+            f.text
+        );
         // The same certificate is fine when the phones fetch over HTTP.
         let f = https_factory_trust(Some("http://prov.example.com/y"), Some(&path));
         assert_eq!(f.level, Level::Ok);

@@ -61,7 +61,9 @@ pub fn reconcile(
     updates_url: bool,
 ) -> Reconciled {
     let previous = previous.filter(|p| p.account == account);
-    let changed = previous.is_some_and(|p| p.name != name || p.wanted_url.as_deref().unwrap_or(p.url.as_str()) != url);
+    let changed = previous.is_some_and(|p| {
+        p.name != name || p.wanted_url.as_deref().unwrap_or(p.url.as_str()) != url
+    });
     let fresh = |held: &str, wanted: Option<&str>| RegisteredServer {
         account: account.to_owned(),
         name: name.to_owned(),
@@ -101,7 +103,14 @@ mod tests {
 
     #[test]
     fn first_registration_is_not_a_change() {
-        let r = reconcile(None, ACC, "pbx.example.com", "https://a/prov/", Some(Outcome::Ok), false);
+        let r = reconcile(
+            None,
+            ACC,
+            "pbx.example.com",
+            "https://a/prov/",
+            Some(Outcome::Ok),
+            false,
+        );
         assert_eq!(r.record, Some(reg("pbx.example.com", "https://a/prov/")));
         assert!(!r.changed);
     }
@@ -163,17 +172,41 @@ mod tests {
     #[test]
     fn new_name_is_a_change_and_other_accounts_do_not_count() {
         let before = reg("old-name", "https://a/prov/");
-        let r = reconcile(Some(&before), ACC, "new-name", "https://a/prov/", Some(Outcome::Ok), false);
+        let r = reconcile(
+            Some(&before),
+            ACC,
+            "new-name",
+            "https://a/prov/",
+            Some(Outcome::Ok),
+            false,
+        );
         assert!(r.changed);
-        let other = reconcile(Some(&before), "json x y", "new-name", "https://a/prov/", Some(Outcome::Ok), true);
+        let other = reconcile(
+            Some(&before),
+            "json x y",
+            "new-name",
+            "https://a/prov/",
+            Some(Outcome::Ok),
+            true,
+        );
         assert!(!other.changed);
     }
 
     #[test]
     fn refused_or_failed_keeps_the_record() {
         let before = reg("n", "https://a/prov/");
-        let r = reconcile(Some(&before), ACC, "n", "https://b/prov/", Some(Outcome::Rejected), false);
+        let r = reconcile(
+            Some(&before),
+            ACC,
+            "n",
+            "https://b/prov/",
+            Some(Outcome::Rejected),
+            false,
+        );
         assert_eq!(r.record, None);
-        assert_eq!(reconcile(Some(&before), ACC, "n", "https://b/prov/", None, false).record, None);
+        assert_eq!(
+            reconcile(Some(&before), ACC, "n", "https://b/prov/", None, false).record,
+            None
+        );
     }
 }

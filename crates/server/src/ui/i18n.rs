@@ -302,7 +302,10 @@ const EN: &[(&str, &str)] = &[
     ("rps_name_source.pbx_domain", "from the PBX's domain"),
     ("rps_name_source.url_host", "from the host of the base URL"),
     ("settings.checks", "Checks"),
-    ("rps.server_stale", "RPS keeps an old URL for our server name"),
+    (
+        "rps.server_stale",
+        "RPS keeps an old URL for our server name",
+    ),
 ];
 
 const DE: &[(&str, &str)] = &[
@@ -490,7 +493,10 @@ const DE: &[(&str, &str)] = &[
     ("rps_name_source.pbx_domain", "aus der Domäne der PBX"),
     ("rps_name_source.url_host", "aus dem Host der Basis-URL"),
     ("settings.checks", "Prüfungen"),
-    ("rps.server_stale", "RPS behält eine alte URL für unseren Servernamen"),
+    (
+        "rps.server_stale",
+        "RPS behält eine alte URL für unseren Servernamen",
+    ),
 ];
 
 #[cfg(test)]

@@ -428,11 +428,15 @@ async fn the_server_name_is_the_pbx_domain_as_an_app_service() {
 
     // A phone added now is bound to that name.
     app.add_device(device_json("805ec0aacd21", "621")).await;
-    eventually(20, "the phone is bound to the PBX-domain server", async || {
-        sim.devices()
-            .iter()
-            .any(|d| d.mac == "805ec0aacd21" && d.server_name.as_deref() == Some(expected))
-    })
+    eventually(
+        20,
+        "the phone is bound to the PBX-domain server",
+        async || {
+            sim.devices()
+                .iter()
+                .any(|d| d.mac == "805ec0aacd21" && d.server_name.as_deref() == Some(expected))
+        },
+    )
     .await;
 
     // The setting wins over the domain; a bad name is refused with the rule.
