@@ -312,12 +312,12 @@ mod tests {
             judge_chain(&[own.cert.der().clone()], "prov.example.com", roots, now),
             ChainVerdict::SelfSigned
         );
-        // Too late: the leaf is valid for a year or so, not in 3000.
+        // Time is checked: rcgen's certificates start in 1975, so in 1970 it is not valid yet.
         let anchor = webpki::anchor_from_trusted_cert(&ca).unwrap();
-        let far = UnixTime::since_unix_epoch(std::time::Duration::from_secs(32_503_680_000));
+        let early = UnixTime::since_unix_epoch(std::time::Duration::from_secs(0));
         assert_eq!(
-            judge_chain(&[leaf], "prov.example.com", &[anchor], far),
-            ChainVerdict::Expired
+            judge_chain(&[leaf], "prov.example.com", &[anchor], early),
+            ChainVerdict::NotYetValid
         );
     }
 
