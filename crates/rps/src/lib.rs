@@ -208,6 +208,11 @@ pub trait Rps: Send + Sync {
     /// Which API this client speaks.
     fn api(&self) -> RpsApi;
 
+    /// Whether [`Rps::add_server`] points an existing server entry at a new URL. The JSON API
+    /// does (`server/edit`); Yealink's XML-RPC API documents no call that edits or deletes a
+    /// server, so there "The server name has been used" says nothing about the URL RPS keeps.
+    fn updates_server_url(&self) -> bool;
+
     /// Creates (or, JSON only, updates) the named server entry that points at `url`.
     /// "Already used" is [`Outcome::AlreadyDone`].
     async fn add_server(&self, name: &str, url: &str) -> Result<Answer, RpsError>;

@@ -232,6 +232,11 @@ impl Rps for XmlRpcClient {
         RpsApi::Xmlrpc
     }
 
+    /// No server edit or delete in Yealink's XML-RPC method list (docs/rps.md).
+    fn updates_server_url(&self) -> bool {
+        false
+    }
+
     async fn add_server(&self, name: &str, url: &str) -> Result<Answer, RpsError> {
         let scrub = self.scrubber().with_url(Some(url));
         self.call(

@@ -470,7 +470,7 @@ async fn rps_status(
             .rps()
             .status(
                 &service.settings(),
-                service.rps_server_name(),
+                service.rps_server(),
                 service.shared_provisioning_url(),
                 params.probe,
             )

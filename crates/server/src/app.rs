@@ -75,6 +75,7 @@ impl Server {
             nonce: NonceKey::new(secret.as_bytes()),
             admin: Arc::new(AdminVerifier::new(store)),
             metrics: metrics_handle(),
+            tls_cert: config.listen_tls.and(config.tls_cert.clone()),
         };
         Ok(Server {
             config,
@@ -191,6 +192,11 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("devices").set(state.service.cache().len() as f64);
+    // 1 while RPS keeps an old URL for our server name that its API cannot change (XML-RPC).
+    match state.service.rps().server_url_stale().await {
+        Ok(stale) => metrics::gauge!("rps_server_url_stale").set(if stale { 1.0 } else { 0.0 }),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the RPS server record"),
+    }
     match &state.metrics {
         Some(handle) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -83,6 +83,12 @@ pub enum Command {
     /// innovaphone PBX: the App object to create, and the state of innovaphone phones.
     #[command(subcommand)]
     Pbx(PbxCommand),
+    /// Check what zero-touch provisioning depends on: will a factory-fresh phone trust our
+    /// HTTPS certificate, is our server registered at RPS under the right URL.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -575,7 +581,7 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
                 .rps()
                 .status(
                     &settings,
-                    service.rps_server_name(),
+                    service.rps_server(),
                     service.shared_provisioning_url(),
                     true,
                 )
@@ -614,8 +620,23 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
                     status.reachability.as_deref().unwrap_or("-")
                 );
             }
-            println!("Server name:       {}", status.server_name);
+            println!(
+                "Server name:       {} (from {})",
+                status.server_name,
+                match status.server_name_source {
+                    crate::service::ServerNameSource::Setting => "the rps_server_name setting",
+                    crate::service::ServerNameSource::PbxDomain => "the PBX's domain",
+                    crate::service::ServerNameSource::UrlHost => "the host of the base URL",
+                }
+            );
             println!("Server URL:        {}", status.server_url);
+            if let Some(r) = &status.registered {
+                println!(
+                    "At RPS:            {} -> {}",
+                    r.name,
+                    rps::redact::redact_url(&r.url)
+                );
+            }
             println!(
                 "Server registered: {}",
                 match status.server_registered {
@@ -624,6 +645,9 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
                     None => "not yet",
                 }
             );
+            if let Some(warning) = &status.server_url_warning {
+                println!("WARNING:           {warning}");
+            }
             println!(
                 "Queue:             {} waiting, {} due now{}",
                 status.queue.pending,
@@ -782,6 +806,108 @@ async fn app_object_password(
                 .into(),
         ),
     })
+}
+
+/// `yealink-prov doctor`: the factory-trust check and the RPS basics, one line each.
+pub async fn run_doctor(config: &Config, json: bool) -> anyhow::Result<()> {
+    use crate::doctor::{Finding, Level};
+    let service = open_service(config).await?;
+    let settings = service.settings();
+    let tls_cert = config.listen_tls.and(config.tls_cert.as_deref());
+    let mut findings = vec![crate::doctor::https_factory_trust(
+        settings.public_base_url.as_deref(),
+        tls_cert,
+    )];
+    if settings.public_base_url.is_none() {
+        findings.push(Finding {
+            check: "public_base_url",
+            level: Level::Warn,
+            text: format!(
+                "public_base_url is not set: phones are sent to {}, which only suits a LAN",
+                service.base_url()
+            ),
+        });
+    }
+    let status = service
+        .rps()
+        .status(
+            &settings,
+            service.rps_server(),
+            service.shared_provisioning_url(),
+            true,
+        )
+        .await?;
+    findings.push(if !status.configured {
+        Finding {
+            check: "rps",
+            level: Level::Info,
+            text: "RPS is off: phones need their URL by DHCP option 66 or by hand".into(),
+        }
+    } else if status.reachable == Some(false) {
+        Finding {
+            check: "rps",
+            level: Level::Warn,
+            text: format!(
+                "RPS ({}) is not reachable: {}",
+                status.endpoint.as_deref().unwrap_or("-"),
+                status.reachability.as_deref().unwrap_or("-")
+            ),
+        }
+    } else {
+        Finding {
+            check: "rps",
+            level: Level::Ok,
+            text: format!(
+                "RPS account configured ({}), endpoint {}",
+                status.api.map_or("-".into(), |a| a.to_string()),
+                status.reachability.as_deref().unwrap_or("-")
+            ),
+        }
+    });
+    findings.push(match (&status.server_url_warning, status.server_registered) {
+        (Some(warning), _) => Finding {
+            check: "rps_server",
+            level: Level::Warn,
+            text: warning.clone(),
+        },
+        (None, Some(true)) => Finding {
+            check: "rps_server",
+            level: Level::Ok,
+            text: format!(
+                "server {:?} registered for {}",
+                status.server_name, status.server_url
+            ),
+        },
+        (None, Some(false)) => Finding {
+            check: "rps_server",
+            level: Level::Warn,
+            text: format!(
+                "server {:?} is not registered: see `yealink-prov rps history --command ADD_SERVER`",
+                status.server_name
+            ),
+        },
+        (None, None) => Finding {
+            check: "rps_server",
+            level: Level::Info,
+            text: format!(
+                "server {:?} not registered yet (ADD SERVER is sent when the server starts)",
+                status.server_name
+            ),
+        },
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&findings)?);
+        return Ok(());
+    }
+    for f in &findings {
+        let tag = match f.level {
+            Level::Ok => "ok  ",
+            Level::Info => "info",
+            Level::Warn => "WARN",
+        };
+        println!("[{tag}] {}: {}", f.check, f.text);
+    }
+    Ok(())
 }
 
 pub async fn run_pbx(config: &Config, command: PbxCommand) -> anyhow::Result<()> {

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use yealink::Mac;
 
 use crate::error::ServiceError;
+use crate::rps_registration::{self, META_REGISTERED_SERVER, RegisteredServer};
 use crate::secret::{MASK, random_token};
 use crate::settings::{RpsMode, Settings};
 
@@ -32,6 +33,9 @@ const MAX_BACKOFF_SECS: u64 = 300;
 pub const OUTCOME_OFF: &str = "off";
 pub const OUTCOME_SKIPPED: &str = "skipped";
 pub const OUTCOME_FAILED: &str = "failed";
+/// ADD SERVER answered "The server name has been used" (XML-RPC) while RPS holds another URL
+/// for the name, and the API cannot change it.
+pub const OUTCOME_STALE: &str = "stale";
 
 pub struct RpsFlow {
     store: Arc<dyn Store>,
@@ -58,9 +62,15 @@ pub struct RpsStatus {
     pub username: Option<String>,
     pub secret: Option<&'static str>,
     pub server_name: String,
+    /// Where the name comes from: `setting`, `pbx_domain` or `url_host`.
+    pub server_name_source: crate::service::ServerNameSource,
     pub server_url: String,
     /// From the newest ADD SERVER in the history.
     pub server_registered: Option<bool>,
+    /// What RPS holds for our server entry, as far as we know (this account only).
+    pub registered: Option<RegisteredServer>,
+    /// Set when RPS keeps an old URL for our server name that we cannot change: what to do.
+    pub server_url_warning: Option<String>,
     pub reachable: Option<bool>,
     pub reachability: Option<String>,
     pub queue: QueueStats,
@@ -261,11 +271,18 @@ impl RpsFlow {
     pub async fn status(
         &self,
         settings: &Settings,
-        server_name: String,
+        server: crate::service::RpsServerName,
         server_url: String,
         probe: bool,
     ) -> Result<RpsStatus, ServiceError> {
         let account = self.account(settings).await?;
+        let registered = match &account {
+            Some(a) => self
+                .registered_server()
+                .await?
+                .filter(|r| r.account == rps_registration::account_key(a)),
+            None => None,
+        };
         let queue = self
             .store
             .rps_queue_stats(OffsetDateTime::now_utc())
@@ -302,16 +319,94 @@ impl RpsFlow {
             endpoint: account.as_ref().map(|a| a.endpoint_or_default().to_owned()),
             username: account.as_ref().map(|a| a.username.clone()),
             secret: account.as_ref().map(|_| MASK),
-            server_name,
+            server_name: server.name,
+            server_name_source: server.source,
             server_url,
             server_registered: newest_add
                 .filter(|e| e.outcome != OUTCOME_OFF)
                 .map(|e| e.outcome == "ok" || e.outcome == "already_done"),
+            server_url_warning: registered.as_ref().and_then(stale_warning),
+            registered,
             reachable,
             reachability,
             queue,
             last_error,
         })
+    }
+
+    /// The server entry we registered last (any account), from the database.
+    pub async fn registered_server(&self) -> Result<Option<RegisteredServer>, ServiceError> {
+        Ok(self
+            .store
+            .get_meta(META_REGISTERED_SERVER)
+            .await?
+            .and_then(|raw| serde_json::from_str(&raw).ok()))
+    }
+
+    /// What to do when RPS keeps an old URL for our server name, if it does.
+    pub async fn server_url_warning(&self) -> Result<Option<String>, ServiceError> {
+        Ok(self
+            .registered_server()
+            .await?
+            .as_ref()
+            .and_then(stale_warning))
+    }
+
+    /// Whether RPS keeps an old URL for our server name (the `rps_server_url_stale` gauge).
+    pub async fn server_url_stale(&self) -> Result<bool, ServiceError> {
+        Ok(self
+            .registered_server()
+            .await?
+            .is_some_and(|r| r.is_stale()))
+    }
+
+    /// Records what a finished ADD SERVER tells about our server entry; after a change of name
+    /// or URL, queues DEREGISTER + REDIRECT for every phone, whose bindings carry both.
+    /// Returns the history outcome and answer to record instead of RPS's, if any.
+    async fn after_add_server(
+        &self,
+        service: &crate::service::Service,
+        account: &RpsAccount,
+        client: &dyn rps::Rps,
+        name: &str,
+        url: &str,
+        result: &Result<Answer, RpsError>,
+    ) -> Result<Option<(String, String)>, ServiceError> {
+        let previous = self.registered_server().await?;
+        let outcome = result.as_ref().ok().map(|a| a.outcome);
+        let reconciled = rps_registration::reconcile(
+            previous.as_ref(),
+            &rps_registration::account_key(account),
+            name,
+            url,
+            outcome,
+            client.updates_server_url(),
+        );
+        let Some(record) = reconciled.record else {
+            return Ok(None);
+        };
+        if previous.as_ref() != Some(&record) {
+            let raw = serde_json::to_string(&record)
+                .map_err(|e| ServiceError::Rps(format!("cannot store the RPS server: {e}")))?;
+            self.store.set_meta(META_REGISTERED_SERVER, &raw).await?;
+        }
+        metrics::gauge!("rps_server_url_stale").set(if record.is_stale() { 1.0 } else { 0.0 });
+        if reconciled.changed {
+            let macs: Vec<Mac> = self
+                .store
+                .all_device_records()
+                .await?
+                .into_iter()
+                .map(|r| r.mac)
+                .collect();
+            tracing::info!(server = %name, devices = macs.len(), "RPS server name or URL changed: sending every phone's redirect again");
+            self.enqueue_redirects(&service.settings(), &macs).await?;
+        }
+        Ok(stale_warning(&record).map(|warning| {
+            let rps_text = result.as_ref().map(|a| a.text.as_str()).unwrap_or_default();
+            tracing::warn!(server = %name, "{warning}");
+            (OUTCOME_STALE.to_owned(), format!("{rps_text}; {warning}"))
+        }))
     }
 
     /// Any HTTP answer from the endpoint means we can reach it.
@@ -419,6 +514,28 @@ impl RpsFlow {
             (Command::AddServer, _) => {
                 let (name, url) = (service.rps_server_name(), service.shared_provisioning_url());
                 let result = client.add_server(&name, &url).await;
+                if !matches!(&result, Err(e) if e.is_retryable()) {
+                    let params = client
+                        .describe(
+                            command,
+                            None,
+                            &CommandDetail::Server {
+                                name: name.clone(),
+                                url: url.clone(),
+                            },
+                        )
+                        .params;
+                    let mut e = finished(command, None, params, result.clone(), started, attempts);
+                    match self
+                        .after_add_server(service, account, client.as_ref(), &name, &url, &result)
+                        .await
+                    {
+                        Ok(Some((outcome, answer))) => (e.outcome, e.answer) = (outcome, answer),
+                        Ok(None) => {}
+                        Err(err) => return Execution::Retry(err.to_string()),
+                    }
+                    return Execution::Done(e);
+                }
                 (CommandDetail::Server { name, url }, result)
             }
             (Command::DeregisterDevice, Some(mac)) => {
@@ -546,6 +663,25 @@ fn entry(
         duration_ms,
         attempts,
     }
+}
+
+/// What to do when RPS keeps an old URL for our server name.
+fn stale_warning(r: &RegisteredServer) -> Option<String> {
+    let wanted = r.wanted_url.as_deref()?;
+    Some(format!(
+        "RPS keeps {} for server {:?}, not our URL {}: the XML-RPC API cannot change a \
+         server's URL. Our phones are redirected with their own URLs and are re-sent, but \
+         anything bound to the server name alone goes to the old URL. Change the URL in the RPS \
+         portal, or set rps_server_name to a new name",
+        redact_url(&r.url),
+        r.name,
+        redact_url(wanted),
+    ))
+}
+
+/// The shared `/prov/` URL carries no secret, but an old one could have had user info.
+fn redact_url(url: &str) -> String {
+    rps::redact::redact_url(url)
 }
 
 fn off_text() -> String {

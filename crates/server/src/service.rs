@@ -29,6 +29,8 @@ pub struct Service {
     fallback_base_url: String,
     /// The App object URL an innovaphone PBX told us (meta `innovaphone.app_url`).
     learned_app_url: RwLock<Option<String>>,
+    /// The domain of the PBX we serve (meta `innovaphone.pbx_domain`): the RPS server name.
+    pbx_domain: RwLock<Option<String>>,
     /// innovaphone phones: whether Devices' configuration is complete ("Config Received").
     pbx_config: RwLock<std::collections::HashMap<Mac, bool>>,
     refreshes: std::sync::atomic::AtomicU32,
@@ -36,6 +38,27 @@ pub struct Service {
 
 /// Meta key of the App object URL learned from the PBX's login.
 pub const META_APP_URL: &str = "innovaphone.app_url";
+/// Meta key of the PBX domain the RPS server name is taken from.
+pub const META_PBX_DOMAIN: &str = "innovaphone.pbx_domain";
+
+/// Where the RPS server name comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerNameSource {
+    /// The `rps_server_name` setting.
+    Setting,
+    /// The connected innovaphone PBX's domain.
+    PbxDomain,
+    /// The host of our base URL (standalone default).
+    UrlHost,
+}
+
+/// The RPS server name in force.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RpsServerName {
+    pub name: String,
+    pub source: ServerNameSource,
+}
 
 /// One row of an import, as reported back.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -61,6 +84,7 @@ impl Service {
         };
         let settings = load_settings(store.as_ref()).await?;
         let learned_app_url = store.get_meta(META_APP_URL).await?;
+        let pbx_domain = store.get_meta(META_PBX_DOMAIN).await?;
         let store_for_states = store.clone();
         Ok(Service {
             store,
@@ -69,6 +93,7 @@ impl Service {
             settings: RwLock::new(Arc::new(settings)),
             fallback_base_url: fallback_base_url.unwrap_or_else(|| DEFAULT_BASE_URL.into()),
             learned_app_url: RwLock::new(learned_app_url),
+            pbx_domain: RwLock::new(pbx_domain),
             pbx_config: RwLock::new(load_pbx_config_states(store_for_states.as_ref()).await?),
             refreshes: std::sync::atomic::AtomicU32::new(0),
         })
@@ -82,8 +107,27 @@ impl Service {
         &self.rps
     }
 
-    /// The RPS server name: the first 24 characters of our domain, as the original app does.
+    /// The RPS server name in force (see [`Service::rps_server`]).
     pub fn rps_server_name(&self) -> String {
+        self.rps_server().name
+    }
+
+    /// The RPS server name and where it comes from (docs/rps.md, "Server name"): the
+    /// `rps_server_name` setting when set; else, as an App Service, the first 24 characters of
+    /// the PBX's domain (what the original app registers); else the host of our base URL.
+    pub fn rps_server(&self) -> RpsServerName {
+        if let Some(name) = self.settings().rps_server_name.clone() {
+            return RpsServerName {
+                name,
+                source: ServerNameSource::Setting,
+            };
+        }
+        if let Some(domain) = self.pbx_domain.read().clone() {
+            return RpsServerName {
+                name: rps::server_name_from_domain(&domain),
+                source: ServerNameSource::PbxDomain,
+            };
+        }
         let base = self.base_url();
         let host = base
             .split_once("://")
@@ -92,7 +136,45 @@ impl Service {
             .next()
             .unwrap_or_default()
             .to_owned();
-        rps::server_name_from_domain(&host)
+        RpsServerName {
+            name: rps::server_name_from_domain(&host),
+            source: ServerNameSource::UrlHost,
+        }
+    }
+
+    /// The PBX domain the server name is taken from, if any.
+    pub fn pbx_domain(&self) -> Option<String> {
+        self.pbx_domain.read().clone()
+    }
+
+    /// The domains of the PBXs connected now, in the order they connected. The domain in use
+    /// stays while any connected PBX still has it (several PBXs of one system share it, and a
+    /// reconnect must not flip the name); otherwise the first connected PBX's domain takes
+    /// over. It is kept across restarts and disconnects, and a change registers the new
+    /// name at RPS (ADD SERVER).
+    pub async fn note_pbx_domains(&self, connected: &[String]) -> Result<(), ServiceError> {
+        let current = self.pbx_domain.read().clone();
+        let connected: Vec<&str> = connected
+            .iter()
+            .map(|d| d.trim())
+            .filter(|d| !d.is_empty())
+            .collect();
+        let Some(first) = connected.first() else {
+            return Ok(());
+        };
+        if current
+            .as_deref()
+            .is_some_and(|c| connected.iter().any(|d| d.eq_ignore_ascii_case(c)))
+        {
+            return Ok(());
+        }
+        let before = self.rps_server_name();
+        self.store.set_meta(META_PBX_DOMAIN, first).await?;
+        *self.pbx_domain.write() = Some((*first).to_owned());
+        if self.rps_server_name() != before {
+            self.rps.enqueue_add_server(&self.settings()).await?;
+        }
+        Ok(())
     }
 
     pub fn cache(&self) -> &DeviceCache {
@@ -120,6 +202,10 @@ impl Service {
         let learned = self.store.get_meta(META_APP_URL).await?;
         if *self.learned_app_url.read() != learned {
             *self.learned_app_url.write() = learned;
+        }
+        let pbx_domain = self.store.get_meta(META_PBX_DOMAIN).await?;
+        if *self.pbx_domain.read() != pbx_domain {
+            *self.pbx_domain.write() = pbx_domain;
         }
         Ok(())
     }
@@ -167,6 +253,7 @@ impl Service {
             || before.rps_api != settings.rps_api
             || before.rps_endpoint != settings.rps_endpoint
             || before.rps_username != settings.rps_username
+            || before.rps_server_name != settings.rps_server_name
             || before.public_base_url != settings.public_base_url;
         if rps_changed {
             self.rps.enqueue_add_server(&settings).await?;

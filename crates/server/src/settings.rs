@@ -27,6 +27,9 @@ pub struct Settings {
     pub rps_api: rps::RpsApi,
     pub rps_endpoint: Option<String>,
     pub rps_username: Option<String>,
+    /// The RPS server name to register our URL under. `None`: the PBX's domain when an
+    /// innovaphone PBX is connected, else the host of our base URL (see `Service::rps_server`).
+    pub rps_server_name: Option<String>,
     /// innovaphone only: the "Reverse Proxy" (`trusted`) flag of the phone's device on the PBX
     /// user object after it fetched its configuration. Users already sets it when it adds the
     /// device, so by default it is left as the PBX has it.
@@ -119,6 +122,7 @@ impl Default for Settings {
             rps_api: rps::RpsApi::Xmlrpc,
             rps_endpoint: None,
             rps_username: None,
+            rps_server_name: None,
             pbx_reverse_proxy: ReverseProxy::Keep,
         }
     }
@@ -346,6 +350,9 @@ impl Settings {
                 "must be an http(s):// URL (empty: Yealink's own endpoint)",
             ));
         }
+        if let Some(name) = &self.rps_server_name {
+            validate_rps_server_name(name)?;
+        }
         validate_phone_settings(&self.phone)
     }
 
@@ -434,6 +441,9 @@ impl Settings {
             }
             "rps_endpoint" => self.rps_endpoint = (!value.is_empty()).then(|| value.to_owned()),
             "rps_username" => self.rps_username = (!value.is_empty()).then(|| value.to_owned()),
+            "rps_server_name" => {
+                self.rps_server_name = (!value.is_empty()).then(|| value.to_owned())
+            }
             _ => {
                 return Err(FieldError {
                     field: "key",
@@ -441,13 +451,34 @@ impl Settings {
                         "unknown setting {key:?}; settable: public_base_url, provisioning_scheme, \
                          update_interval_minutes, ntp_servers, time_zone, location, media_relay, \
                          sip_transport, pbx_reverse_proxy, rps_mode, rps_api, rps_endpoint, \
-                         rps_username, rps_secret"
+                         rps_username, rps_server_name, rps_secret"
                     ),
                 });
             }
         }
         self.validate()
     }
+}
+
+/// Longest RPS server name we register: the innovaphone app uses "the 24 first characters of
+/// the domain name", so a longer name is not one RPS is known to take.
+pub const MAX_RPS_SERVER_NAME: usize = 24;
+
+/// RPS accepts only `A-z 0-9 - _ .` and space in a server name (its own error text, quoted by
+/// peoplefone's client).
+fn validate_rps_server_name(name: &str) -> Result<(), FieldError> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ' '));
+    if name.trim().is_empty() || !ok_chars || name.chars().count() > MAX_RPS_SERVER_NAME {
+        return Err(field_error(
+            "rps_server_name",
+            format!(
+                "must be 1 to {MAX_RPS_SERVER_NAME} characters of A-Z a-z 0-9 - _ . and space (empty: automatic)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_bool(field: &'static str, value: &str) -> Result<bool, FieldError> {

@@ -19,4 +19,7 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// The innovaphone App Service side, when an instance password is configured.
     pub innovaphone: Option<Arc<Innovaphone>>,
+    /// The certificate chain this server serves over HTTPS (`listen_tls`), for the doctor's
+    /// factory-trust check; `None` when TLS is off or terminated elsewhere.
+    pub tls_cert: Option<std::path::PathBuf>,
 }

@@ -316,6 +316,11 @@ impl Rps for JsonClient {
         RpsApi::Json
     }
 
+    /// `server/list`, then `server/edit` when the URL differs.
+    fn updates_server_url(&self) -> bool {
+        true
+    }
+
     async fn add_server(&self, name: &str, url: &str) -> Result<Answer, RpsError> {
         let scrub = self.scrubber().with_url(Some(url));
         let existing = match self.find_server(name, &scrub).await? {

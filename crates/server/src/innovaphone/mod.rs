@@ -129,6 +129,17 @@ impl Innovaphone {
         });
     }
 
+    /// A PBX connected: its domain may become the RPS server name (Service::note_pbx_domains).
+    fn pbx_domains_changed(self: &Arc<Self>) {
+        let inn = self.clone();
+        tokio::spawn(async move {
+            let domains = inn.registry.domains();
+            if let Err(e) = inn.service.note_pbx_domains(&domains).await {
+                tracing::warn!(error = %e, "could not store the PBX domain");
+            }
+        });
+    }
+
     async fn devices_url_known(&self, url: &str) {
         let stored = self.service.store().get_meta(META_DEVICES_URL).await;
         if stored.as_ref().ok().and_then(|s| s.as_deref()) != Some(url) {

@@ -104,6 +104,15 @@ impl PbxRegistry {
             .collect()
     }
 
+    /// The domains of the connected PBXs, in the order they connected (for the RPS server name).
+    pub fn domains(&self) -> Vec<String> {
+        self.sessions
+            .lock()
+            .values()
+            .map(|s| s.info.domain.clone())
+            .collect()
+    }
+
     /// A session's ServicesInfo named this Devices URL (or none). The URL in force is the first
     /// session's that has one; while no PBX offers one, the last known stays in force so phones
     /// keep their sysclient connections through a PBX restart.

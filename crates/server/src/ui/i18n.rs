@@ -298,6 +298,17 @@ const EN: &[(&str, &str)] = &[
     ("field.rps_endpoint", "RPS endpoint"),
     ("field.rps_username", "RPS user name"),
     ("field.rps_secret", "RPS secret"),
+    ("field.rps_server_name", "RPS server name"),
+    ("settings.rps_server_name_auto", "empty: automatic"),
+    ("settings.rps_server_in_use", "Server name in use"),
+    ("rps_name_source.setting", "from this setting"),
+    ("rps_name_source.pbx_domain", "from the PBX's domain"),
+    ("rps_name_source.url_host", "from the host of the base URL"),
+    ("settings.checks", "Checks"),
+    (
+        "rps.server_stale",
+        "RPS keeps an old URL for our server name",
+    ),
 ];
 
 const DE: &[(&str, &str)] = &[
@@ -484,6 +495,17 @@ const DE: &[(&str, &str)] = &[
     ("field.rps_endpoint", "RPS-Endpunkt"),
     ("field.rps_username", "RPS-Benutzername"),
     ("field.rps_secret", "RPS-Geheimnis"),
+    ("field.rps_server_name", "RPS-Servername"),
+    ("settings.rps_server_name_auto", "leer: automatisch"),
+    ("settings.rps_server_in_use", "Verwendeter Servername"),
+    ("rps_name_source.setting", "aus dieser Einstellung"),
+    ("rps_name_source.pbx_domain", "aus der Domäne der PBX"),
+    ("rps_name_source.url_host", "aus dem Host der Basis-URL"),
+    ("settings.checks", "Prüfungen"),
+    (
+        "rps.server_stale",
+        "RPS behält eine alte URL für unseren Servernamen",
+    ),
 ];
 
 #[cfg(test)]

@@ -742,6 +742,8 @@ pub struct RpsPage {
     /// Each command and whether the filter selects it.
     commands: Vec<(&'static str, bool)>,
     error: Option<String>,
+    /// RPS keeps an old URL for our server name (XML-RPC): what to do.
+    stale: Option<String>,
     history: Vec<HistoryRow>,
     pending: Vec<PendingRow>,
     total: u64,
@@ -789,6 +791,10 @@ pub async fn rps_history(
             enc(&command)
         )
     };
+    let stale = match state.service.rps().server_url_warning().await {
+        Ok(w) => w,
+        Err(e) => return internal(t, e),
+    };
     let prev = (p.offset > 0).then(|| link(p.offset.saturating_sub(HISTORY_PAGE)));
     let next = (u64::from(p.offset) + u64::from(HISTORY_PAGE) < total)
         .then(|| link(p.offset + HISTORY_PAGE));
@@ -799,6 +805,7 @@ pub async fn rps_history(
         mac: mac_text,
         commands: COMMANDS.iter().map(|c| (*c, *c == command)).collect(),
         error,
+        stale,
         history,
         pending,
         total,
@@ -825,6 +832,7 @@ pub struct SettingsView {
     apis: Vec<(&'static str, bool)>,
     rps_endpoint: String,
     rps_username: String,
+    rps_server_name: String,
     /// Whether a secret is stored; the secret itself never leaves the server.
     has_rps_secret: bool,
 }
@@ -876,6 +884,7 @@ impl SettingsView {
                 .collect(),
             rps_endpoint: s.rps_endpoint.clone().unwrap_or_default(),
             rps_username: s.rps_username.clone().unwrap_or_default(),
+            rps_server_name: s.rps_server_name.clone().unwrap_or_default(),
             has_rps_secret,
         }
     }
@@ -893,6 +902,11 @@ pub struct SettingsPage {
     locations: Vec<(String, String, bool)>,
     /// The innovaphone side, when it is on.
     pbx: Option<PbxStatusView>,
+    /// The RPS server name in use and where it comes from (`setting`, `pbx_domain`, `url_host`).
+    server_name: String,
+    server_name_source: &'static str,
+    /// What would stop a factory-fresh phone (HTTPS trust, a stale RPS server URL).
+    warnings: Vec<String>,
 }
 
 /// What the settings page shows of the innovaphone connection.
@@ -936,6 +950,20 @@ pub async fn settings(
         Err(e) => return internal(t, e),
     };
     let settings = state.service.settings();
+    let server = state.service.rps_server();
+    let mut warnings = Vec::new();
+    let trust = crate::doctor::https_factory_trust(
+        settings.public_base_url.as_deref(),
+        state.tls_cert.as_deref(),
+    );
+    if trust.level != crate::doctor::Level::Ok {
+        warnings.push(trust.text);
+    }
+    match state.service.rps().server_url_warning().await {
+        Ok(Some(w)) => warnings.push(w),
+        Ok(None) => {}
+        Err(e) => return internal(t, e),
+    }
     SettingsPage {
         t,
         csrf: session.csrf,
@@ -951,6 +979,13 @@ pub async fn settings(
             })
             .collect(),
         pbx: pbx_status(&state),
+        server_name: server.name,
+        server_name_source: match server.source {
+            crate::service::ServerNameSource::Setting => "setting",
+            crate::service::ServerNameSource::PbxDomain => "pbx_domain",
+            crate::service::ServerNameSource::UrlHost => "url_host",
+        },
+        warnings,
     }
     .into_response()
 }
@@ -970,6 +1005,7 @@ const SETTINGS_FIELDS: &[&str] = &[
     "rps_api",
     "rps_endpoint",
     "rps_username",
+    "rps_server_name",
 ];
 
 pub async fn save_settings(

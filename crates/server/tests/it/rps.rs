@@ -368,3 +368,172 @@ async fn the_demo_runs_end_to_end() {
     assert!(text.contains("GET 805ec0de0001.cfg         200"), "{text}");
     assert!(text.contains("Phone Requests: Provisioned"), "{text}");
 }
+
+async fn rps_status(app: &TestApp) -> Value {
+    app.api(Method::GET, "/rps/status")
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json")
+}
+
+async fn patch_settings(app: &TestApp, body: Value) {
+    let response = app
+        .api(Method::PATCH, "/settings")
+        .json(&body)
+        .send()
+        .await
+        .expect("settings");
+    assert_eq!(
+        response.status(),
+        200,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+}
+
+/// Issue 9, item 4: as an App Service the server name is the PBX's domain (the innovaphone
+/// app's "24 first characters of the domain name"), not the host of our URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_name_is_the_pbx_domain_as_an_app_service() {
+    use prov_sim::innovaphone::{PbxConfig, PbxSim};
+    const PASSWORD: &str = "instance-password-4711";
+    let sim = RpsSim::start(sim_config()).await.expect("rps sim");
+    let app = spawn_app_with(|c| {
+        use_rps(c, &sim, rps::RpsApi::Xmlrpc);
+        c.innovaphone.password = Some(Secret::new(PASSWORD));
+    })
+    .await;
+    let status = rps_status(&app).await;
+    assert_eq!(status["server_name_source"], "url_host", "{status}");
+    assert_eq!(status["server_name"], "127.0.0.1", "{status}");
+
+    let mut pbx_config = PbxConfig::new(&format!("{}/innovaphone-yealink", app.base), PASSWORD);
+    pbx_config.domain = "Voice.Headquarters.Example-Customer.com".into();
+    let pbx = PbxSim::start(pbx_config, None).await;
+    pbx.wait_logged_in(Duration::from_secs(15))
+        .await
+        .expect("PBX logs in");
+    // Lower-cased and cut to 24 characters.
+    let expected = "voice.headquarters.examp";
+    eventually(20, "ADD SERVER under the PBX's domain", async || {
+        sim.servers().iter().any(|s| s.name == expected)
+    })
+    .await;
+    let status = rps_status(&app).await;
+    assert_eq!(status["server_name"], expected, "{status}");
+    assert_eq!(status["server_name_source"], "pbx_domain", "{status}");
+
+    // A phone added now is bound to that name.
+    app.add_device(device_json("805ec0aacd21", "621")).await;
+    eventually(
+        20,
+        "the phone is bound to the PBX-domain server",
+        async || {
+            sim.devices()
+                .iter()
+                .any(|d| d.mac == "805ec0aacd21" && d.server_name.as_deref() == Some(expected))
+        },
+    )
+    .await;
+
+    // The setting wins over the domain; a bad name is refused with the rule.
+    patch_settings(&app, serde_json::json!({"rps_server_name": "acme-prov"})).await;
+    eventually(20, "ADD SERVER under the configured name", async || {
+        sim.servers().iter().any(|s| s.name == "acme-prov")
+    })
+    .await;
+    assert_eq!(rps_status(&app).await["server_name_source"], "setting");
+    let response = app
+        .api(Method::PATCH, "/settings")
+        .json(&serde_json::json!({"rps_server_name": "bad/name"}))
+        .send()
+        .await
+        .expect("settings");
+    assert_eq!(response.status(), 422);
+    let text = response.text().await.unwrap_or_default();
+    assert!(text.contains("rps_server_name"), "{text}");
+    app.stop().await;
+}
+
+/// Issue 9, item 5 with XML-RPC: "The server name has been used" after our URL changed leaves
+/// RPS on the old URL. We say so (history, status, metric) and re-send every phone's redirect,
+/// whose own URL is what a factory-reset phone gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_url_with_xmlrpc_is_flagged_stale_and_phones_are_redirected_again() {
+    let sim = RpsSim::start(sim_config()).await.expect("rps sim");
+    let app = spawn_app_with(|c| use_rps(c, &sim, rps::RpsApi::Xmlrpc)).await;
+    app.add_device(device_json("805ec0aacd31", "631")).await;
+    eventually(20, "RPS knows the phone", async || {
+        sim.devices().iter().any(|d| d.mac == "805ec0aacd31")
+    })
+    .await;
+    let old_url = sim.servers()[0].url.clone();
+
+    // Same host (same server name), another port: a new URL.
+    let new_base = "http://127.0.0.1:18099";
+    patch_settings(&app, serde_json::json!({"public_base_url": new_base})).await;
+    eventually(20, "ADD SERVER recorded as stale", async || {
+        history(&app, "?command=ADD_SERVER").await["items"][0]["outcome"] == "stale"
+    })
+    .await;
+    // RPS really kept the old URL (it has no way to change it).
+    assert_eq!(sim.servers().len(), 1, "{:?}", sim.servers());
+    assert_eq!(sim.servers()[0].url, old_url);
+    let status = rps_status(&app).await;
+    let warning = status["server_url_warning"].as_str().expect("warning");
+    assert!(warning.contains("RPS portal"), "{warning}");
+    assert_eq!(status["server_registered"], false, "{status}");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("rps_server_url_stale 1"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("rps_"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // The phone's binding now carries the new URL.
+    eventually(20, "the phone is redirected to the new URL", async || {
+        sim.devices().iter().any(|d| {
+            d.mac == "805ec0aacd31"
+                && d.unique_url
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with(new_base))
+        })
+    })
+    .await;
+    app.stop().await;
+}
+
+/// Issue 9, item 5 with the JSON API: `server/edit` moves the entry to the new URL; no warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_url_with_the_json_api_edits_the_server() {
+    let sim = RpsSim::start(sim_config()).await.expect("rps sim");
+    let app = spawn_app_with(|c| use_rps(c, &sim, rps::RpsApi::Json)).await;
+    eventually(20, "ADD SERVER", async || !sim.servers().is_empty()).await;
+    let new_base = "http://127.0.0.1:18098";
+    patch_settings(&app, serde_json::json!({"public_base_url": new_base})).await;
+    eventually(20, "the server entry follows our URL", async || {
+        sim.servers()
+            .iter()
+            .any(|s| s.url == format!("{new_base}/prov/"))
+    })
+    .await;
+    assert_eq!(sim.servers().len(), 1, "{:?}", sim.servers());
+    let status = rps_status(&app).await;
+    assert!(status["server_url_warning"].is_null(), "{status}");
+    assert_eq!(status["registered"]["url"], format!("{new_base}/prov/"));
+    app.stop().await;
+}
