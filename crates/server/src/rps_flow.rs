@@ -169,6 +169,36 @@ impl RpsFlow {
         Ok(())
     }
 
+    /// The commands every newly added phone gets (DEREGISTER DEVICE, REDIRECT DEVICE), for the
+    /// store to enqueue in the same transaction as the device; `None` when RPS is off.
+    pub async fn redirect_jobs(
+        &self,
+        settings: &Settings,
+    ) -> Result<Option<Vec<NewRpsJob>>, ServiceError> {
+        if self.account(settings).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(
+            [Command::DeregisterDevice, Command::RedirectDevice]
+                .map(|c| job(c, None))
+                .to_vec(),
+        ))
+    }
+
+    /// After [`RpsFlow::redirect_jobs`]: wakes the worker for the enqueued jobs, or records
+    /// why the phones were not redirected.
+    pub async fn after_insert(&self, redirected: bool, macs: &[Mac]) -> Result<(), ServiceError> {
+        if macs.is_empty() {
+            return Ok(());
+        }
+        if redirected {
+            self.wake.notify_one();
+            Ok(())
+        } else {
+            self.note_off(macs).await
+        }
+    }
+
     pub async fn enqueue_deregister(
         &self,
         settings: &Settings,

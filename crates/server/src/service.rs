@@ -326,13 +326,40 @@ impl Service {
 
     pub async fn add_device(&self, input: DeviceInput) -> Result<DeviceRecord, ServiceError> {
         let valid = input.validate()?;
-        let record = self
+        let record = new_record(valid, OffsetDateTime::now_utc());
+        let outcome = self
+            .insert_with_redirects(std::slice::from_ref(&record))
+            .await?
+            .pop()
+            .ok_or_else(|| {
+                ServiceError::Store(prov_store::StoreError::Corrupt(
+                    "the store answered no row for the insert".into(),
+                ))
+            })?;
+        Ok(outcome?)
+    }
+
+    /// Inserts devices with their DEREGISTER + REDIRECT commands in the same transaction
+    /// (per chunk), so a crash never leaves a saved phone that RPS was never told about.
+    async fn insert_with_redirects(
+        &self,
+        records: &[DeviceRecord],
+    ) -> Result<Vec<Result<DeviceRecord, prov_store::StoreError>>, ServiceError> {
+        let jobs = self.rps.redirect_jobs(&self.settings()).await?;
+        let outcomes = self
             .store
-            .insert_device(&new_record(valid, OffsetDateTime::now_utc()))
+            .insert_devices_with_jobs(records, jobs.as_deref().unwrap_or_default())
             .await?;
-        self.cache.upsert(record.clone());
-        self.queue_redirects(&[record.mac]).await?;
-        Ok(record)
+        let added: Vec<Mac> = outcomes
+            .iter()
+            .filter_map(|o| o.as_ref().ok())
+            .map(|stored| {
+                self.cache.upsert(stored.clone());
+                stored.mac
+            })
+            .collect();
+        self.rps.after_insert(jobs.is_some(), &added).await?;
+        Ok(outcomes)
     }
 
     /// DEREGISTER + REDIRECT at RPS (again), e.g. after a factory reset went to the wrong place.
@@ -377,15 +404,9 @@ impl Service {
         progress(results.len());
         for chunk in pending.chunks(CHUNK) {
             let records: Vec<DeviceRecord> = chunk.iter().map(|(_, r)| r.clone()).collect();
-            let outcomes = self.store.insert_devices(&records).await?;
+            let outcomes = self.insert_with_redirects(&records).await?;
             for ((line, record), outcome) in chunk.iter().zip(outcomes) {
-                let error = match outcome {
-                    Ok(stored) => {
-                        self.cache.upsert(stored);
-                        None
-                    }
-                    Err(e) => Some(ServiceError::from(e).to_string()),
-                };
+                let error = outcome.err().map(|e| ServiceError::from(e).to_string());
                 results.push(RowResult {
                     line: *line,
                     mac: record.mac.to_string(),
@@ -395,12 +416,6 @@ impl Service {
             progress(results.len());
         }
         results.sort_by_key(|r| r.line);
-        let added: Vec<Mac> = results
-            .iter()
-            .filter(|r| r.error.is_none())
-            .filter_map(|r| Mac::parse(&r.mac).ok())
-            .collect();
-        self.queue_redirects(&added).await?;
         Ok(results)
     }
 

@@ -404,6 +404,25 @@ pub(crate) fn history_filter(q: &HistoryQuery) -> (&'static str, &'static str) {
 /// `ORDER BY` of the history: newest first, insertion order among equal times.
 pub(crate) const HISTORY_ORDER: &str = " ORDER BY at DESC, id DESC";
 
+/// `per_device` jobs for each MAC in `macs`, in that order: what a bulk insert enqueues in the
+/// same transaction as its rows.
+pub(crate) fn jobs_for_devices(
+    macs: impl Iterator<Item = Mac>,
+    per_device: &[crate::NewRpsJob],
+) -> Vec<crate::NewRpsJob> {
+    if per_device.is_empty() {
+        return Vec::new();
+    }
+    macs.flat_map(|mac| {
+        per_device.iter().map(move |job| crate::NewRpsJob {
+            command: job.command.clone(),
+            mac: Some(mac),
+            payload: job.payload.clone(),
+        })
+    })
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

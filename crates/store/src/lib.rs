@@ -105,6 +105,17 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_devices(
         &self,
         ds: &[DeviceRecord],
+    ) -> Result<Vec<Result<DeviceRecord, StoreError>>, StoreError> {
+        self.insert_devices_with_jobs(ds, &[]).await
+    }
+
+    /// [`Store::insert_devices`], and for every row that is inserted, `per_device_jobs` enqueued
+    /// for its MAC (their own `mac` is ignored) in the same transaction as the row: a crash
+    /// can leave a chunk unsaved, never a saved device without its RPS commands.
+    async fn insert_devices_with_jobs(
+        &self,
+        ds: &[DeviceRecord],
+        per_device_jobs: &[NewRpsJob],
     ) -> Result<Vec<Result<DeviceRecord, StoreError>>, StoreError>;
 
     /// Replaces the device with `d.mac` (keeping its `created_at`) and returns it as stored.

@@ -318,6 +318,7 @@ async fn insert_chunk(
     pool: &PgPool,
     chunk: &[DeviceRecord],
     results: &mut [Option<Result<DeviceRecord, StoreError>>],
+    per_device_jobs: &[NewRpsJob],
 ) -> Result<(), StoreError> {
     let pending: Vec<&DeviceRecord> = chunk
         .iter()
@@ -392,6 +393,14 @@ async fn insert_chunk(
             .bind(macs)
             .execute(&mut *tx)
             .await?;
+        let jobs = common::jobs_for_devices(
+            pending
+                .iter()
+                .filter(|d| inserted.contains(&d.mac.to_string()))
+                .map(|d| d.mac),
+            per_device_jobs,
+        );
+        insert_rps_jobs(&mut tx, &jobs).await?;
         tx.commit().await?;
     }
 
@@ -409,6 +418,37 @@ async fn insert_chunk(
         });
     }
     Ok(())
+}
+
+/// Inserts RPS jobs inside the caller's transaction (taking the enqueue lock, so ids ascend in
+/// commit order); their ids, ascending in slice order.
+async fn insert_rps_jobs(
+    conn: &mut PgConnection,
+    jobs: &[NewRpsJob],
+) -> Result<Vec<i64>, StoreError> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let payloads = jobs
+        .iter()
+        .map(|j| serde_json::to_string(&j.payload))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Corrupt(format!("RPS job payload: {e}")))?;
+    sqlx::query(LOCK_RPS_ENQUEUE).execute(&mut *conn).await?;
+    let mut ids: Vec<i64> = sqlx::query_scalar(INSERT_RPS_JOBS_UNNEST)
+        .bind(jobs.iter().map(|j| j.command.clone()).collect::<Vec<_>>())
+        .bind(
+            jobs.iter()
+                .map(|j| j.mac.map(|m| m.to_string()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(payloads)
+        .bind(now())
+        .fetch_all(&mut *conn)
+        .await?;
+    // RETURNING's order is unspecified; the ids were drawn in slice order.
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 /// The `attempts` columns are INTEGER; more than 2^31 attempts cannot happen, so saturate.
@@ -466,9 +506,10 @@ impl Store for PgStore {
         Ok(rec)
     }
 
-    async fn insert_devices(
+    async fn insert_devices_with_jobs(
         &self,
         ds: &[DeviceRecord],
+        per_device_jobs: &[NewRpsJob],
     ) -> Result<Vec<Result<DeviceRecord, StoreError>>, StoreError> {
         let mut results: Vec<Option<Result<DeviceRecord, StoreError>>> =
             common::reject_in_batch_duplicates(ds)
@@ -476,7 +517,7 @@ impl Store for PgStore {
                 .map(|rejected| rejected.map(Err))
                 .collect();
         for (chunk, chunk_results) in ds.chunks(BULK_CHUNK).zip(results.chunks_mut(BULK_CHUNK)) {
-            insert_chunk(&self.pool, chunk, chunk_results).await?;
+            insert_chunk(&self.pool, chunk, chunk_results, per_device_jobs).await?;
         }
         results
             .into_iter()
@@ -1000,27 +1041,9 @@ impl Store for PgStore {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let payloads = jobs
-            .iter()
-            .map(|j| serde_json::to_string(&j.payload))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::Corrupt(format!("RPS job payload: {e}")))?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query(LOCK_RPS_ENQUEUE).execute(&mut *tx).await?;
-        let mut ids: Vec<i64> = sqlx::query_scalar(INSERT_RPS_JOBS_UNNEST)
-            .bind(jobs.iter().map(|j| j.command.clone()).collect::<Vec<_>>())
-            .bind(
-                jobs.iter()
-                    .map(|j| j.mac.map(|m| m.to_string()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(payloads)
-            .bind(now())
-            .fetch_all(&mut *tx)
-            .await?;
+        let ids = insert_rps_jobs(&mut tx, jobs).await?;
         tx.commit().await?;
-        // RETURNING's order is unspecified; the ids were drawn in slice order.
-        ids.sort_unstable();
         Ok(ids)
     }
 

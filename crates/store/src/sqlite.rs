@@ -365,6 +365,7 @@ async fn insert_chunk(
     pool: &SqlitePool,
     chunk: &[DeviceRecord],
     results: &mut [Option<Result<DeviceRecord, StoreError>>],
+    per_device_jobs: &[NewRpsJob],
 ) -> Result<(), StoreError> {
     let pending: Vec<&DeviceRecord> = chunk
         .iter()
@@ -443,6 +444,14 @@ async fn insert_chunk(
             .bind(json_array(&macs)?)
             .execute(&mut *tx)
             .await?;
+        let jobs = common::jobs_for_devices(
+            records
+                .iter()
+                .filter(|d| inserted.contains(&d.mac.to_string()))
+                .map(|d| d.mac),
+            per_device_jobs,
+        );
+        insert_rps_jobs(&mut tx, &jobs).await?;
         tx.commit().await?;
     }
 
@@ -459,6 +468,41 @@ async fn insert_chunk(
         });
     }
     Ok(())
+}
+
+/// Inserts RPS jobs inside the caller's write transaction; their ids, ascending in slice order.
+async fn insert_rps_jobs(
+    conn: &mut SqliteConnection,
+    jobs: &[NewRpsJob],
+) -> Result<Vec<i64>, StoreError> {
+    let payloads = jobs
+        .iter()
+        .map(|j| json_text(&j.payload, "RPS job payload"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let at = to_micros(now());
+    let mut ids = Vec::with_capacity(jobs.len());
+    for (chunk, payloads) in jobs.chunks(BULK_CHUNK).zip(payloads.chunks(BULK_CHUNK)) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO rps_jobs (command, mac, payload, created_at, next_attempt_at) ",
+        );
+        insert.push_values(chunk.iter().zip(payloads), |mut row, (j, payload)| {
+            row.push_bind(j.command.clone())
+                .push_bind(j.mac.map(|m| m.to_string()))
+                .push_bind(payload.clone())
+                .push_bind(at)
+                .push_bind(at);
+        });
+        insert.push(" RETURNING id");
+        // The VALUES rows are inserted in order, so their ids ascend in slice order;
+        // RETURNING's order is unspecified, hence the sort.
+        let mut chunk_ids: Vec<i64> = insert
+            .build_query_scalar::<i64>()
+            .fetch_all(&mut *conn)
+            .await?;
+        chunk_ids.sort_unstable();
+        ids.extend(chunk_ids);
+    }
+    Ok(ids)
 }
 
 /// A list of strings as one JSON array bind, unpacked in SQL with `json_each`.
@@ -507,9 +551,10 @@ impl Store for SqliteStore {
         Ok(rec)
     }
 
-    async fn insert_devices(
+    async fn insert_devices_with_jobs(
         &self,
         ds: &[DeviceRecord],
+        per_device_jobs: &[NewRpsJob],
     ) -> Result<Vec<Result<DeviceRecord, StoreError>>, StoreError> {
         let mut results: Vec<Option<Result<DeviceRecord, StoreError>>> =
             common::reject_in_batch_duplicates(ds)
@@ -517,7 +562,7 @@ impl Store for SqliteStore {
                 .map(|rejected| rejected.map(Err))
                 .collect();
         for (chunk, chunk_results) in ds.chunks(BULK_CHUNK).zip(results.chunks_mut(BULK_CHUNK)) {
-            insert_chunk(&self.pool, chunk, chunk_results).await?;
+            insert_chunk(&self.pool, chunk, chunk_results, per_device_jobs).await?;
         }
         results
             .into_iter()
@@ -1042,35 +1087,9 @@ impl Store for SqliteStore {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let payloads = jobs
-            .iter()
-            .map(|j| json_text(&j.payload, "RPS job payload"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let at = to_micros(now());
         // The one writer: AUTOINCREMENT ids grow in commit order across all connections.
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let mut ids = Vec::with_capacity(jobs.len());
-        for (chunk, payloads) in jobs.chunks(BULK_CHUNK).zip(payloads.chunks(BULK_CHUNK)) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO rps_jobs (command, mac, payload, created_at, next_attempt_at) ",
-            );
-            insert.push_values(chunk.iter().zip(payloads), |mut row, (j, payload)| {
-                row.push_bind(j.command.clone())
-                    .push_bind(j.mac.map(|m| m.to_string()))
-                    .push_bind(payload.clone())
-                    .push_bind(at)
-                    .push_bind(at);
-            });
-            insert.push(" RETURNING id");
-            // The VALUES rows are inserted in order, so their ids ascend in slice order;
-            // RETURNING's order is unspecified, hence the sort.
-            let mut chunk_ids: Vec<i64> = insert
-                .build_query_scalar::<i64>()
-                .fetch_all(&mut *tx)
-                .await?;
-            chunk_ids.sort_unstable();
-            ids.extend(chunk_ids);
-        }
+        let ids = insert_rps_jobs(&mut tx, jobs).await?;
         tx.commit().await?;
         Ok(ids)
     }

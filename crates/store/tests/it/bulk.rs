@@ -1,6 +1,6 @@
 //! Bulk insert: per-row results, duplicates inside the batch and against stored rows.
 
-use prov_store::{DeviceRecord, StoreError};
+use prov_store::{DeviceRecord, NewRpsJob, StoreError};
 
 use crate::harness::{TestDb, conformance, device, devices};
 
@@ -8,6 +8,7 @@ conformance!(
     bulk_insert_reports_each_row,
     bulk_insert_of_nothing,
     bulk_insert_readds_deleted_devices,
+    bulk_insert_queues_jobs_with_the_rows_it_saves,
 );
 
 #[derive(Debug, PartialEq)]
@@ -137,4 +138,75 @@ async fn bulk_insert_readds_deleted_devices(db: &TestDb) {
     let since = s.device_changes(after_delete).await.unwrap();
     assert_eq!(since.upserted.len(), 1);
     assert_eq!(since.upserted[0].mac, device(1).mac);
+}
+
+/// The jobs go in with the rows, one set per saved row, in row order; a rejected row gets none.
+async fn bulk_insert_queues_jobs_with_the_rows_it_saves(db: &TestDb) {
+    let s = &db.store;
+    s.insert_device(&device(1)).await.unwrap();
+    let per_device: Vec<NewRpsJob> = ["DEREGISTER_DEVICE", "REDIRECT_DEVICE"]
+        .into_iter()
+        .map(|command| NewRpsJob {
+            command: command.into(),
+            // Ignored: the store fills in each saved row's MAC.
+            mac: None,
+            payload: serde_json::json!({}),
+        })
+        .collect();
+    // Device 1 exists already; device 3 repeats in the batch.
+    let mut batch = devices(0..5);
+    batch.push(DeviceRecord {
+        url_token: "another-token-of-device-3".into(),
+        ..device(3)
+    });
+    let results = s
+        .insert_devices_with_jobs(&batch, &per_device)
+        .await
+        .unwrap();
+    let outcomes: Vec<Outcome> = results.iter().map(outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Ok,
+            Outcome::DupMac,
+            Outcome::Ok,
+            Outcome::Ok,
+            Outcome::Ok,
+            Outcome::DupMac
+        ]
+    );
+
+    let jobs = s.pending_rps_jobs(None, 100).await.unwrap();
+    let got: Vec<(String, String)> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j.mac.map(|m| m.to_string()).unwrap_or_default(),
+                j.command.clone(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [0, 2, 3, 4]
+        .into_iter()
+        .flat_map(|n| {
+            let mac = device(n).mac.to_string();
+            [
+                (mac.clone(), "DEREGISTER_DEVICE".to_owned()),
+                (mac, "REDIRECT_DEVICE".to_owned()),
+            ]
+        })
+        .collect();
+    assert_eq!(
+        got, want,
+        "one DEREGISTER + REDIRECT per saved row, in order"
+    );
+
+    // Without jobs (RPS off) the same call queues nothing.
+    s.insert_devices_with_jobs(&devices(10..12), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.pending_rps_jobs(None, 100).await.unwrap().len(),
+        want.len()
+    );
 }
