@@ -35,11 +35,9 @@ pub struct Settings {
     pub pbx_reverse_proxy: bool,
     /// Firmware file URL per model (`T46U` -> `https://.../T46U-108.87.0.10.rom`), written as
     /// `static.firmware.url` into that model's common file.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub firmware_urls: BTreeMap<String, String>,
     /// PEM of a private CA that signs the PBX's (or our) certificate. Served to enrolled
     /// phones as `/prov/<token>/ca.pem` and named by `static.trusted_certificates.url`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_certificate: Option<String>,
 }
 

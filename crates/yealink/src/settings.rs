@@ -87,7 +87,7 @@ pub struct PhoneSettings {
     pub sip_transport: Transport,
     /// A second registrar, `host` or `host:port` (`account.1.sip_server.2.*`), used by the
     /// phone when the first does not answer; `None` or empty = none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub backup_registrar: Option<String>,
 }
 
