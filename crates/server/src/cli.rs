@@ -231,7 +231,8 @@ pub enum SettingsCommand {
         json: bool,
     },
     /// Change settings: KEY=VALUE ... (public_base_url, provisioning_scheme,
-    /// update_interval_minutes, ntp_servers, time_zone, location, media_relay, sip_transport).
+    /// update_interval_minutes, ntp_servers, time_zone, location, media_relay, ice,
+    /// sip_transport, backup_registrar, firmware_url.<MODEL>, ca_certificate=@<PEM file>).
     Set {
         #[arg(required = true, value_name = "KEY=VALUE")]
         assignments: Vec<String>,
@@ -549,6 +550,15 @@ pub async fn run_settings(config: &Config, command: SettingsCommand) -> anyhow::
                 if key.trim() == "rps_secret" {
                     // Kept apart from the settings document so it is never shown again.
                     service.rps().set_own_secret(value.trim()).await?;
+                    continue;
+                }
+                // A PEM spans lines: read it from a file rather than the command line.
+                if key.trim() == "ca_certificate"
+                    && let Some(path) = value.trim().strip_prefix('@')
+                {
+                    let pem = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading the CA certificate {path:?}"))?;
+                    settings.set_from_text("ca_certificate", &pem)?;
                     continue;
                 }
                 settings.set_from_text(key.trim(), value)?;

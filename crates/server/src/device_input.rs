@@ -135,6 +135,14 @@ fn check_model(model: Option<String>) -> Result<Option<String>, FieldError> {
         return Ok(None);
     };
     let upper = model.to_ascii_uppercase();
+    if yealink::is_legacy_model(&upper) {
+        return Err(err(
+            "model",
+            format!(
+                "{model:?} runs Yealink firmware V80 or older, which does not know the static.* parameter names yealink-prov writes; this model is not supported"
+            ),
+        ));
+    }
     if yealink::common_file_code(&upper).is_none() {
         return Err(err(
             "model",

@@ -127,7 +127,30 @@ async fn handle(state: &AppState, req: PhoneHttpRequest) -> Response {
         }
     };
 
+    let legacy = ua
+        .as_ref()
+        .map(|ua| ua.model.as_str())
+        .filter(|model| yealink::is_legacy_model(model));
     let (status, outcome, response, mac_cfg_served) = match (file, &req.method) {
+        // Firmware V80 and older does not know the parameter names we write: serving it files
+        // it would half ignore would pretend it is provisioned (docs/yealink-parameters.md).
+        _ if legacy.is_some() => {
+            tracing::warn!(
+                mac = %device.mac,
+                model = legacy.unwrap_or_default(),
+                "phone model runs firmware V80 or older, which yealink-prov does not provision"
+            );
+            (
+                404,
+                "unsupported_model",
+                text(
+                    StatusCode::NOT_FOUND,
+                    "Not Found: this model (firmware V80 or older) is not supported\n",
+                ),
+                false,
+            )
+        }
+        (None, &Method::GET) if req.file == crate::service::CA_FILE => serve_ca(state),
         (Some(PhoneFile::MacLocalCfg(mac)), &Method::PUT) => {
             store_local_cfg(state, mac, &req.body).await
         }
@@ -179,6 +202,14 @@ fn serve_generated(
         ),
         Ok(None) => not_found(),
         Err(e) => internal(&e),
+    }
+}
+
+/// The private CA (`static.trusted_certificates.url` points here); 404 when none is set.
+fn serve_ca(state: &AppState) -> (u16, &'static str, Response, bool) {
+    match state.service.settings().ca_certificate.clone() {
+        Some(pem) => (200, "served", text(StatusCode::OK, pem), false),
+        None => not_found(),
     }
 }
 

@@ -509,9 +509,13 @@ impl Service {
         match file {
             PhoneFile::MacBoot(_) => Ok(Some(yealink::render_mac_boot(record.mac, code))),
             PhoneFile::CommonBoot | PhoneFile::MacLocalCfg(_) => Ok(None),
-            PhoneFile::Common(_) => yealink::render_common_cfg(&settings.phone)
-                .map(Some)
-                .map_err(|e| failed(&e)),
+            PhoneFile::Common(file_code) => yealink::render_common_cfg(
+                &settings.phone,
+                dialect_for_code(Some(file_code)),
+                settings.firmware_url_for_code(file_code),
+            )
+            .map(Some)
+            .map_err(|e| failed(&e)),
             PhoneFile::MacCfg(_) => {
                 let effective = effective_settings(record, &settings.phone);
                 let (host, port) = split_registrar(&record.registrar).map_err(|e| failed(&e))?;
@@ -523,6 +527,11 @@ impl Service {
                     .map(|m| media_profile(&m))
                     .transpose()
                     .map_err(|e| failed(&e))?;
+                // The MAC file speaks the dialect of the common file the boot file includes, so
+                // the baseline comparison compares like with like.
+                let model =
+                    device_model(record, ua, model_seen).or_else(|| code.and_then(model_for_code));
+                let ca_url = format!("{url}{CA_FILE}");
                 let input = yealink::MacFileInput {
                     mac: record.mac,
                     account: yealink::Account {
@@ -544,6 +553,11 @@ impl Service {
                     // The boot file includes the common file exactly when the code is known.
                     common_baseline: code.map(|_| &settings.phone),
                     media: media.as_ref(),
+                    dialect: dialect_for_code(code),
+                    account_slots: model
+                        .map_or(yealink::DEFAULT_ACCOUNT_SLOTS, |m| m.account_slots()),
+                    handsets: model.map_or(0, |m| m.handset_slots()),
+                    trusted_ca_url: settings.ca_certificate.is_some().then_some(ca_url.as_str()),
                 };
                 yealink::render_mac_cfg(&input)
                     .map(Some)
@@ -564,6 +578,35 @@ pub fn common_code(
         .or_else(|| ua.and_then(|ua| yealink::common_code_from_firmware(&ua.firmware)))
         .or_else(|| record.model.as_deref().and_then(yealink::common_file_code))
         .or_else(|| model_seen.and_then(yealink::common_file_code))
+}
+
+/// The private CA's file name under a device's `/prov/<token>/` path.
+pub const CA_FILE: &str = "ca.pem";
+
+/// The model this device is, from the same sources and in the same order as [`common_code`].
+pub fn device_model(
+    record: &DeviceRecord,
+    ua: Option<&UserAgent>,
+    model_seen: Option<&str>,
+) -> Option<&'static yealink::ModelInfo> {
+    ua.and_then(|ua| yealink::model_info(&ua.model))
+        .or_else(|| record.model.as_deref().and_then(yealink::model_info))
+        .or_else(|| model_seen.and_then(yealink::model_info))
+}
+
+/// The first model of the table with common-file `code` (models sharing a code are one
+/// family, so they share the dialect).
+fn model_for_code(code: u16) -> Option<&'static yealink::ModelInfo> {
+    yealink::known_models()
+        .iter()
+        .find(|m| m.common_code == code)
+}
+
+/// The parameter dialect for the common file `code` (and so for the MAC file that includes
+/// it); the documented choice for an unknown model when there is no such file or model.
+pub fn dialect_for_code(code: Option<u16>) -> yealink::Dialect {
+    code.and_then(model_for_code)
+        .map_or(yealink::Dialect::FOR_UNKNOWN_MODEL, |m| m.dialect())
 }
 
 /// The renderer's media profile from a device's stored media override.
@@ -591,7 +634,7 @@ fn media_profile(
             .map(yealink::StunServer::parse)
             .transpose()?,
         turn: None,
-        tls_minimum: m.tls12_minimum.then_some(yealink::TlsMinimum::Tls12),
+        tls_minimum: m.tls12_minimum.then_some(yealink::TlsMinimum::Tls12Only),
     })
 }
 

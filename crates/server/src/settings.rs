@@ -1,6 +1,8 @@
 //! Administrator settings: persisted as one JSON document, defaults for every phone; a device may
 //! override the phone-facing ones.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use yealink::{PhoneSettings, Transport};
 
@@ -34,6 +36,12 @@ pub struct Settings {
     /// user object after it fetched its configuration. Users already sets it when it adds the
     /// device, so by default it is left as the PBX has it.
     pub pbx_reverse_proxy: ReverseProxy,
+    /// Firmware file URL per model (`T46U` -> `https://.../T46U-108.87.0.10.rom`), written as
+    /// `static.firmware.url` into that model's common file.
+    pub firmware_urls: BTreeMap<String, String>,
+    /// PEM of a private CA that signs the PBX's (or our) certificate. Served to enrolled
+    /// phones as `/prov/<token>/ca.pem` and named by `static.trusted_certificates.url`.
+    pub ca_certificate: Option<String>,
 }
 
 /// What to do with the device's Reverse Proxy flag (`trusted`) on the user object.
@@ -116,7 +124,9 @@ impl Default for Settings {
                 time_zone: "UTC".to_owned(),
                 location: "US".to_owned(),
                 media_relay: false,
+                ice: false,
                 sip_transport: Transport::Tcp,
+                backup_registrar: None,
             },
             rps_mode: RpsMode::Standard,
             rps_api: rps::RpsApi::Xmlrpc,
@@ -124,6 +134,8 @@ impl Default for Settings {
             rps_username: None,
             rps_server_name: None,
             pbx_reverse_proxy: ReverseProxy::Keep,
+            firmware_urls: BTreeMap::new(),
+            ca_certificate: None,
         }
     }
 }
@@ -144,6 +156,11 @@ pub struct SettingsOverride {
     pub media_relay: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sip_transport: Option<Transport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ice: Option<bool>,
+    /// `host[:port]`; an empty string removes a global backup registrar for this device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_registrar: Option<String>,
     /// Codecs, SRTP, STUN and TLS strength; set from innovaphone's device configuration.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub media: Option<MediaOverride>,
@@ -166,7 +183,8 @@ pub struct MediaOverride {
     /// `host` or `host:port`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stun: Option<String>,
-    /// `true`: TLS 1.2 at least.
+    /// `true`: TLS 1.2 only (`static.security.default_ssl_method = 5`; Yealink's value picks
+    /// one version, it is not a floor). The field keeps its stored name.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tls12_minimum: bool,
 }
@@ -213,7 +231,13 @@ impl SettingsOverride {
                 .clone()
                 .unwrap_or_else(|| base.location.clone()),
             media_relay: self.media_relay.unwrap_or(base.media_relay),
+            ice: self.ice.unwrap_or(base.ice),
             sip_transport: self.sip_transport.unwrap_or(base.sip_transport),
+            backup_registrar: match &self.backup_registrar {
+                Some(value) if value.is_empty() => None,
+                Some(value) => Some(value.clone()),
+                None => base.backup_registrar.clone(),
+            },
         }
     }
 
@@ -245,6 +269,91 @@ pub fn validate_phone_settings(s: &PhoneSettings) -> Result<(), FieldError> {
     validate_ntp_servers(&s.ntp_servers)?;
     validate_time_zone(&s.time_zone)?;
     validate_location(&s.location)?;
+    if let Some(v) = &s.backup_registrar {
+        validate_backup_registrar(v)?;
+    }
+    Ok(())
+}
+
+/// `host` or `host:port` (port 1 to 65535); empty means none.
+fn validate_backup_registrar(value: &str) -> Result<(), FieldError> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    let (host, port) = match value.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host, Some(port)),
+        _ => (value, None),
+    };
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p != 0));
+    if !is_host_name(host) || !port_ok {
+        return Err(field_error(
+            "backup_registrar",
+            format!("{value:?} is not host or host:port (port 1 to 65535)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Largest private CA file we accept (a chain of a few certificates).
+pub const MAX_CA_CERTIFICATE: usize = 64 * 1024;
+
+fn validate_ca_certificate(pem: &str) -> Result<(), FieldError> {
+    let begin = pem.find("-----BEGIN CERTIFICATE-----");
+    let end = pem.rfind("-----END CERTIFICATE-----");
+    if pem.len() > MAX_CA_CERTIFICATE || !matches!((begin, end), (Some(b), Some(e)) if b < e) {
+        return Err(field_error(
+            "ca_certificate",
+            format!(
+                "must be PEM (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----), at most {MAX_CA_CERTIFICATE} bytes"
+            ),
+        ));
+    }
+    if pem.contains("PRIVATE KEY") {
+        return Err(field_error(
+            "ca_certificate",
+            "contains a private key; give the CA certificate only",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_firmware_urls(urls: &BTreeMap<String, String>) -> Result<(), FieldError> {
+    let mut by_code: BTreeMap<u16, (&str, &str)> = BTreeMap::new();
+    for (model, url) in urls {
+        let Some(info) = yealink::model_info(model) else {
+            return Err(field_error(
+                "firmware_urls",
+                format!("unknown Yealink model {model:?}"),
+            ));
+        };
+        if info.name != model {
+            return Err(field_error(
+                "firmware_urls",
+                format!("write the model as {:?}, not {model:?}", info.name),
+            ));
+        }
+        let lower = url.to_ascii_lowercase();
+        if !(lower.starts_with("https://") || lower.starts_with("http://"))
+            || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(field_error(
+                "firmware_urls",
+                format!("{model}: the firmware URL must be http(s):// without spaces"),
+            ));
+        }
+        // One common file per code: models sharing it must share the firmware file too.
+        if let Some((other, other_url)) = by_code.insert(info.common_code, (model, url))
+            && other_url != url
+        {
+            return Err(field_error(
+                "firmware_urls",
+                format!(
+                    "{other} and {model} share the common file y{:012}.cfg; give them the same firmware URL",
+                    info.common_code
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -260,6 +369,9 @@ pub fn validate_override(o: &SettingsOverride) -> Result<(), FieldError> {
     }
     if let Some(v) = &o.location {
         validate_location(v)?;
+    }
+    if let Some(v) = &o.backup_registrar {
+        validate_backup_registrar(v)?;
     }
     if let Some(m) = &o.media {
         validate_media(m)?;
@@ -350,10 +462,23 @@ impl Settings {
                 "must be an http(s):// URL (empty: Yealink's own endpoint)",
             ));
         }
+        validate_firmware_urls(&self.firmware_urls)?;
+        if let Some(pem) = &self.ca_certificate {
+            validate_ca_certificate(pem)?;
+        }
         if let Some(name) = &self.rps_server_name {
             validate_rps_server_name(name)?;
         }
         validate_phone_settings(&self.phone)
+    }
+
+    /// The firmware URL for the models of common-file `code` (they share one, see
+    /// [`validate_firmware_urls`]).
+    pub fn firmware_url_for_code(&self, code: u16) -> Option<&str> {
+        self.firmware_urls
+            .iter()
+            .find(|(model, _)| yealink::common_file_code(model) == Some(code))
+            .map(|(_, url)| url.as_str())
     }
 
     pub fn scheme(&self) -> Option<Scheme> {
@@ -410,6 +535,19 @@ impl Settings {
             "time_zone" => self.phone.time_zone = value.to_owned(),
             "location" => self.phone.location = value.to_ascii_uppercase(),
             "media_relay" => self.phone.media_relay = parse_bool("media_relay", value)?,
+            "ice" => self.phone.ice = parse_bool("ice", value)?,
+            "backup_registrar" => {
+                self.phone.backup_registrar = (!value.is_empty()).then(|| value.to_owned())
+            }
+            "ca_certificate" => self.ca_certificate = (!value.is_empty()).then(|| value.to_owned()),
+            _ if key.starts_with("firmware_url.") => {
+                let model = yealink::normalize_model(&key["firmware_url.".len()..]);
+                if value.is_empty() {
+                    self.firmware_urls.remove(&model);
+                } else {
+                    self.firmware_urls.insert(model, value.to_owned());
+                }
+            }
             "pbx_reverse_proxy" => {
                 // On the command line `false` means off: someone typed it.
                 self.pbx_reverse_proxy = match value.to_ascii_lowercase().as_str() {
@@ -450,7 +588,8 @@ impl Settings {
                     message: format!(
                         "unknown setting {key:?}; settable: public_base_url, provisioning_scheme, \
                          update_interval_minutes, ntp_servers, time_zone, location, media_relay, \
-                         sip_transport, pbx_reverse_proxy, rps_mode, rps_api, rps_endpoint, \
+                         ice, sip_transport, backup_registrar, firmware_url.<MODEL>, \
+                         ca_certificate, pbx_reverse_proxy, rps_mode, rps_api, rps_endpoint, \
                          rps_username, rps_server_name, rps_secret"
                     ),
                 });

@@ -22,10 +22,13 @@ pub use cfg::{CFG_HEADER, MASK, ParseError, is_secret_key, mask_secrets, parse_c
 pub use files::{PhoneFile, classify_file};
 pub use location::{Location, location, locations};
 pub use mac::{Mac, MacError, YEALINK_OUIS};
-pub use media::{Codec, DEFAULT_STUN_PORT, MediaProfile, StunServer, TlsMinimum, TurnServer};
+pub use media::{
+    ALL_CODEC_ENABLE_KEYS, Codec, DEFAULT_STUN_PORT, MediaProfile, StunServer, TlsMinimum,
+    TurnServer,
+};
 pub use model::{
-    ModelInfo, common_code_from_firmware, common_file_code, known_models, model_info,
-    normalize_model,
+    DEFAULT_ACCOUNT_SLOTS, DEFAULT_HANDSET_SLOTS, Dialect, ModelInfo, common_code_from_firmware,
+    common_file_code, is_legacy_model, known_models, model_info, normalize_model,
 };
 pub use posix_tz::{iana_zone_for_posix, iana_zone_for_posix_in_year};
 pub use render::{

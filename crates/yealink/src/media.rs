@@ -70,6 +70,32 @@ impl Codec {
     }
 }
 
+/// Every `account.1.codec.<name>.enable` key that Yealink's templates list for current models:
+/// "exclusive" writes 0 to each of these that is not listed. A model ignores the names it does
+/// not have (Yealink's own shared templates rely on this). The spelling `kpbs` is Yealink's.
+/// Sources per name: `docs/yealink-parameters.md`, section "Codecs".
+pub const ALL_CODEC_ENABLE_KEYS: [&str; 19] = [
+    "account.1.codec.pcmu.enable",
+    "account.1.codec.pcma.enable",
+    "account.1.codec.g722.enable",
+    "account.1.codec.opus.enable",
+    "account.1.codec.g729.enable",
+    "account.1.codec.g729ab.enable",
+    "account.1.codec.g726_16.enable",
+    "account.1.codec.g726_24.enable",
+    "account.1.codec.g726_32.enable",
+    "account.1.codec.g726_40.enable",
+    "account.1.codec.g723_53.enable",
+    "account.1.codec.g723_63.enable",
+    "account.1.codec.ilbc.enable",
+    "account.1.codec.ilbc_13_33kbps.enable",
+    "account.1.codec.ilbc_15_2kbps.enable",
+    "account.1.codec.g722_1_24kpbs.enable",
+    "account.1.codec.g722_1c_24kpbs.enable",
+    "account.1.codec.g722_1c_32kpbs.enable",
+    "account.1.codec.g722_1c_48kpbs.enable",
+];
+
 impl fmt::Display for Codec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.yealink_name())
@@ -89,6 +115,7 @@ impl StunServer {
     /// (`,` or `;`: innovaphone allows two servers; pick one before calling this).
     pub fn parse(text: &str) -> Result<StunServer, RenderError> {
         let (host, port) = parse_host_port(text, STUN_SERVER_KEY, STUN_PORT_KEY)?;
+        let port = port.unwrap_or(DEFAULT_STUN_PORT);
         Ok(StunServer { host, port })
     }
 }
@@ -109,6 +136,7 @@ impl TurnServer {
     /// Reads the address like [`StunServer::parse`] and keeps the credentials as given.
     pub fn parse(address: &str, user: &str, password: &str) -> Result<TurnServer, RenderError> {
         let (host, port) = parse_host_port(address, "TURN server", "TURN server port")?;
+        let port = port.unwrap_or(DEFAULT_STUN_PORT);
         Ok(TurnServer {
             host,
             port,
@@ -130,21 +158,23 @@ impl fmt::Debug for TurnServer {
     }
 }
 
-/// The lowest TLS version the phone accepts (`static.security.default_ssl_method`).
+/// The TLS versions the phone uses as a client (`static.security.default_ssl_method`). Yealink's
+/// values select one method, not a floor: 5 is "TLS 1.2 only", so a server offering only
+/// TLS 1.3 would fail. The type keeps its historical name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TlsMinimum {
     /// The firmware default: negotiate (value 3, "SSL V23").
     Auto,
     /// TLS 1.2 only (value 5).
-    Tls12,
+    Tls12Only,
 }
 
 impl TlsMinimum {
-    /// The value of `static.security.default_ssl_method`: 3 (negotiate) or 5 (TLS 1.2).
+    /// The value of `static.security.default_ssl_method`: 3 (negotiate) or 5 (TLS 1.2 only).
     pub fn yealink_code(self) -> u8 {
         match self {
             TlsMinimum::Auto => 3,
-            TlsMinimum::Tls12 => 5,
+            TlsMinimum::Tls12Only => 5,
         }
     }
 }
@@ -156,7 +186,8 @@ pub struct MediaProfile {
     /// Codecs in order of preference; empty leaves the phone's codec list alone (and then
     /// `exclusive` has no effect). Repeated codecs count once, at their first position.
     pub codecs: Vec<Codec>,
-    /// Only the listed codecs are enabled: the other codecs of [`Codec::ALL`] are switched off.
+    /// Only the listed codecs are enabled: every other codec the phone knows
+    /// ([`ALL_CODEC_ENABLE_KEYS`]) is switched off.
     pub exclusive: bool,
     /// `None`: our rule (compulsory with TLS, off otherwise). `Some(false)`: off.
     /// `Some(true)`: compulsory, but only when the transport is TLS: SDES puts the keys in the
@@ -167,7 +198,7 @@ pub struct MediaProfile {
     /// Carried but not rendered: no TURN parameter is documented in the Yealink admin guides
     /// we could check.
     pub turn: Option<TurnServer>,
-    /// The lowest TLS version; `None` leaves the firmware default.
+    /// The TLS method (`Tls12Only` = TLS 1.2 only); `None` leaves the firmware default.
     pub tls_minimum: Option<TlsMinimum>,
 }
 
@@ -183,13 +214,13 @@ pub(crate) fn srtp_encryption(transport: Transport, requested: Option<bool>) -> 
     }
 }
 
-/// Splits `host[:port]` (or a bracketed/bare IPv6 address). Errors name `host_key` or
+/// Splits `host[:port]` (or a bracketed/bare IPv6 address); the port is `None` when not given. Errors name `host_key` or
 /// `port_key`, never the text (consistent with every other render error).
-fn parse_host_port(
+pub(crate) fn parse_host_port(
     text: &str,
     host_key: &'static str,
     port_key: &'static str,
-) -> Result<(String, u16), RenderError> {
+) -> Result<(String, Option<u16>), RenderError> {
     let text = text.trim();
     if text.is_empty() {
         return Err(RenderError::Missing {
@@ -239,10 +270,7 @@ fn parse_host_port(
             problem: "contains whitespace or a control character",
         });
     }
-    let port = match port {
-        None => DEFAULT_STUN_PORT,
-        Some(port) => parse_port(port, port_key)?,
-    };
+    let port = port.map(|port| parse_port(port, port_key)).transpose()?;
     Ok((host.to_string(), port))
 }
 
@@ -336,6 +364,7 @@ mod tests {
     #[test]
     fn codec_keys_match_names() {
         for codec in Codec::ALL {
+            assert!(ALL_CODEC_ENABLE_KEYS.contains(&codec.enable_key()));
             assert_eq!(
                 codec.enable_key(),
                 format!("account.1.codec.{}.enable", codec.yealink_name())
@@ -345,7 +374,7 @@ mod tests {
                 format!("account.1.codec.{codec}.priority")
             );
         }
-        assert_eq!(TlsMinimum::Tls12.yealink_code(), 5);
+        assert_eq!(TlsMinimum::Tls12Only.yealink_code(), 5);
         assert_eq!(TlsMinimum::Auto.yealink_code(), 3);
     }
 }

@@ -1,4 +1,42 @@
-//! Phone models and the code in their per-model common file name `y000000000NNN.cfg`.
+//! Phone models, the code in their per-model common file name `y000000000NNN.cfg`, the
+//! parameter dialect their firmware speaks, and how many SIP accounts they have.
+//!
+//! Sources per column: `docs/yealink-parameters.md`, section "Models".
+
+/// Which parameter names a model's current firmware understands. The renderer picks key names
+/// by this (see `docs/yealink-parameters.md`); it is derived from the model's family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// Desk and conference phones whose newest Yealink template still names ICE `ice.enable`:
+    /// T2x (E2), T4x (G/P), T4xS, CP860/CP920/CP925/CP960.
+    Classic,
+    /// Firmware V83 and later with `static.ice.enable`: T3x, T4xU, T5x, T7x/T8x, CP965, AX.
+    Current,
+    /// DECT bases (W5x, W60B, W70B, W80B, W90): `Current` names, no phone GUI language, a
+    /// numeric handset language, handset line assignment and SIP server templates.
+    Dect,
+}
+
+impl Dialect {
+    /// The dialect used when the model is unknown (no common file, MAC file only): the names
+    /// of firmware V83 and later, which is what phones sold today run.
+    pub const FOR_UNKNOWN_MODEL: Dialect = Dialect::Current;
+
+    /// The ICE switch: `ice.enable` (Classic) or `static.ice.enable` (V83+ and DECT).
+    pub fn ice_key(self) -> &'static str {
+        match self {
+            Dialect::Classic => "ice.enable",
+            Dialect::Current | Dialect::Dect => "static.ice.enable",
+        }
+    }
+}
+
+/// Accounts cleared (`account.N.enable = 0`) when the model's account count is unknown: the
+/// largest count of any desk phone in the table (16).
+pub const DEFAULT_ACCOUNT_SLOTS: u8 = 16;
+
+/// Handset slots given line 1 on a DECT base whose template lists no handset count.
+pub const DEFAULT_HANDSET_SLOTS: u8 = 10;
 
 /// One model and the code of its common file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -9,6 +47,9 @@ pub struct ModelInfo {
     pub common_code: u16,
     /// A coarse product family, for grouping in the UI.
     pub family: &'static str,
+    /// SIP accounts the model has, where a source gives it (wazo-provd-plugins'
+    /// `_NB_SIP_ACCOUNTS`); `None` = unknown.
+    pub accounts: Option<u8>,
 }
 
 const fn m(name: &'static str, common_code: u16, family: &'static str) -> ModelInfo {
@@ -16,7 +57,61 @@ const fn m(name: &'static str, common_code: u16, family: &'static str) -> ModelI
         name,
         common_code,
         family,
+        accounts: None,
     }
+}
+
+/// A model with its account count from wazo-provd-plugins' `_NB_SIP_ACCOUNTS`.
+const fn a(name: &'static str, common_code: u16, family: &'static str, accounts: u8) -> ModelInfo {
+    ModelInfo {
+        name,
+        common_code,
+        family,
+        accounts: Some(accounts),
+    }
+}
+
+impl ModelInfo {
+    /// The parameter dialect of the model's family.
+    pub fn dialect(&self) -> Dialect {
+        match self.family {
+            // CP965 is the one conference phone whose template uses `static.ice.enable`.
+            "CP" if self.name == "CP965" => Dialect::Current,
+            "T2x" | "T4x" | "T4xS" | "CP" => Dialect::Classic,
+            "DECT" => Dialect::Dect,
+            // T3x, T4xU, T5x, T7x, T8x, AX.
+            _ => Dialect::Current,
+        }
+    }
+
+    /// Account numbers up to which unused accounts are switched off: the model's count, or
+    /// [`DEFAULT_ACCOUNT_SLOTS`] when unknown.
+    pub fn account_slots(&self) -> u8 {
+        self.accounts.unwrap_or(DEFAULT_ACCOUNT_SLOTS)
+    }
+
+    /// Handset slots of a DECT base (0 for other models): W60B 8 (FusionPBX's W60B template
+    /// lists `handset.1`..`handset.8`), otherwise [`DEFAULT_HANDSET_SLOTS`].
+    pub fn handset_slots(&self) -> u8 {
+        match (self.dialect(), self.name) {
+            (Dialect::Dect, "W60B") => 8,
+            (Dialect::Dect, _) => DEFAULT_HANDSET_SLOTS,
+            _ => 0,
+        }
+    }
+}
+
+/// Models whose firmware is V80 or older and does not know the `static.` parameter names we
+/// write. They are not in the table: the server refuses them with a clear message rather than
+/// serving files they would half ignore (see `docs/yealink-parameters.md`).
+static LEGACY_MODELS: &[&str] = &[
+    "T20P", "T22P", "T26P", "T28P", "T32G", "T38G", "VP530", "VP530P",
+];
+
+/// Whether `model` is one of the V80-and-older models we do not provision (ignores case and
+/// `SIP-`/`VP-` prefixes, like [`model_info`]).
+pub fn is_legacy_model(model: &str) -> bool {
+    LEGACY_MODELS.contains(&normalize_model(model).as_str())
 }
 
 /// From the table in the reference (B4), which follows FusionPBX's template folders and
@@ -25,91 +120,84 @@ const fn m(name: &'static str, common_code: u16, family: &'static str) -> ModelI
 ///
 /// Left out on purpose: T28P, whose code 000 would be `y000000000000.cfg`, a name that clashes
 /// with the common boot file and that [`crate::classify_file`] refuses (the T28P predates boot
-/// files anyway); T41U and W75, whose codes are unconfirmed.
+/// files anyway); T41U and W75, whose codes are unconfirmed; the V80-and-older models in
+/// [`LEGACY_MODELS`].
 static MODELS: &[ModelInfo] = &[
     // T2x (E2 generation)
-    m("T19P_E2", 53, "T2x"),
-    m("T21P_E2", 52, "T2x"),
-    m("T23P", 44, "T2x"),
-    m("T23G", 44, "T2x"),
-    m("T27P", 45, "T2x"),
-    m("T27G", 69, "T2x"),
-    m("T29G", 46, "T2x"),
+    a("T19P_E2", 53, "T2x", 1),
+    a("T21P_E2", 52, "T2x", 2),
+    a("T23P", 44, "T2x", 3),
+    a("T23G", 44, "T2x", 3),
+    a("T27P", 45, "T2x", 6),
+    a("T27G", 69, "T2x", 6),
+    a("T29G", 46, "T2x", 16),
     // T3x: wazo lists 123, 124, 127 and 171 all for one firmware; per-model mapping is [?].
-    m("T30", 127, "T3x"),
-    m("T30P", 127, "T3x"),
-    m("T31", 123, "T3x"),
-    m("T31P", 123, "T3x"),
-    m("T31G", 123, "T3x"),
+    a("T30", 127, "T3x", 1),
+    a("T30P", 127, "T3x", 1),
+    a("T31", 123, "T3x", 2),
+    a("T31P", 123, "T3x", 2),
+    a("T31G", 123, "T3x", 2),
     m("T31W", 172, "T3x"),
-    m("T33P", 124, "T3x"),
-    m("T33G", 124, "T3x"),
-    m("T34W", 171, "T3x"),
+    a("T33P", 124, "T3x", 4),
+    a("T33G", 124, "T3x", 4),
+    a("T34W", 171, "T3x", 4),
     // T4x
-    m("T40P", 54, "T4x"),
-    m("T40G", 76, "T4x"),
-    m("T41P", 36, "T4x"),
-    m("T42G", 29, "T4x"),
-    m("T46G", 28, "T4x"),
-    m("T48G", 35, "T4x"),
-    m("T49G", 51, "T4x"),
-    m("T41S", 68, "T4xS"),
-    m("T42S", 67, "T4xS"),
-    m("T46S", 66, "T4xS"),
-    m("T48S", 65, "T4xS"),
-    m("T42U", 116, "T4xU"),
-    m("T43U", 107, "T4xU"),
-    m("T44U", 173, "T4xU"),
-    m("T44W", 174, "T4xU"),
-    m("T46U", 108, "T4xU"),
-    m("T48U", 109, "T4xU"),
+    a("T40P", 54, "T4x", 3),
+    a("T40G", 76, "T4x", 3),
+    a("T41P", 36, "T4x", 6),
+    a("T42G", 29, "T4x", 12),
+    a("T46G", 28, "T4x", 16),
+    a("T48G", 35, "T4x", 16),
+    a("T49G", 51, "T4x", 16),
+    a("T41S", 68, "T4xS", 6),
+    a("T42S", 67, "T4xS", 12),
+    a("T46S", 66, "T4xS", 16),
+    a("T48S", 65, "T4xS", 16),
+    a("T42U", 116, "T4xU", 12),
+    a("T43U", 107, "T4xU", 12),
+    a("T44U", 173, "T4xU", 12),
+    a("T44W", 174, "T4xU", 12),
+    a("T46U", 108, "T4xU", 16),
+    a("T48U", 109, "T4xU", 16),
     // T5x
-    m("T52S", 74, "T5x"),
-    m("T53", 95, "T5x"),
-    m("T53W", 95, "T5x"),
-    m("T54S", 70, "T5x"),
-    m("T54W", 96, "T5x"),
-    m("T56A", 56, "T5x"),
-    m("T57W", 97, "T5x"),
+    a("T52S", 74, "T5x", 12),
+    a("T53", 95, "T5x", 12),
+    a("T53W", 95, "T5x", 12),
+    a("T54S", 70, "T5x", 16),
+    a("T54W", 96, "T5x", 16),
+    a("T56A", 56, "T5x", 16),
+    a("T57W", 97, "T5x", 16),
     m("T58A", 58, "T5x"),
     m("T58V", 58, "T5x"),
-    m("T58W", 150, "T5x"),
+    a("T58W", 150, "T5x", 16),
     m("VP59", 91, "T5x"),
     // T7x / T8x
-    m("T73U", 186, "T7x"),
-    m("T73W", 183, "T7x"),
-    m("T74U", 187, "T7x"),
-    m("T74W", 184, "T7x"),
-    m("T77U", 188, "T7x"),
-    m("T85W", 196, "T8x"),
-    m("T87W", 197, "T8x"),
-    m("T88V", 192, "T8x"),
-    m("T88W", 192, "T8x"),
+    a("T73U", 186, "T7x", 12),
+    a("T73W", 183, "T7x", 12),
+    a("T74U", 187, "T7x", 16),
+    a("T74W", 184, "T7x", 16),
+    a("T77U", 188, "T7x", 16),
+    a("T85W", 196, "T8x", 16),
+    a("T87W", 197, "T8x", 16),
+    a("T88V", 192, "T8x", 16),
+    a("T88W", 192, "T8x", 16),
     // Conference phones
-    m("CP860", 37, "CP"),
-    m("CP920", 78, "CP"),
+    a("CP860", 37, "CP", 1),
+    a("CP920", 78, "CP", 1),
     m("CP925", 148, "CP"),
-    m("CP960", 73, "CP"),
+    a("CP960", 73, "CP", 1),
     m("CP965", 143, "CP"),
     // DECT bases
-    m("W52P", 25, "DECT"),
+    a("W52P", 25, "DECT", 5),
     m("W56P", 25, "DECT"),
-    m("W60B", 77, "DECT"),
-    m("W70B", 146, "DECT"),
+    a("W60B", 77, "DECT", 8),
+    a("W70B", 146, "DECT", 10),
     m("W80B", 103, "DECT"),
     m("W90B", 130, "DECT"),
     m("W90DM", 130, "DECT"),
     // Android desk phones
-    m("AX83H", 180, "AX"),
-    m("AX86R", 182, "AX"),
-    // Legacy (pre-V81 firmware: no boot files, legacy common + MAC file only)
-    m("T20P", 7, "legacy"),
-    m("T22P", 5, "legacy"),
-    m("T26P", 4, "legacy"),
-    m("T32G", 32, "legacy"),
-    m("T38G", 38, "legacy"),
-    m("VP530", 23, "legacy"),
-    m("VP530P", 23, "legacy"),
+    a("AX83H", 180, "AX", 4),
+    a("AX86R", 182, "AX", 4),
 ];
 
 /// Every model we know a common-file code for.

@@ -8,7 +8,11 @@ use crate::cfg::CFG_HEADER;
 use crate::files::PhoneFile;
 use crate::location::location;
 use crate::mac::Mac;
-use crate::media::{Codec, MediaProfile, STUN_PORT_KEY, STUN_SERVER_KEY, srtp_encryption};
+use crate::media::{
+    ALL_CODEC_ENABLE_KEYS, Codec, MediaProfile, STUN_PORT_KEY, STUN_SERVER_KEY, parse_host_port,
+    srtp_encryption,
+};
+use crate::model::Dialect;
 use crate::timezone::{TimeZoneError, resolve_time_zone};
 
 pub use crate::cfg::{ParseError, is_secret_key, mask_secrets, parse_cfg};
@@ -51,6 +55,8 @@ pub enum RenderError {
         "static.security.user_password: the admin password must not be the factory default; set a device admin password"
     )]
     FactoryAdminPassword,
+    #[error("{parameter} must be an http:// or https:// URL without spaces")]
+    Url { parameter: &'static str },
 }
 
 /// The SIP account of a device (account 1).
@@ -99,7 +105,25 @@ pub struct MacFileInput<'a> {
     /// The media profile the PBX configured for this device, written as its own section;
     /// `None` writes none (and SRTP follows the transport rule).
     pub media: Option<&'a MediaProfile>,
+    /// The parameter names the phone's firmware understands: the model's
+    /// ([`crate::ModelInfo::dialect`]), or [`Dialect::FOR_UNKNOWN_MODEL`].
+    pub dialect: Dialect,
+    /// Accounts 2 up to this number are switched off (`account.N.enable = 0`), so accounts a
+    /// previous deployment set up stop registering: [`crate::ModelInfo::account_slots`], or
+    /// [`crate::DEFAULT_ACCOUNT_SLOTS`] for an unknown model.
+    pub account_slots: u8,
+    /// DECT only: handsets 1 up to this number get account 1 as their line
+    /// ([`crate::ModelInfo::handset_slots`]); ignored for other dialects.
+    pub handsets: u8,
+    /// Where the phone downloads the private CA that signs the PBX's certificate
+    /// (`static.trusted_certificates.url`); `None` leaves the phone's trust settings alone.
+    pub trusted_ca_url: Option<&'a str>,
 }
+
+/// The DECT SIP server template our account uses (`account.1.sip_server.template`).
+const DECT_TEMPLATE: &str = "1";
+/// The template's name as shown on the base.
+const DECT_TEMPLATE_NAME: &str = "yealink-prov";
 
 /// `<mac>.boot`, exactly the shape fixed in `docs/contracts.md`: the model's common file
 /// first (when the code is known and not 0), then the MAC file, which therefore wins, then
@@ -118,11 +142,20 @@ fn include_line(file: PhoneFile) -> String {
     format!("include:config \"{}\"\n", file.file_name())
 }
 
-/// The per-model common file: exactly [`settings_params`] of the common settings.
-pub fn render_common_cfg(settings: &PhoneSettings) -> Result<String, RenderError> {
+/// The per-model common file: exactly [`settings_params`] of the common settings in the
+/// model's dialect, then `static.firmware.url` when a firmware file is set for the model.
+pub fn render_common_cfg(
+    settings: &PhoneSettings,
+    dialect: Dialect,
+    firmware_url: Option<&str>,
+) -> Result<String, RenderError> {
     let mut out = CfgWriter::new();
-    for (key, value) in settings_params(settings)? {
+    for (key, value) in settings_params(settings, dialect)? {
         out.param(key, &value)?;
+    }
+    if let Some(url) = firmware_url.filter(|url| !url.is_empty()) {
+        check_url("static.firmware.url", url)?;
+        out.param("static.firmware.url", url)?;
     }
     Ok(out.finish())
 }
@@ -155,6 +188,10 @@ pub fn render_mac_cfg(input: &MacFileInput<'_>) -> Result<String, RenderError> {
         return Err(RenderError::FactoryAdminPassword);
     }
 
+    let backup = backup_registrar(input.settings)?;
+    let transport_code = transport.yealink_code().to_string();
+    let dect = input.dialect == Dialect::Dect;
+
     let mut out = CfgWriter::new();
     out.param("account.1.enable", "1")?;
     out.param("account.1.label", account.label)?;
@@ -162,18 +199,48 @@ pub fn render_mac_cfg(input: &MacFileInput<'_>) -> Result<String, RenderError> {
     out.param("account.1.auth_name", account.auth_name)?;
     out.param("account.1.user_name", account.user_name)?;
     out.param("account.1.password", account.password)?;
+    // Written on DECT bases too: firmware before 146.87 reads the server from here, later
+    // firmware from the template below, which the account then names.
     out.param("account.1.sip_server.1.address", account.registrar_host)?;
     out.param("account.1.sip_server.1.port", &port.to_string())?;
-    out.param(
-        "account.1.sip_server.1.transport_type",
-        &transport.yealink_code().to_string(),
-    )?;
+    out.param("account.1.sip_server.1.transport_type", &transport_code)?;
+    if let Some((host, backup_port)) = &backup {
+        let backup_port = backup_port.unwrap_or(transport.default_port()).to_string();
+        out.param("account.1.sip_server.2.address", host)?;
+        out.param("account.1.sip_server.2.port", &backup_port)?;
+        out.param("account.1.sip_server.2.transport_type", &transport_code)?;
+    }
+    if dect {
+        out.param("account.1.sip_server.template", DECT_TEMPLATE)?;
+        out.param("template.1.name", DECT_TEMPLATE_NAME)?;
+        out.param("template.1.sip_server.1.address", account.registrar_host)?;
+        out.param("template.1.sip_server.1.port", &port.to_string())?;
+        out.param("template.1.sip_server.1.transport_type", &transport_code)?;
+        if let Some((host, backup_port)) = &backup {
+            let backup_port = backup_port.unwrap_or(transport.default_port()).to_string();
+            out.param("template.1.sip_server.2.address", host)?;
+            out.param("template.1.sip_server.2.port", &backup_port)?;
+            out.param("template.1.sip_server.2.transport_type", &transport_code)?;
+        }
+    }
     // SDES keys travel in the SDP, so SRTP only protects media when signalling is encrypted:
     // compulsory with TLS, off otherwise (what wazo does). With a media profile the value is
     // written in the media section instead, never twice.
     if input.media.is_none() {
         let srtp = srtp_encryption(transport, None);
         out.param("account.1.srtp_encryption", &srtp.to_string())?;
+    }
+    // Accounts we do not use: off, so none left by an earlier deployment keeps registering.
+    for n in 2..=input.account_slots {
+        out.generated(format!("account.{n}.enable"), "0");
+    }
+    if dect {
+        // Every handset rings on and dials out with the one account of this device.
+        for n in 1..=input.handsets {
+            out.generated(format!("handset.{n}.incoming_lines"), "1");
+            out.generated(format!("handset.{n}.dial_out_lines"), "1");
+            out.generated(format!("handset.{n}.dial_out_default_line"), "1");
+        }
     }
     out.param("static.auto_provision.server.url", provisioning.server_url)?;
     out.param(
@@ -188,12 +255,22 @@ pub fn render_mac_cfg(input: &MacFileInput<'_>) -> Result<String, RenderError> {
         "static.security.user_password",
         &format!("admin:{}", input.admin_password),
     )?;
+    if let Some(url) = input.trusted_ca_url {
+        check_url("static.trusted_certificates.url", url)?;
+        // Verify servers against the built-in CAs plus the ones we upload (ca_cert 2 = all).
+        out.param("static.security.trust_certificates", "1")?;
+        out.param("static.security.ca_cert", "2")?;
+        out.param("static.trusted_certificates.url", url)?;
+    }
     if let Some(media) = input.media {
         write_media(&mut out, media, transport)?;
     }
 
-    let own = settings_params(input.settings)?;
-    let baseline = input.common_baseline.map(settings_params).transpose()?;
+    let own = settings_params(input.settings, input.dialect)?;
+    let baseline = input
+        .common_baseline
+        .map(|base| settings_params(base, input.dialect))
+        .transpose()?;
     let differing: Vec<&(&'static str, String)> = own
         .iter()
         .filter(|(key, value)| match &baseline {
@@ -236,8 +313,9 @@ fn write_media(
     }
     // An empty list leaves the phone's codecs alone; "exclusive" must not switch them all off.
     if media.exclusive && !listed.is_empty() {
-        for codec in Codec::ALL.iter().filter(|codec| !listed.contains(codec)) {
-            out.param(codec.enable_key(), "0")?;
+        let on: Vec<&str> = listed.iter().map(|codec| codec.enable_key()).collect();
+        for key in ALL_CODEC_ENABLE_KEYS.iter().filter(|key| !on.contains(key)) {
+            out.param(key, "0")?;
         }
     }
 
@@ -276,10 +354,12 @@ fn write_media(
     Ok(())
 }
 
-/// The device-independent parameters derived from settings, in file order. Shared by the
-/// common file (all of them) and the MAC file (those that differ from the common file's).
+/// The device-independent parameters derived from settings, in file order, named for
+/// `dialect`. Shared by the common file (all of them) and the MAC file (those that differ from
+/// the common file's).
 pub fn settings_params(
     settings: &PhoneSettings,
+    dialect: Dialect,
 ) -> Result<Vec<(&'static str, String)>, RenderError> {
     let zone = resolve_time_zone(&settings.time_zone)?;
     let place = location(&settings.location).ok_or_else(|| RenderError::UnknownLocation {
@@ -311,7 +391,20 @@ pub fn settings_params(
         // Keep the user's own changes in <mac>-local.cfg and upload it to us.
         ("static.auto_provision.custom.protect", flag(true)),
         ("static.auto_provision.custom.sync", flag(true)),
+        // 0 = PUT, the only method our server accepts for <mac>-local.cfg; said explicitly
+        // rather than relying on the firmware default.
+        (
+            "static.auto_provision.custom.upload_method",
+            "0".to_string(),
+        ),
     ]);
+    if dialect == Dialect::Dect {
+        // Handsets take the settings the base gets from us.
+        params.push((
+            "static.auto_provision.handset_configured.enable",
+            flag(true),
+        ));
+    }
 
     // Slot 2 repeats slot 1 when only one server is given, so no server from an earlier file
     // or the factory default stays in use beside ours.
@@ -323,6 +416,8 @@ pub fn settings_params(
         .take(2)
         .collect();
     if let Some(&first) = ntp.first() {
+        // Without this the phone prefers an NTP server from DHCP (option 42) over ours.
+        params.push(("local_time.manual_ntp_srv_prior", flag(true)));
         params.push(("local_time.ntp_server1", first.to_string()));
         let second = ntp.get(1).copied().unwrap_or(first);
         params.push(("local_time.ntp_server2", second.to_string()));
@@ -335,11 +430,22 @@ pub fn settings_params(
             "local_time.summer_time",
             if zone.observes_dst { "2" } else { "0" }.to_string(),
         ),
-        ("lang.gui", place.language.to_string()),
-        ("lang.wui", place.language.to_string()),
+    ]);
+    if dialect == Dialect::Dect {
+        // A base has no screen of its own: the handsets' language is a number.
+        params.push(("lang.wui", place.language.to_string()));
+        params.push((
+            "custom.handset.language",
+            handset_language(place.language).to_string(),
+        ));
+    } else {
+        params.push(("lang.gui", place.language.to_string()));
+        params.push(("lang.wui", place.language.to_string()));
+    }
+    params.extend([
         ("voice.tone.country", place.tone_country.to_string()),
-        // ICE candidates are useless when the PBX relays media anyway; they only add delay.
-        ("ice.enable", flag(!settings.media_relay)),
+        // Off unless asked for, and never with a media relay: the relay is the path.
+        (dialect.ice_key(), flag(settings.ice_enabled())),
         // Accept SIP requests only from the registrar: stops ghost calls from SIP scanners.
         ("sip.trust_ctrl", flag(true)),
         // Same reason: no calls to or from bare IP addresses that bypass the PBX.
@@ -348,6 +454,48 @@ pub fn settings_params(
         ("static.wui.http_enable", flag(false)),
     ]);
     Ok(params)
+}
+
+/// `custom.handset.language` for a `lang.gui` name: 0 English, 1 French, 2 German, 3 Italian,
+/// 4 Polish, 5 Portuguese, 6 Spanish, 7 Turkish, 8 Russian (FusionPBX W80 template comment;
+/// wazo's `_LOCALE`). Languages without a handset code (Chinese) get English.
+fn handset_language(language: &str) -> u8 {
+    match language {
+        "French" => 1,
+        "German" => 2,
+        "Italian" => 3,
+        "Polish" => 4,
+        "Portuguese" => 5,
+        "Spanish" => 6,
+        "Turkish" => 7,
+        "Russian" => 8,
+        _ => 0,
+    }
+}
+
+/// The backup registrar of `settings` as host and optional port; `None` when unset or empty.
+fn backup_registrar(
+    settings: &PhoneSettings,
+) -> Result<Option<(String, Option<u16>)>, RenderError> {
+    match settings.backup_registrar.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => parse_host_port(
+            text,
+            "account.1.sip_server.2.address",
+            "account.1.sip_server.2.port",
+        )
+        .map(Some),
+    }
+}
+
+fn check_url(parameter: &'static str, url: &str) -> Result<(), RenderError> {
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://"))
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(RenderError::Url { parameter });
+    }
+    Ok(())
 }
 
 fn require(parameter: &'static str, value: &str) -> Result<(), RenderError> {
@@ -417,6 +565,15 @@ impl CfgWriter {
         Ok(())
     }
 
+    /// Writes a line whose key is built from a number and whose value is one of our constants,
+    /// so there is nothing to validate.
+    fn generated(&mut self, key: String, value: &'static str) {
+        self.out.push_str(&key);
+        self.out.push_str(" = ");
+        self.out.push_str(value);
+        self.out.push('\n');
+    }
+
     fn finish(self) -> String {
         self.out
     }
@@ -469,6 +626,10 @@ impl fmt::Debug for MacFileInput<'_> {
             .field("settings", &self.settings)
             .field("common_baseline", &self.common_baseline)
             .field("media", &self.media)
+            .field("dialect", &self.dialect)
+            .field("account_slots", &self.account_slots)
+            .field("handsets", &self.handsets)
+            .field("trusted_ca_url", &self.trusted_ca_url)
             .finish()
     }
 }

@@ -78,8 +78,23 @@ pub struct PhoneSettings {
     pub time_zone: String,
     /// Location code (ISO 3166-1 alpha-2), see [`crate::locations`].
     pub location: String,
-    /// Media goes through a relay (the PBX), so the phone skips ICE (`ice.enable = 0`).
+    /// Media goes through a relay (the PBX): ICE is always off, whatever `ice` says.
     pub media_relay: bool,
+    /// ICE on the phone (`static.ice.enable` / `ice.enable`); off by default, the factory value.
+    #[serde(default)]
+    pub ice: bool,
     /// SIP transport; TLS also means SRTP.
     pub sip_transport: Transport,
+    /// A second registrar, `host` or `host:port` (`account.1.sip_server.2.*`), used by the
+    /// phone when the first does not answer; `None` or empty = none.
+    #[serde(default)]
+    pub backup_registrar: Option<String>,
+}
+
+impl PhoneSettings {
+    /// Whether the phone should use ICE: only when asked for and media is not relayed (the
+    /// concept of a relay is that the phone need not find a direct path).
+    pub fn ice_enabled(&self) -> bool {
+        self.ice && !self.media_relay
+    }
 }

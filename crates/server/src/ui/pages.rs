@@ -826,6 +826,9 @@ pub struct SettingsView {
     media_relay: bool,
     /// (value, label key, selected) of each Reverse Proxy choice.
     reverse_proxy: Vec<(&'static str, &'static str, bool)>,
+    ice: bool,
+    backup_registrar: String,
+    ca_certificate: String,
     /// (value, selected) of each choice.
     transports: Vec<(&'static str, bool)>,
     modes: Vec<(&'static str, bool)>,
@@ -863,6 +866,9 @@ impl SettingsView {
                     })
                     .collect()
             },
+            ice: s.phone.ice,
+            backup_registrar: s.phone.backup_registrar.clone().unwrap_or_default(),
+            ca_certificate: s.ca_certificate.clone().unwrap_or_default(),
             transports: {
                 let current = s.phone.sip_transport.to_string().to_ascii_lowercase();
                 ["udp", "tcp", "tls"]
@@ -907,6 +913,78 @@ pub struct SettingsPage {
     server_name_source: &'static str,
     /// What would stop a factory-fresh phone (HTTPS trust, a stale RPS server URL).
     warnings: Vec<String>,
+    /// One row per model with a firmware URL or seen among the devices.
+    firmware: Vec<FirmwareRow>,
+}
+
+/// A model's firmware URL, beside the firmware versions its phones report.
+pub struct FirmwareRow {
+    model: String,
+    url: String,
+    /// "108.86.0.90 (3), 108.87.0.10 (1)".
+    reported: String,
+}
+
+/// Devices scanned for reported firmware; the page stays quick with very many devices (the
+/// Devices tab shows every phone's firmware).
+const FIRMWARE_SCAN_LIMIT: usize = 5_000;
+
+/// Firmware URL rows: models with a URL, plus models phones reported, with the versions they
+/// report (first [`FIRMWARE_SCAN_LIMIT`] devices by MAC).
+async fn firmware_rows(
+    state: &AppState,
+    settings: &Settings,
+) -> Result<Vec<FirmwareRow>, ServiceError> {
+    use std::collections::BTreeMap;
+    let mut seen: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut after = None;
+    let mut scanned = 0;
+    while scanned < FIRMWARE_SCAN_LIMIT {
+        let page = state
+            .service
+            .list_devices_after(&DeviceKeyset {
+                search: None,
+                sort: DeviceSort::Mac,
+                descending: false,
+                after,
+                limit: 1000,
+            })
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.record.mac);
+        scanned += page.len();
+        for d in &page {
+            let model = d.status.model_seen.as_deref().or(d.record.model.as_deref());
+            if let Some(info) = model.and_then(yealink::model_info) {
+                let versions = seen.entry(info.name.to_string()).or_default();
+                if let Some(fw) = d.status.firmware_seen.clone() {
+                    *versions.entry(fw).or_default() += 1;
+                }
+            }
+        }
+        if page.len() < 1000 {
+            break;
+        }
+    }
+    for model in settings.firmware_urls.keys() {
+        seen.entry(model.clone()).or_default();
+    }
+    Ok(seen
+        .into_iter()
+        .map(|(model, versions)| FirmwareRow {
+            url: settings
+                .firmware_urls
+                .get(&model)
+                .cloned()
+                .unwrap_or_default(),
+            reported: versions
+                .iter()
+                .map(|(fw, n)| format!("{fw} ({n})"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            model,
+        })
+        .collect())
 }
 
 /// What the settings page shows of the innovaphone connection.
@@ -964,6 +1042,10 @@ pub async fn settings(
         Ok(None) => {}
         Err(e) => return internal(t, e),
     }
+    let firmware = match firmware_rows(&state, &settings).await {
+        Ok(rows) => rows,
+        Err(e) => return internal(t, e),
+    };
     SettingsPage {
         t,
         csrf: session.csrf,
@@ -986,6 +1068,7 @@ pub async fn settings(
             crate::service::ServerNameSource::UrlHost => "url_host",
         },
         warnings,
+        firmware,
     }
     .into_response()
 }
@@ -999,6 +1082,9 @@ const SETTINGS_FIELDS: &[&str] = &[
     "time_zone",
     "location",
     "media_relay",
+    "ice",
+    "backup_registrar",
+    "ca_certificate",
     "pbx_reverse_proxy",
     "sip_transport",
     "rps_mode",
@@ -1022,6 +1108,18 @@ pub async fn save_settings(
         "false"
     };
     form.insert("media_relay".into(), relay.into());
+    let ice = if form.contains_key("ice") {
+        "true"
+    } else {
+        "false"
+    };
+    form.insert("ice".into(), ice.into());
+    // One `firmware_url.<MODEL>` field per row of the firmware table.
+    for (key, value) in form.iter().filter(|(k, _)| k.starts_with("firmware_url.")) {
+        if let Err(e) = settings.set_from_text(key, value) {
+            return error_fragment(t, &ServiceError::Invalid(e));
+        }
+    }
     for key in SETTINGS_FIELDS {
         let Some(value) = form.get(*key) else {
             continue;

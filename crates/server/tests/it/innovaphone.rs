@@ -205,7 +205,7 @@ async fn profile_to_users_to_app_to_devices_to_phone_to_pbx() {
     assert_eq!(param("local_time.time_zone"), Some("+1"));
     assert_eq!(param("account.1.codec.g722.priority"), Some("1"));
     assert_eq!(param("account.1.codec.g722.enable"), Some("1"));
-    assert_eq!(param("ice.enable"), Some("0"), "media relay: no ICE");
+    assert_eq!(param("static.ice.enable"), Some("0"), "media relay: no ICE");
     // Devices' admin password for the domain's devices is the phone's web admin password.
     assert_eq!(
         param("static.security.user_password"),

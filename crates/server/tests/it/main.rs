@@ -15,3 +15,4 @@ mod phone_auth;
 mod provisioning;
 mod rps;
 mod tls;
+mod yealink_fidelity;

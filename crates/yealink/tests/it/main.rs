@@ -8,6 +8,7 @@ mod golden;
 mod location;
 mod mac;
 mod model;
+mod parameters;
 mod render;
 mod timezone;
 mod user_agent;

@@ -1,6 +1,9 @@
 //! Every code of the reference's model table (B4).
 
-use yealink::{common_code_from_firmware, common_file_code, known_models, model_info};
+use yealink::{
+    DEFAULT_ACCOUNT_SLOTS, Dialect, common_code_from_firmware, common_file_code, is_legacy_model,
+    known_models, model_info,
+};
 
 #[test]
 fn reference_table_codes() {
@@ -72,12 +75,6 @@ fn reference_table_codes() {
         ("AX86R", 182),
         ("W60B", 77),
         ("W80B", 103),
-        ("T20P", 7),
-        ("T22P", 5),
-        ("T26P", 4),
-        ("T32G", 32),
-        ("T38G", 38),
-        ("VP530", 23),
     ];
     for (model, code) in table {
         assert_eq!(common_file_code(model), Some(*code), "{model}");
@@ -87,11 +84,41 @@ fn reference_table_codes() {
             "{model} lower-case"
         );
     }
-    assert_eq!(
-        known_models().len(),
-        table.len() + 1,
-        "VP530P is the only extra"
-    );
+    assert_eq!(known_models().len(), table.len());
+}
+
+/// Firmware V80 and older does not know the `static.` names we write: those models are not
+/// in the table, and the crate says so by name.
+#[test]
+fn legacy_models_are_refused_by_name() {
+    for model in [
+        "T20P", "T22P", "T26P", "T28P", "T32G", "T38G", "VP530", "VP530P", "SIP-T38G",
+    ] {
+        assert!(is_legacy_model(model), "{model}");
+        assert_eq!(common_file_code(model), None, "{model}");
+    }
+    for info in known_models() {
+        assert!(!is_legacy_model(info.name), "{}", info.name);
+    }
+}
+
+#[test]
+fn dialects_and_account_counts() {
+    let info = |m: &str| model_info(m).unwrap();
+    assert_eq!(info("T46U").dialect(), Dialect::Current);
+    assert_eq!(info("T33G").dialect(), Dialect::Current);
+    assert_eq!(info("CP965").dialect(), Dialect::Current);
+    assert_eq!(info("T46S").dialect(), Dialect::Classic);
+    assert_eq!(info("CP925").dialect(), Dialect::Classic);
+    assert_eq!(info("W70B").dialect(), Dialect::Dect);
+    assert_eq!(info("W60B").handset_slots(), 8);
+    assert_eq!(info("W70B").handset_slots(), 10);
+    assert_eq!(info("T46U").handset_slots(), 0);
+    // wazo-provd-plugins v87 `_NB_SIP_ACCOUNTS`.
+    assert_eq!(info("T46U").account_slots(), 16);
+    assert_eq!(info("T33G").account_slots(), 4);
+    assert_eq!(info("W70B").account_slots(), 10);
+    assert_eq!(info("CP925").account_slots(), DEFAULT_ACCOUNT_SLOTS);
 }
 
 #[test]

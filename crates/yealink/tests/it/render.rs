@@ -1,9 +1,10 @@
 //! Golden files for five models of different families, plus the rendering rules.
 
 use yealink::{
-    Account, CFG_HEADER, Codec, Mac, MacFileInput, MediaProfile, PhoneFile, PhoneSettings,
-    Provisioning, RenderError, StunServer, TlsMinimum, Transport, TurnServer, common_file_code,
-    mask_secrets, parse_cfg, render_common_cfg, render_mac_boot, render_mac_cfg, settings_params,
+    ALL_CODEC_ENABLE_KEYS, Account, CFG_HEADER, Codec, DEFAULT_ACCOUNT_SLOTS, Dialect, Mac,
+    MacFileInput, MediaProfile, PhoneFile, PhoneSettings, Provisioning, RenderError, StunServer,
+    TlsMinimum, Transport, TurnServer, common_file_code, mask_secrets, model_info, parse_cfg,
+    render_common_cfg, render_mac_boot, render_mac_cfg, settings_params,
 };
 
 use crate::golden::assert_golden;
@@ -28,6 +29,24 @@ struct Scenario {
     token: &'static str,
     /// The PBX's media profile for the device, if it sent one.
     media: Option<MediaProfile>,
+    /// DECT: handsets given the line; `None` = the model's slot count.
+    handsets: Option<u8>,
+    /// `static.firmware.url` of the model's common file.
+    firmware_url: Option<&'static str>,
+    /// The private CA's URL under the device's token path.
+    trusted_ca: bool,
+}
+
+impl Scenario {
+    /// The model's dialect when the server knows the model (the common file is included),
+    /// else the documented choice for an unknown model.
+    fn dialect(&self) -> Dialect {
+        if self.include_common {
+            model_info(self.model).unwrap().dialect()
+        } else {
+            Dialect::FOR_UNKNOWN_MODEL
+        }
+    }
 }
 
 fn settings(
@@ -44,7 +63,9 @@ fn settings(
         time_zone: zone.to_string(),
         location: location.to_string(),
         media_relay: relay,
+        ice: false,
         sip_transport: transport,
+        backup_registrar: None,
     }
 }
 
@@ -87,6 +108,25 @@ fn scenarios() -> Vec<Scenario> {
         false,
         Transport::Udp,
     );
+    // A multi-site installation with a second registrar; ICE asked for, but the relay wins.
+    let berlin_backup = PhoneSettings {
+        backup_registrar: Some("pbx2.example.de:5063".to_string()),
+        ice: true,
+        ..berlin.clone()
+    };
+    // A DECT office: two NTP servers, a backup registrar without port, ICE on (no relay).
+    let vienna = PhoneSettings {
+        backup_registrar: Some("sip2.example.at".to_string()),
+        ice: true,
+        ..settings(
+            120,
+            &["0.at.pool.ntp.org", "1.at.pool.ntp.org"],
+            "Europe/Vienna",
+            "AT",
+            false,
+            Transport::Udp,
+        )
+    };
     // An innovaphone PBX: TLS, its own NTP, phones reach it through NAT with STUN.
     let innovaphone = settings(
         60,
@@ -101,8 +141,8 @@ fn scenarios() -> Vec<Scenario> {
             dir: "t46u",
             model: "T46U",
             mac: "80:5e:c0:11:22:33",
-            common: berlin.clone(),
-            device: berlin,
+            common: berlin_backup.clone(),
+            device: berlin_backup,
             include_common: true,
             user: "201",
             display_name: "Jürgen Müller",
@@ -110,6 +150,9 @@ fn scenarios() -> Vec<Scenario> {
             port: None,
             token: "Xq3vK9mZp2Lr7TnB4wYc8HdA",
             media: None,
+            handsets: None,
+            firmware_url: Some("https://fw.example.de/yealink/T46U-108.87.0.10.rom"),
+            trusted_ca: false,
         },
         Scenario {
             dir: "t54w",
@@ -124,6 +167,9 @@ fn scenarios() -> Vec<Scenario> {
             port: Some(5070),
             token: "aB3dE5gH7jK9mN1pQ3sT5vX7",
             media: None,
+            handsets: None,
+            firmware_url: None,
+            trusted_ca: false,
         },
         Scenario {
             dir: "t33g",
@@ -138,6 +184,9 @@ fn scenarios() -> Vec<Scenario> {
             port: None,
             token: "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2",
             media: None,
+            handsets: None,
+            firmware_url: None,
+            trusted_ca: false,
         },
         Scenario {
             dir: "cp925",
@@ -152,6 +201,9 @@ fn scenarios() -> Vec<Scenario> {
             port: Some(5061),
             token: "Mn4Bv7Cx1Zl0Kj9Hg8Fd6Sa5",
             media: None,
+            handsets: None,
+            firmware_url: None,
+            trusted_ca: false,
         },
         // A DECT base whose model the server could not determine: the boot file names no
         // common file, so the MAC file carries every setting (baseline None).
@@ -168,6 +220,9 @@ fn scenarios() -> Vec<Scenario> {
             port: None,
             token: "Qw2Er4Ty6Ui8Op0As1Df3Gh5",
             media: None,
+            handsets: None,
+            firmware_url: None,
+            trusted_ca: false,
         },
         // A T54W whose media profile comes from an innovaphone Devices app: G.722 preferred
         // and exclusive, SDES-SRTP, STUN, a TURN server (not rendered), TLS 1.2 minimum.
@@ -184,6 +239,28 @@ fn scenarios() -> Vec<Scenario> {
             port: None,
             token: "Hj5Kl7Mn9Pq1Rs3Tu5Vw7Xy9",
             media: Some(innovaphone_media()),
+            handsets: None,
+            firmware_url: None,
+            trusted_ca: true,
+        },
+        // A DECT base the server knows (W70B): three handsets share the account, the SIP
+        // server is written in both firmware forms, a backup registrar and a firmware file.
+        Scenario {
+            dir: "w70b-3-handsets",
+            model: "W70B",
+            mac: "805e0c1d7070",
+            common: vienna.clone(),
+            device: vienna,
+            include_common: true,
+            user: "dect-wien",
+            display_name: "DECT Wien",
+            registrar: "sip.example.at",
+            port: None,
+            token: "Lp3Ok5Ij7Uh9Yg1Tf3Rd5Es7",
+            media: None,
+            handsets: Some(3),
+            firmware_url: Some("https://fw.example.at/W70B-146.87.0.21.rom"),
+            trusted_ca: false,
         },
     ]
 }
@@ -195,7 +272,7 @@ fn innovaphone_media() -> MediaProfile {
         srtp: Some(true),
         stun: Some(StunServer::parse("stun.example.de").unwrap()),
         turn: Some(TurnServer::parse("turn.example.de:3478", "yealink", TURN_PASSWORD).unwrap()),
-        tls_minimum: Some(TlsMinimum::Tls12),
+        tls_minimum: Some(TlsMinimum::Tls12Only),
     }
 }
 
@@ -203,8 +280,11 @@ fn render_scenario(s: &Scenario) -> (Mac, u16, String, String, String) {
     let mac = Mac::parse(s.mac).unwrap();
     let code = common_file_code(s.model).unwrap();
     let boot = render_mac_boot(mac, s.include_common.then_some(code));
-    let common = render_common_cfg(&s.common).unwrap();
+    let info = model_info(s.model).unwrap();
+    let dialect = s.dialect();
+    let common = render_common_cfg(&s.common, dialect, s.firmware_url).unwrap();
     let url = format!("https://prov.example.net/prov/{}/", s.token);
+    let ca_url = format!("{url}ca.pem");
     let username = mac.to_string();
     let input = MacFileInput {
         mac,
@@ -226,6 +306,14 @@ fn render_scenario(s: &Scenario) -> (Mac, u16, String, String, String) {
         settings: &s.device,
         common_baseline: s.include_common.then_some(&s.common),
         media: s.media.as_ref(),
+        dialect,
+        account_slots: if s.include_common {
+            info.account_slots()
+        } else {
+            DEFAULT_ACCOUNT_SLOTS
+        },
+        handsets: s.handsets.unwrap_or(info.handset_slots()),
+        trusted_ca_url: s.trusted_ca.then_some(ca_url.as_str()),
     };
     let mac_cfg = render_mac_cfg(&input).unwrap();
     (mac, code, boot, common, mac_cfg)
@@ -260,11 +348,14 @@ fn rendered_files_parse_back() {
             parse_cfg(text).unwrap();
         }
         let common_pairs = parse_cfg(&common).unwrap();
-        let expected: Vec<(String, String)> = settings_params(&s.common)
+        let mut expected: Vec<(String, String)> = settings_params(&s.common, s.dialect())
             .unwrap()
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
+        if let Some(url) = s.firmware_url {
+            expected.push(("static.firmware.url".into(), url.into()));
+        }
         assert_eq!(common_pairs, expected, "{}", s.dir);
     }
 }
@@ -280,7 +371,7 @@ fn common_then_mac_file_yields_device_settings() {
             applied.extend(parse_cfg(&common).unwrap());
         }
         applied.extend(parse_cfg(&mac_cfg).unwrap());
-        for (key, value) in settings_params(&s.device).unwrap() {
+        for (key, value) in settings_params(&s.device, s.dialect()).unwrap() {
             assert_eq!(applied.get(key), Some(&value), "{} {key}", s.dir);
         }
     }
@@ -329,6 +420,10 @@ fn input<'a>(settings: &'a PhoneSettings, account: Account<'a>) -> MacFileInput<
         settings,
         common_baseline: Some(settings),
         media: None,
+        dialect: Dialect::Current,
+        account_slots: 1,
+        handsets: 0,
+        trusted_ca_url: None,
     }
 }
 
@@ -365,7 +460,7 @@ fn empty_optional_values_are_omitted() {
 
 #[test]
 fn one_ntp_server_fills_both_slots() {
-    let params = settings_params(&berlin()).unwrap();
+    let params = settings_params(&berlin(), Dialect::Current).unwrap();
     let get = |k: &str| {
         params
             .iter()
@@ -375,14 +470,16 @@ fn one_ntp_server_fills_both_slots() {
     assert_eq!(get("local_time.ntp_server1"), Some("ntp1.example.com"));
     assert_eq!(get("local_time.ntp_server2"), Some("ntp1.example.com"));
     assert_eq!(get("static.auto_provision.repeat.minutes"), Some("60"));
-    assert_eq!(get("ice.enable"), Some("0"));
+    assert_eq!(get("local_time.manual_ntp_srv_prior"), Some("1"));
+    assert_eq!(get("static.ice.enable"), Some("0"));
     let power_on_only = PhoneSettings {
         update_interval_minutes: 0,
         ntp_servers: vec![],
         media_relay: false,
+        ice: true,
         ..berlin()
     };
-    let params = settings_params(&power_on_only).unwrap();
+    let params = settings_params(&power_on_only, Dialect::Current).unwrap();
     let get = |k: &str| {
         params
             .iter()
@@ -392,7 +489,46 @@ fn one_ntp_server_fills_both_slots() {
     assert_eq!(get("static.auto_provision.repeat.enable"), Some("0"));
     assert_eq!(get("static.auto_provision.repeat.minutes"), None);
     assert_eq!(get("local_time.ntp_server1"), None);
-    assert_eq!(get("ice.enable"), Some("1"));
+    // No servers of ours: the DHCP server's may be used.
+    assert_eq!(get("local_time.manual_ntp_srv_prior"), None);
+    assert_eq!(get("static.ice.enable"), Some("1"));
+}
+
+/// ICE: off by default (the factory value), on only when asked for and media is not
+/// relayed, under the name of the model's firmware family.
+#[test]
+fn ice_name_per_family_and_never_with_a_relay() {
+    let value = |dialect: Dialect, ice: bool, relay: bool| {
+        let s = PhoneSettings {
+            ice,
+            media_relay: relay,
+            ..berlin()
+        };
+        let params = settings_params(&s, dialect).unwrap();
+        let ice_keys: Vec<_> = params
+            .iter()
+            .filter(|(k, _)| k.ends_with("ice.enable"))
+            .cloned()
+            .collect();
+        assert_eq!(ice_keys.len(), 1, "{ice_keys:?}");
+        ice_keys[0].clone()
+    };
+    for (model, key) in [
+        ("T46U", "static.ice.enable"),
+        ("T54W", "static.ice.enable"),
+        ("T33G", "static.ice.enable"),
+        ("CP965", "static.ice.enable"),
+        ("W70B", "static.ice.enable"),
+        ("T46S", "ice.enable"),
+        ("T46G", "ice.enable"),
+        ("CP925", "ice.enable"),
+    ] {
+        let dialect = model_info(model).unwrap().dialect();
+        assert_eq!(value(dialect, false, false), (key, "0".into()), "{model}");
+        assert_eq!(value(dialect, true, false), (key, "1".into()), "{model}");
+        assert_eq!(value(dialect, true, true), (key, "0".into()), "{model}");
+        assert_eq!(value(dialect, false, true), (key, "0".into()), "{model}");
+    }
 }
 
 #[test]
@@ -436,7 +572,7 @@ fn invalid_values_name_the_parameter() {
         ntp_servers: vec!["ntp.example.com\r".into()],
         ..berlin()
     };
-    let err = render_common_cfg(&bad_ntp).unwrap_err();
+    let err = render_common_cfg(&bad_ntp, Dialect::Current, None).unwrap_err();
     assert!(
         matches!(
             err,
@@ -487,7 +623,7 @@ fn required_values_and_ranges() {
         ..berlin()
     };
     assert!(matches!(
-        render_common_cfg(&too_long).unwrap_err(),
+        render_common_cfg(&too_long, Dialect::Current, None).unwrap_err(),
         RenderError::OutOfRange { .. }
     ));
     let nowhere = PhoneSettings {
@@ -495,14 +631,14 @@ fn required_values_and_ranges() {
         ..berlin()
     };
     assert_eq!(
-        render_common_cfg(&nowhere).unwrap_err(),
+        render_common_cfg(&nowhere, Dialect::Current, None).unwrap_err(),
         RenderError::UnknownLocation { code: "XX".into() }
     );
     let no_zone = PhoneSettings {
         time_zone: "Mars/Olympus".into(),
         ..berlin()
     };
-    let err = render_common_cfg(&no_zone).unwrap_err();
+    let err = render_common_cfg(&no_zone, Dialect::Current, None).unwrap_err();
     assert!(err.to_string().contains("Mars/Olympus"), "{err}");
 }
 
@@ -687,12 +823,28 @@ fn codec_lists() {
     };
     let text = render(&exclusive);
     for name in ["pcma", "opus", "g729"] {
-        assert_eq!(
-            value_of(&text, &format!("account.1.codec.{name}.enable")).as_deref(),
-            Some("0"),
-            "{name}\n{text}"
-        );
         assert!(!text.contains(&format!("codec.{name}.priority")), "{text}");
+    }
+    // Every codec name Yealink's templates list is switched off, not only the five we offer.
+    for key in ALL_CODEC_ENABLE_KEYS {
+        let expected = match key {
+            "account.1.codec.g722.enable" | "account.1.codec.pcmu.enable" => "1",
+            _ => "0",
+        };
+        assert_eq!(
+            value_of(&text, key).as_deref(),
+            Some(expected),
+            "{key}\n{text}"
+        );
+    }
+    for key in [
+        "account.1.codec.g722_1c_48kpbs.enable",
+        "account.1.codec.g726_32.enable",
+        "account.1.codec.g723_53.enable",
+        "account.1.codec.ilbc_13_33kbps.enable",
+        "account.1.codec.g729ab.enable",
+    ] {
+        assert_eq!(value_of(&text, key).as_deref(), Some("0"), "{key}");
     }
     // Exclusive with nothing listed would switch every codec off: leave them alone instead.
     let nothing = MediaProfile {
@@ -707,7 +859,7 @@ fn stun_and_tls_parameters() {
     let s = berlin();
     let profile = MediaProfile {
         stun: Some(StunServer::parse("stun.example.com:3479").unwrap()),
-        tls_minimum: Some(TlsMinimum::Tls12),
+        tls_minimum: Some(TlsMinimum::Tls12Only),
         ..MediaProfile::default()
     };
     let mut i = input(&s, account());
