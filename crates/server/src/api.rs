@@ -465,17 +465,7 @@ async fn rps_status(
     Query(params): Query<StatusParams>,
 ) -> ApiResult<Json<crate::rps_flow::RpsStatus>> {
     let service = &state.service;
-    Ok(Json(
-        service
-            .rps()
-            .status(
-                &service.settings(),
-                service.rps_server(),
-                service.shared_provisioning_url(),
-                params.probe,
-            )
-            .await?,
-    ))
+    Ok(Json(service.rps_status(params.probe).await?))
 }
 
 #[derive(Deserialize)]

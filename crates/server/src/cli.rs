@@ -587,15 +587,7 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
     let settings = service.settings();
     match command {
         RpsCommand::Status { json } => {
-            let status = service
-                .rps()
-                .status(
-                    &settings,
-                    service.rps_server(),
-                    service.shared_provisioning_url(),
-                    true,
-                )
-                .await?;
+            let status = service.rps_status(true).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
                 return Ok(());
@@ -838,15 +830,7 @@ pub async fn run_doctor(config: &Config, json: bool) -> anyhow::Result<()> {
             ),
         });
     }
-    let status = service
-        .rps()
-        .status(
-            &settings,
-            service.rps_server(),
-            service.shared_provisioning_url(),
-            true,
-        )
-        .await?;
+    let status = service.rps_status(true).await?;
     findings.push(if !status.configured {
         Finding {
             check: "rps",

@@ -107,6 +107,21 @@ impl Service {
         &self.rps
     }
 
+    /// What `rps status`, `doctor`, the API and the UI show about RPS; `probe` asks RPS now.
+    pub async fn rps_status(
+        &self,
+        probe: bool,
+    ) -> Result<crate::rps_flow::RpsStatus, ServiceError> {
+        self.rps
+            .status(
+                &self.settings(),
+                self.rps_server(),
+                self.shared_provisioning_url(),
+                probe,
+            )
+            .await
+    }
+
     /// The RPS server name in force (see [`Service::rps_server`]).
     pub fn rps_server_name(&self) -> String {
         self.rps_server().name
