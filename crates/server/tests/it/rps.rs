@@ -532,8 +532,12 @@ async fn a_changed_url_with_the_json_api_edits_the_server() {
     })
     .await;
     assert_eq!(sim.servers().len(), 1, "{:?}", sim.servers());
+    // RPS changes its entry before it answers; we record the answer just after.
+    eventually(20, "the status shows the edited entry", async || {
+        rps_status(&app).await["registered"]["url"] == format!("{new_base}/prov/")
+    })
+    .await;
     let status = rps_status(&app).await;
     assert!(status["server_url_warning"].is_null(), "{status}");
-    assert_eq!(status["registered"]["url"], format!("{new_base}/prov/"));
     app.stop().await;
 }
