@@ -105,13 +105,23 @@ impl LineCounter {
             // Not expected from the csv reader; recount rather than give a wrong number.
             *self = LineCounter::default();
         }
-        self.line += input[self.offset..start]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count();
+        self.line += line_breaks(&input[self.offset..start], input.get(start).copied());
         self.offset = start;
         self.line + 1
     }
+}
+
+/// Line breaks in `bytes` as the csv reader sees them: `\r\n`, `\n` or a lone `\r` (old Mac
+/// and some spreadsheet exports) each end one line. `next` is the byte after `bytes`, so a
+/// `\r\n` split across two calls counts once.
+fn line_breaks(bytes: &[u8], next: Option<u8>) -> usize {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| {
+            b == b'\n' || (b == b'\r' && bytes.get(i + 1).copied().or(next) != Some(b'\n'))
+        })
+        .count()
 }
 
 fn row_to_input(headers: &[String], record: &csv::StringRecord) -> Result<DeviceInput, String> {
@@ -189,6 +199,17 @@ mod tests {
         assert_eq!(rows[1].0, 3);
         assert!(rows[1].1.as_ref().is_err_and(|e| e.contains("fields")));
         assert_eq!(rows[2].0, 5);
+    }
+
+    #[test]
+    fn lone_carriage_returns_end_lines_too() {
+        let csv = "mac,sip_user,sip_password,registrar\r001565aabb01,100,pw,pbx\r\r001565aabb02,101,pw,pbx\r\n001565aabb03,102,pw,pbx\n";
+        let lines: Vec<usize> = parse_csv(csv.as_bytes())
+            .expect("parses")
+            .iter()
+            .map(|(line, _)| *line)
+            .collect();
+        assert_eq!(lines, [2, 4, 5]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod classify;
+mod fuzz;
 mod json_http;
 mod python_interop;
 mod redaction;
