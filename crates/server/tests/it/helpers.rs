@@ -19,6 +19,8 @@ pub struct TestApp {
     pub data_dir: TempDir,
     pub database_url: String,
     pub client: Client,
+    /// The running server's shared state (counters the tests watch).
+    pub state: yealink_prov::state::AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -118,6 +120,7 @@ async fn start(
     };
     adjust(&mut config);
     let server = Server::build(config).await.expect("server builds");
+    let state = server.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(listener, async {
         let _ = rx.await;
@@ -130,6 +133,7 @@ async fn start(
             .timeout(Duration::from_secs(20))
             .build()
             .expect("client"),
+        state,
         shutdown: Some(tx),
         task: Some(task),
     };

@@ -9,6 +9,7 @@ mod innovaphone;
 mod admin_api;
 mod browser;
 mod cli;
+mod hardening;
 mod logs;
 mod phone_auth;
 mod provisioning;
