@@ -223,26 +223,35 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(Counted {
-            stream,
-            _slot: slot,
-        });
         let router = router.clone();
-        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            let mut request = request.map(Body::new);
-            request.extensions_mut().insert(ConnectInfo(peer));
-            if reserve {
-                request.extensions_mut().insert(ReserveConnection);
-            }
-            router.clone().oneshot(request)
-        });
-        let connection = builder
-            .serve_connection_with_upgrades(io, service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let header_timeout = Duration::from_secs(limits.header_timeout_secs);
         tokio::spawn(async move {
+            // hyper-util's auto builder first reads the protocol preface without a timer, so a
+            // socket that never sends a byte would wait forever: wait for the first byte here.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(header_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            let io = TokioIo::new(Counted {
+                stream,
+                _slot: slot,
+            });
+            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                if reserve {
+                    request.extensions_mut().insert(ReserveConnection);
+                }
+                router.clone().oneshot(request)
+            });
+            let connection = builder
+                .serve_connection_with_upgrades(io, service)
+                .into_owned();
             // Errors here are the client's (reset, timeout); nothing to report.
-            let _ = connection.await;
+            let _ = watcher.watch(connection).await;
         });
     }
     drop(listener);
@@ -288,7 +297,7 @@ mod tests {
         let a: IpAddr = [192, 0, 2, 1].into();
         let b: IpAddr = [192, 0, 2, 2].into();
         let c: IpAddr = [192, 0, 2, 3].into();
-        let a1 = conns.admit(a).map(|(s, r)| (s, r));
+        let a1 = conns.admit(a);
         assert!(a1.as_ref().is_some_and(|(_, r)| !r));
         let _a2 = conns.admit(a);
         assert!(conns.admit(a).is_none(), "per-source cap");

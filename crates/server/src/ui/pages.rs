@@ -540,7 +540,7 @@ pub async fn export_devices(State(state): State<AppState>, lang: Lang) -> Respon
                 &r.registrar,
                 r.model.as_deref().unwrap_or(""),
             ]
-            .map(export_cell),
+            .map(|v| export_cell(v).into_owned()),
         );
     }
     let body = match (result, out.into_inner()) {
