@@ -2,7 +2,9 @@
 //! `/api/v1/openapi.json`). Every route but the document itself needs the admin credential.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use yealink::{Mac, PhoneFile};
 
+use crate::admin_auth::AdminCheck;
 use crate::device_input::{DeviceInput, DevicePatch};
 use crate::error::ServiceError;
 use crate::import::parse_csv;
@@ -26,7 +29,12 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 pub fn routes(state: AppState) -> Router<AppState> {
     let protected = Router::new()
         .route("/devices", get(list_devices).post(add_device))
-        .route("/devices/import", axum::routing::post(import_devices))
+        .route(
+            "/devices/import",
+            // The import's own limit, not the server-wide one for everything else.
+            axum::routing::post(import_devices)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::import::MAX_CSV)),
+        )
         .route(
             "/devices/{mac}",
             get(show_device).patch(update_device).delete(remove_device),
@@ -60,6 +68,10 @@ pub enum ApiError {
     Service(ServiceError),
     BadRequest(String),
     Unauthorized,
+    /// Too many wrong passwords from this address; retry after this.
+    TooMany(std::time::Duration),
+    /// Too many password checks running; retry in a second.
+    Busy,
 }
 
 impl From<ServiceError> for ApiError {
@@ -105,6 +117,20 @@ impl IntoResponse for ApiError {
                 )
             }
             ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, json!({"error": message})),
+            ApiError::TooMany(wait) => {
+                return retry_later(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    wait,
+                    "too many wrong admin passwords from this address; try again later",
+                );
+            }
+            ApiError::Busy => {
+                return retry_later(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    std::time::Duration::from_secs(1),
+                    "too many password checks at once; try again in a second",
+                );
+            }
             ApiError::Unauthorized => {
                 let mut response = (
                     StatusCode::UNAUTHORIZED,
@@ -122,6 +148,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A JSON error with `Retry-After` (whole seconds, at least 1).
+fn retry_later(status: StatusCode, wait: std::time::Duration, message: &str) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    (
+        status,
+        [(header::RETRY_AFTER, secs.max(1).to_string())],
+        Json(json!({"error": message})),
+    )
+        .into_response()
+}
+
 type ApiResult<T> = Result<T, ApiError>;
 
 async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -130,15 +167,41 @@ async fn require_admin(State(state): State<AppState>, request: Request, next: Ne
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(admin_password_from_header);
-    let ok = match password {
-        Some(p) => state.admin.verify(&p).await.unwrap_or(false),
-        None => false,
-    };
-    if !ok {
-        metrics::counter!("admin_auth_failures_total").increment(1);
+    let Some(password) = password else {
+        // No credential at all is not a guess: it uses none of the address's budget.
         return ApiError::Unauthorized.into_response();
+    };
+    let ip = peer_ip(&request);
+    match state.admin.check(ip, &password).await {
+        Ok(AdminCheck::Ok) => next.run(request).await,
+        Ok(AdminCheck::Wrong) => {
+            metrics::counter!("admin_auth_failures_total").increment(1);
+            tracing::warn!(%ip, "admin API: wrong password");
+            ApiError::Unauthorized.into_response()
+        }
+        Ok(AdminCheck::Limited(wait)) => {
+            metrics::counter!("admin_auth_failures_total").increment(1);
+            ApiError::TooMany(wait).into_response()
+        }
+        Ok(AdminCheck::Busy) => ApiError::Busy.into_response(),
+        Err(crate::admin_auth::AdminAuthError::Service(e)) => ApiError::Service(e).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "admin API: cannot check the password");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"error": "internal error; see the server log"})),
+            )
+                .into_response()
+        }
     }
-    next.run(request).await
+}
+
+/// The client's address (the listener puts it on every request; `0.0.0.0` in router tests).
+pub fn peer_ip(request: &Request) -> std::net::IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
 }
 
 fn admin_password_from_header(value: &str) -> Option<String> {

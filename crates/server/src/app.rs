@@ -64,7 +64,8 @@ impl Server {
         )?);
         let service =
             Service::new(store.clone(), rps, Some(config.fallback_base_url()), true).await?;
-        let (requests, log_writer) = RequestLog::spawn(store.clone());
+        let (requests, log_writer) =
+            RequestLog::spawn(store.clone(), config.limits.request_log_keep_anonymous);
         let service = Arc::new(service);
         let innovaphone =
             crate::innovaphone::Innovaphone::new(&config.innovaphone, service.clone()).await?;
@@ -73,7 +74,7 @@ impl Server {
             innovaphone,
             requests,
             nonce: NonceKey::new(secret.as_bytes()),
-            admin: Arc::new(AdminVerifier::new(store)),
+            admin: Arc::new(AdminVerifier::new(store, &config.limits)),
             metrics: metrics_handle(),
             tls_cert: config.listen_tls.and(config.tls_cert.clone()),
         };
@@ -127,11 +128,7 @@ impl Server {
             devices = state.service.cache().len(),
             "yealink-prov serving"
         );
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown({
+        crate::listen::serve(listener, router, &config.limits, {
             // Live pages hold a response open; end them so the shutdown does not wait on them.
             let requests = state.requests.clone();
             async move {
@@ -139,8 +136,7 @@ impl Server {
                 requests.close_subscribers();
             }
         })
-        .await
-        .context("HTTP server failed")?;
+        .await;
         if let Some((handle, task)) = tls {
             handle.graceful_shutdown(Some(Duration::from_secs(5)));
             let _ = task.await;
@@ -176,6 +172,13 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_LOCAL_CFG * 2))
+        .layer(axum::middleware::from_fn(crate::listen::shed_in_reserve))
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                axum::http::HeaderValue::from_static("nosniff"),
+            ),
+        )
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(state)
 }
@@ -235,6 +238,7 @@ fn spawn_background(state: AppState, config: &Config) -> Vec<tokio::task::JoinHa
     let state_for_worker = state.clone();
     let retention = time::Duration::days(i64::from(config.request_log_retention_days));
     let keep = config.request_log_keep_per_device;
+    let keep_anonymous = config.limits.request_log_keep_anonymous;
     let history_retention = time::Duration::days(i64::from(config.rps_history_retention_days));
     let history_keep = config.rps_history_keep;
     let pruner = tokio::spawn(async move {
@@ -251,6 +255,16 @@ fn spawn_background(state: AppState, config: &Config) -> Vec<tokio::task::JoinHa
                 Ok(n) if n > 0 => tracing::info!(rows = n, "pruned old phone requests"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "could not prune phone requests"),
+            }
+            match state
+                .service
+                .store()
+                .prune_anonymous_phone_requests(keep_anonymous)
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "pruned refused phone requests"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not prune refused phone requests"),
             }
             let cutoff = OffsetDateTime::now_utc() - history_retention;
             if let Err(e) = state
@@ -291,7 +305,14 @@ async fn spawn_tls(
             )
         })?;
     let handle = axum_server::Handle::new();
-    let server = axum_server::bind_rustls(addr, tls).handle(handle.clone());
+    let mut server = axum_server::bind_rustls(addr, tls).handle(handle.clone());
+    // The same header/idle timeout as the plain listener (the connection caps are not applied
+    // here yet; see docs/security.md).
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(config.limits.header_timeout_secs));
     let app = router
         .layer(Extension(OverTls(true)))
         .into_make_service_with_connect_info::<SocketAddr>();

@@ -456,7 +456,8 @@ fn print_device(v: &DeviceView, reveal: bool) {
         println!("Last seen from:      {ip}");
     }
     if let Some(ua) = &v.status.last_user_agent {
-        println!("User-Agent:          {ua}");
+        // Sent by whoever reached the phone URL: no terminal escapes on the admin's screen.
+        println!("User-Agent:          {}", crate::log_safe::LogSafe(ua));
     }
     if !reveal {
         println!("(secrets masked; add --reveal to show them)");

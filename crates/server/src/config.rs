@@ -45,6 +45,46 @@ pub struct Config {
     pub rps_history_keep: u32,
     /// `[innovaphone]`: the App Service side (off until a password is set).
     pub innovaphone: InnovaphoneConfig,
+    /// `[limits]`: defences against hostile or unlucky load (see `docs/security.md`).
+    pub limits: Limits,
+}
+
+/// `[limits]` in the configuration file. Every value has a default; see `docs/security.md` for
+/// what each one stops.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Admin password checks (argon2, ~19 MiB each) running at once; more are answered 503.
+    pub password_checks: usize,
+    /// Wrong admin passwords a source address may send in a burst before it gets 429...
+    pub auth_failures: u32,
+    /// ...and the seconds after which it may try once more (one more per this many seconds).
+    pub auth_failure_refill_secs: u64,
+    /// Open connections on the HTTP listener (clamped below the process's open-file limit).
+    pub max_connections: usize,
+    /// Of those, the last this many serve only `/healthz`, `/metrics`, `/api/` and `/ui/`.
+    pub reserved_connections: usize,
+    /// Open connections from one source address (phones behind one NAT share an address).
+    pub max_connections_per_source: usize,
+    /// A client must send a request's headers within this; also ends idle keep-alive.
+    pub header_timeout_secs: u64,
+    /// Request log rows of refused (anonymous) requests kept, newest first.
+    pub request_log_keep_anonymous: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            password_checks: 4,
+            auth_failures: 5,
+            auth_failure_refill_secs: 12,
+            max_connections: 4096,
+            reserved_connections: 64,
+            max_connections_per_source: 256,
+            header_timeout_secs: 15,
+            request_log_keep_anonymous: 100_000,
+        }
+    }
 }
 
 /// `[innovaphone]` in the configuration file; the password is better given as
@@ -128,6 +168,7 @@ impl Default for Config {
             rps_history_retention_days: 365,
             rps_history_keep: 10_000,
             innovaphone: InnovaphoneConfig::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -152,6 +193,7 @@ impl std::fmt::Debug for Config {
                 "innovaphone_password",
                 &self.innovaphone.password.as_ref().map(|_| "***"),
             )
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -210,6 +252,24 @@ impl Config {
         }
         if let Some(p) = &self.innovaphone.password {
             check_instance_password(p.expose())?;
+        }
+        let l = &self.limits;
+        if l.password_checks == 0
+            || l.auth_failures == 0
+            || l.auth_failure_refill_secs == 0
+            || l.max_connections_per_source == 0
+            || l.header_timeout_secs == 0
+        {
+            return Err(ConfigError::Invalid(
+                "limits.password_checks, auth_failures, auth_failure_refill_secs, \
+                 max_connections_per_source and header_timeout_secs must be at least 1"
+                    .into(),
+            ));
+        }
+        if l.reserved_connections >= l.max_connections {
+            return Err(ConfigError::Invalid(
+                "limits.reserved_connections must be below limits.max_connections".into(),
+            ));
         }
         if self.rps_rate_per_second == 0 {
             return Err(ConfigError::Invalid(

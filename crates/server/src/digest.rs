@@ -2,14 +2,19 @@
 //!
 //! Yealink phones speak MD5 Digest only. Nonces are `timestamp || HMAC(server secret, timestamp)`,
 //! so any instance sharing the secret (it lives in the database) accepts them and nothing is
-//! stored per challenge. Replays within the nonce lifetime are not tracked: the phone's files are
-//! idempotent GETs, and a replayed request only returns what the captured response already showed.
+//! stored per challenge. Replayed GETs within the nonce lifetime are not refused: the phone's
+//! files are idempotent, and a replay only returns what the captured response already showed.
+//! A PUT (the phone's `-local.cfg` upload) changes state, so each instance remembers the highest
+//! nonce count (`nc`, RFC 7616 §3.4) it accepted per nonce and refuses a PUT that does not
+//! raise it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, KeyInit, Mac as _};
 use md5::{Digest as _, Md5};
+use parking_lot::Mutex;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -39,16 +44,53 @@ pub enum Verdict {
     Invalid,
 }
 
+/// Nonces whose counts are remembered before expired ones are swept out.
+const TRACKED_NONCES: usize = 100_000;
+
 /// Issues and checks nonces with a server-wide secret.
 #[derive(Clone)]
 pub struct NonceKey {
     secret: Vec<u8>,
+    /// Highest `nc` accepted on a PUT, per nonce.
+    put_counts: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl NonceKey {
     pub fn new(secret: &[u8]) -> NonceKey {
         NonceKey {
             secret: secret.to_vec(),
+            put_counts: Arc::default(),
+        }
+    }
+
+    /// For a response already found [`Verdict::Valid`]: whether its nonce count is higher than
+    /// any seen with this nonce (and records it). Without `qop`/`nc` there is no count, so no
+    /// way to tell a replay: refused.
+    pub fn first_use(&self, r: &DigestResponse) -> bool {
+        self.first_use_at(r, now_secs())
+    }
+
+    fn first_use_at(&self, r: &DigestResponse, now: u64) -> bool {
+        let Some(nc) =
+            r.nc.as_deref()
+                .and_then(|nc| u32::from_str_radix(nc, 16).ok())
+        else {
+            return false;
+        };
+        let mut counts = self.put_counts.lock();
+        if counts.len() >= TRACKED_NONCES {
+            counts.retain(|nonce, _| self.check(nonce, now) == Some(true));
+        }
+        match counts.get_mut(&r.nonce) {
+            Some(last) if nc <= *last => false,
+            Some(last) => {
+                *last = nc;
+                true
+            }
+            None => {
+                counts.insert(r.nonce.clone(), nc);
+                true
+            }
         }
     }
 
@@ -266,6 +308,32 @@ mod tests {
         let other = NonceKey::new(b"other");
         let forged = response_for(&other, &other.issue_at(1_000), "pw");
         assert_eq!(key.verify_at(&forged, "GET", "pw", 1_100), Verdict::Invalid);
+    }
+
+    #[test]
+    fn a_put_nonce_count_is_used_once() {
+        let key = NonceKey::new(b"secret");
+        let nonce = key.issue_at(1_000);
+        let mut r = response_for(&key, &nonce, "pw");
+        assert!(key.first_use_at(&r, 1_100));
+        assert!(
+            !key.first_use_at(&r, 1_100),
+            "the same header again is a replay"
+        );
+        r.nc = Some("00000002".into());
+        assert!(key.first_use_at(&r, 1_100));
+        r.nc = Some("00000001".into());
+        assert!(
+            !key.first_use_at(&r, 1_100),
+            "a lower count is a replay too"
+        );
+        r.nc = None;
+        assert!(
+            !key.first_use_at(&r, 1_100),
+            "no count, no proof of freshness"
+        );
+        let other = response_for(&key, &key.issue_at(1_050), "pw");
+        assert!(key.first_use_at(&other, 1_100), "counts are per nonce");
     }
 
     #[test]

@@ -31,6 +31,31 @@ pub enum ImportError {
     Csv(String),
 }
 
+/// Largest CSV accepted for an import (API and web UI; 100,000 rows fit). The routes that
+/// import raise the server-wide body limit to this.
+pub const MAX_CSV: usize = 32 * 1024 * 1024;
+
+/// Characters that make a spreadsheet treat a cell as a formula (OWASP, "CSV Injection").
+const FORMULA_START: &[char] = &['=', '+', '-', '@', '\t', '\r'];
+
+/// A cell for a CSV we hand out: a value a spreadsheet would run as a formula gets a leading
+/// `'`, which spreadsheets show as text. [`parse_csv`] takes it off again.
+pub fn export_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(FORMULA_START) {
+        format!("'{value}").into()
+    } else {
+        value.into()
+    }
+}
+
+/// Undoes [`export_cell`], so an exported file imports unchanged.
+fn import_cell(value: &str) -> &str {
+    match value.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_START) => rest,
+        _ => value,
+    }
+}
+
 /// A data row's line number and the device it describes, or why it could not be read.
 pub type ImportRow = (usize, Result<DeviceInput, String>);
 
@@ -135,6 +160,7 @@ fn row_to_input(headers: &[String], record: &csv::StringRecord) -> Result<Device
     let mut input = DeviceInput::default();
     let mut overrides = SettingsOverride::default();
     for (header, value) in headers.iter().zip(record.iter()) {
+        let value = import_cell(value);
         let opt = || (!value.is_empty()).then(|| value.to_owned());
         match header.as_str() {
             "mac" => input.mac = value.to_owned(),
@@ -210,6 +236,32 @@ mod tests {
             .map(|(line, _)| *line)
             .collect();
         assert_eq!(lines, [2, 4, 5]);
+    }
+
+    #[test]
+    fn formulas_are_neutralised_on_export_and_restored_on_import() {
+        for hostile in [
+            "=HYPERLINK(\"http://x\")",
+            "+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
+            let cell = export_cell(hostile);
+            assert!(cell.starts_with('\''), "{hostile:?} -> {cell:?}");
+            assert_eq!(import_cell(&cell), hostile);
+        }
+        assert_eq!(export_cell("Phone 100"), "Phone 100");
+        assert_eq!(
+            import_cell("'quoted"),
+            "'quoted",
+            "only a neutralised formula loses its quote"
+        );
+        let csv = "mac,sip_user,sip_password,registrar,display_name\n001565aabb01,100,pw,pbx.local,'=1+1\n";
+        let rows = parse_csv(csv.as_bytes()).expect("parses");
+        let row = rows[0].1.as_ref().expect("ok");
+        assert_eq!(row.display_name.as_deref(), Some("=1+1"));
     }
 
     #[test]

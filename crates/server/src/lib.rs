@@ -3,6 +3,7 @@
 pub mod admin_auth;
 pub mod api;
 pub mod app;
+pub mod auth_limit;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -13,6 +14,8 @@ pub mod doctor;
 pub mod error;
 pub mod import;
 pub mod innovaphone;
+pub mod listen;
+pub mod log_safe;
 pub mod phone_http;
 pub mod request_log;
 pub mod rps_flow;

@@ -119,7 +119,7 @@ async fn handle(state: &AppState, req: PhoneHttpRequest) -> Response {
             tracing::info!(
                 file = %printable(&req.file),
                 ip = %req.peer.ip(),
-                user_agent = user_agent.as_deref().unwrap_or("-"),
+                user_agent = %crate::log_safe::LogSafe(user_agent.as_deref().unwrap_or("-")),
                 "phone request denied"
             );
             record(state, &req, None, &ua, user_agent, 401, "denied", false);
@@ -274,6 +274,12 @@ fn authenticate(state: &AppState, req: &PhoneHttpRequest) -> Auth {
             .map_or(DUMMY_PASSWORD, |d| d.http_password.as_str());
         let verdict = state.nonce.verify(&response, req.method.as_str(), password);
         return match (device, verdict, response.uri == path) {
+            // An upload changes state: a captured PUT must not be played again.
+            (Some(_), Verdict::Valid, true)
+                if req.method == Method::PUT && !state.nonce.first_use(&response) =>
+            {
+                Auth::Denied { stale: true }
+            }
             (Some(d), Verdict::Valid, true) => Auth::Device(d),
             (Some(_), Verdict::Stale, true) => Auth::Denied { stale: true },
             _ => Auth::Denied { stale: false },

@@ -26,10 +26,12 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
-    pub fn spawn(store: Arc<dyn Store>) -> (RequestLog, JoinHandle<()>) {
+    /// `keep_anonymous`: refused (anonymous) rows kept; the writer trims them as it goes, so a
+    /// flood of refused requests cannot fill the disk between the hourly prunes.
+    pub fn spawn(store: Arc<dyn Store>, keep_anonymous: u32) -> (RequestLog, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (events, _) = broadcast::channel(EVENTS);
-        let handle = tokio::spawn(run(store, rx, events.clone()));
+        let handle = tokio::spawn(run(store, rx, events.clone(), keep_anonymous));
         let closing = Arc::new(watch::Sender::new(false));
         (
             RequestLog {
@@ -76,9 +78,18 @@ impl RequestLog {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Msg>, events: broadcast::Sender<Mac>) {
+async fn run(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Msg>,
+    events: broadcast::Sender<Mac>,
+    keep_anonymous: u32,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::new();
+    // Anonymous rows written since the last trim; a trim every tenth of the cap keeps the
+    // table within 110 % of it at the cost of one DELETE per that many refusals.
+    let mut anonymous_since_trim: u64 = 0;
+    let trim_every = u64::from(keep_anonymous / 10).max(100);
     while let Some(first) = rx.recv().await {
         push(first, &mut batch, &mut waiters);
         while batch.len() < MAX_BATCH {
@@ -88,6 +99,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Msg>, events: broadca
             }
         }
         if !batch.is_empty() {
+            anonymous_since_trim += batch.iter().filter(|r| r.mac.is_none()).count() as u64;
             if let Err(e) = store.record_phone_requests(&batch).await {
                 tracing::error!(rows = batch.len(), error = %e, "could not record phone requests");
                 metrics::counter!("phone_request_log_dropped_total").increment(batch.len() as u64);
@@ -101,6 +113,12 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Msg>, events: broadca
                 }
             }
             batch.clear();
+            if anonymous_since_trim >= trim_every {
+                anonymous_since_trim = 0;
+                if let Err(e) = store.prune_anonymous_phone_requests(keep_anonymous).await {
+                    tracing::warn!(error = %e, "could not trim refused phone requests");
+                }
+            }
         }
         for done in waiters.drain(..) {
             let _ = done.send(());

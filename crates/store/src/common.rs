@@ -290,6 +290,10 @@ pub(crate) const PRUNE_SQL: &str = "DELETE FROM phone_requests WHERE at < $1 AND
         FROM phone_requests WHERE mac IS NOT NULL) ranked \
     WHERE rn <= $2))";
 
+/// Deletes anonymous rows (refused requests, no MAC) beyond the newest `$1`.
+pub(crate) const PRUNE_ANONYMOUS_SQL: &str = "DELETE FROM phone_requests WHERE mac IS NULL AND id NOT IN ( \
+    SELECT id FROM phone_requests WHERE mac IS NULL ORDER BY at DESC, id DESC LIMIT $1)";
+
 // ---- RPS outbox and history ----------------------------------------------------------------
 
 /// A job is claimable at `$2` (now): due, not held by a live lease, and the oldest job of its

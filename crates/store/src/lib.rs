@@ -174,6 +174,11 @@ pub trait Store: Send + Sync + 'static {
         keep_per_device: u32,
     ) -> Result<u64, StoreError>;
 
+    /// Deletes anonymous log rows (refused requests, no MAC) beyond the newest `keep`, whatever
+    /// their age: anyone can make them, so age alone does not bound them. Returns the number
+    /// of rows deleted.
+    async fn prune_anonymous_phone_requests(&self, keep: u32) -> Result<u64, StoreError>;
+
     /// The device's status; all `None` when it has none (or does not exist).
     async fn get_status(&self, mac: Mac) -> Result<DeviceStatus, StoreError>;
 

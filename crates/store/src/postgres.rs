@@ -17,9 +17,9 @@ use yealink::Mac;
 use crate::common::{
     self, ACQUIRE_LEASE, BULK_CHUNK, CLAIM_RPS_JOBS_PG, DELETE_LEASED_RPS_JOB, HISTORY_ORDER,
     INSERT_DEVICE, INSERT_RPS_HISTORY, PENDING_RPS_JOBS, PENDING_RPS_JOBS_OF_MAC,
-    PRUNE_RPS_HISTORY, PRUNE_SQL, RELEASE_LEASE, RETRY_RPS_JOB, RETRY_RPS_JOBS_NOW,
-    RPS_QUEUE_STATS, STATUS_UPDATE_SQL, STEAL_LEASE, SearchPatterns, attempts_from, clamp_claim,
-    clamp_limit, lease_until, normalize, now, parse_mac, stamped,
+    PRUNE_ANONYMOUS_SQL, PRUNE_RPS_HISTORY, PRUNE_SQL, RELEASE_LEASE, RETRY_RPS_JOB,
+    RETRY_RPS_JOBS_NOW, RPS_QUEUE_STATS, STATUS_UPDATE_SQL, STEAL_LEASE, SearchPatterns,
+    attempts_from, clamp_claim, clamp_limit, lease_until, normalize, now, parse_mac, stamped,
 };
 use crate::error::device_write_error;
 use crate::{
@@ -847,6 +847,14 @@ impl Store for PgStore {
         let done = sqlx::query(PRUNE_SQL)
             .bind(common::normalize(older_than))
             .bind(i64::from(keep_per_device))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_anonymous_phone_requests(&self, keep: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(PRUNE_ANONYMOUS_SQL)
+            .bind(i64::from(keep))
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())

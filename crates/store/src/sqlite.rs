@@ -19,10 +19,10 @@ use yealink::Mac;
 use crate::common::{
     self, ACQUIRE_LEASE, BULK_CHUNK, CLAIM_RPS_JOBS_SQLITE, DELETE_LEASED_RPS_JOB, HISTORY_ORDER,
     INSERT_DEVICE, INSERT_RPS_HISTORY, PENDING_RPS_JOBS, PENDING_RPS_JOBS_OF_MAC,
-    PRUNE_RPS_HISTORY, PRUNE_SQL, RELEASE_LEASE, RETRY_RPS_JOB, RETRY_RPS_JOBS_NOW,
-    RPS_QUEUE_STATS, STATUS_UPDATE_SQL, STEAL_LEASE, SearchPatterns, attempts_from, clamp_claim,
-    clamp_limit, from_micros, lease_until, normalize, now, opt_from_micros, parse_mac, stamped,
-    to_micros,
+    PRUNE_ANONYMOUS_SQL, PRUNE_RPS_HISTORY, PRUNE_SQL, RELEASE_LEASE, RETRY_RPS_JOB,
+    RETRY_RPS_JOBS_NOW, RPS_QUEUE_STATS, STATUS_UPDATE_SQL, STEAL_LEASE, SearchPatterns,
+    attempts_from, clamp_claim, clamp_limit, from_micros, lease_until, normalize, now,
+    opt_from_micros, parse_mac, stamped, to_micros,
 };
 use crate::error::device_write_error;
 use crate::{
@@ -894,6 +894,14 @@ impl Store for SqliteStore {
         let done = sqlx::query(PRUNE_SQL)
             .bind(to_micros(common::normalize(older_than)))
             .bind(i64::from(keep_per_device))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_anonymous_phone_requests(&self, keep: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(PRUNE_ANONYMOUS_SQL)
+            .bind(i64::from(keep))
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())

@@ -39,10 +39,15 @@ pub enum MacError {
         "the MAC address has a misplaced {separator:?}; separators must sit between every pair of hex digits, as in 00{separator}15{separator}65{separator}aa{separator}bb{separator}cc"
     )]
     MisplacedSeparator { separator: char },
+    #[error(
+        "{0} cannot be a phone's MAC address: all zeros, broadcast and multicast (odd first byte) addresses are never assigned to a device"
+    )]
+    NotADevice(String),
 }
 
 impl Mac {
-    /// Builds a MAC from its six bytes.
+    /// Builds a MAC from its six bytes, unchecked: for bytes from a source already known to
+    /// hold a device's address (tests, simulators); outside input goes through [`Mac::parse`].
     pub const fn from_bytes(bytes: [u8; 6]) -> Mac {
         Mac(bytes)
     }
@@ -91,6 +96,11 @@ impl Mac {
         let mut bytes = [0u8; 6];
         for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
             *byte = (pair[0] << 4) | pair[1];
+        }
+        // The I/G bit (bit 0 of the first byte) marks group addresses, broadcast included
+        // (IEEE 802-2014 §8.2); a device's own address is an individual one, and never zero.
+        if bytes == [0; 6] || bytes[0] & 1 == 1 {
+            return Err(MacError::NotADevice(Mac(bytes).colon_separated()));
         }
         Ok(Mac(bytes))
     }
@@ -211,6 +221,19 @@ mod tests {
             Mac::parse("00:15:65:aa:bb:cc:"),
             Err(MacError::MisplacedSeparator { separator: ':' })
         );
+        for impossible in [
+            "00:00:00:00:00:00",
+            "ff:ff:ff:ff:ff:ff",
+            "01:00:5e:00:00:01", // IPv4 multicast
+            "33:33:00:00:00:01", // IPv6 multicast
+            "011565aabbcc",      // a Yealink OUI with the group bit set
+        ] {
+            let e = Mac::parse(impossible).expect_err(impossible);
+            assert!(matches!(e, MacError::NotADevice(_)), "{impossible}: {e}");
+            assert!(e.to_string().contains("cannot be a phone"), "{e}");
+        }
+        // Locally administered unicast addresses (bit 1) are allowed: VMs and labs use them.
+        assert!(Mac::parse("02:00:00:aa:bb:cc").is_ok());
         let message = MacError::WrongLength { digits: 11 }.to_string();
         assert!(message.contains("11 hex digits"), "{message}");
     }

@@ -14,6 +14,7 @@ use innovaphone::{AppLogin, Incoming, PbxInfo, ProvisioningPhone, ServicesInfo, 
 use tokio::sync::mpsc;
 
 use super::Innovaphone;
+use crate::log_safe::LogSafe;
 use crate::state::AppState;
 
 /// A peer must log in within this time.
@@ -122,7 +123,7 @@ async fn handle(inn: &Arc<Innovaphone>, s: &mut Session, msg: Incoming) -> bool 
         (None, "PbxInfo") => {
             let info = PbxInfo::from_incoming(&msg).unwrap_or_default();
             let services = info.has_api("Services");
-            tracing::info!(peer = %s.peer, pbx = %info.pbx, domain = %info.domain, apis = ?info.apis, "PBX connected");
+            tracing::info!(peer = %s.peer, pbx = %LogSafe(&info.pbx), domain = %LogSafe(&info.domain), apis = ?info.apis, "PBX connected");
             inn.registry.register(s.id, s.outbox.clone(), info);
             s.is_pbx = true;
             inn.pbx_domains_changed();
@@ -165,7 +166,7 @@ async fn handle(inn: &Arc<Innovaphone>, s: &mut Session, msg: Incoming) -> bool 
             let answer = match ProvisioningPhone::from_incoming(&msg) {
                 Err(e) => Err(format!("unreadable ProvisioningPhone: {e}")),
                 Ok(req) => {
-                    tracing::info!(peer = %s.peer, by = %login.who, mac = %req.mac, user = %req.usename, "ProvisioningPhone");
+                    tracing::info!(peer = %s.peer, by = %LogSafe(&login.who), mac = %LogSafe(&req.mac), user = %LogSafe(&req.usename), "ProvisioningPhone");
                     super::provisioning::provision_phone(inn, &login.key, &req).await
                 }
             };
@@ -224,7 +225,7 @@ fn handle_before_login(inn: &Arc<Innovaphone>, s: &mut Session, msg: &Incoming) 
             };
             if !login.verify(&challenge, &inn.password) {
                 tracing::warn!(
-                    peer = %s.peer, app = %login.app, domain = %login.domain, sip = %login.sip,
+                    peer = %s.peer, app = %LogSafe(&login.app), domain = %LogSafe(&login.domain), sip = %LogSafe(&login.sip),
                     "AppWebsocket login failed: the digest does not match our instance password (is the App object's password the one in innovaphone.password?)"
                 );
                 s.send(innovaphone::app_login_result_failed("login failed"));
@@ -239,7 +240,7 @@ fn handle_before_login(inn: &Arc<Innovaphone>, s: &mut Session, msg: &Incoming) 
             } else {
                 format!("{}@{}", login.sip, login.domain)
             };
-            tracing::info!(peer = %s.peer, who = %who, "AppWebsocket login");
+            tracing::info!(peer = %s.peer, who = %LogSafe(&who), "AppWebsocket login");
             s.login = Some(Login {
                 key: innovaphone::session_key(&challenge, &inn.password),
                 app: login.app.clone(),

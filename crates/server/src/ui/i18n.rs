@@ -149,6 +149,10 @@ const EN: &[(&str, &str)] = &[
         "Too many failed attempts. Wait a minute, then try again.",
     ),
     (
+        "login.busy",
+        "The server is checking many passwords right now. Try again in a moment.",
+    ),
+    (
         "login.cross_site",
         "This sign-in form was sent from another site and is refused.",
     ),
@@ -352,6 +356,10 @@ const DE: &[(&str, &str)] = &[
     (
         "login.rate_limited",
         "Zu viele Fehlversuche. Bitte eine Minute warten und erneut versuchen.",
+    ),
+    (
+        "login.busy",
+        "Der Server prüft gerade viele Passwörter. Bitte gleich erneut versuchen.",
     ),
     (
         "login.cross_site",

@@ -4,6 +4,7 @@
 
 mod assets;
 mod csrf;
+pub mod headers;
 pub mod i18n;
 mod pages;
 mod session;
@@ -28,7 +29,12 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/devices", get(pages::devices).post(pages::add_device))
         .route("/devices/rows", get(pages::device_rows))
         .route("/devices/check-mac", get(pages::check_mac))
-        .route("/devices/import", post(pages::import_devices))
+        .route(
+            "/devices/import",
+            post(pages::import_devices).layer(axum::extract::DefaultBodyLimit::max(
+                crate::import::MAX_CSV + 64 * 1024,
+            )),
+        )
         .route("/devices/export.csv", get(pages::export_devices))
         .route(
             "/devices/{mac}",
@@ -50,4 +56,5 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/assets/{*file}", get(assets::serve))
         .merge(protected)
         .layer(axum::Extension(ui))
+        .layer(middleware::from_fn(headers::add))
 }

@@ -20,7 +20,7 @@ use super::view::{
 };
 use crate::device_input::{DeviceInput, DevicePatch};
 use crate::error::ServiceError;
-use crate::import::parse_csv;
+use crate::import::{MAX_CSV, export_cell, parse_csv};
 use crate::secret::MASK;
 use crate::service::RowResult;
 use crate::settings::{RpsMode, Settings};
@@ -453,9 +453,6 @@ pub struct ImportResult {
     rows: Vec<RowResult>,
 }
 
-/// Largest CSV accepted from the browser (100,000 rows fit).
-const MAX_CSV: usize = 32 * 1024 * 1024;
-
 pub async fn import_devices(
     State(state): State<AppState>,
     lang: Lang,
@@ -532,15 +529,19 @@ pub async fn export_devices(State(state): State<AppState>, lang: Lang) -> Respon
         if result.is_err() {
             break;
         }
-        result = out.write_record([
-            r.mac.to_string().as_str(),
-            &r.name,
-            &r.sip_user,
-            r.auth_name.as_deref().unwrap_or(""),
-            r.display_name.as_deref().unwrap_or(""),
-            &r.registrar,
-            r.model.as_deref().unwrap_or(""),
-        ]);
+        let mac = r.mac.to_string();
+        result = out.write_record(
+            [
+                mac.as_str(),
+                &r.name,
+                &r.sip_user,
+                r.auth_name.as_deref().unwrap_or(""),
+                r.display_name.as_deref().unwrap_or(""),
+                &r.registrar,
+                r.model.as_deref().unwrap_or(""),
+            ]
+            .map(|v| export_cell(v).into_owned()),
+        );
     }
     let body = match (result, out.into_inner()) {
         (Ok(()), Ok(body)) => body,

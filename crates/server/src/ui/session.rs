@@ -5,8 +5,8 @@
 //! a copied cookie is useless afterwards. A restart signs everybody out (the admin signs in
 //! again); several instances behind one address need sticky sessions. See `docs/ui.md`.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 
 use super::i18n::{Lang, Tr};
+use crate::admin_auth::AdminCheck;
 use crate::phone_http::OverTls;
 use crate::secret::random_token;
 use crate::state::AppState;
@@ -28,9 +29,6 @@ use crate::state::AppState;
 pub const COOKIE: &str = "yp_session";
 /// A session unused this long ends.
 const IDLE: Duration = Duration::from_secs(8 * 3600);
-/// Failed sign-ins per client address within [`WINDOW`] before it gets 429.
-pub const MAX_FAILURES: usize = 5;
-const WINDOW: Duration = Duration::from_secs(60);
 /// Bounds the table if someone signs in over and over without signing out.
 const MAX_SESSIONS: usize = 1_000;
 
@@ -51,7 +49,6 @@ struct Entry {
 #[derive(Default)]
 pub struct UiState {
     sessions: Mutex<HashMap<String, Entry>>,
-    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
 }
 
 impl UiState {
@@ -93,34 +90,6 @@ impl UiState {
 
     fn end(&self, id: &str) {
         self.sessions.lock().remove(id);
-    }
-
-    /// Whether `ip` has used up its failed attempts.
-    fn limited(&self, ip: IpAddr) -> bool {
-        let mut failures = self.failures.lock();
-        let now = Instant::now();
-        let Some(list) = failures.get_mut(&ip) else {
-            return false;
-        };
-        while list
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
-        {
-            list.pop_front();
-        }
-        if list.is_empty() {
-            failures.remove(&ip);
-            return false;
-        }
-        list.len() >= MAX_FAILURES
-    }
-
-    fn failed(&self, ip: IpAddr) {
-        let mut failures = self.failures.lock();
-        let now = Instant::now();
-        // Forget addresses whose window has passed, so the map cannot grow without bound.
-        failures.retain(|_, l| l.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
-        failures.entry(ip).or_default().push_back(now);
     }
 }
 
@@ -249,22 +218,34 @@ pub async fn login(
         return page(StatusCode::FORBIDDEN, "login.cross_site");
     }
     let ip = peer.ip();
-    if ui.limited(ip) {
-        metrics::counter!("admin_auth_failures_total").increment(1);
-        return page(StatusCode::TOO_MANY_REQUESTS, "login.rate_limited");
-    }
-    let ok = match state.admin.verify(&form.password).await {
-        Ok(ok) => ok,
+    // The same per-address budget of wrong passwords as the API's (one admin credential).
+    match state.admin.check(ip, &form.password).await {
+        Ok(AdminCheck::Ok) => {}
+        Ok(AdminCheck::Wrong) => {
+            metrics::counter!("admin_auth_failures_total").increment(1);
+            tracing::warn!(%ip, "web UI sign-in: wrong password");
+            return page(StatusCode::UNAUTHORIZED, "login.wrong_password");
+        }
+        Ok(AdminCheck::Limited(wait)) => {
+            metrics::counter!("admin_auth_failures_total").increment(1);
+            let mut response = page(StatusCode::TOO_MANY_REQUESTS, "login.rate_limited");
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(wait.as_secs().max(1)),
+            );
+            return response;
+        }
+        Ok(AdminCheck::Busy) => {
+            let mut response = page(StatusCode::SERVICE_UNAVAILABLE, "login.busy");
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
         Err(e) => {
             tracing::error!(error = %e, "web UI sign-in: cannot check the password");
             return page(StatusCode::INTERNAL_SERVER_ERROR, "error.internal");
         }
-    };
-    if !ok {
-        ui.failed(ip);
-        metrics::counter!("admin_auth_failures_total").increment(1);
-        tracing::warn!(%ip, "web UI sign-in: wrong password");
-        return page(StatusCode::UNAUTHORIZED, "login.wrong_password");
     }
     let (id, _csrf) = ui.create();
     let secure = tls.is_some_and(|Extension(t)| t.0);
@@ -302,18 +283,6 @@ pub async fn logout(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn five_failures_per_minute_then_limited() {
-        let ui = UiState::default();
-        let ip: IpAddr = [192, 0, 2, 1].into();
-        for _ in 0..MAX_FAILURES {
-            assert!(!ui.limited(ip));
-            ui.failed(ip);
-        }
-        assert!(ui.limited(ip));
-        assert!(!ui.limited([192, 0, 2, 2].into()));
-    }
 
     #[test]
     fn sessions_end_on_sign_out() {

@@ -19,6 +19,9 @@ pub struct TestApp {
     pub data_dir: TempDir,
     pub database_url: String,
     pub client: Client,
+    /// The server's password checker (its counters; holding the whole state would keep the
+    /// request log's writer alive past shutdown).
+    pub admin: std::sync::Arc<yealink_prov::admin_auth::AdminVerifier>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -118,6 +121,7 @@ async fn start(
     };
     adjust(&mut config);
     let server = Server::build(config).await.expect("server builds");
+    let admin = server.state().admin.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(listener, async {
         let _ = rx.await;
@@ -130,6 +134,7 @@ async fn start(
             .timeout(Duration::from_secs(20))
             .build()
             .expect("client"),
+        admin,
         shutdown: Some(tx),
         task: Some(task),
     };

@@ -10,6 +10,7 @@ mod admin_api;
 mod browser;
 mod cli;
 mod fuzz;
+mod hardening;
 mod import_crash;
 mod logs;
 mod phone_auth;

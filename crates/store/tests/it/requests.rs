@@ -11,6 +11,7 @@ conformance!(
     requests_update_status_without_bumping_revision,
     older_batches_do_not_overwrite_newer_status,
     prune_keeps_recent_rows_and_the_newest_per_device,
+    anonymous_rows_are_capped_by_count,
 );
 
 const T0: OffsetDateTime = datetime!(2026-11-26 08:00 UTC);
@@ -195,4 +196,29 @@ async fn prune_keeps_recent_rows_and_the_newest_per_device(db: &TestDb) {
         .map(|r| (r.at - T0).whole_seconds())
         .collect();
     assert_eq!(left, [200, 160, 150]);
+}
+
+/// Refused requests all arrive within the retention period in a flood: the count caps them,
+/// newest kept, and rows of devices are never touched.
+async fn anonymous_rows_are_capped_by_count(db: &TestDb) {
+    let s = &db.store;
+    s.insert_device(&device(1)).await.unwrap();
+    let mut batch: Vec<PhoneRequest> = (0..50).map(anonymous).collect();
+    batch.push(request(mac(1), 10, false));
+    batch.push(request(mac(1), 60, false));
+    s.record_phone_requests(&batch).await.unwrap();
+    assert_eq!(s.prune_anonymous_phone_requests(20).await.unwrap(), 30);
+    let rows = s.list_phone_requests(None, 1000).await.unwrap();
+    let anonymous: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.mac.is_none())
+        .map(|r| (r.at - T0).whole_seconds())
+        .collect();
+    assert_eq!(
+        anonymous,
+        (30..50).rev().collect::<Vec<i64>>(),
+        "the newest 20 stay"
+    );
+    assert_eq!(rows.iter().filter(|r| r.mac.is_some()).count(), 2);
+    assert_eq!(s.prune_anonymous_phone_requests(20).await.unwrap(), 0);
 }

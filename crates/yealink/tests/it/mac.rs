@@ -23,7 +23,8 @@ fn spell(bytes: [u8; 6], separator: Option<char>, upper: bool) -> String {
 proptest! {
     #[test]
     fn every_spelling_round_trips(
-        bytes in any::<[u8; 6]>(),
+        // A device's address: individual (I/G bit clear) and not all zeros.
+        bytes in any::<[u8; 6]>().prop_filter("a device's MAC", |b| b[0] & 1 == 0 && *b != [0; 6]),
         separator in prop::option::of(prop::sample::select(vec![':', '-'])),
         upper in any::<bool>(),
         pad_left in "[ \t\n]{0,3}",
@@ -39,6 +40,12 @@ proptest! {
         prop_assert_eq!(json, format!("\"{mac}\""));
         let back: Mac = serde_json::from_str(&format!("\"{text}\"").replace('\n', "\\n").replace('\r', "\\r").replace('\t', "\\t")).unwrap();
         prop_assert_eq!(back, mac);
+    }
+
+    #[test]
+    fn group_addresses_are_never_a_device(mut bytes in any::<[u8; 6]>()) {
+        bytes[0] |= 1;
+        prop_assert!(Mac::parse(&spell(bytes, None, false)).is_err());
     }
 
     #[test]

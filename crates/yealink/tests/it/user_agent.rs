@@ -147,7 +147,8 @@ proptest! {
         model in prop::sample::select(model_names()),
         firmware in prop::collection::vec(0u32..1000, 2..6)
             .prop_map(|f| f.iter().map(u32::to_string).collect::<Vec<_>>().join(".")),
-        bytes in any::<[u8; 6]>(),
+        // Phones carry their own (individual, non-zero) address.
+        bytes in any::<[u8; 6]>().prop_filter("a device's MAC", |b| b[0] & 1 == 0 && *b != [0; 6]),
         mac_style in 0u8..3,
         lower_vendor in any::<bool>(),
         gap in prop::sample::select(vec![" ", "  ", "\t"]),

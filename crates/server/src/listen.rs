@@ -1,0 +1,324 @@
+//! The HTTP listener's accept loop, with the defences `axum::serve` lacks: a cap on open
+//! connections (total and per source address), a reserve of connections that serve only the
+//! admin side, and a timeout for request headers that also ends idle keep-alive connections
+//! (hyper starts it whenever it waits for the next request's head).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+
+use crate::config::Limits;
+
+/// File descriptors kept free for the database, log files and outgoing calls.
+const FD_HEADROOM: usize = 128;
+/// How long a shutdown waits for open requests before it stops anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Path prefixes a reserve connection still serves.
+const RESERVE_PATHS: &[&str] = &["/healthz", "/metrics", "/api/", "/ui/"];
+
+/// Marks requests on a connection accepted into the reserve.
+#[derive(Clone, Copy, Debug)]
+pub struct ReserveConnection;
+
+/// The connection caps in force (after clamping to the open-file limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionCaps {
+    pub max: usize,
+    pub reserved: usize,
+    pub per_source: usize,
+}
+
+impl ConnectionCaps {
+    /// The configured caps, lowered so accepting never runs out of file descriptors.
+    pub fn from_limits(limits: &Limits) -> ConnectionCaps {
+        let mut max = limits.max_connections.max(1);
+        if let Some(soft) = open_file_limit() {
+            let fit = soft.saturating_sub(FD_HEADROOM).max(16);
+            if fit < max {
+                tracing::warn!(
+                    configured = max,
+                    open_file_limit = soft,
+                    used = fit,
+                    "limits.max_connections lowered to fit the open-file limit (raise `ulimit -n` / LimitNOFILE)"
+                );
+                max = fit;
+            }
+        }
+        ConnectionCaps {
+            max,
+            reserved: limits.reserved_connections.min(max / 2),
+            per_source: limits.max_connections_per_source.max(1),
+        }
+    }
+}
+
+/// The soft `RLIMIT_NOFILE`, from `/proc/self/limits` (Linux); `None` elsewhere.
+fn open_file_limit() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Open connections, in total and per source address.
+#[derive(Clone)]
+pub struct Connections {
+    caps: ConnectionCaps,
+    counts: Arc<Mutex<Counts>>,
+}
+
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    per_source: HashMap<IpAddr, usize>,
+}
+
+/// One admitted connection; gives its place back when dropped.
+pub struct Slot {
+    counts: Arc<Mutex<Counts>>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut c = self.counts.lock();
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.per_source.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_source.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Connections {
+    pub fn new(caps: ConnectionCaps) -> Connections {
+        Connections {
+            caps,
+            counts: Arc::default(),
+        }
+    }
+
+    /// A place for a connection from `ip`, and whether it is in the reserve; `None`: refuse.
+    pub fn admit(&self, ip: IpAddr) -> Option<(Slot, bool)> {
+        let mut c = self.counts.lock();
+        let from_ip = c.per_source.get(&ip).copied().unwrap_or(0);
+        if c.total >= self.caps.max || from_ip >= self.caps.per_source {
+            return None;
+        }
+        let reserve = c.total >= self.caps.max - self.caps.reserved;
+        c.total += 1;
+        *c.per_source.entry(ip).or_insert(0) += 1;
+        Some((
+            Slot {
+                counts: self.counts.clone(),
+                ip,
+            },
+            reserve,
+        ))
+    }
+}
+
+/// A TCP stream that holds its [`Slot`]: the place is taken until the socket is closed, also
+/// after an upgrade to a WebSocket.
+struct Counted {
+    stream: TcpStream,
+    _slot: Slot,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish
+/// (for at most [`SHUTDOWN_GRACE`]).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: &Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let connections = Connections::new(ConnectionCaps::from_limits(limits));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(limits.header_timeout_secs));
+    // As axum::serve: the CONNECT protocol for WebSockets over HTTP/2.
+    builder.http2().enable_connect_protocol();
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // E.g. EMFILE: back off instead of spinning; established sockets go on.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Some((slot, reserve)) = connections.admit(peer.ip()) else {
+            metrics::counter!("http_connections_refused_total").increment(1);
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let header_timeout = Duration::from_secs(limits.header_timeout_secs);
+        tokio::spawn(async move {
+            // hyper-util's auto builder first reads the protocol preface without a timer, so a
+            // socket that never sends a byte would wait forever: wait for the first byte here.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(header_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            let io = TokioIo::new(Counted {
+                stream,
+                _slot: slot,
+            });
+            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                if reserve {
+                    request.extensions_mut().insert(ReserveConnection);
+                }
+                router.clone().oneshot(request)
+            });
+            let connection = builder
+                .serve_connection_with_upgrades(io, service)
+                .into_owned();
+            // Errors here are the client's (reset, timeout); nothing to report.
+            let _ = watcher.watch(connection).await;
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open after {SHUTDOWN_GRACE:?}; stopping");
+    }
+}
+
+/// On a reserve connection, only the admin side and health are served; phones are told to come
+/// back later and the connection is closed, so the reserve stays free for the administrator.
+pub async fn shed_in_reserve(request: Request, next: Next) -> Response {
+    let reserve = request.extensions().get::<ReserveConnection>().is_some();
+    let path = request.uri().path();
+    if reserve && !RESERVE_PATHS.iter().any(|p| path.starts_with(p)) {
+        metrics::counter!("http_requests_shed_total").increment(1);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::CONNECTION, HeaderValue::from_static("close")),
+                (header::RETRY_AFTER, HeaderValue::from_static("10")),
+            ],
+            "Service Unavailable: too many connections\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_total_per_source_and_reserve() {
+        let conns = Connections::new(ConnectionCaps {
+            max: 4,
+            reserved: 1,
+            per_source: 2,
+        });
+        let a: IpAddr = [192, 0, 2, 1].into();
+        let b: IpAddr = [192, 0, 2, 2].into();
+        let c: IpAddr = [192, 0, 2, 3].into();
+        let a1 = conns.admit(a);
+        assert!(a1.as_ref().is_some_and(|(_, r)| !r));
+        let _a2 = conns.admit(a);
+        assert!(conns.admit(a).is_none(), "per-source cap");
+        let _b1 = conns.admit(b);
+        let b2 = conns.admit(b);
+        assert!(
+            b2.as_ref().is_some_and(|(_, r)| *r),
+            "fourth is in the reserve"
+        );
+        assert!(conns.admit(c).is_none(), "total cap");
+        drop(a1);
+        assert!(
+            conns.admit(c).is_some(),
+            "a closed connection frees its place"
+        );
+    }
+
+    #[test]
+    fn reads_the_open_file_limit_here() {
+        if cfg!(target_os = "linux") {
+            assert!(open_file_limit().is_some_and(|n| n > 0));
+        }
+    }
+}
