@@ -45,7 +45,10 @@ macro_rules! rps_history_columns {
 
 mod common;
 mod error;
+mod files;
 mod postgres;
+mod sealed;
+mod sealing;
 mod sqlite;
 mod types;
 mod url;
@@ -58,7 +61,10 @@ use time::OffsetDateTime;
 use yealink::Mac;
 
 pub use crate::error::StoreError;
+pub use crate::files::DB_FILE_MODE;
 pub use crate::postgres::PgStore;
+pub use crate::sealed::{ResealReport, SECRET_META_KEYS, SealedStore};
+pub use crate::sealing::{KEY_LEN, Keyring, SealError};
 pub use crate::sqlite::SqliteStore;
 pub use crate::types::{
     Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceSort, DeviceStatus,
@@ -82,6 +88,17 @@ pub async fn open(database_url: &str) -> Result<Arc<dyn Store>, StoreError> {
         "database opened"
     );
     Ok(store)
+}
+
+/// [`open`], with every secret sealed with `keys` ([`SealedStore::open`]): checks the key
+/// against the database (a clear [`StoreError::Secret`] for a wrong one) and seals what is not
+/// sealed with `keys`' sealing key yet.
+pub async fn open_sealed(
+    database_url: &str,
+    keys: Keyring,
+) -> Result<Arc<SealedStore>, StoreError> {
+    let inner = open(database_url).await?;
+    Ok(Arc::new(SealedStore::open(inner, keys).await?))
 }
 
 /// Everything the service persists. All methods are safe to call concurrently, also from
