@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod error;
 pub mod import;
 pub mod innovaphone;
+pub mod key_file;
 pub mod phone_http;
 pub mod request_log;
 pub mod rps_flow;

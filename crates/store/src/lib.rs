@@ -90,6 +90,21 @@ pub async fn open(database_url: &str) -> Result<Arc<dyn Store>, StoreError> {
     Ok(store)
 }
 
+/// The file of a SQLite URL (`None` for PostgreSQL, in-memory or an invalid URL).
+pub fn sqlite_file(database_url: &str) -> Option<std::path::PathBuf> {
+    use std::str::FromStr as _;
+    if !matches!(
+        url::Backend::from_url(database_url),
+        Ok(url::Backend::Sqlite)
+    ) || database_url.contains(":memory:")
+        || database_url.contains("mode=memory")
+    {
+        return None;
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(database_url).ok()?;
+    Some(options.get_filename().to_path_buf())
+}
+
 /// [`open`], with every secret sealed with `keys` ([`SealedStore::open`]): checks the key
 /// against the database (a clear [`StoreError::Secret`] for a wrong one) and seals what is not
 /// sealed with `keys`' sealing key yet.
@@ -107,6 +122,13 @@ pub async fn open_sealed(
 pub trait Store: Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
+
+    /// Rewrites the database so that values overwritten before (e.g. plaintext secrets before
+    /// they were sealed) are gone from its files. SQLite: checkpoint and VACUUM; PostgreSQL:
+    /// nothing (its VACUUM reclaims old row versions, see docs/security.md).
+    async fn compact(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     // ---- devices -------------------------------------------------------------------------
 

@@ -84,6 +84,7 @@ impl SealedStore {
         store.check_key().await?;
         let report = store.reseal_all().await?;
         if report.total() > 0 {
+            store.inner.compact().await?;
             tracing::info!(
                 devices = report.devices,
                 meta = report.meta,
@@ -235,6 +236,10 @@ impl SealedStore {
 impl Store for SealedStore {
     fn backend(&self) -> &'static str {
         self.inner.backend()
+    }
+
+    async fn compact(&self) -> Result<(), StoreError> {
+        self.inner.compact().await
     }
 
     async fn insert_device(&self, d: &DeviceRecord) -> Result<DeviceRecord, StoreError> {

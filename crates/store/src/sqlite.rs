@@ -538,6 +538,19 @@ async fn insert_history(
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn compact(&self) -> Result<(), StoreError> {
+        // VACUUM rebuilds the file without the free pages that still hold old values; the
+        // checkpoints move the WAL in first and truncate it after.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("VACUUM").execute(&self.pool).await?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     fn backend(&self) -> &'static str {
         "sqlite"
     }

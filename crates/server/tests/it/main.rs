@@ -9,6 +9,7 @@ mod innovaphone;
 mod admin_api;
 mod browser;
 mod cli;
+mod data_at_rest;
 mod import_crash;
 mod logs;
 mod phone_auth;
