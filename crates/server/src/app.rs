@@ -40,14 +40,7 @@ pub struct Server {
 
 impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Server> {
-        if config.database_url.is_none() {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("cannot create data folder {}", config.data_dir.display())
-            })?;
-        }
-        let store = prov_store::open(&config.database_url())
-            .await
-            .with_context(|| format!("cannot open {}", config.database_url_redacted()))?;
+        let store = crate::key_file::open_store(&config).await?;
         let generated_admin_password = ensure_admin_credential(
             store.as_ref(),
             config.admin_password.as_ref().map(|s| s.expose()),

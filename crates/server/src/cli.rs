@@ -83,6 +83,9 @@ pub enum Command {
     /// innovaphone PBX: the App object to create, and the state of innovaphone phones.
     #[command(subcommand)]
     Pbx(PbxCommand),
+    /// The key that encrypts the database's secrets.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Check what zero-touch provisioning depends on: will a factory-fresh phone trust our
     /// HTTPS certificate, is our server registered at RPS under the right URL.
     Doctor {
@@ -240,6 +243,34 @@ pub enum SettingsCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Re-encrypt every secret with a new key and drop the old one from the key file. Stop
+    /// the server(s) first: a running one cannot read what the new key sealed.
+    Rotate,
+}
+
+/// `yealink-prov key rotate`.
+pub async fn run_key(config: &Config, command: KeyCommand) -> anyhow::Result<()> {
+    match command {
+        KeyCommand::Rotate => {
+            let r = crate::key_file::rotate(config).await?;
+            println!(
+                "secrets re-encrypted with key {} ({} devices, {} meta values, {} PBX \
+                 documents, {} local configs); old key(s) {} removed from {}",
+                r.new_id,
+                r.resealed.devices,
+                r.resealed.meta,
+                r.resealed.pbx_devices,
+                r.resealed.local_cfgs,
+                r.old_ids.join(", "),
+                crate::key_file::key_file_path(config).0.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AdminCommand {
     /// Replace the admin password with a new random one and print it.
     ResetPassword,
@@ -258,13 +289,7 @@ impl GlobalArgs {
 
 /// Opens the store and a service for one-shot commands.
 async fn open_service(config: &Config) -> anyhow::Result<Service> {
-    if config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-    }
-    let store = prov_store::open(&config.database_url())
-        .await
-        .with_context(|| format!("cannot open {}", config.database_url_redacted()))?;
+    let store = crate::key_file::open_store(config).await?;
     let rps = std::sync::Arc::new(crate::rps_flow::RpsFlow::new(
         store.clone(),
         config.rps.account(),

@@ -25,6 +25,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://...` or `postgres://...`; defaults to SQLite under `data_dir`.
     pub database_url: Option<Secret>,
+    /// The key file that encrypts the database's secrets; must exist when given. Unset:
+    /// `<data_dir>/secret.key`, created on first start (docs/security.md, "Data at rest").
+    pub secret_key_file: Option<PathBuf>,
     /// Sets the admin password at start-up (otherwise one is generated on first start).
     pub admin_password: Option<Secret>,
     /// `text` or `json`.
@@ -158,6 +161,7 @@ impl Default for Config {
             tls_key: None,
             data_dir: PathBuf::from("data"),
             database_url: None,
+            secret_key_file: None,
             admin_password: None,
             log_format: LogFormat::Text,
             request_log_retention_days: 30,
@@ -182,6 +186,7 @@ impl std::fmt::Debug for Config {
             .field("tls_key", &self.tls_key)
             .field("data_dir", &self.data_dir)
             .field("database_url", &self.database_url_redacted())
+            .field("secret_key_file", &self.secret_key_file)
             .field(
                 "admin_password",
                 &self.admin_password.as_ref().map(|_| "***"),

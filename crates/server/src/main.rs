@@ -4,7 +4,8 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use yealink_prov::app::Server;
 use yealink_prov::cli::{
-    Cli, Command, run_admin, run_device, run_doctor, run_pbx, run_render, run_rps, run_settings,
+    Cli, Command, run_admin, run_device, run_doctor, run_key, run_pbx, run_render, run_rps,
+    run_settings,
 };
 use yealink_prov::config::{Config, LogFormat};
 
@@ -52,6 +53,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(c) => run_admin(&config, c).await,
         Command::Rps(c) => run_rps(&config, c).await,
         Command::Pbx(c) => run_pbx(&config, c).await,
+        Command::Key(c) => run_key(&config, c).await,
         Command::Doctor { json } => run_doctor(&config, json).await,
         Command::Demo => yealink_prov::demo::run().await,
     }

@@ -27,6 +27,9 @@ pub enum StoreError {
     /// A stored value could not be read back (e.g. an invalid MAC in a row).
     #[error("corrupt data in the database: {0}")]
     Corrupt(String),
+    /// A secret could not be decrypted (wrong key file) or sealed; never contains the value.
+    #[error("{0}")]
+    Secret(#[from] crate::sealing::SealError),
 }
 
 impl fmt::Debug for StoreError {
@@ -39,6 +42,7 @@ impl fmt::Debug for StoreError {
             Self::Database(_) => "Database",
             Self::Migrate(_) => "Migrate",
             Self::Corrupt(_) => "Corrupt",
+            Self::Secret(_) => "Secret",
         };
         f.debug_tuple(variant)
             .field(&format_args!("{self}"))

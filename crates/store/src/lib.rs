@@ -45,7 +45,10 @@ macro_rules! rps_history_columns {
 
 mod common;
 mod error;
+mod files;
 mod postgres;
+mod sealed;
+mod sealing;
 mod sqlite;
 mod types;
 mod url;
@@ -58,7 +61,10 @@ use time::OffsetDateTime;
 use yealink::Mac;
 
 pub use crate::error::StoreError;
+pub use crate::files::DB_FILE_MODE;
 pub use crate::postgres::PgStore;
+pub use crate::sealed::{ResealReport, SECRET_META_KEYS, SealedStore};
+pub use crate::sealing::{KEY_LEN, Keyring, SealError};
 pub use crate::sqlite::SqliteStore;
 pub use crate::types::{
     Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceSort, DeviceStatus,
@@ -84,12 +90,45 @@ pub async fn open(database_url: &str) -> Result<Arc<dyn Store>, StoreError> {
     Ok(store)
 }
 
+/// The file of a SQLite URL (`None` for PostgreSQL, in-memory or an invalid URL).
+pub fn sqlite_file(database_url: &str) -> Option<std::path::PathBuf> {
+    use std::str::FromStr as _;
+    if !matches!(
+        url::Backend::from_url(database_url),
+        Ok(url::Backend::Sqlite)
+    ) || database_url.contains(":memory:")
+        || database_url.contains("mode=memory")
+    {
+        return None;
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(database_url).ok()?;
+    Some(options.get_filename().to_path_buf())
+}
+
+/// [`open`], with every secret sealed with `keys` ([`SealedStore::open`]): checks the key
+/// against the database (a clear [`StoreError::Secret`] for a wrong one) and seals what is not
+/// sealed with `keys`' sealing key yet.
+pub async fn open_sealed(
+    database_url: &str,
+    keys: Keyring,
+) -> Result<Arc<SealedStore>, StoreError> {
+    let inner = open(database_url).await?;
+    Ok(Arc::new(SealedStore::open(inner, keys).await?))
+}
+
 /// Everything the service persists. All methods are safe to call concurrently, also from
 /// several processes sharing one database (server instances, the CLI).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
+
+    /// Rewrites the database so that values overwritten before (e.g. plaintext secrets before
+    /// they were sealed) are gone from its files. SQLite: checkpoint and VACUUM; PostgreSQL:
+    /// nothing (its VACUUM reclaims old row versions, see docs/security.md).
+    async fn compact(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     // ---- devices -------------------------------------------------------------------------
 

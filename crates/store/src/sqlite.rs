@@ -71,6 +71,10 @@ impl SqliteStore {
             // run ahead on big reads (cold cache load of all devices).
             .row_buffer_size(ROW_BUFFER);
         let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
+        if !in_memory {
+            crate::files::restrict_sqlite_files(options.get_filename())
+                .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        }
         let pool = if in_memory {
             // An in-memory database lives as long as one connection to it: keep exactly one.
             SqlitePoolOptions::new()
@@ -534,6 +538,19 @@ async fn insert_history(
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn compact(&self) -> Result<(), StoreError> {
+        // VACUUM rebuilds the file without the free pages that still hold old values; the
+        // checkpoints move the WAL in first and truncate it after.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("VACUUM").execute(&self.pool).await?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     fn backend(&self) -> &'static str {
         "sqlite"
     }

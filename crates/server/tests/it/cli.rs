@@ -17,6 +17,9 @@ async fn cli(app: &TestApp, args: &[&str]) -> Output {
         .arg("--database-url")
         .arg(&app.database_url)
         .env("RUST_LOG", "warn");
+    if let Some(key) = crate::helpers::pg_test_key_file(&app.database_url) {
+        command.env("YEALINK_PROV_SECRET_KEY_FILE", key);
+    }
     tokio::task::spawn_blocking(move || command.output().expect("run yealink-prov"))
         .await
         .expect("CLI task")

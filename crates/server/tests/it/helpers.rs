@@ -26,6 +26,22 @@ pub struct TestApp {
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
+/// On PostgreSQL, instances of one test share the database but not a data folder, so they
+/// (and the CLI runs on it) share one key file; SQLite finds the key beside the database.
+pub fn pg_test_key_file(database_url: &str) -> Option<PathBuf> {
+    if !database_url.starts_with("postgres") {
+        return None;
+    }
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("test-secret.key");
+    if !path.exists() {
+        // Fixed test key; written through a rename, as test processes run in parallel.
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        std::fs::write(&tmp, "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\n").expect("write key");
+        std::fs::rename(&tmp, &path).expect("rename key");
+    }
+    Some(path)
+}
+
 /// Which database a test runs on.
 #[derive(Clone, Copy, Debug)]
 pub enum Backend {
@@ -119,6 +135,7 @@ async fn start(
         admin_password: Some(Secret::new(ADMIN_PASSWORD)),
         ..Config::default()
     };
+    config.secret_key_file = pg_test_key_file(&database_url);
     adjust(&mut config);
     let server = Server::build(config).await.expect("server builds");
     let admin = server.state().admin.clone();

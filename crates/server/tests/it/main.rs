@@ -9,6 +9,7 @@ mod innovaphone;
 mod admin_api;
 mod browser;
 mod cli;
+mod data_at_rest;
 mod fuzz;
 mod hardening;
 mod import_crash;

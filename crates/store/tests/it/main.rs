@@ -15,3 +15,4 @@ mod list;
 mod misc;
 mod requests;
 mod rps;
+mod sealed;

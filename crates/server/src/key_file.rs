@@ -1,0 +1,275 @@
+//! The data folder (0700), the key file that seals the database's secrets, and
+//! `yealink-prov key rotate` (docs/security.md, "Data at rest").
+//!
+//! The key file is text: one base64 32-byte key per line, the first seals, all open; `#`
+//! starts a comment. `secret.key` beside the SQLite database (so in the data folder by
+//! default), or in the data folder for PostgreSQL, is created 0600 on first start unless
+//! `secret_key_file` (`YEALINK_PROV_SECRET_KEY_FILE`) names one, which must then exist. It lives
+//! outside the database, so a copied database (or backup) alone reveals no secret.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use prov_store::{KEY_LEN, Keyring, ResealReport, SealedStore, Store};
+
+use crate::config::Config;
+
+/// Mode of the data folder: the owner only.
+pub const DATA_DIR_MODE: u32 = 0o700;
+/// Mode of the key file.
+pub const KEY_FILE_MODE: u32 = 0o600;
+const DEFAULT_NAME: &str = "secret.key";
+
+/// Creates the data folder if missing and narrows it to 0700 (also an existing one from an
+/// older version, which created it 0755).
+pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data folder {}", dir.display()))?;
+    set_mode(dir, DATA_DIR_MODE)
+        .with_context(|| format!("cannot restrict data folder {}", dir.display()))
+}
+
+/// The key file in force, and whether it is a default one (created when missing). The
+/// default sits beside a SQLite database, so a CLI given only `--database-url` finds the
+/// server's key; the data folder otherwise.
+pub fn key_file_path(config: &Config) -> (PathBuf, bool) {
+    if let Some(p) = &config.secret_key_file {
+        return (p.clone(), false);
+    }
+    let sqlite_dir = config.database_url.as_ref().and_then(|url| {
+        prov_store::sqlite_file(url.expose())?
+            .parent()
+            .map(Path::to_path_buf)
+    });
+    match sqlite_dir {
+        Some(dir) if !dir.as_os_str().is_empty() => (dir.join(DEFAULT_NAME), true),
+        Some(_) => (PathBuf::from(DEFAULT_NAME), true),
+        None => (config.data_dir.join(DEFAULT_NAME), true),
+    }
+}
+
+/// Opens the store with every secret sealed by the key file: the data folder and the key file
+/// are created if needed, plaintext rows of an older database are sealed, a key file that does
+/// not fit the database is a clear error.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let keys = load_keys(config)?;
+    let store = prov_store::open_sealed(&config.database_url(), keys)
+        .await
+        .with_context(|| format!("cannot open {}", config.database_url_redacted()))?;
+    Ok(store)
+}
+
+fn load_keys(config: &Config) -> anyhow::Result<Keyring> {
+    if config.database_url.is_none() {
+        prepare_data_dir(&config.data_dir)?;
+    }
+    let (path, default) = key_file_path(config);
+    if default {
+        if path.parent() == Some(config.data_dir.as_path()) {
+            prepare_data_dir(&config.data_dir)?;
+        }
+        if !path.exists() {
+            write_key_file(&path, &[new_key()], true)?;
+            tracing::info!(path = %path.display(), "created the key file that encrypts the database's secrets; back it up apart from the database");
+        }
+    }
+    let keys = read_key_file(&path)?;
+    Keyring::new(&keys).with_context(|| format!("key file {}", path.display()))
+}
+
+fn new_key() -> [u8; KEY_LEN] {
+    use rand::RngCore as _;
+    let mut k = [0u8; KEY_LEN];
+    rand::rng().fill_bytes(&mut k);
+    k
+}
+
+/// Reads the keys, first (sealing) key first. Errors name the file and line, never a key.
+pub fn read_key_file(path: &Path) -> anyhow::Result<Vec<[u8; KEY_LEN]>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read key file {}", path.display()))?;
+    warn_if_open_to_others(path);
+    let mut keys = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = STANDARD
+            .decode(line)
+            .ok()
+            .and_then(|b| <[u8; KEY_LEN]>::try_from(b).ok());
+        match key {
+            Some(k) => keys.push(k),
+            None => bail!(
+                "key file {} line {}: not a base64 {KEY_LEN}-byte key",
+                path.display(),
+                n + 1
+            ),
+        }
+    }
+    if keys.is_empty() {
+        bail!("key file {} holds no key", path.display());
+    }
+    Ok(keys)
+}
+
+#[cfg(unix)]
+fn warn_if_open_to_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(path = %path.display(), "the key file is readable by other users; chmod 600 it");
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_open_to_others(_path: &Path) {}
+
+/// Writes the key file 0600 through a temporary file and a rename, so a crash leaves either
+/// the old or the new file. `create_new`: fail if it exists (two processes starting at once).
+fn write_key_file(path: &Path, keys: &[[u8; KEY_LEN]], create_new: bool) -> anyhow::Result<()> {
+    let mut text = String::from(
+        "# yealink-prov: keys that encrypt the database's secrets (first one encrypts).\n\
+         # Keep it apart from database backups; without it the secrets are lost.\n",
+    );
+    for k in keys {
+        text.push_str(&STANDARD.encode(k));
+        text.push('\n');
+    }
+    let tmp = path.with_extension("key.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = open_private(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    if create_new {
+        // A hard link fails if the target exists, unlike a rename.
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        if let Err(e) = linked
+            && e.kind() != std::io::ErrorKind::AlreadyExists
+        {
+            return Err(e).with_context(|| format!("cannot create {}", path.display()));
+        }
+    } else {
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(KEY_FILE_MODE)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// What `yealink-prov key rotate` did.
+#[derive(Debug)]
+pub struct Rotation {
+    pub old_ids: Vec<String>,
+    pub new_id: String,
+    pub resealed: ResealReport,
+}
+
+/// `yealink-prov key rotate`: a new key seals everything, the old ones are dropped.
+///
+/// 1. The key file gets the new key in front of the old ones (both open, the new one seals).
+/// 2. Every secret is re-sealed with the new key, row by row.
+/// 3. The key file is rewritten with the new key alone.
+///
+/// Interrupted after 1 (the file holds several keys), a second run finishes that rotation
+/// with the key already in front instead of adding another. Servers holding the old key
+/// cannot read rows sealed with the new one: stop them first (docs/security.md).
+pub async fn rotate(config: &Config) -> anyhow::Result<Rotation> {
+    let (path, _) = key_file_path(config);
+    let current = load_keys(config)?;
+    let old_ids = current.ids();
+    // Check the key against the database (and seal plaintext) before the key file changes.
+    drop(open_store(config).await?);
+    let mut keys = read_key_file(&path)?;
+    if keys.len() == 1 {
+        keys.insert(0, new_key());
+        write_key_file(&path, &keys, false)?;
+    }
+    let ring = Keyring::new(&keys)?;
+    let new_id = ring.primary_id().to_owned();
+    let inner = prov_store::open(&config.database_url())
+        .await
+        .with_context(|| format!("cannot open {}", config.database_url_redacted()))?;
+    let store = SealedStore::wrap(inner, ring);
+    let resealed = store
+        .reseal_all()
+        .await
+        .context("re-encrypting the secrets")?;
+    store.compact().await.context("compacting the database")?;
+    write_key_file(&path, &keys[..1], false)?;
+    Ok(Rotation {
+        old_ids: old_ids.into_iter().filter(|id| *id != new_id).collect(),
+        new_id,
+        resealed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn key_file_round_trip_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        let k = new_key();
+        write_key_file(&path, &[k], true).unwrap();
+        assert_eq!(read_key_file(&path).unwrap(), vec![k]);
+        // create_new keeps an existing file.
+        write_key_file(&path, &[new_key()], true).unwrap();
+        assert_eq!(read_key_file(&path).unwrap(), vec![k]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, KEY_FILE_MODE);
+        }
+    }
+
+    #[test]
+    fn bad_key_file_names_the_line_not_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        std::fs::write(&path, "# c\nbm90LWEta2V5\n").unwrap();
+        let err = format!("{:#}", read_key_file(&path).unwrap_err());
+        assert!(err.contains("line 2"), "{err}");
+        assert!(!err.contains("bm90LWEta2V5"), "{err}");
+    }
+}

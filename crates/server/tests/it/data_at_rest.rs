@@ -1,0 +1,176 @@
+//! Data at rest (docs/security.md): the data folder is 0700, the database and key files 0600,
+//! the SQLite file holds none of a provisioned phone's secrets, `key rotate` re-encrypts and
+//! the phone is still served, a wrong key file stops the start-up with a clear error.
+
+use std::path::Path;
+use std::process::Command;
+
+use prov_sim::SimPhone;
+use serde_json::Value;
+use yealink_prov::app::Server;
+use yealink_prov::config::Config;
+use yealink_prov::secret::Secret;
+
+use crate::helpers::{device_json, spawn_app, spawn_app_on_url};
+
+/// The revealed secrets of a device: passwords, the URL token (in the provisioning URL).
+fn secrets_of(device: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in device.as_object().expect("object") {
+        if (k.contains("password") || k.contains("token"))
+            && let Some(s) = v.as_str()
+            && s.len() >= 8
+            && !s.contains('*')
+        {
+            out.push(s.to_owned());
+        }
+    }
+    let url = device["provisioning_url"].as_str().expect("url");
+    out.extend(
+        url.split('/')
+            .filter(|seg| seg.len() >= 16 && !seg.contains('.') && !seg.contains(':'))
+            .map(str::to_owned),
+    );
+    out
+}
+
+fn sqlite_bytes(dir: &Path) -> String {
+    let mut all = Vec::new();
+    for name in ["test.db", "test.db-wal", "test.db-shm"] {
+        if let Ok(b) = std::fs::read(dir.join(name)) {
+            all.extend(b);
+        }
+    }
+    String::from_utf8_lossy(&all).into_owned()
+}
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn secrets_are_encrypted_at_rest_and_rotation_keeps_the_phone_served() {
+    let app = spawn_app().await;
+    app.add_device(device_json("805ec0aabb61", "361")).await;
+    let device = app.revealed("805ec0aabb61").await;
+    let mut secrets = secrets_of(&device);
+    secrets.push("sip-secret-361".to_owned());
+    assert!(
+        secrets.len() >= 3,
+        "SIP and HTTP passwords and the token: {secrets:?}"
+    );
+    let url = device["provisioning_url"].as_str().expect("url").to_owned();
+    let mut phone = SimPhone::new("805ec0aabb61", "T46U", "124.86.0.61").expect("phone");
+    phone.set_provisioning_server(&url, None);
+    phone.provision().await.expect("served");
+    assert_eq!(
+        phone.params().get("account.1.password").map(String::as_str),
+        Some("sip-secret-361")
+    );
+
+    let dir = app.data_path();
+    let bytes = sqlite_bytes(&dir);
+    assert!(bytes.contains("805ec0aabb61"), "the grep sees the rows");
+    for s in &secrets {
+        assert!(
+            !bytes.contains(s.as_str()),
+            "the database files contain a secret"
+        );
+    }
+    assert!(bytes.contains("ypenc1:"));
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&dir.join("secret.key")), 0o600);
+        assert_eq!(mode(&dir.join("test.db")), 0o600);
+        assert_eq!(mode(&dir.join("test.db-wal")), 0o600);
+    }
+    let old_key = std::fs::read_to_string(dir.join("secret.key")).expect("key");
+
+    // Rotate with the server stopped, as docs/security.md says.
+    let database_url = app.database_url.clone();
+    let old_base = app.base.clone();
+    let kept = app.stop_keeping_data().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_yealink-prov"))
+        .args(["key", "rotate", "--database-url", &database_url])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 devices"), "{stdout}");
+    let new_key = std::fs::read_to_string(kept.path().join("secret.key")).expect("key");
+    assert_ne!(old_key, new_key);
+    #[cfg(unix)]
+    assert_eq!(mode(&kept.path().join("secret.key")), 0o600);
+    let bytes = sqlite_bytes(kept.path());
+    for s in &secrets {
+        assert!(!bytes.contains(s.as_str()), "a secret after rotation");
+    }
+
+    // The old key no longer opens the database.
+    let old_file = kept.path().join("old.key");
+    std::fs::write(&old_file, &old_key).expect("write");
+    let err = Server::build(Config {
+        data_dir: kept.path().to_path_buf(),
+        database_url: Some(Secret::new(database_url.clone())),
+        secret_key_file: Some(old_file),
+        ..Config::default()
+    })
+    .await
+    .err()
+    .expect("old key refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("not in the key file"), "{msg}");
+    for s in &secrets {
+        assert!(!msg.contains(s.as_str()), "the error shows a secret: {msg}");
+    }
+
+    // With the new key the server starts and serves the phone.
+    let again = spawn_app_on_url(&database_url).await;
+    phone.set_provisioning_server(&url.replace(&old_base, &again.base), None);
+    phone.provision().await.expect("served after rotation");
+    assert_eq!(
+        phone.params().get("account.1.password").map(String::as_str),
+        Some("sip-secret-361")
+    );
+    again.stop().await;
+    drop(kept);
+}
+
+#[tokio::test]
+async fn an_old_plaintext_database_is_encrypted_on_first_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+    }
+    let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+    // A database as an older version left it: secrets in plain text.
+    let raw = prov_store::open(&database_url).await.expect("open");
+    raw.set_meta("rps_own_secret", "plain-rps-own-secret")
+        .await
+        .expect("meta");
+    drop(raw);
+    let server = Server::build(Config {
+        data_dir: dir.path().to_path_buf(),
+        database_url: Some(Secret::new(database_url.clone())),
+        ..Config::default()
+    })
+    .await
+    .expect("starts");
+    drop(server);
+    assert!(!sqlite_bytes(dir.path()).contains("plain-rps-own-secret"));
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(dir.path()), 0o700, "the data folder is narrowed");
+        assert_eq!(mode(&dir.path().join("secret.key")), 0o600);
+    }
+}
