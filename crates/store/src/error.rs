@@ -24,6 +24,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database has (almost) no room left under its page limit (the number: pages left).
+    #[error("the database is full ({0} pages left); writes that need space fail")]
+    Full(u64),
     /// A stored value could not be read back (e.g. an invalid MAC in a row).
     #[error("corrupt data in the database: {0}")]
     Corrupt(String),
@@ -39,6 +42,7 @@ impl fmt::Debug for StoreError {
             Self::Database(_) => "Database",
             Self::Migrate(_) => "Migrate",
             Self::Corrupt(_) => "Corrupt",
+            Self::Full(_) => "Full",
         };
         f.debug_tuple(variant)
             .field(&format_args!("{self}"))
