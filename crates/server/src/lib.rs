@@ -23,3 +23,4 @@ pub mod settings;
 pub mod state;
 pub mod ui;
 pub mod views;
+pub mod write_probe;

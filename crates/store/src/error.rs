@@ -50,6 +50,25 @@ impl fmt::Debug for StoreError {
     }
 }
 
+impl StoreError {
+    /// A short reason when the store cannot write for now (full, locked), to tell the user
+    /// instead of a generic internal error. Codes: SQLite result codes 13 SQLITE_FULL, 5
+    /// SQLITE_BUSY, 6 SQLITE_LOCKED; PostgreSQL SQLSTATE 53100 disk_full.
+    pub fn cannot_write_reason(&self) -> Option<&'static str> {
+        if let Self::Full(_) = self {
+            return Some("the database is full");
+        }
+        let Self::Database(err) = self else {
+            return None;
+        };
+        match err.as_database_error()?.code()?.as_ref() {
+            "13" | "53100" => Some("the database is full"),
+            "5" | "6" => Some("the database is locked by another writer"),
+            _ => None,
+        }
+    }
+}
+
 /// Displays a sqlx error with the database's primary message and SQLSTATE only, never the
 /// DETAIL or the failing row.
 struct DbErrorMessage<'a>(&'a sqlx::Error);

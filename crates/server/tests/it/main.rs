@@ -9,6 +9,7 @@ mod innovaphone;
 mod admin_api;
 mod browser;
 mod cli;
+mod faults;
 mod import_crash;
 mod logs;
 mod phone_auth;
