@@ -109,6 +109,16 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"error": e.to_string()}),
             ),
+            // Full or locked: temporary, and the user can act (free space, stop the other
+            // writer); the reason names no data.
+            ApiError::Service(ServiceError::Store(ref e)) if e.cannot_write_reason().is_some() => {
+                tracing::error!(error = %e, "admin API request failed");
+                let reason = e.cannot_write_reason().unwrap_or_default();
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"error": format!("{reason}; try again later")}),
+                )
+            }
             ApiError::Service(e) => {
                 tracing::error!(error = %e, "admin API request failed");
                 (

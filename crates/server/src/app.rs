@@ -41,6 +41,14 @@ pub struct Server {
 impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Server> {
         let store = crate::key_file::open_store(&config).await?;
+        Self::build_with_store(config, store).await
+    }
+
+    /// As [`Server::build`], on a store the caller opened (tests reach the store's seams).
+    pub async fn build_with_store(
+        config: Config,
+        store: Arc<dyn prov_store::Store>,
+    ) -> anyhow::Result<Server> {
         let generated_admin_password = ensure_admin_credential(
             store.as_ref(),
             config.admin_password.as_ref().map(|s| s.expose()),
@@ -70,6 +78,7 @@ impl Server {
             admin: Arc::new(AdminVerifier::new(store, &config.limits)),
             metrics: metrics_handle(),
             tls_cert: config.listen_tls.and(config.tls_cert.clone()),
+            write_health: Arc::default(),
         };
         Ok(Server {
             config,
@@ -178,7 +187,15 @@ pub fn router(state: AppState) -> Router {
 
 async fn healthz(State(state): State<AppState>) -> Response {
     match state.service.store().current_revision().await {
-        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Ok(_) => match state.write_health.failure() {
+            None => (StatusCode::OK, "ok\n").into_response(),
+            // The reason is a StoreError's Display: no data, no credentials.
+            Some(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("database cannot write: {why}\n"),
+            )
+                .into_response(),
+        },
         Err(e) => {
             tracing::error!(error = %e, "health check: database unavailable");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
@@ -229,6 +246,10 @@ fn spawn_background(state: AppState, config: &Config) -> Vec<tokio::task::JoinHa
         })
     };
     let state_for_worker = state.clone();
+    let probe = state
+        .write_health
+        .clone()
+        .spawn(state.service.store().clone());
     let retention = time::Duration::days(i64::from(config.request_log_retention_days));
     let keep = config.request_log_keep_per_device;
     let keep_anonymous = config.limits.request_log_keep_anonymous;
@@ -277,7 +298,7 @@ fn spawn_background(state: AppState, config: &Config) -> Vec<tokio::task::JoinHa
             .clone()
             .run_worker(state_for_worker.service.clone()),
     );
-    vec![refresher, pruner, worker]
+    vec![refresher, pruner, worker, probe]
 }
 
 async fn spawn_tls(

@@ -27,3 +27,4 @@ pub mod settings;
 pub mod state;
 pub mod ui;
 pub mod views;
+pub mod write_probe;

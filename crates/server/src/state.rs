@@ -9,6 +9,7 @@ use crate::digest::NonceKey;
 use crate::innovaphone::Innovaphone;
 use crate::request_log::RequestLog;
 use crate::service::Service;
+use crate::write_probe::WriteHealth;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,4 +23,6 @@ pub struct AppState {
     /// The certificate chain this server serves over HTTPS (`listen_tls`), for the doctor's
     /// factory-trust check; `None` when TLS is off or terminated elsewhere.
     pub tls_cert: Option<std::path::PathBuf>,
+    /// Whether the store could write at the last probe, for `/healthz`.
+    pub write_health: Arc<WriteHealth>,
 }

@@ -24,6 +24,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database has (almost) no room left under its page limit (the number: pages left).
+    #[error("the database is full ({0} pages left); writes that need space fail")]
+    Full(u64),
     /// A stored value could not be read back (e.g. an invalid MAC in a row).
     #[error("corrupt data in the database: {0}")]
     Corrupt(String),
@@ -43,10 +46,30 @@ impl fmt::Debug for StoreError {
             Self::Migrate(_) => "Migrate",
             Self::Corrupt(_) => "Corrupt",
             Self::Secret(_) => "Secret",
+            Self::Full(_) => "Full",
         };
         f.debug_tuple(variant)
             .field(&format_args!("{self}"))
             .finish()
+    }
+}
+
+impl StoreError {
+    /// A short reason when the store cannot write for now (full, locked), to tell the user
+    /// instead of a generic internal error. Codes: SQLite result codes 13 SQLITE_FULL, 5
+    /// SQLITE_BUSY, 6 SQLITE_LOCKED; PostgreSQL SQLSTATE 53100 disk_full.
+    pub fn cannot_write_reason(&self) -> Option<&'static str> {
+        if let Self::Full(_) = self {
+            return Some("the database is full");
+        }
+        let Self::Database(err) = self else {
+            return None;
+        };
+        match err.as_database_error()?.code()?.as_ref() {
+            "13" | "53100" => Some("the database is full"),
+            "5" | "6" => Some("the database is locked by another writer"),
+            _ => None,
+        }
     }
 }
 

@@ -50,6 +50,7 @@ mod postgres;
 mod sealed;
 mod sealing;
 mod sqlite;
+mod sqlite_conn;
 mod types;
 mod url;
 
@@ -246,6 +247,13 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_meta_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError>;
 
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    /// For the health check: `Err` when the store cannot write now (full, read-only, locked
+    /// past the busy timeout, I/O error). One small real write (`meta.write_probe`).
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        let stamp = OffsetDateTime::now_utc().unix_timestamp().to_string();
+        self.set_meta("write_probe", &stamp).await
+    }
 
     // ---- innovaphone PBX side ------------------------------------------------------------
 

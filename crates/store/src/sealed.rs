@@ -242,6 +242,10 @@ impl Store for SealedStore {
         self.inner.compact().await
     }
 
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        self.inner.check_writable().await
+    }
+
     async fn insert_device(&self, d: &DeviceRecord) -> Result<DeviceRecord, StoreError> {
         let stored = self.inner.insert_device(&self.seal_record(d)).await?;
         self.open_record(stored)

@@ -6,6 +6,8 @@
 
 use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,6 +27,7 @@ use crate::common::{
     opt_from_micros, parse_mac, stamped, to_micros,
 };
 use crate::error::device_write_error;
+use crate::sqlite_conn::{self, NO_PAGE_LIMIT};
 use crate::{
     Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceStatus, HistoryQuery,
     NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store, StoreError,
@@ -37,6 +40,8 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Rows buffered between sqlx's SQLite worker thread and the reading task (sqlx default: 50).
 const ROW_BUFFER: usize = 1024;
+/// `check_writable` reports the database full with fewer pages than this left to grow.
+const FULL_BELOW_PAGES: i64 = 64;
 /// WAL allows many readers next to the one writer.
 const MAX_CONNECTIONS: u32 = 8;
 
@@ -44,6 +49,8 @@ const MAX_CONNECTIONS: u32 = 8;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Test seam, see [`SqliteStore::set_page_limit`]; 0 = never set.
+    page_limit: Arc<AtomicU32>,
 }
 
 /// Only pool counters: nothing about the connection (URL, credentials).
@@ -75,9 +82,11 @@ impl SqliteStore {
             crate::files::restrict_sqlite_files(options.get_filename())
                 .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         }
+        let page_limit = Arc::new(AtomicU32::new(0));
+        let pool_options = sqlite_conn::with_hooks(SqlitePoolOptions::new(), page_limit.clone());
         let pool = if in_memory {
             // An in-memory database lives as long as one connection to it: keep exactly one.
-            SqlitePoolOptions::new()
+            pool_options
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
@@ -85,13 +94,22 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?
         } else {
-            SqlitePoolOptions::new()
+            pool_options
                 .max_connections(MAX_CONNECTIONS)
                 .connect_with(options)
                 .await?
         };
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, page_limit })
+    }
+
+    /// Test seam: caps the database at `pages` pages (`PRAGMA max_page_count` on every
+    /// connection as it is acquired), so writes that need a new page fail with SQLITE_FULL
+    /// exactly as on a full disk; `None` lifts the cap ("space freed"). SQLite never lowers
+    /// the cap below the current size.
+    pub fn set_page_limit(&self, pages: Option<u32>) {
+        self.page_limit
+            .store(pages.unwrap_or(NO_PAGE_LIMIT).max(1), Ordering::Release);
     }
 
     /// The underlying pool, for tests and tools.
@@ -1026,6 +1044,29 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        // A small update is rewritten in place and succeeds in a full database, so the room
+        // left under the page limit is checked first. A device write needs a few new pages
+        // (row, indexes, history), so "full" starts a little before the very last page.
+        let mut conn = self.pool.acquire().await?;
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut *conn)
+            .await?;
+        let free: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+            .fetch_one(&mut *conn)
+            .await?;
+        let limit: i64 = sqlx::query_scalar("PRAGMA max_page_count")
+            .fetch_one(&mut *conn)
+            .await?;
+        let left = limit.saturating_sub(pages).saturating_add(free);
+        if left < FULL_BELOW_PAGES {
+            return Err(StoreError::Full(u64::try_from(left).unwrap_or(0)));
+        }
+        drop(conn);
+        let stamp = OffsetDateTime::now_utc().unix_timestamp().to_string();
+        self.set_meta("write_probe", &stamp).await
     }
 
     async fn put_pbx_device(&self, mac: Mac, doc: &serde_json::Value) -> Result<(), StoreError> {

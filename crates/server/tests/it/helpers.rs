@@ -124,6 +124,30 @@ async fn start(
     database_url: String,
     adjust: impl FnOnce(&mut Config),
 ) -> TestApp {
+    start_on(data_dir, database_url, None, adjust).await
+}
+
+/// A server on a SQLite file store the test holds too (for `SqliteStore::set_page_limit`).
+pub async fn spawn_app_on_sqlite_store() -> (TestApp, prov_store::SqliteStore) {
+    let data_dir = TempDir::new().expect("temp dir");
+    let database_url = format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.path().join("prov.sqlite").display()
+    );
+    let store = prov_store::SqliteStore::open(&database_url)
+        .await
+        .expect("open sqlite");
+    let shared: std::sync::Arc<dyn prov_store::Store> = std::sync::Arc::new(store.clone());
+    let app = start_on(data_dir, database_url, Some(shared), |_| {}).await;
+    (app, store)
+}
+
+async fn start_on(
+    data_dir: TempDir,
+    database_url: String,
+    store: Option<std::sync::Arc<dyn prov_store::Store>>,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -137,7 +161,11 @@ async fn start(
     };
     config.secret_key_file = pg_test_key_file(&database_url);
     adjust(&mut config);
-    let server = Server::build(config).await.expect("server builds");
+    let server = match store {
+        Some(store) => Server::build_with_store(config, store).await,
+        None => Server::build(config).await,
+    }
+    .expect("server builds");
     let admin = server.state().admin.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(listener, async {

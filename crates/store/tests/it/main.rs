@@ -9,6 +9,7 @@ mod harness;
 mod bench;
 mod bulk;
 mod devices;
+mod faults;
 mod feed;
 mod lease;
 mod list;
