@@ -65,6 +65,15 @@ pub struct InnovaphoneConfig {
     /// PEM file of the CA that signed the App Platform's certificate, trusted for `wss://` to
     /// Devices in addition to the operating system's store (App Platforms often use a private CA).
     pub devices_ca_file: Option<PathBuf>,
+    /// A connection that has not logged in within this many seconds is closed, whatever it
+    /// sends meanwhile.
+    pub login_timeout_secs: u64,
+    /// At most this many connections may wait for their login at once; more are refused with
+    /// 503 before the upgrade.
+    pub max_unauthenticated: usize,
+    /// At most this many messages may wait to be written to one connection; a peer that does
+    /// not read them is disconnected.
+    pub outbox_limit: usize,
 }
 
 impl Default for InnovaphoneConfig {
@@ -75,6 +84,9 @@ impl Default for InnovaphoneConfig {
             domain: None,
             title: "Yealink".to_owned(),
             devices_ca_file: None,
+            login_timeout_secs: 30,
+            max_unauthenticated: 64,
+            outbox_limit: 256,
         }
     }
 }
@@ -210,6 +222,19 @@ impl Config {
         }
         if let Some(p) = &self.innovaphone.password {
             check_instance_password(p.expose())?;
+        }
+        let inn = &self.innovaphone;
+        for (name, value) in [
+            (
+                "innovaphone.login_timeout_secs",
+                inn.login_timeout_secs as usize,
+            ),
+            ("innovaphone.max_unauthenticated", inn.max_unauthenticated),
+            ("innovaphone.outbox_limit", inn.outbox_limit),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
+            }
         }
         if self.rps_rate_per_second == 0 {
             return Err(ConfigError::Invalid(
