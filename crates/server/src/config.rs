@@ -383,6 +383,29 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn appwebsocket_limits_from_file_and_zero_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "prov.toml",
+                "[innovaphone]\nlogin_timeout_secs = 5\nmax_unauthenticated = 8\n",
+            )?;
+            let config = Config::load(Some(Path::new("prov.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(config.innovaphone.login_timeout_secs, 5);
+            assert_eq!(config.innovaphone.max_unauthenticated, 8);
+            assert_eq!(config.innovaphone.outbox_limit, 256, "default");
+            jail.set_env("YEALINK_PROV_INNOVAPHONE__OUTBOX_LIMIT", "0");
+            let e = Config::load(Some(Path::new("prov.toml")), &Overrides::default())
+                .err()
+                .ok_or("outbox_limit = 0 was accepted")?
+                .to_string();
+            assert!(e.contains("innovaphone.outbox_limit"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn debug_redacts_secrets() {
         let config = Config {
             database_url: Some(Secret::new("postgres://u:hunter2@db/x")),
