@@ -169,6 +169,11 @@ pub struct Answer {
     /// RPS's own text ("OK", "Error:Invalid MAC(s):...", a JSON `msg` code), or for the JSON
     /// API's multi-step recipes the steps taken. Secrets we know of are masked.
     pub text: String,
+    /// RPS does not know the server name a REDIRECT named (XML-RPC `Error:Invalid server`,
+    /// JSON: no such server in `server/list`, or `device/add` refused with
+    /// `server.not.found`): registering the server again and retrying can help.
+    #[serde(skip)]
+    pub unknown_server: bool,
 }
 
 impl Answer {
@@ -176,7 +181,13 @@ impl Answer {
         Answer {
             outcome,
             text: text.into(),
+            unknown_server: false,
         }
+    }
+
+    pub(crate) fn with_unknown_server(mut self, unknown: bool) -> Answer {
+        self.unknown_server = unknown;
+        self
     }
 
     /// RPS did what we asked, now or earlier.

@@ -136,6 +136,12 @@ pub fn classify(command: Command, success: bool, text: &str) -> Outcome {
     }
 }
 
+/// `Error:Invalid server` (peoplefone/provisioning-rpc, `ProvisioningRPCDeviceYealink.php`):
+/// the server name given to `registerDevice` is not (or no longer) in this account.
+pub fn names_unknown_server(outcome: Outcome, text: &str) -> bool {
+    outcome == Outcome::Rejected && text.to_ascii_lowercase().contains("invalid server")
+}
+
 /// Client of the XML-RPC API.
 pub struct XmlRpcClient {
     http: reqwest::Client,
@@ -267,7 +273,8 @@ impl Rps for XmlRpcClient {
             .with_opt(target.password.as_deref());
         let (method, first) = self.register(&mac, target, &scrub).await?;
         if !first.text.to_ascii_lowercase().contains("existing mac") {
-            return Ok(first);
+            let unknown = names_unknown_server(first.outcome, &first.text);
+            return Ok(first.with_unknown_server(unknown));
         }
         // Already in this account, bound to who knows which server or URL: there is no
         // "edit with unique URL", so deregister and register again, once.

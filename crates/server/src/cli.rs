@@ -676,6 +676,15 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
             if let Some(warning) = &status.server_url_warning {
                 println!("WARNING:           {warning}");
             }
+            if let Some(u) = &status.unknown_server {
+                println!(
+                    "Unknown at RPS:    {} at {} ({}); registered again: {}",
+                    u.name,
+                    u.at,
+                    u.answer,
+                    u.re_registered.as_deref().unwrap_or("not yet")
+                );
+            }
             println!(
                 "Queue:             {} waiting, {} due now{}",
                 status.queue.pending,

@@ -108,6 +108,15 @@ pub struct InnovaphoneConfig {
     /// PEM file of the CA that signed the App Platform's certificate, trusted for `wss://` to
     /// Devices in addition to the operating system's store (App Platforms often use a private CA).
     pub devices_ca_file: Option<PathBuf>,
+    /// A connection that has not logged in within this many seconds is closed, whatever it
+    /// sends meanwhile.
+    pub login_timeout_secs: u64,
+    /// At most this many connections may wait for their login at once; more are refused with
+    /// 503 before the upgrade.
+    pub max_unauthenticated: usize,
+    /// At most this many messages may wait to be written to one connection; a peer that does
+    /// not read them is disconnected.
+    pub outbox_limit: usize,
 }
 
 impl Default for InnovaphoneConfig {
@@ -118,6 +127,9 @@ impl Default for InnovaphoneConfig {
             domain: None,
             title: "Yealink".to_owned(),
             devices_ca_file: None,
+            login_timeout_secs: 30,
+            max_unauthenticated: 64,
+            outbox_limit: 256,
         }
     }
 }
@@ -276,6 +288,19 @@ impl Config {
                 "limits.reserved_connections must be below limits.max_connections".into(),
             ));
         }
+        let inn = &self.innovaphone;
+        for (name, value) in [
+            (
+                "innovaphone.login_timeout_secs",
+                inn.login_timeout_secs as usize,
+            ),
+            ("innovaphone.max_unauthenticated", inn.max_unauthenticated),
+            ("innovaphone.outbox_limit", inn.outbox_limit),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
+            }
+        }
         if self.rps_rate_per_second == 0 {
             return Err(ConfigError::Invalid(
                 "rps_rate_per_second must be at least 1".into(),
@@ -418,6 +443,29 @@ mod tests {
             assert_eq!(account.username, "AKID-1");
             assert_eq!(account.secret, "from-env-secret");
             assert!(!format!("{config:?}").contains("from-env-secret"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn appwebsocket_limits_from_file_and_zero_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "prov.toml",
+                "[innovaphone]\nlogin_timeout_secs = 5\nmax_unauthenticated = 8\n",
+            )?;
+            let config = Config::load(Some(Path::new("prov.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(config.innovaphone.login_timeout_secs, 5);
+            assert_eq!(config.innovaphone.max_unauthenticated, 8);
+            assert_eq!(config.innovaphone.outbox_limit, 256, "default");
+            jail.set_env("YEALINK_PROV_INNOVAPHONE__OUTBOX_LIMIT", "0");
+            let e = Config::load(Some(Path::new("prov.toml")), &Overrides::default())
+                .err()
+                .ok_or("outbox_limit = 0 was accepted")?
+                .to_string();
+            assert!(e.contains("innovaphone.outbox_limit"), "{e}");
             Ok(())
         });
     }

@@ -28,6 +28,15 @@ pub const OWN_SECRET_META: &str = "rps_own_secret";
 const LEASE: Duration = Duration::from_secs(120);
 const IDLE_POLL: Duration = Duration::from_secs(1);
 const MAX_BACKOFF_SECS: u64 = 300;
+/// A REDIRECT that RPS answers "unknown server" is tried this often, with ADD SERVER again in
+/// between, before it is recorded as rejected.
+const MAX_UNKNOWN_SERVER_ATTEMPTS: u32 = 3;
+/// One ADD SERVER again serves every REDIRECT that failed on the unknown server meanwhile.
+const READD_QUIET: Duration = Duration::from_secs(60);
+/// Never wait longer than this for a rate-limit slot (a clock far ahead on another instance).
+const MAX_SLOT_WAIT: Duration = Duration::from_secs(10);
+/// Meta key of [`UnknownServer`]: the last time RPS did not know our server name.
+pub const META_UNKNOWN_SERVER: &str = "rps.unknown_server";
 
 /// History outcomes beyond RPS's own (`ok`, `already_done`, `rejected`).
 pub const OUTCOME_OFF: &str = "off";
@@ -45,6 +54,21 @@ pub struct RpsFlow {
     wake: Notify,
     worker_id: String,
     min_interval: Duration,
+    /// When this process last sent ADD SERVER again after "unknown server", and for which name.
+    readded: Mutex<Option<(String, Instant)>>,
+}
+
+/// RPS answered a REDIRECT with "unknown server" (XML-RPC `Error:Invalid server`): someone
+/// deleted our server entry in the portal, or it never got created. Shown by `rps status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct UnknownServer {
+    pub name: String,
+    /// RFC 3339.
+    pub at: String,
+    /// RPS's answer to the REDIRECT.
+    pub answer: String,
+    /// The outcome of the ADD SERVER sent again (`ok`, `already_done`, `rejected`, `failed`).
+    pub re_registered: Option<String>,
 }
 
 /// What a finished command leaves behind.
@@ -75,6 +99,8 @@ pub struct RpsStatus {
     pub reachability: Option<String>,
     pub queue: QueueStats,
     pub last_error: Option<String>,
+    /// The last time RPS did not know our server name, and what ADD SERVER again gave.
+    pub unknown_server: Option<UnknownServer>,
 }
 
 impl RpsFlow {
@@ -98,6 +124,7 @@ impl RpsFlow {
             wake: Notify::new(),
             worker_id: format!("{}-{}", std::process::id(), random_token(8)),
             min_interval: Duration::from_millis(1000 / u64::from(rate_per_second.max(1))),
+            readded: Mutex::new(None),
         })
     }
 
@@ -361,7 +388,17 @@ impl RpsFlow {
             reachability,
             queue,
             last_error,
+            unknown_server: self.unknown_server().await?,
         })
+    }
+
+    /// The last "unknown server" answer, from the database.
+    pub async fn unknown_server(&self) -> Result<Option<UnknownServer>, ServiceError> {
+        Ok(self
+            .store
+            .get_meta(META_UNKNOWN_SERVER)
+            .await?
+            .and_then(|raw| serde_json::from_str(&raw).ok()))
     }
 
     /// The server entry we registered last (any account), from the database.
@@ -469,9 +506,26 @@ impl RpsFlow {
                 let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
                 continue;
             };
-            let pause = self.process(&service, job).await;
-            tokio::time::sleep(pause.unwrap_or(self.min_interval)).await;
+            self.wait_for_slot().await;
+            if let Some(pause) = self.process(&service, job).await {
+                tokio::time::sleep(pause).await;
+            }
         }
+    }
+
+    /// Waits for this command's turn under `rps_rate_per_second`, which all instances on the
+    /// database share (the slots are handed out by the store; decision 43).
+    async fn wait_for_slot(&self) {
+        let now = OffsetDateTime::now_utc();
+        let wait = match self.store.reserve_rps_slot(now, self.min_interval).await {
+            Ok(start) => Duration::try_from(start - now).unwrap_or(Duration::ZERO),
+            Err(e) => {
+                // Still at most the rate on our own; the other instances may add theirs.
+                tracing::warn!(error = %e, "cannot reserve an RPS rate-limit slot; pacing this instance alone");
+                self.min_interval
+            }
+        };
+        tokio::time::sleep(wait.min(MAX_SLOT_WAIT)).await;
     }
 
     /// Runs one job; returns how long to pause all RPS traffic after a transient failure.
@@ -518,6 +572,72 @@ impl RpsFlow {
                 Some(backoff)
             }
         }
+    }
+
+    /// RPS does not know our server name (deleted in the portal, or never created): sends
+    /// ADD SERVER again (once per [`READD_QUIET`] for all phones), records it, and asks for the
+    /// REDIRECT to be retried.
+    async fn register_again(
+        &self,
+        service: &crate::service::Service,
+        account: &RpsAccount,
+        client: &dyn rps::Rps,
+        answer: &Answer,
+    ) -> Execution {
+        let (name, url) = (service.rps_server_name(), service.shared_provisioning_url());
+        let due = !matches!(&*self.readded.lock(), Some((n, at)) if *n == name && at.elapsed() < READD_QUIET);
+        let retry = format!(
+            "RPS does not know server {name:?} ({}): registered it again, the redirect follows",
+            answer.text
+        );
+        if !due {
+            return Execution::Retry(retry);
+        }
+        tracing::warn!(server = %name, answer = %answer.text, "RPS does not know our server name: sending ADD SERVER again");
+        let mut note = UnknownServer {
+            name: name.clone(),
+            at: OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            answer: answer.text.clone(),
+            re_registered: None,
+        };
+        self.wait_for_slot().await;
+        let started = Instant::now();
+        let result = client.add_server(&name, &url).await;
+        let params = client
+            .describe(
+                Command::AddServer,
+                None,
+                &CommandDetail::Server {
+                    name: name.clone(),
+                    url: url.clone(),
+                },
+            )
+            .params;
+        let mut e = finished(Command::AddServer, None, params, result.clone(), started, 1);
+        if let Ok(Some((outcome, text))) = self
+            .after_add_server(service, account, client, &name, &url, &result)
+            .await
+        {
+            (e.outcome, e.answer) = (outcome, text);
+        }
+        if result.as_ref().is_ok_and(Answer::is_success) {
+            *self.readded.lock() = Some((name.clone(), Instant::now()));
+        }
+        note.re_registered = Some(e.outcome.clone());
+        if let Err(err) = self.record(e).await {
+            tracing::warn!(error = %err, "cannot record the ADD SERVER sent again");
+        }
+        match serde_json::to_string(&note) {
+            Ok(raw) => {
+                if let Err(err) = self.store.set_meta(META_UNKNOWN_SERVER, &raw).await {
+                    tracing::warn!(error = %err, "cannot store the unknown-server note");
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot store the unknown-server note"),
+        }
+        Execution::Retry(retry)
     }
 
     async fn execute(
@@ -597,6 +717,14 @@ impl RpsFlow {
                     password: Some(record.http_password.clone()),
                 };
                 let result = client.redirect_device(mac, &target).await;
+                if let Ok(answer) = &result
+                    && answer.unknown_server
+                    && attempts < MAX_UNKNOWN_SERVER_ATTEMPTS
+                {
+                    return self
+                        .register_again(service, account, client.as_ref(), answer)
+                        .await;
+                }
                 (CommandDetail::Redirect(target), result)
             }
             (_, None) => {

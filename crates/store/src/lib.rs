@@ -119,6 +119,9 @@ pub async fn open_sealed(
 
 /// Everything the service persists. All methods are safe to call concurrently, also from
 /// several processes sharing one database (server instances, the CLI).
+/// Meta key of the shared RPS rate limit (see [`Store::reserve_rps_slot`]).
+pub const RPS_RATE_META: &str = "rps.rate.next_slot_us";
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
@@ -348,6 +351,16 @@ pub trait Store: Send + Sync + 'static {
     /// Moves every pending job's `next_attempt_at` to at most `at` (the operator says "RPS
     /// is back, retry now"). Leases are left alone. Returns the number of jobs moved.
     async fn retry_rps_jobs_now(&self, at: OffsetDateTime) -> Result<u64, StoreError>;
+
+    /// Reserves the next slot of the RPS rate limit that every instance on this database
+    /// shares: slots are `interval` apart, and the answer is when the reserved one starts (at
+    /// least `now`). One `meta` row ([`RPS_RATE_META`], the end of the last slot in µs since the
+    /// epoch) is moved forward in one statement, so two instances never get the same slot.
+    async fn reserve_rps_slot(
+        &self,
+        now: OffsetDateTime,
+        interval: Duration,
+    ) -> Result<OffsetDateTime, StoreError>;
 
     /// Unfinished jobs (waiting, in backoff or leased), of one MAC or all, oldest first;
     /// `limit` clamped to 1..=1000, 0 means 50. For display.

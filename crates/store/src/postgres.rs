@@ -1129,6 +1129,26 @@ impl Store for PgStore {
         Ok(done.rows_affected())
     }
 
+    async fn reserve_rps_slot(
+        &self,
+        now: OffsetDateTime,
+        interval: Duration,
+    ) -> Result<OffsetDateTime, StoreError> {
+        let step = i64::try_from(interval.as_micros()).unwrap_or(i64::MAX / 2);
+        let end: i64 = sqlx::query_scalar(
+            "INSERT INTO meta (key, value) VALUES ($1, ($2::BIGINT + $3::BIGINT)::TEXT) \
+             ON CONFLICT (key) DO UPDATE \
+             SET value = (GREATEST(meta.value::BIGINT, $2::BIGINT) + $3::BIGINT)::TEXT \
+             RETURNING value::BIGINT",
+        )
+        .bind(crate::RPS_RATE_META)
+        .bind(crate::common::to_micros(now))
+        .bind(step)
+        .fetch_one(&self.pool)
+        .await?;
+        crate::common::from_micros(end.saturating_sub(step))
+    }
+
     async fn pending_rps_jobs(
         &self,
         mac: Option<Mac>,

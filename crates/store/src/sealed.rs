@@ -504,6 +504,14 @@ impl Store for SealedStore {
         self.inner.retry_rps_jobs_now(at).await
     }
 
+    async fn reserve_rps_slot(
+        &self,
+        now: OffsetDateTime,
+        interval: Duration,
+    ) -> Result<OffsetDateTime, StoreError> {
+        self.inner.reserve_rps_slot(now, interval).await
+    }
+
     async fn pending_rps_jobs(
         &self,
         mac: Option<Mac>,

@@ -1235,6 +1235,26 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn reserve_rps_slot(
+        &self,
+        now: OffsetDateTime,
+        interval: Duration,
+    ) -> Result<OffsetDateTime, StoreError> {
+        let step = i64::try_from(interval.as_micros()).unwrap_or(i64::MAX / 2);
+        let end: i64 = sqlx::query_scalar(
+            "INSERT INTO meta (key, value) VALUES ($1, CAST($2 + $3 AS TEXT)) \
+             ON CONFLICT (key) DO UPDATE \
+             SET value = CAST(MAX(CAST(meta.value AS INTEGER), $2) + $3 AS TEXT) \
+             RETURNING CAST(value AS INTEGER)",
+        )
+        .bind(crate::RPS_RATE_META)
+        .bind(crate::common::to_micros(now))
+        .bind(step)
+        .fetch_one(&self.pool)
+        .await?;
+        crate::common::from_micros(end.saturating_sub(step))
+    }
+
     async fn pending_rps_jobs(
         &self,
         mac: Option<Mac>,

@@ -415,7 +415,8 @@ impl Rps for JsonClient {
                     format!(
                         "server/list: no server named {name:?} in this account (ADD SERVER first)"
                     ),
-                ));
+                )
+                .with_unknown_server(true));
             }
             Err(refusal) => return Ok(rejected(refusal, "server/list")),
         };
@@ -449,7 +450,10 @@ impl Rps for JsonClient {
                 // Whatever the code, the binding we asked for was not made.
                 Outcome::Rejected,
                 format!("device/add: {}", refusal.text),
-            ));
+            )
+            // A server deleted in the portal since we cached its id. The code is the
+            // simulator's; Yealink's docs name none [?], so only this one counts.
+            .with_unknown_server(refusal.code == "server.not.found"));
         }
         let text = format!("device/add: {}", refusal.text);
         let id = match self.find_device(mac, &scrub).await? {

@@ -164,3 +164,25 @@ fn server_names() {
     assert_eq!(rps::server_name_from_domain("a+b@c"), "a-b-c");
     assert_eq!(rps::server_name_from_domain(""), "yealink-prov");
 }
+
+#[test]
+fn invalid_server_is_told_apart_from_other_refusals() {
+    use rps::xmlrpc::names_unknown_server;
+    // peoplefone/provisioning-rpc (ProvisioningRPCDeviceYealink.php) matches it lower-cased.
+    assert!(names_unknown_server(
+        Outcome::Rejected,
+        "Error:Invalid server"
+    ));
+    assert!(names_unknown_server(
+        Outcome::Rejected,
+        "error:invalid server"
+    ));
+    for other in [
+        "Error:Invalid MAC(s):805ec0112233",
+        "Error:The server name can only contain 'A-z 0-9 - _ . '(include space)",
+        "Are you sure you want to override MAC addresses",
+    ] {
+        assert!(!names_unknown_server(Outcome::Rejected, other), "{other}");
+    }
+    assert!(!names_unknown_server(Outcome::Ok, "OK"));
+}

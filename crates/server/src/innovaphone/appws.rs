@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -11,15 +12,59 @@ use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use innovaphone::{AppLogin, Incoming, PbxInfo, ProvisioningPhone, ServicesInfo, SessionKey};
-use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::Innovaphone;
+use super::registry::Outbox;
+use crate::config::InnovaphoneConfig;
 use crate::log_safe::LogSafe;
 use crate::state::AppState;
 
-/// A peer must log in within this time.
-const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_MESSAGE: usize = 1 << 20;
+/// How long a closing connection's writer may take to flush what is queued.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a peer may cost us before it has proved it knows the instance password, and after.
+pub struct Limits {
+    /// Deadline of the login, counted from the upgrade (not from the last message).
+    login_timeout: Duration,
+    max_unauthenticated: usize,
+    outbox_limit: usize,
+    unauthenticated: Arc<AtomicUsize>,
+}
+
+impl Limits {
+    pub fn new(config: &InnovaphoneConfig) -> Limits {
+        Limits {
+            login_timeout: Duration::from_secs(config.login_timeout_secs.max(1)),
+            max_unauthenticated: config.max_unauthenticated.max(1),
+            outbox_limit: config.outbox_limit.max(1),
+            unauthenticated: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// A place among the connections waiting for their login, or `None` when all are taken.
+    fn reserve(&self) -> Option<UnauthenticatedSlot> {
+        let max = self.max_unauthenticated;
+        self.unauthenticated
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        metrics::gauge!("appws_unauthenticated_connections").increment(1.0);
+        Some(UnauthenticatedSlot(self.unauthenticated.clone()))
+    }
+}
+
+/// Held by a connection until it logs in or ends.
+struct UnauthenticatedSlot(Arc<AtomicUsize>);
+
+impl Drop for UnauthenticatedSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!("appws_unauthenticated_connections").decrement(1.0);
+    }
+}
 
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -30,8 +75,13 @@ pub async fn upgrade(
         // The route only exists when the integration is on.
         return axum::http::StatusCode::NOT_FOUND.into_response();
     };
+    // Counted before the upgrade, so a flood of sockets that never log in is refused cheaply.
+    let Some(slot) = inn.limits.reserve() else {
+        tracing::warn!(%peer, max = inn.limits.max_unauthenticated, "too many AppWebsocket connections waiting for their login; refused");
+        return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
     ws.max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| serve(inn, socket, peer))
+        .on_upgrade(move |socket| serve(inn, socket, peer, slot))
 }
 
 struct Session {
@@ -39,8 +89,10 @@ struct Session {
     peer: SocketAddr,
     challenge: Option<String>,
     login: Option<Login>,
+    /// Released at the login.
+    unauthenticated: Option<UnauthenticatedSlot>,
     is_pbx: bool,
-    outbox: mpsc::UnboundedSender<String>,
+    outbox: Outbox,
 }
 
 struct Login {
@@ -50,10 +102,16 @@ struct Login {
     app_url: Option<String>,
 }
 
-async fn serve(inn: Arc<Innovaphone>, socket: WebSocket, peer: SocketAddr) {
+async fn serve(
+    inn: Arc<Innovaphone>,
+    socket: WebSocket,
+    peer: SocketAddr,
+    slot: UnauthenticatedSlot,
+) {
+    let login_deadline = Instant::now() + inn.limits.login_timeout;
     let (mut sink, mut stream) = socket.split();
-    let (outbox, mut queued) = mpsc::unbounded_channel::<String>();
-    let writer = tokio::spawn(async move {
+    let (outbox, mut queued, overflow) = Outbox::new(inn.limits.outbox_limit);
+    let mut writer = tokio::spawn(async move {
         while let Some(text) = queued.recv().await {
             if sink.send(Message::Text(text.into())).await.is_err() {
                 break;
@@ -66,20 +124,25 @@ async fn serve(inn: Arc<Innovaphone>, socket: WebSocket, peer: SocketAddr) {
         peer,
         challenge: None,
         login: None,
+        unauthenticated: Some(slot),
         is_pbx: false,
         outbox,
     };
+    // Whether what is queued may still be flushed: not for a peer that does not read.
+    let mut flush = true;
     loop {
-        let next = if session.login.is_none() {
-            match tokio::time::timeout(LOGIN_TIMEOUT, stream.next()).await {
-                Ok(m) => m,
-                Err(_) => {
-                    tracing::warn!(%peer, "AppWebsocket peer did not log in within {LOGIN_TIMEOUT:?}; closed");
-                    break;
-                }
+        let next = tokio::select! {
+            () = overflow.notified() => {
+                tracing::warn!(%peer, limit = inn.limits.outbox_limit, "AppWebsocket peer does not read its messages; closed");
+                flush = false;
+                break;
             }
-        } else {
-            stream.next().await
+            // Whatever the peer sends meanwhile (KeepAlive, pings), the deadline stands.
+            () = tokio::time::sleep_until(login_deadline), if session.login.is_none() => {
+                tracing::warn!(%peer, "AppWebsocket peer did not log in within {:?}; closed", inn.limits.login_timeout);
+                break;
+            }
+            next = stream.next() => next,
         };
         let text = match next {
             Some(Ok(Message::Text(text))) => text,
@@ -110,7 +173,14 @@ async fn serve(inn: Arc<Innovaphone>, socket: WebSocket, peer: SocketAddr) {
         tracing::info!(%peer, "PBX disconnected");
     }
     drop(session);
-    let _ = writer.await;
+    // A writer stuck on a peer that does not read would hold the socket open for ever.
+    if !flush
+        || tokio::time::timeout(FLUSH_TIMEOUT, &mut writer)
+            .await
+            .is_err()
+    {
+        writer.abort();
+    }
 }
 
 /// `false`: close the connection.
@@ -241,6 +311,7 @@ fn handle_before_login(inn: &Arc<Innovaphone>, s: &mut Session, msg: &Incoming) 
                 format!("{}@{}", login.sip, login.domain)
             };
             tracing::info!(peer = %s.peer, who = %LogSafe(&who), "AppWebsocket login");
+            s.unauthenticated = None;
             s.login = Some(Login {
                 key: innovaphone::session_key(&challenge, &inn.password),
                 app: login.app.clone(),
@@ -260,7 +331,8 @@ fn handle_before_login(inn: &Arc<Innovaphone>, s: &mut Session, msg: &Incoming) 
 
 impl Session {
     fn send(&self, text: String) {
-        // A closed writer means the peer left; the read loop ends next.
+        // A closed writer means the peer left, a full queue that it does not read: either way
+        // the read loop ends next.
         let _ = self.outbox.send(text);
     }
 }

@@ -49,6 +49,8 @@ pub struct Innovaphone {
     path: String,
     /// `wss://` to Devices: the OS store plus `innovaphone.devices_ca_file`.
     devices_tls: Arc<rustls::ClientConfig>,
+    /// Limits of the AppWebsocket endpoint for peers that have not logged in (yet).
+    limits: appws::Limits,
 }
 
 impl Innovaphone {
@@ -82,6 +84,7 @@ impl Innovaphone {
             title: config.title.clone(),
             path: config.path.clone(),
             devices_tls,
+            limits: appws::Limits::new(config),
         })))
     }
 

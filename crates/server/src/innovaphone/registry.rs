@@ -2,13 +2,14 @@
 //! PbxAdminApi) and the requests we sent them that wait for an answer.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use innovaphone::PbxInfo;
 use parking_lot::Mutex;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 /// How long a PBX gets to answer one of our requests.
 pub const PBX_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,8 +28,40 @@ pub enum PbxError {
     Answer { mt: String, text: String },
 }
 
-/// Text frames queued for one connection's writer.
-pub type Outbox = mpsc::UnboundedSender<String>;
+/// Text frames queued for one connection's writer, at most a fixed number: a peer that does
+/// not read cannot make us hold ever more of them.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<String>,
+    overflow: Arc<Notify>,
+}
+
+impl Outbox {
+    /// The outbox, its writer's end, and what is notified when it overflows (the connection is
+    /// then to be closed).
+    pub fn new(limit: usize) -> (Outbox, mpsc::Receiver<String>, Arc<Notify>) {
+        let (tx, rx) = mpsc::channel(limit.max(1));
+        let overflow = Arc::new(Notify::new());
+        let outbox = Outbox {
+            tx,
+            overflow: overflow.clone(),
+        };
+        (outbox, rx, overflow)
+    }
+
+    /// `false` when the message was dropped: the writer is gone, or the queue is full.
+    pub fn send(&self, text: String) -> bool {
+        match self.tx.try_send(text) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // `notify_one` keeps a permit, so the reader sees it even if not waiting now.
+                self.overflow.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
 
 struct Session {
     outbox: Outbox,
@@ -177,7 +210,7 @@ impl PbxRegistry {
                 .ok_or(PbxError::NoAdminSession)?;
             session.pending.insert(src.clone(), tx);
             let text = innovaphone::reply(mt, Some("PbxAdminApi"), Some(&src), fields);
-            if session.outbox.send(text).is_err() {
+            if !session.outbox.send(text) {
                 return Err(PbxError::Disconnected { mt: mt.to_owned() });
             }
         }
@@ -225,7 +258,7 @@ mod tests {
             reg.admin_request("GetObject", json!({})).await,
             Err(PbxError::NoAdminSession)
         ));
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx, _) = Outbox::new(16);
         reg.register(1, tx, info(&["PbxAdminApi", "Services"]));
         let r2 = reg.clone();
         let answer =
@@ -260,10 +293,27 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn a_full_outbox_drops_and_signals_overflow() {
+        let (outbox, mut rx, overflow) = Outbox::new(2);
+        assert!(outbox.send("a".into()));
+        assert!(outbox.send("b".into()));
+        assert!(!outbox.send("c".into()));
+        // The permit is kept: a reader that looks later still sees the overflow.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), overflow.notified())
+                .await
+                .is_ok()
+        );
+        assert_eq!(rx.try_recv().ok().as_deref(), Some("a"));
+        drop(rx);
+        assert!(!outbox.send("d".into()));
+    }
+
     #[test]
     fn devices_url_survives_a_pbx_leaving() {
         let reg = PbxRegistry::new(Some("ws://old/".into()));
-        let (tx, _rx) = mpsc::unbounded_channel();
+        let (tx, _rx, _) = Outbox::new(16);
         reg.register(1, tx, info(&["Services"]));
         assert_eq!(reg.devices_url().as_deref(), Some("ws://old/"));
         reg.set_devices_url(1, Some("ws://new/".into()));

@@ -700,3 +700,144 @@ async fn wss_to_devices_with_a_private_ca_needs_the_ca_file() {
     assert!(e.contains("no PEM certificate"), "{e}");
     app.stop().await;
 }
+
+// --- The AppWebsocket endpoint before the login (issue 11, item 6) ---
+
+/// A raw AppWebsocket client: no login, sends what the test says.
+type RawWs = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+fn ws_url(app: &TestApp) -> String {
+    format!("{}/innovaphone-yealink", app.base.replacen("http", "ws", 1))
+}
+
+/// Connects with a small receive buffer, so a client that does not read fills up quickly.
+async fn raw_connect(app: &TestApp) -> Result<RawWs, tokio_tungstenite::tungstenite::Error> {
+    let addr: std::net::SocketAddr = app
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("loopback address");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let tcp = socket.connect(addr).await.expect("tcp connect");
+    tokio_tungstenite::client_async(ws_url(app), tcp)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+fn text(v: Value) -> tokio_tungstenite::tungstenite::Message {
+    tokio_tungstenite::tungstenite::Message::Text(v.to_string().into())
+}
+
+async fn app_with_limits(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_with(|c| {
+        c.innovaphone.password = Some(Secret::new(PASSWORD));
+        adjust(c);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_peer_that_never_logs_in_is_closed_at_the_deadline_whatever_it_sends() {
+    use futures::{SinkExt, StreamExt};
+    let app = app_with_limits(|c| c.innovaphone.login_timeout_secs = 1).await;
+    let mut ws = raw_connect(&app).await.expect("upgrade");
+    let started = std::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(150));
+    // KeepAlive and pings more often than the deadline: they must not extend it.
+    let closed = tokio::time::timeout(Duration::from_secs(6), async {
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let keepalive = ws.send(text(json!({"mt": "KeepAlive"}))).await;
+                    let ping = ws.send(tokio_tungstenite::tungstenite::Message::Ping(vec![1].into())).await;
+                    if keepalive.is_err() || ping.is_err() {
+                        return;
+                    }
+                }
+                next = ws.next() => match next {
+                    Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "an unauthenticated socket sending KeepAlive stayed open past the 1 s login deadline"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unauthenticated_sockets_are_capped_and_a_login_frees_a_place() {
+    let app = app_with_limits(|c| c.innovaphone.max_unauthenticated = 3).await;
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        waiting.push(raw_connect(&app).await.expect("within the cap"));
+    }
+    match raw_connect(&app).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503)
+        }
+        Ok(_) => panic!("a 4th unauthenticated socket was accepted (cap 3)"),
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+    // Users counts as waiting until its login: refused too.
+    let app_url = format!("{}/innovaphone-yealink", app.base);
+    assert!(
+        UsersSim::connect(&app_url, PASSWORD, "example.com")
+            .await
+            .is_err()
+    );
+    // One leaves: its place is free again, and a logged-in peer holds none.
+    waiting.pop().expect("one").close(None).await.ok();
+    let mut users = None;
+    eventually("a place frees up once a socket closes", async || {
+        if users.is_none() {
+            users = UsersSim::connect(&app_url, PASSWORD, "example.com")
+                .await
+                .ok();
+        }
+        users.is_some()
+    })
+    .await;
+    waiting.push(
+        raw_connect(&app)
+            .await
+            .expect("the logged-in peer holds no place"),
+    );
+    if let Some(users) = users {
+        users.close().await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_does_not_read_cannot_grow_our_queue() {
+    use futures::SinkExt;
+    let app = app_with_limits(|c| c.innovaphone.outbox_limit = 8).await;
+    let mut ws = raw_connect(&app).await.expect("upgrade");
+    // Each AppChallenge is answered; we never read the answers. Without a bound the server
+    // queues them for ever (until the login deadline, 30 s here); with it, it hangs up.
+    let sent = tokio::time::timeout(Duration::from_secs(15), async {
+        let mut sent = 0u64;
+        loop {
+            if ws.send(text(json!({"mt": "AppChallenge"}))).await.is_err() {
+                return sent;
+            }
+            sent += 1;
+            if sent.is_multiple_of(256) {
+                tokio::task::yield_now().await;
+            }
+        }
+    })
+    .await;
+    assert!(
+        sent.is_ok(),
+        "the server kept reading AppChallenge from a peer that reads nothing"
+    );
+    app.stop().await;
+}

@@ -541,3 +541,104 @@ async fn a_changed_url_with_the_json_api_edits_the_server() {
     assert!(status["server_url_warning"].is_null(), "{status}");
     app.stop().await;
 }
+
+/// Issue 11, item 9: our server entry deleted in the RPS portal. The next REDIRECT is answered
+/// "Invalid server" (XML-RPC) or finds no server (JSON); we send ADD SERVER again, retry the
+/// redirect, and `rps status` says what happened.
+async fn a_server_deleted_at_rps_is_registered_again(api: rps::RpsApi) {
+    let sim = RpsSim::start(sim_config()).await.expect("rps sim");
+    let app = spawn_app_with(|c| use_rps(c, &sim, api)).await;
+    app.add_device(device_json("805ec0aacd41", "641")).await;
+    eventually(20, "RPS knows the first phone", async || {
+        sim.devices().iter().any(|d| d.mac == "805ec0aacd41")
+    })
+    .await;
+    let name = sim.servers()[0].name.clone();
+    assert_eq!(sim.delete_server_in_portal(&name), 1);
+
+    app.add_device(device_json("805ec0aacd42", "642")).await;
+    eventually(30, "the server is registered again", async || {
+        sim.servers().iter().any(|s| s.name == name)
+    })
+    .await;
+    eventually(30, "the second phone is redirected after all", async || {
+        sim.devices()
+            .iter()
+            .any(|d| d.mac == "805ec0aacd42" && d.server_name.as_deref() == Some(name.as_str()))
+    })
+    .await;
+    let redirects = history(&app, "?command=REDIRECT_DEVICE&mac=805ec0aacd42").await;
+    assert_eq!(redirects["items"][0]["outcome"], "ok", "{redirects}");
+    let status = rps_status(&app).await;
+    let unknown = &status["unknown_server"];
+    assert_eq!(unknown["name"], name.as_str(), "{status}");
+    assert_eq!(unknown["re_registered"], "ok", "{status}");
+    assert_eq!(status["server_registered"], true, "{status}");
+    if api == rps::RpsApi::Xmlrpc {
+        // Yealink's own text (peoplefone/provisioning-rpc matches "error:invalid server").
+        assert!(
+            unknown["answer"]
+                .as_str()
+                .is_some_and(|a| a.contains("Invalid server")),
+            "{status}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_deleted_at_rps_is_registered_again_with_xmlrpc() {
+    a_server_deleted_at_rps_is_registered_again(rps::RpsApi::Xmlrpc).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_deleted_at_rps_is_registered_again_with_the_json_api() {
+    a_server_deleted_at_rps_is_registered_again(rps::RpsApi::Json).await;
+}
+
+/// Issue 11, item 9: two instances on one database share `rps_rate_per_second`; each applying
+/// it on its own would together send twice as many commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_together_keep_the_rps_rate_limit() {
+    let sim = RpsSim::start(sim_config()).await.expect("rps sim");
+    let rate = |c: &mut Config| {
+        use_rps(c, &sim, rps::RpsApi::Xmlrpc);
+        c.rps_rate_per_second = 4;
+    };
+    let a = spawn_app_with(rate).await;
+    let b = spawn_app_on_url_with(&a.database_url.clone(), rate).await;
+    eventually(10, "both ADD SERVERs", async || {
+        history(&a, "?command=ADD_SERVER").await["total"] == 2
+    })
+    .await;
+    // 40 phones: 80 commands, one RPS call each (new MACs), far more than 3 s allow.
+    let csv: String = std::iter::once("mac,sip_user,sip_password,registrar".to_owned())
+        .chain((0..40).map(|i| format!("805ec2{i:06x},{},pw{i},pbx.test", 2000 + i)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let imported = a
+        .api(Method::POST, "/devices/import")
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(imported.status(), 200);
+    let before = sim.calls().len();
+    let started = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let sent = sim.calls().len() - before;
+    let elapsed = started.elapsed().as_secs_f64();
+    // 4 per second for both together, plus the slot each may have started: a per-instance
+    // limit lets through about twice as many.
+    let allowed = (4.0 * elapsed).ceil() as usize + 2;
+    assert!(sent >= 4, "only {sent} RPS calls in {elapsed:.1} s");
+    assert!(
+        sent <= allowed,
+        "{sent} RPS calls in {elapsed:.1} s from two instances, the shared limit allows {allowed}"
+    );
+    let pending = history(&b, "").await["pending"].as_array().map(Vec::len);
+    assert!(pending.is_some_and(|n| n > 0), "the queue drained too fast");
+    b.stop().await;
+    a.stop().await;
+}

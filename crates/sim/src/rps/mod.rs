@@ -269,6 +269,21 @@ impl RpsSim {
             .collect()
     }
 
+    /// Deletes the server entries named `name` (bound devices keep a dangling id), as an operator
+    /// deleting the server in the RPS portal would; a later REDIRECT naming it is answered
+    /// `Error:Invalid server` (XML-RPC) or finds no server (JSON). Returns how many went.
+    pub fn delete_server_in_portal(&self, name: &str) -> usize {
+        let mut store = lock(&self.shared.store);
+        let ids: Vec<String> = store
+            .servers()
+            .iter()
+            .filter(|s| s.name == name)
+            .map(|s| s.id.clone())
+            .collect();
+        store.remove_servers(&ids);
+        ids.len()
+    }
+
     /// Every device, of every account.
     pub fn devices(&self) -> Vec<SimDevice> {
         let store = lock(&self.shared.store);

@@ -15,6 +15,7 @@ conformance!(
     lease_release_by_non_holder_does_nothing,
     lease_steal_takes_a_held_lease,
     lease_concurrent_acquires_have_one_winner,
+    rps_slots_are_shared_by_instances_and_never_handed_out_twice,
 );
 
 fn later() -> OffsetDateTime {
@@ -129,5 +130,40 @@ async fn lease_concurrent_acquires_have_one_winner(db: &TestDb) {
                 .unwrap()
         );
         assert!(!stores[1].acquire_lease(&name, "old", until).await.unwrap());
+    }
+}
+
+async fn rps_slots_are_shared_by_instances_and_never_handed_out_twice(db: &TestDb) {
+    let step = std::time::Duration::from_millis(200);
+    let (a, b) = (db.store.clone(), db.reopen().await);
+    let now = OffsetDateTime::now_utc();
+    // The first slot starts now; the other instance's next one a step later, and so on.
+    let first = a.reserve_rps_slot(now, step).await.unwrap();
+    assert!(
+        (first - now).abs() < Duration::milliseconds(1),
+        "{first} {now}"
+    );
+    let second = b.reserve_rps_slot(now, step).await.unwrap();
+    assert_eq!(second - first, Duration::milliseconds(200));
+    // Once the reserved slots are past, the next starts at once.
+    let later = now + Duration::seconds(5);
+    let third = a.reserve_rps_slot(later, step).await.unwrap();
+    assert!((third - later).abs() < Duration::milliseconds(1));
+    // Concurrent reservations from two instances: all distinct, each a step apart.
+    let now = third + Duration::milliseconds(200);
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(
+            async move { s.reserve_rps_slot(now, step).await },
+        ));
+    }
+    let mut starts = Vec::new();
+    for t in tasks {
+        starts.push(t.await.unwrap().unwrap());
+    }
+    starts.sort();
+    for pair in starts.windows(2) {
+        assert_eq!(pair[1] - pair[0], Duration::milliseconds(200), "{starts:?}");
     }
 }
