@@ -286,6 +286,69 @@ async fn a_slow_rps_times_out_and_the_command_is_retried() {
     app.stop().await;
 }
 
+/// RPS answering HTTP 200 with a body that is neither XML-RPC nor JSON: the commands wait with
+/// a clear error (no secret in it), nothing crashes, `/healthz` keeps answering, and the
+/// redirect goes through once RPS answers properly again. Both APIs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rps_answering_garbage_is_retried_and_shown() {
+    for (api, mac, user) in [
+        (rps::RpsApi::Xmlrpc, "805ec0aacd41", "641"),
+        (rps::RpsApi::Json, "805ec0aacd42", "642"),
+    ] {
+        let sim = RpsSim::start(sim_config()).await.expect("rps sim");
+        sim.set_behavior(Behavior::Garbage);
+        let app = spawn_app_with(|c| use_rps(c, &sim, api)).await;
+        app.add_device(device_json(mac, user)).await;
+        // ADD SERVER meets the garbage first and is retried with its error shown; the phone's
+        // commands wait behind it, none is lost or finished as done.
+        eventually(
+            20,
+            "the garbled answer is visible on the waiting command",
+            async || {
+                history(&app, "").await["pending"]
+                    .as_array()
+                    .is_some_and(|pending| {
+                        pending.iter().any(|j| {
+                            j["attempts"].as_u64().is_some_and(|n| n >= 1)
+                                && j["last_error"]
+                                    .as_str()
+                                    .is_some_and(|e| e.contains("unreadable"))
+                        }) && pending.iter().any(|j| j["mac"] == mac)
+                    })
+            },
+        )
+        .await;
+        assert!(
+            history(&app, &format!("?mac={mac}")).await["items"]
+                .as_array()
+                .is_some_and(|done| done.iter().all(|e| e["outcome"] != "ok")),
+            "nothing recorded as done while RPS answers garbage"
+        );
+        let pending = history(&app, "").await["pending"].to_string();
+        for secret in ["operator-secret", "json-secret-value", "sip-secret-"] {
+            assert!(!pending.contains(secret), "{api:?}: {pending}");
+        }
+        let health = app
+            .client
+            .get(format!("{}/healthz", app.base))
+            .send()
+            .await
+            .expect("healthz");
+        assert!(health.status().is_success(), "{api:?}: still healthy");
+
+        sim.set_behavior(Behavior::Normal);
+        app.api(Method::POST, "/rps/retry")
+            .send()
+            .await
+            .expect("retry");
+        eventually(60, "redirected once RPS answers properly", async || {
+            sim.devices().iter().any(|d| d.mac == mac)
+        })
+        .await;
+        app.stop().await;
+    }
+}
+
 /// `rps status`, `rps check` and `rps history` of the real binary, against the simulator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rps_commands_of_the_cli() {
