@@ -226,3 +226,92 @@ impl ClientCertVerifier for KeyHolder {
         self.0.supported_verify_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca(cn: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().expect("key"))
+            .expect("ca")
+    }
+
+    fn device(
+        cn: &str,
+        issuer: &rcgen::CertifiedIssuer<'_, rcgen::KeyPair>,
+        expired: bool,
+    ) -> Vec<Vec<u8>> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        if expired {
+            let now = time::OffsetDateTime::now_utc();
+            params.not_before = now - time::Duration::days(10);
+            params.not_after = now - time::Duration::days(1);
+        }
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, issuer).expect("sign");
+        vec![cert.der().to_vec()]
+    }
+
+    fn certs(mode: PhoneCertMode, root: &rcgen::CertifiedIssuer<'_, rcgen::KeyPair>) -> PhoneCerts {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, root.pem()).expect("write");
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        PhoneCerts::load(mode, Some(&path), provider).expect("load")
+    }
+
+    #[test]
+    fn each_bad_certificate_is_refused_for_its_own_reason() {
+        let root = ca("Test Yealink Root CA");
+        let other = ca("Other CA");
+        let required = certs(PhoneCertMode::Required, &root);
+        let mac = Mac::parse("805ec0aaff01").expect("mac");
+        // Yealink-style CN with and without separators.
+        for cn in ["805ec0aaff01", "80:5E:C0:AA:FF:01"] {
+            let chain = device(cn, &root, false);
+            assert_eq!(required.verdict(&chain), Verdict::Valid(mac));
+            assert_eq!(required.check(&chain, mac), Ok(()));
+        }
+        let other_mac = device("805ec0aaff02", &root, false);
+        assert!(
+            required
+                .check(&other_mac, mac)
+                .is_err_and(|e| e.contains("another MAC"))
+        );
+        let generic = device("Yealink generic", &root, false);
+        assert!(
+            required
+                .check(&generic, mac)
+                .is_err_and(|e| e.contains("not a MAC"))
+        );
+        let wrong_ca = device("805ec0aaff01", &other, false);
+        assert!(
+            required
+                .check(&wrong_ca, mac)
+                .is_err_and(|e| e.contains("chain"))
+        );
+        let expired = device("805ec0aaff01", &root, true);
+        assert!(
+            required
+                .check(&expired, mac)
+                .is_err_and(|e| e.contains("chain"))
+        );
+        assert!(
+            required
+                .check(&[], mac)
+                .is_err_and(|e| e.contains("no client"))
+        );
+        let preferred = certs(PhoneCertMode::Preferred, &root);
+        assert_eq!(preferred.check(&[], mac), Ok(()));
+        assert!(preferred.check(&generic, mac).is_err());
+        assert_eq!(PhoneCerts::off().check(&generic, mac), Ok(()));
+    }
+}
