@@ -428,6 +428,32 @@ mod tests {
 
     #[test]
     #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn phone_certificates_need_the_https_listener_and_a_ca_bundle() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("prov.toml", "phone_certificates = \"required\"\n")?;
+            let e = Config::load(Some(Path::new("prov.toml")), &Overrides::default())
+                .err()
+                .ok_or("required without listen_tls was accepted")?
+                .to_string();
+            assert!(e.contains("needs listen_tls"), "{e}");
+            jail.create_file(
+                "prov.toml",
+                "listen_tls = \"127.0.0.1:8443\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n\
+                 phone_certificates = \"preferred\"\n",
+            )?;
+            let e = Config::load(Some(Path::new("prov.toml")), &Overrides::default())
+                .err()
+                .ok_or("preferred without phone_ca_file was accepted")?
+                .to_string();
+            assert!(e.contains("needs phone_ca_file"), "{e}");
+            jail.create_file("prov.toml", "phone_certificates = \"sometimes\"\n")?;
+            assert!(Config::load(Some(Path::new("prov.toml")), &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
     fn layers_file_then_env_then_flags() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
