@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use crate::admin_auth::{AdminVerifier, ensure_admin_credential};
 use crate::config::Config;
 use crate::digest::NonceKey;
+use crate::phone_cert::PhoneCerts;
 use crate::phone_http::{self, OverTls};
 use crate::request_log::RequestLog;
 use crate::secret::random_token;
@@ -70,6 +71,12 @@ impl Server {
         let service = Arc::new(service);
         let innovaphone =
             crate::innovaphone::Innovaphone::new(&config.innovaphone, service.clone()).await?;
+        // Read at start-up so a missing or broken CA bundle stops the server with a clear error.
+        let phone_certs = crate::phone_cert::PhoneCerts::load(
+            config.phone_certificates,
+            config.phone_ca_file.as_deref(),
+            tls_provider(),
+        )?;
         let state = AppState {
             service,
             innovaphone,
@@ -79,6 +86,7 @@ impl Server {
             metrics: metrics_handle(),
             tls_cert: config.listen_tls.and(config.tls_cert.clone()),
             write_health: Arc::default(),
+            phone_certs: Arc::new(phone_certs),
         };
         Ok(Server {
             config,
@@ -121,7 +129,7 @@ impl Server {
         }
         let router = router(state.clone());
         let tls = match config.listen_tls {
-            Some(addr) => Some(spawn_tls(&config, addr, router.clone()).await?),
+            Some(addr) => Some(spawn_tls(&config, addr, router.clone(), &state.phone_certs).await?),
             None => None,
         };
         tracing::info!(
@@ -305,19 +313,23 @@ async fn spawn_tls(
     config: &Config,
     addr: SocketAddr,
     router: Router,
+    phone_certs: &PhoneCerts,
 ) -> anyhow::Result<(axum_server::Handle<SocketAddr>, tokio::task::JoinHandle<()>)> {
     let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
         anyhow::bail!("listen_tls needs tls_cert and tls_key");
     };
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot load TLS certificate {} / key {}",
-                cert.display(),
-                key.display()
-            )
-        })?;
+    let loaded = match phone_certs.tls_verifier() {
+        None => axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await,
+        Some(verifier) => server_config_asking_for_certificates(cert, key, verifier)
+            .map(|c| axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(c))),
+    };
+    let tls = loaded.with_context(|| {
+        format!(
+            "cannot load TLS certificate {} / key {}",
+            cert.display(),
+            key.display()
+        )
+    })?;
     let handle = axum_server::Handle::new();
     let mut server = axum_server::bind_rustls(addr, tls).handle(handle.clone());
     // The same header/idle timeout as the plain listener (the connection caps are not applied
@@ -337,4 +349,34 @@ async fn spawn_tls(
     });
     tracing::info!(listen_tls = %addr, "HTTPS listener started");
     Ok((handle, task))
+}
+
+/// The one crypto provider of the build (aws-lc-rs), passed explicitly so nothing depends on a
+/// process-wide default.
+fn tls_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// As axum-server's `from_pem_file`, plus a request for the phone's device certificate
+/// (`phone_certificates` = preferred/required; the certificate is judged per request).
+fn server_config_asking_for_certificates(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+) -> std::io::Result<rustls::ServerConfig> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(std::io::Error::other)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(std::io::Error::other)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(tls_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(std::io::Error::other)?;
+    // The same protocols axum-server offers.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }

@@ -10,6 +10,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::phone_cert::PhoneCertMode;
 use crate::secret::Secret;
 
 /// Everything `yealink-prov` needs to open its store and listen.
@@ -21,6 +22,11 @@ pub struct Config {
     pub listen_tls: Option<SocketAddr>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Phones proven by their factory device certificate on the HTTPS listener:
+    /// `off` | `preferred` | `required` (docs/security.md, "Phone certificates").
+    pub phone_certificates: PhoneCertMode,
+    /// PEM bundle of the CAs the phones' device certificates must chain to (Yealink's).
+    pub phone_ca_file: Option<PathBuf>,
     /// Folder for the embedded SQLite database and other state.
     pub data_dir: PathBuf,
     /// `sqlite://...` or `postgres://...`; defaults to SQLite under `data_dir`.
@@ -171,6 +177,8 @@ impl Default for Config {
             listen_tls: None,
             tls_cert: None,
             tls_key: None,
+            phone_certificates: PhoneCertMode::Off,
+            phone_ca_file: None,
             data_dir: PathBuf::from("data"),
             database_url: None,
             secret_key_file: None,
@@ -196,6 +204,8 @@ impl std::fmt::Debug for Config {
             .field("listen_tls", &self.listen_tls)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
+            .field("phone_certificates", &self.phone_certificates)
+            .field("phone_ca_file", &self.phone_ca_file)
             .field("data_dir", &self.data_dir)
             .field("database_url", &self.database_url_redacted())
             .field("secret_key_file", &self.secret_key_file)
@@ -260,6 +270,22 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "listen_tls needs both tls_cert and tls_key".into(),
             ));
+        }
+        if self.phone_certificates != PhoneCertMode::Off {
+            if self.listen_tls.is_none() {
+                return Err(ConfigError::Invalid(
+                    "phone_certificates = preferred/required needs listen_tls (certificates \
+                     come only over HTTPS)"
+                        .into(),
+                ));
+            }
+            if self.phone_ca_file.is_none() {
+                return Err(ConfigError::Invalid(
+                    "phone_certificates = preferred/required needs phone_ca_file (the CA bundle \
+                     of the phones' device certificates)"
+                        .into(),
+                ));
+            }
         }
         if !self.innovaphone.path.starts_with('/') || self.innovaphone.path.len() < 2 {
             return Err(ConfigError::Invalid(
@@ -396,6 +422,32 @@ mod tests {
                 .ok_or("a non-ASCII password was accepted")?
                 .to_string();
             assert!(e.contains("ASCII"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn phone_certificates_need_the_https_listener_and_a_ca_bundle() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("prov.toml", "phone_certificates = \"required\"\n")?;
+            let e = Config::load(Some(Path::new("prov.toml")), &Overrides::default())
+                .err()
+                .ok_or("required without listen_tls was accepted")?
+                .to_string();
+            assert!(e.contains("needs listen_tls"), "{e}");
+            jail.create_file(
+                "prov.toml",
+                "listen_tls = \"127.0.0.1:8443\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n\
+                 phone_certificates = \"preferred\"\n",
+            )?;
+            let e = Config::load(Some(Path::new("prov.toml")), &Overrides::default())
+                .err()
+                .ok_or("preferred without phone_ca_file was accepted")?
+                .to_string();
+            assert!(e.contains("needs phone_ca_file"), "{e}");
+            jail.create_file("prov.toml", "phone_certificates = \"sometimes\"\n")?;
+            assert!(Config::load(Some(Path::new("prov.toml")), &Overrides::default()).is_err());
             Ok(())
         });
     }

@@ -17,6 +17,7 @@ pub mod innovaphone;
 pub mod key_file;
 pub mod listen;
 pub mod log_safe;
+pub mod phone_cert;
 pub mod phone_http;
 pub mod request_log;
 pub mod rps_flow;

@@ -11,6 +11,7 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use axum_server::tls::TlsInfo;
 use base64::Engine;
 use prov_store::{DeviceRecord, PhoneRequest};
 use subtle::ConstantTimeEq;
@@ -62,6 +63,8 @@ struct PhoneHttpRequest {
     file: String,
     peer: SocketAddr,
     tls: bool,
+    /// The HTTPS connection's details (the client certificate chain); `None` over plain HTTP.
+    tls_info: Option<Arc<TlsInfo>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -80,6 +83,7 @@ impl PhoneHttpRequest {
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
         let tls = parts.extensions.get::<OverTls>().is_some_and(|t| t.0);
+        let tls_info = parts.extensions.get::<Arc<TlsInfo>>().cloned();
         let body = axum::body::to_bytes(body, MAX_LOCAL_CFG + 1)
             .await
             .map_err(|_| text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large\n"))?;
@@ -88,6 +92,7 @@ impl PhoneHttpRequest {
             file,
             peer,
             tls,
+            tls_info,
             method: parts.method,
             uri: parts.uri,
             headers: parts.headers,
@@ -111,8 +116,15 @@ async fn handle(state: &AppState, req: PhoneHttpRequest) -> Response {
     let file = yealink::classify_file(&req.file);
     let kind = file.map_or("other", |f| f.kind());
 
-    let device = match authenticate(state, &req) {
-        Auth::Device(d) if file.is_none_or(|f| f.mac().is_none_or(|m| m == d.mac)) => d,
+    let auth = match authenticate(state, &req) {
+        Auth::Device(d) if file.is_none_or(|f| f.mac().is_none_or(|m| m == d.mac)) => {
+            certificate_rule(state, &req, d)
+        }
+        Auth::Device(_) => Auth::Denied { stale: false },
+        denied => denied,
+    };
+    let device = match auth {
+        Auth::Device(d) => d,
         auth => {
             let stale = matches!(auth, Auth::Denied { stale: true });
             metrics::counter!("phone_auth_failures_total").increment(1);
@@ -300,6 +312,28 @@ fn authenticate(state: &AppState, req: &PhoneHttpRequest) -> Auth {
         }
     }
     Auth::Denied { stale: false }
+}
+
+/// After the token/Digest/Basic checks: the device certificate rule (`phone_certificates`).
+/// A refusal looks like any other (no oracle); why is logged at debug level only.
+fn certificate_rule(state: &AppState, req: &PhoneHttpRequest, device: Arc<DeviceRecord>) -> Auth {
+    let chain = req
+        .tls_info
+        .as_ref()
+        .map_or(&[][..], |info| info.peer_certificates.as_slice());
+    match state.phone_certs.check(chain, device.mac) {
+        Ok(()) => Auth::Device(device),
+        Err(reason) => {
+            tracing::debug!(
+                mac = %device.mac,
+                file = %printable(&req.file),
+                ip = %req.peer.ip(),
+                reason = %reason,
+                "phone certificate refused"
+            );
+            Auth::Denied { stale: false }
+        }
+    }
 }
 
 fn parse_basic(value: &str) -> Option<(String, String)> {

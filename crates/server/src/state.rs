@@ -7,6 +7,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::admin_auth::AdminVerifier;
 use crate::digest::NonceKey;
 use crate::innovaphone::Innovaphone;
+use crate::phone_cert::PhoneCerts;
 use crate::request_log::RequestLog;
 use crate::service::Service;
 use crate::write_probe::WriteHealth;
@@ -25,4 +26,6 @@ pub struct AppState {
     pub tls_cert: Option<std::path::PathBuf>,
     /// Whether the store could write at the last probe, for `/healthz`.
     pub write_health: Arc<WriteHealth>,
+    /// The phone certificate rule (`phone_certificates`) and its CA bundle.
+    pub phone_certs: Arc<PhoneCerts>,
 }

@@ -103,3 +103,259 @@ async fn phones_provision_over_https_and_basic_works_only_there() {
     assert_eq!(offers, ["Digest", "Basic"]);
     app.stop().await;
 }
+
+/// A test PKI in the shape of Yealink's (docs/security.md, "Phone certificates"): a root, an
+/// issuing CA below it, and per-phone device certificates with the MAC as the subject CN; the
+/// phone sends its certificate and the issuing CA, the administrator's bundle holds the root.
+struct PhonePki {
+    root_pem: String,
+    valid: String,
+    other_mac: String,
+    wrong_ca: String,
+    expired: String,
+    generic: String,
+}
+
+fn ca_params(cn: &str) -> rcgen::CertificateParams {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    params
+}
+
+/// A device certificate: `CN=<cn>`, usable as TLS client (and server, as Yealink's is).
+fn device_identity(
+    cn: &str,
+    issuer: &rcgen::CertifiedIssuer<'_, rcgen::KeyPair>,
+    expired: bool,
+) -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+    ];
+    if expired {
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(400);
+        params.not_after = now - time::Duration::days(1);
+    }
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = params.signed_by(&key, issuer).expect("sign");
+    // Key, then the chain the phone sends: its certificate and the issuing CA.
+    format!("{}{}{}", key.serialize_pem(), cert.pem(), issuer.pem())
+}
+
+fn phone_pki() -> PhonePki {
+    let root = rcgen::CertifiedIssuer::self_signed(
+        ca_params("Test Yealink Root CA"),
+        rcgen::KeyPair::generate().expect("key"),
+    )
+    .expect("root");
+    let issuing = rcgen::CertifiedIssuer::signed_by(
+        ca_params("Test Yealink Equipment Issuing CA"),
+        rcgen::KeyPair::generate().expect("key"),
+        &root,
+    )
+    .expect("issuing");
+    let stranger = rcgen::CertifiedIssuer::self_signed(
+        ca_params("Some Other CA"),
+        rcgen::KeyPair::generate().expect("key"),
+    )
+    .expect("other");
+    PhonePki {
+        root_pem: root.pem(),
+        valid: device_identity("805ec0aaff01", &issuing, false),
+        other_mac: device_identity("805ec0aaff02", &issuing, false),
+        wrong_ca: device_identity("805ec0aaff01", &stranger, false),
+        expired: device_identity("805ec0aaff01", &issuing, true),
+        // Issued by the same CA to every phone; it names no MAC.
+        generic: device_identity("Yealink generic device certificate", &issuing, false),
+    }
+}
+
+struct MtlsApp {
+    app: crate::helpers::TestApp,
+    https: String,
+    server_ca: reqwest::Certificate,
+    /// `/prov/<token>/805ec0aaff01.cfg`
+    path: String,
+}
+
+impl MtlsApp {
+    fn client(&self, identity: Option<&str>) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder()
+            .tls_certs_only([self.server_ca.clone()])
+            .timeout(Duration::from_secs(10));
+        if let Some(pem) = identity {
+            builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).expect("id"));
+        }
+        builder.build().expect("client")
+    }
+
+    async fn fetch(&self, identity: Option<&str>) -> (StatusCode, String) {
+        let response = self
+            .client(identity)
+            .get(format!("{}{}", self.https, self.path))
+            .send()
+            .await
+            .expect("https request");
+        let status = response.status();
+        (status, response.text().await.expect("body"))
+    }
+}
+
+async fn spawn_mtls(mode: &str, pki: &PhonePki, dir: &std::path::Path) -> MtlsApp {
+    let server = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.pem");
+    let ca_path = dir.join("phone-ca.pem");
+    std::fs::write(&cert_path, server.cert.pem()).expect("write cert");
+    std::fs::write(&key_path, server.signing_key.serialize_pem()).expect("write key");
+    std::fs::write(&ca_path, &pki.root_pem).expect("write phone ca");
+    let mode: yealink_prov::phone_cert::PhoneCertMode =
+        serde_json::from_value(serde_json::json!(mode)).expect("mode");
+    let tls_port = free_port();
+    let app = spawn_app_with(|c| {
+        c.listen_tls = Some(std::net::SocketAddr::from(([127, 0, 0, 1], tls_port)));
+        c.tls_cert = Some(cert_path.clone());
+        c.tls_key = Some(key_path.clone());
+        c.phone_certificates = mode;
+        c.phone_ca_file = Some(ca_path.clone());
+    })
+    .await;
+    app.add_device(device_json("805ec0aaff01", "901")).await;
+    app.add_device(device_json("805ec0aaff02", "902")).await;
+    let device = app.revealed("805ec0aaff01").await;
+    let token_url = device["provisioning_url"].as_str().expect("url").to_owned();
+    // The provisioning URL names the folder; the phone appends the file.
+    let path = format!(
+        "{}/805ec0aaff01.cfg",
+        token_url
+            .trim_start_matches(&app.base)
+            .trim_end_matches('/')
+    );
+    let mtls = MtlsApp {
+        app,
+        https: format!("https://localhost:{tls_port}"),
+        server_ca: reqwest::Certificate::from_pem(server.cert.pem().as_bytes()).expect("ca"),
+        path,
+    };
+    // The listener starts with the server; give it a moment. Browsers reach it without a
+    // certificate (the admin pages share it).
+    let anonymous = mtls.client(None);
+    for _ in 0..50 {
+        if let Ok(r) = anonymous
+            .get(format!("{}/healthz", mtls.https))
+            .send()
+            .await
+        {
+            assert_eq!(r.status(), StatusCode::OK);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    mtls
+}
+
+const REFUSED: (StatusCode, &str) = (StatusCode::UNAUTHORIZED, "Unauthorized\n");
+
+fn refused(got: &(StatusCode, String)) -> bool {
+    got.0 == REFUSED.0 && got.1 == REFUSED.1
+}
+
+#[tokio::test]
+async fn required_phone_certificates_admit_only_a_valid_certificate_naming_the_mac() {
+    let pki = phone_pki();
+    let dir = tempfile::tempdir().expect("dir");
+    let m = spawn_mtls("required", &pki, dir.path()).await;
+
+    let valid = m.fetch(Some(&pki.valid)).await;
+    assert_eq!(valid.0, StatusCode::OK, "valid certificate: {}", valid.1);
+    assert!(valid.1.contains("account.1.user_name = 901"), "{}", valid.1);
+    for (name, identity) in [
+        ("other MAC", Some(&pki.other_mac)),
+        ("wrong CA", Some(&pki.wrong_ca)),
+        ("expired", Some(&pki.expired)),
+        ("generic", Some(&pki.generic)),
+        ("none", None),
+    ] {
+        let got = m.fetch(identity.map(String::as_str)).await;
+        // The same answer as any refused phone: nothing says which check failed.
+        assert!(refused(&got), "{name}: {got:?}");
+    }
+    // The certificate adds to the token/Digest checks; it does not replace them.
+    let no_token = m
+        .client(Some(&pki.valid))
+        .get(format!("{}/prov/805ec0aaff01.cfg", m.https))
+        .send()
+        .await
+        .expect("https");
+    assert_eq!(no_token.status(), StatusCode::UNAUTHORIZED);
+    // Plain HTTP carries no certificate, so required refuses it even with the token URL.
+    let plain = m
+        .app
+        .client
+        .get(format!("{}{}", m.app.base, m.path))
+        .send()
+        .await
+        .expect("http");
+    assert_eq!(plain.status(), StatusCode::UNAUTHORIZED);
+    m.app.stop().await;
+}
+
+#[tokio::test]
+async fn preferred_phone_certificates_refuse_bad_ones_and_fall_back_without_one() {
+    let pki = phone_pki();
+    let dir = tempfile::tempdir().expect("dir");
+    let m = spawn_mtls("preferred", &pki, dir.path()).await;
+
+    assert_eq!(m.fetch(Some(&pki.valid)).await.0, StatusCode::OK);
+    // A phone without a unique certificate is judged by the token as before.
+    assert_eq!(m.fetch(None).await.0, StatusCode::OK);
+    for (name, identity) in [
+        ("other MAC", &pki.other_mac),
+        ("wrong CA", &pki.wrong_ca),
+        ("expired", &pki.expired),
+        ("generic", &pki.generic),
+    ] {
+        let got = m.fetch(Some(identity)).await;
+        assert!(refused(&got), "{name}: {got:?}");
+    }
+    let plain = m
+        .app
+        .client
+        .get(format!("{}{}", m.app.base, m.path))
+        .send()
+        .await
+        .expect("http");
+    assert_eq!(plain.status(), StatusCode::OK);
+    m.app.stop().await;
+}
+
+#[tokio::test]
+async fn phone_certificates_need_a_readable_ca_bundle() {
+    use yealink_prov::phone_cert::{PhoneCertError, PhoneCertMode, PhoneCerts};
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let dir = tempfile::tempdir().expect("dir");
+    let missing = PhoneCerts::load(PhoneCertMode::Required, None, provider.clone());
+    assert!(matches!(missing, Err(PhoneCertError::NoCaFile(_))));
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").expect("write");
+    let no_ca = PhoneCerts::load(PhoneCertMode::Preferred, Some(&empty), provider.clone());
+    assert!(matches!(no_ca, Err(PhoneCertError::NoCa(_))), "{no_ca:?}");
+    let absent = PhoneCerts::load(
+        PhoneCertMode::Preferred,
+        Some(&dir.path().join("absent.pem")),
+        provider,
+    );
+    assert!(matches!(absent, Err(PhoneCertError::Read { .. })));
+}
