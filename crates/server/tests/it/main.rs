@@ -18,5 +18,6 @@ mod logs;
 mod phone_auth;
 mod provisioning;
 mod rps;
+mod rps_crash;
 mod tls;
 mod yealink_fidelity;
