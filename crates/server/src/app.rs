@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use crate::admin_auth::{AdminVerifier, ensure_admin_credential};
 use crate::config::Config;
 use crate::digest::NonceKey;
+use crate::listen::{ConnectionCaps, Connections, Tls};
 use crate::phone_cert::PhoneCerts;
 use crate::phone_http::{self, OverTls};
 use crate::request_log::RequestLog;
@@ -128,8 +129,21 @@ impl Server {
             inn.start().await?;
         }
         let router = router(state.clone());
+        // One budget of connections for both listeners: the file descriptors are the process's.
+        let connections = Connections::new(ConnectionCaps::from_limits(&config.limits));
+        let (stop_tls, tls_stopped) = tokio::sync::watch::channel(false);
         let tls = match config.listen_tls {
-            Some(addr) => Some(spawn_tls(&config, addr, router.clone(), &state.phone_certs).await?),
+            Some(addr) => Some(
+                spawn_tls(
+                    &config,
+                    addr,
+                    router.clone(),
+                    connections.clone(),
+                    &state.phone_certs,
+                    tls_stopped,
+                )
+                .await?,
+            ),
             None => None,
         };
         tracing::info!(
@@ -138,17 +152,17 @@ impl Server {
             devices = state.service.cache().len(),
             "yealink-prov serving"
         );
-        crate::listen::serve(listener, router, &config.limits, {
+        crate::listen::serve(listener, router, connections, &config.limits, None, {
             // Live pages hold a response open; end them so the shutdown does not wait on them.
             let requests = state.requests.clone();
             async move {
                 shutdown.await;
                 requests.close_subscribers();
+                let _ = stop_tls.send(true);
             }
         })
         .await;
-        if let Some((handle, task)) = tls {
-            handle.graceful_shutdown(Some(Duration::from_secs(5)));
+        if let Some(task) = tls {
             let _ = task.await;
         }
         for task in background {
@@ -309,46 +323,44 @@ fn spawn_background(state: AppState, config: &Config) -> Vec<tokio::task::JoinHa
     vec![refresher, pruner, worker, probe]
 }
 
+/// Binds the HTTPS listener and serves it with the same accept loop as the plain one, until
+/// `stop` turns true.
 async fn spawn_tls(
     config: &Config,
     addr: SocketAddr,
     router: Router,
+    connections: Connections,
     phone_certs: &PhoneCerts,
-) -> anyhow::Result<(axum_server::Handle<SocketAddr>, tokio::task::JoinHandle<()>)> {
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
         anyhow::bail!("listen_tls needs tls_cert and tls_key");
     };
-    let loaded = match phone_certs.tls_verifier() {
-        None => axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await,
-        Some(verifier) => server_config_asking_for_certificates(cert, key, verifier)
-            .map(|c| axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(c))),
+    let server_config =
+        tls_server_config(cert, key, phone_certs.tls_verifier()).with_context(|| {
+            format!(
+                "cannot load TLS certificate {} / key {}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    let tls = Tls {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server_config)),
+        handshake_timeout: Duration::from_secs(config.limits.tls_handshake_timeout_secs),
     };
-    let tls = loaded.with_context(|| {
-        format!(
-            "cannot load TLS certificate {} / key {}",
-            cert.display(),
-            key.display()
-        )
-    })?;
-    let handle = axum_server::Handle::new();
-    let mut server = axum_server::bind_rustls(addr, tls).handle(handle.clone());
-    // The same header/idle timeout as the plain listener (the connection caps are not applied
-    // here yet; see docs/security.md).
-    server
-        .http_builder()
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(config.limits.header_timeout_secs));
-    let app = router
-        .layer(Extension(OverTls(true)))
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (listen_tls)"))?;
+    let router = router.layer(Extension(OverTls(true)));
+    let limits = config.limits.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) = server.serve(app).await {
-            tracing::error!(error = %e, "HTTPS listener failed");
-        }
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        crate::listen::serve(listener, router, connections, &limits, Some(tls), stopped).await;
     });
     tracing::info!(listen_tls = %addr, "HTTPS listener started");
-    Ok((handle, task))
+    Ok(task)
 }
 
 /// The one crypto provider of the build (aws-lc-rs), passed explicitly so nothing depends on a
@@ -357,12 +369,12 @@ fn tls_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-/// As axum-server's `from_pem_file`, plus a request for the phone's device certificate
-/// (`phone_certificates` = preferred/required; the certificate is judged per request).
-fn server_config_asking_for_certificates(
+/// The server certificate and key (PEM), and with `verifier` a request for the phone's device
+/// certificate (`phone_certificates` = preferred/required; the certificate is judged per request).
+fn tls_server_config(
     cert: &std::path::Path,
     key: &std::path::Path,
-    verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
 ) -> std::io::Result<rustls::ServerConfig> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -370,13 +382,17 @@ fn server_config_asking_for_certificates(
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(std::io::Error::other)?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(std::io::Error::other)?;
-    let mut config = rustls::ServerConfig::builder_with_provider(tls_provider())
+    let builder = rustls::ServerConfig::builder_with_provider(tls_provider())
         .with_safe_default_protocol_versions()
-        .map_err(std::io::Error::other)?
-        .with_client_cert_verifier(verifier)
+        .map_err(std::io::Error::other)?;
+    let builder = match verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
         .with_single_cert(chain, key)
         .map_err(std::io::Error::other)?;
-    // The same protocols axum-server offers.
+    // HTTP/2 for browsers, HTTP/1.1 for phones (as axum-server offered before).
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }

@@ -77,6 +77,8 @@ pub struct Limits {
     pub max_connections_per_source: usize,
     /// A client must send a request's headers within this; also ends idle keep-alive.
     pub header_timeout_secs: u64,
+    /// A client of the HTTPS listener must finish the TLS handshake within this.
+    pub tls_handshake_timeout_secs: u64,
     /// Request log rows of refused (anonymous) requests kept, newest first.
     pub request_log_keep_anonymous: u32,
 }
@@ -91,6 +93,7 @@ impl Default for Limits {
             reserved_connections: 64,
             max_connections_per_source: 256,
             header_timeout_secs: 15,
+            tls_handshake_timeout_secs: 10,
             request_log_keep_anonymous: 100_000,
         }
     }
@@ -302,10 +305,12 @@ impl Config {
             || l.auth_failure_refill_secs == 0
             || l.max_connections_per_source == 0
             || l.header_timeout_secs == 0
+            || l.tls_handshake_timeout_secs == 0
         {
             return Err(ConfigError::Invalid(
                 "limits.password_checks, auth_failures, auth_failure_refill_secs, \
-                 max_connections_per_source and header_timeout_secs must be at least 1"
+                 max_connections_per_source, header_timeout_secs and tls_handshake_timeout_secs \
+                 must be at least 1"
                     .into(),
             ));
         }

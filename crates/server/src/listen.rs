@@ -1,12 +1,13 @@
-//! The HTTP listener's accept loop, with the defences `axum::serve` lacks: a cap on open
-//! connections (total and per source address), a reserve of connections that serve only the
-//! admin side, and a timeout for request headers that also ends idle keep-alive connections
-//! (hyper starts it whenever it waits for the next request's head).
+//! The accept loop of both listeners (HTTP and HTTPS), with the defences `axum::serve` lacks: a
+//! cap on open connections (total and per source address, shared by the two listeners), a
+//! reserve of connections that serve only the admin side, a TLS handshake timeout, and a timeout
+//! for request headers that also ends idle keep-alive connections (hyper starts it whenever it
+//! waits for the next request's head).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -21,10 +22,11 @@ use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{self, GracefulShutdown};
 use parking_lot::Mutex;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::Limits;
@@ -39,6 +41,18 @@ const RESERVE_PATHS: &[&str] = &["/healthz", "/metrics", "/api/", "/ui/"];
 /// Marks requests on a connection accepted into the reserve.
 #[derive(Clone, Copy, Debug)]
 pub struct ReserveConnection;
+
+/// The client certificate chain (DER, end entity first) a TLS connection presented; in the
+/// extensions of every request on the HTTPS listener, empty when the client sent none.
+#[derive(Clone, Debug, Default)]
+pub struct PeerCertificates(pub Arc<Vec<Vec<u8>>>);
+
+/// TLS on a listener: the acceptor and how long a client has to finish the handshake.
+#[derive(Clone)]
+pub struct Tls {
+    pub acceptor: TlsAcceptor,
+    pub handshake_timeout: Duration,
+}
 
 /// The connection caps in force (after clamping to the open-file limit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +93,8 @@ fn open_file_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-/// Open connections, in total and per source address.
+/// Open connections, in total and per source address; one set for both listeners, as the
+/// file descriptors they use are the process's.
 #[derive(Clone)]
 pub struct Connections {
     caps: ConnectionCaps,
@@ -186,15 +201,71 @@ impl AsyncWrite for Counted {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish
-/// (for at most [`SHUTDOWN_GRACE`]).
+/// Bytes already read from a stream, handed out again before the stream's own.
+struct Rewind<S> {
+    prefix: Vec<u8>,
+    read: usize,
+    stream: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.read < this.prefix.len() {
+            let n = buf.remaining().min(this.prefix.len() - this.read);
+            buf.put_slice(&this.prefix[this.read..this.read + n]);
+            this.read += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.stream).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` completes, then
+/// lets open requests finish (for at most [`SHUTDOWN_GRACE`]). `connections` may be shared with
+/// the other listener.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    connections: Connections,
     limits: &Limits,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let connections = Connections::new(ConnectionCaps::from_limits(limits));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -223,36 +294,22 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let builder = builder.clone();
+        let connection = Connection {
+            router: router.clone(),
+            builder: builder.clone(),
+            peer,
+            reserve,
+            header_timeout: Duration::from_secs(limits.header_timeout_secs),
+        };
         let watcher = graceful.watcher();
-        let header_timeout = Duration::from_secs(limits.header_timeout_secs);
-        tokio::spawn(async move {
-            // hyper-util's auto builder first reads the protocol preface without a timer, so a
-            // socket that never sends a byte would wait forever: wait for the first byte here.
-            let mut first = [0u8; 1];
-            match tokio::time::timeout(header_timeout, stream.peek(&mut first)).await {
-                Ok(Ok(n)) if n > 0 => {}
-                _ => return,
-            }
-            let io = TokioIo::new(Counted {
-                stream,
-                _slot: slot,
-            });
-            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                let mut request = request.map(Body::new);
-                request.extensions_mut().insert(ConnectInfo(peer));
-                if reserve {
-                    request.extensions_mut().insert(ReserveConnection);
-                }
-                router.clone().oneshot(request)
-            });
-            let connection = builder
-                .serve_connection_with_upgrades(io, service)
-                .into_owned();
-            // Errors here are the client's (reset, timeout); nothing to report.
-            let _ = watcher.watch(connection).await;
-        });
+        let counted = Counted {
+            stream,
+            _slot: slot,
+        };
+        match tls.clone() {
+            None => tokio::spawn(connection.plain(counted, watcher)),
+            Some(tls) => tokio::spawn(connection.tls(counted, tls, watcher)),
+        };
     }
     drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
@@ -260,6 +317,93 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("some connections were still open after {SHUTDOWN_GRACE:?}; stopping");
+    }
+}
+
+/// One admitted connection, before its protocol runs.
+struct Connection {
+    router: Router,
+    builder: auto::Builder<TokioExecutor>,
+    peer: SocketAddr,
+    reserve: bool,
+    header_timeout: Duration,
+}
+
+impl Connection {
+    async fn plain(self, counted: Counted, watcher: graceful::Watcher) {
+        // hyper-util's auto builder first reads the protocol preface without a timer, so a
+        // socket that never sends a byte would wait forever: wait for the first byte here.
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(self.header_timeout, counted.stream.peek(&mut first)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return,
+        }
+        self.http(counted, None, watcher).await;
+    }
+
+    async fn tls(self, counted: Counted, tls: Tls, watcher: graceful::Watcher) {
+        let mut stream =
+            match tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(counted)).await {
+                Ok(Ok(stream)) => stream,
+                // Timed out, or not TLS, or a refused handshake: the client's problem.
+                _ => {
+                    metrics::counter!("tls_handshakes_failed_total").increment(1);
+                    return;
+                }
+            };
+        let certificates = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .map(|chain| chain.iter().map(|c| c.as_ref().to_vec()).collect())
+            .unwrap_or_default();
+        // As on the plain listener, the first bytes must come within the header timeout; a TLS
+        // stream cannot be peeked, so they are read and handed to hyper again.
+        let mut first = vec![0u8; 1024];
+        match tokio::time::timeout(self.header_timeout, stream.read(&mut first)).await {
+            Ok(Ok(n)) if n > 0 => first.truncate(n),
+            _ => return,
+        }
+        let io = Rewind {
+            prefix: first,
+            read: 0,
+            stream,
+        };
+        let certificates = PeerCertificates(Arc::new(certificates));
+        self.http(io, Some(certificates), watcher).await;
+    }
+
+    async fn http<S>(
+        self,
+        io: S,
+        certificates: Option<PeerCertificates>,
+        watcher: graceful::Watcher,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            router,
+            builder,
+            peer,
+            reserve,
+            ..
+        } = self;
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let mut request = request.map(Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            if reserve {
+                request.extensions_mut().insert(ReserveConnection);
+            }
+            if let Some(certificates) = &certificates {
+                request.extensions_mut().insert(certificates.clone());
+            }
+            router.clone().oneshot(request)
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service)
+            .into_owned();
+        // Errors here are the client's (reset, timeout); nothing to report.
+        let _ = watcher.watch(connection).await;
     }
 }
 

@@ -11,7 +11,6 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use axum_server::tls::TlsInfo;
 use base64::Engine;
 use prov_store::{DeviceRecord, PhoneRequest};
 use subtle::ConstantTimeEq;
@@ -19,6 +18,7 @@ use time::OffsetDateTime;
 use yealink::{Mac, PhoneFile, UserAgent};
 
 use crate::digest::{self, Verdict};
+use crate::listen::PeerCertificates;
 use crate::state::AppState;
 
 /// Marks requests that arrived over TLS (set by the HTTPS listener).
@@ -63,8 +63,8 @@ struct PhoneHttpRequest {
     file: String,
     peer: SocketAddr,
     tls: bool,
-    /// The HTTPS connection's details (the client certificate chain); `None` over plain HTTP.
-    tls_info: Option<Arc<TlsInfo>>,
+    /// The client certificate chain of the HTTPS connection; `None` over plain HTTP.
+    tls_info: Option<PeerCertificates>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -83,7 +83,7 @@ impl PhoneHttpRequest {
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
         let tls = parts.extensions.get::<OverTls>().is_some_and(|t| t.0);
-        let tls_info = parts.extensions.get::<Arc<TlsInfo>>().cloned();
+        let tls_info = parts.extensions.get::<PeerCertificates>().cloned();
         let body = axum::body::to_bytes(body, MAX_LOCAL_CFG + 1)
             .await
             .map_err(|_| text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large\n"))?;
@@ -320,7 +320,7 @@ fn certificate_rule(state: &AppState, req: &PhoneHttpRequest, device: Arc<Device
     let chain = req
         .tls_info
         .as_ref()
-        .map_or(&[][..], |info| info.peer_certificates.as_slice());
+        .map_or(&[][..], |chain| chain.0.as_slice());
     match state.phone_certs.check(chain, device.mac) {
         Ok(()) => Auth::Device(device),
         Err(reason) => {

@@ -359,3 +359,228 @@ async fn phone_certificates_need_a_readable_ca_bundle() {
     );
     assert!(matches!(absent, Err(PhoneCertError::Read { .. })));
 }
+
+/// An HTTPS server with a self-signed `localhost` certificate; `adjust` sets the limits.
+struct HttpsApp {
+    app: crate::helpers::TestApp,
+    tls: std::net::SocketAddr,
+    server_pem: String,
+}
+
+impl HttpsApp {
+    async fn spawn(
+        dir: &std::path::Path,
+        adjust: impl FnOnce(&mut yealink_prov::config::Config),
+    ) -> Self {
+        let server =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+        let cert_path = dir.join("cert.pem");
+        let key_path = dir.join("key.pem");
+        std::fs::write(&cert_path, server.cert.pem()).expect("write cert");
+        std::fs::write(&key_path, server.signing_key.serialize_pem()).expect("write key");
+        let tls = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let app = spawn_app_with(|c| {
+            c.listen_tls = Some(tls);
+            c.tls_cert = Some(cert_path.clone());
+            c.tls_key = Some(key_path.clone());
+            adjust(c);
+        })
+        .await;
+        let https = HttpsApp {
+            app,
+            tls,
+            server_pem: server.cert.pem(),
+        };
+        // The listener starts with the server; give it a moment (from another source address,
+        // so no test's per-source budget is touched by a pooled connection).
+        for _ in 0..50 {
+            if https.healthz_from("127.0.0.3").await.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        https
+    }
+
+    /// GET /healthz over HTTPS from `from`, on a fresh connection; `None` when not answered.
+    async fn healthz_from(&self, from: &str) -> Option<StatusCode> {
+        let client = reqwest::Client::builder()
+            .tls_certs_only([
+                reqwest::Certificate::from_pem(self.server_pem.as_bytes()).expect("ca")
+            ])
+            .local_address(Some(from.parse().expect("ip")))
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("client");
+        let url = format!("https://localhost:{}/healthz", self.tls.port());
+        client.get(url).send().await.ok().map(|r| r.status())
+    }
+
+    /// A TCP connection to the HTTPS listener with the TLS handshake done.
+    async fn handshake(
+        &self,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(self.server_pem.as_bytes())
+            .expect("der");
+        roots.add(der).expect("root");
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(self.tls).await?;
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+        tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp))
+            .await
+            .map_err(|_| std::io::Error::other("handshake timed out"))?
+    }
+}
+
+/// Reads until EOF or an error; `None` when the stream stayed open for `within`.
+async fn closed_within<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    within: Duration,
+) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok().map(|()| seen)
+}
+
+#[tokio::test]
+async fn idle_tls_sockets_beyond_the_per_source_cap_are_refused_while_health_answers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let h = HttpsApp::spawn(dir.path(), |c| {
+        c.limits.max_connections_per_source = 3;
+        c.limits.header_timeout_secs = 60;
+    })
+    .await;
+    // Idle TLS sessions from 127.0.0.1 until one is refused (closed before or during the
+    // handshake, or right after it).
+    let mut held = Vec::new();
+    let mut refused = false;
+    for _ in 0..6 {
+        match h.handshake().await {
+            Ok(mut s) => {
+                if closed_within(&mut s, Duration::from_millis(500))
+                    .await
+                    .is_some()
+                {
+                    refused = true;
+                    break;
+                }
+                held.push(s);
+            }
+            Err(_) => {
+                refused = true;
+                break;
+            }
+        }
+    }
+    assert!(refused && held.len() <= 3, "held {}", held.len());
+    // The budget is the address's on both listeners: plain HTTP from it is refused too.
+    let mut plain = tokio::net::TcpStream::connect(h.app.base.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    assert!(
+        closed_within(&mut plain, Duration::from_secs(2))
+            .await
+            .is_some(),
+        "the per-source cap is shared by the two listeners"
+    );
+    // Another source address still gets /healthz over HTTPS.
+    assert_eq!(h.healthz_from("127.0.0.2").await, Some(StatusCode::OK));
+    drop(held);
+    // Closed sessions give their places back.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.healthz_from("127.0.0.1").await, Some(StatusCode::OK));
+    h.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_the_tls_handshake_is_closed_after_the_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let h = HttpsApp::spawn(dir.path(), |c| {
+        c.limits.tls_handshake_timeout_secs = 1;
+        c.limits.header_timeout_secs = 60;
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let mut silent = tokio::net::TcpStream::connect(h.tls)
+        .await
+        .expect("connect");
+    // A partial ClientHello record header, then nothing.
+    let mut partial = tokio::net::TcpStream::connect(h.tls)
+        .await
+        .expect("connect");
+    partial
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .expect("write");
+    for (name, stream) in [("silent", &mut silent), ("partial", &mut partial)] {
+        assert!(
+            closed_within(stream, Duration::from_secs(10))
+                .await
+                .is_some(),
+            "{name}: a socket that never finishes the handshake must be closed"
+        );
+    }
+    // Not at once: the handshake has its second; not at the header timeout (60 s) either.
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    assert_eq!(h.healthz_from("127.0.0.2").await, Some(StatusCode::OK));
+    h.app.stop().await;
+}
+
+#[tokio::test]
+async fn idle_keep_alive_and_silent_sessions_over_tls_are_closed_after_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let h = HttpsApp::spawn(dir.path(), |c| {
+        c.limits.header_timeout_secs = 1;
+        c.limits.tls_handshake_timeout_secs = 60;
+    })
+    .await;
+    // Handshake done, then no request.
+    let mut silent = h.handshake().await.expect("handshake");
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(10))
+            .await
+            .is_some(),
+        "a TLS session that never sends a request must be closed"
+    );
+    // One keep-alive request answered, then idle.
+    let mut idle = h.handshake().await.expect("handshake");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    let seen = closed_within(&mut idle, Duration::from_secs(10))
+        .await
+        .expect("an idle keep-alive TLS connection must be closed");
+    assert!(
+        String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    h.app.stop().await;
+}
