@@ -104,6 +104,45 @@ impl AppLogin {
     }
 }
 
+/// Who an AppLogin speaks for, read from the digest-covered fields only (`pbxObj` is not
+/// covered, so it decides nothing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoginKind {
+    /// An App object logging in as itself: the PBX's own connection (`sip` = `info.appobj`,
+    /// our App object) or Users' (`sip` = Users' App object), or a login without a user.
+    AppObject,
+    /// The App object password typed into an app page opened outside myApps: innovaphone's
+    /// Connection.js signs `sip` = `app`, guid of 32 zeros, dn `Admin`, no `info`.
+    AppPassword,
+    /// A myApps user the PBX signed this login for; only users the App is assigned to get one.
+    User,
+}
+
+/// The guid Connection.js puts in a password login.
+const ZERO_GUID: &str = "00000000000000000000000000000000";
+
+impl AppLogin {
+    /// What kind of login this is (call after [`AppLogin::verify`]).
+    pub fn kind(&self) -> LoginKind {
+        if self.sip.is_empty() {
+            return LoginKind::AppObject;
+        }
+        if self.sip == self.app && self.guid == ZERO_GUID && self.dn == "Admin" {
+            return LoginKind::AppPassword;
+        }
+        // The PBX signs user logins with `info.appobj` = the App object that grants access,
+        // which is never the user; an App object's own login has `sip` = its `appobj`.
+        match self.info_str("appobj") {
+            Some(appobj)
+                if appobj != self.sip && !self.guid.is_empty() && self.guid != ZERO_GUID =>
+            {
+                LoginKind::User
+            }
+            _ => LoginKind::AppObject,
+        }
+    }
+}
+
 /// `AppCheckLogin` from the PBX Manager: "is the password stored on this App object right?"
 /// The Manager gets the digest from the PBX (`PbxAdminApi` `GetAppLogin{app, challenge}`) and
 /// shows a green tick only for `ok: true` (innovaphone 13r1-SDK `doc/appwebsocket/PbxAdminApi.htm`,
@@ -275,6 +314,89 @@ mod tests {
         );
         assert_eq!(login.info_str("unlicensed"), None);
         assert_eq!(login.info_str("missing"), None);
+    }
+
+    fn login(app: &str, sip: &str, guid: &str, dn: &str, info: Option<Value>) -> AppLogin {
+        AppLogin {
+            app: app.into(),
+            domain: "example.com".into(),
+            sip: sip.into(),
+            guid: guid.into(),
+            dn: dn.into(),
+            info,
+            ..AppLogin::default()
+        }
+    }
+
+    #[test]
+    fn login_kinds() {
+        let guid = "0123456789abcdef0123456789abcdef";
+        let user_info =
+            serde_json::json!({"appobj": "yealink", "appurl": "https://prov/innovaphone-yealink"});
+        let user = login(
+            "innovaphone-yealink",
+            "jdoe",
+            guid,
+            "John Doe",
+            Some(user_info.clone()),
+        );
+        assert_eq!(user.kind(), LoginKind::User);
+        // The PBX's own connection: the App object is the one logging in.
+        let pbx = login(
+            "innovaphone-yealink",
+            "yealink",
+            guid,
+            "Yealink",
+            Some(user_info),
+        );
+        assert_eq!(pbx.kind(), LoginKind::AppObject);
+        let users = login(
+            "innovaphone-yealink",
+            "users",
+            guid,
+            "Users",
+            Some(serde_json::json!({"appobj": "users"})),
+        );
+        assert_eq!(users.kind(), LoginKind::AppObject);
+        let password = login(
+            "innovaphone-yealink",
+            "innovaphone-yealink",
+            "00000000000000000000000000000000",
+            "Admin",
+            None,
+        );
+        assert_eq!(password.kind(), LoginKind::AppPassword);
+        // No info, or no guid: never a user.
+        assert_eq!(
+            login("a", "jdoe", guid, "J", None).kind(),
+            LoginKind::AppObject
+        );
+        let no_guid = login(
+            "a",
+            "jdoe",
+            "",
+            "J",
+            Some(serde_json::json!({"appobj": "yealink"})),
+        );
+        assert_eq!(no_guid.kind(), LoginKind::AppObject);
+        assert_eq!(login("a", "", guid, "", None).kind(), LoginKind::AppObject);
+    }
+
+    #[test]
+    fn password_login_digest_like_connection_js() {
+        // Connection.js: sha256(app:domain:sip:guid:dn:challenge:password), domain empty, no info.
+        let l = AppLogin {
+            app: "innovaphone-yealink".into(),
+            sip: "innovaphone-yealink".into(),
+            guid: "00000000000000000000000000000000".into(),
+            dn: "Admin".into(),
+            digest: sha256_hex(&format!(
+                "innovaphone-yealink::innovaphone-yealink:00000000000000000000000000000000:Admin:{CHALLENGE}:{PWD}"
+            )),
+            ..AppLogin::default()
+        };
+        assert!(l.verify(CHALLENGE, PWD));
+        assert_eq!(l.kind(), LoginKind::AppPassword);
     }
 
     #[test]

@@ -182,7 +182,7 @@ pub fn router(state: AppState) -> Router {
     let innovaphone = state
         .innovaphone
         .as_ref()
-        .map(|inn| inn.routes())
+        .map(|inn| inn.routes(state.clone()))
         .unwrap_or_default();
     Router::new()
         .merge(phone_http::routes())

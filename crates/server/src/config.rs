@@ -126,6 +126,10 @@ pub struct InnovaphoneConfig {
     /// At most this many messages may wait to be written to one connection; a peer that does
     /// not read them is disconnected.
     pub outbox_limit: usize,
+    /// Origins (`https://pbx.example.com`, with a port if not the default) allowed to show the
+    /// UI in a frame besides our own: where administrators open myApps. `https://<pbxDns>` of
+    /// each connected PBX is allowed without listing it here.
+    pub frame_origins: Vec<String>,
 }
 
 impl Default for InnovaphoneConfig {
@@ -139,6 +143,7 @@ impl Default for InnovaphoneConfig {
             login_timeout_secs: 30,
             max_unauthenticated: 64,
             outbox_limit: 256,
+            frame_origins: Vec::new(),
         }
     }
 }

@@ -69,7 +69,7 @@ pub use crate::sealing::{KEY_LEN, Keyring, SealError};
 pub use crate::sqlite::SqliteStore;
 pub use crate::types::{
     Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceSort, DeviceStatus,
-    HistoryQuery, NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob,
+    HistoryQuery, NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, UiSession,
 };
 pub use crate::url::redact_url;
 
@@ -389,4 +389,24 @@ pub trait Store: Send + Sync + 'static {
         older_than: OffsetDateTime,
         keep_last: u32,
     ) -> Result<u64, StoreError>;
+
+    // --- Web UI sessions (docs/ui.md): in the database so that any instance accepts any ---
+
+    /// Stores a new session, then removes the sessions last used before `idle_before` and,
+    /// beyond the `max` most recently used, the rest (the table stays bounded).
+    async fn create_ui_session(
+        &self,
+        session: &UiSession,
+        idle_before: OffsetDateTime,
+        max: u32,
+    ) -> Result<(), StoreError>;
+
+    /// The session whose id hashes to `id_hash`, expired or not (the caller decides).
+    async fn get_ui_session(&self, id_hash: &str) -> Result<Option<UiSession>, StoreError>;
+
+    /// Sets the session's `last_used`.
+    async fn touch_ui_session(&self, id_hash: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Removes the session (sign-out, expiry); whether it existed.
+    async fn delete_ui_session(&self, id_hash: &str) -> Result<bool, StoreError>;
 }

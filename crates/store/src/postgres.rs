@@ -25,6 +25,7 @@ use crate::error::device_write_error;
 use crate::{
     Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceStatus, HistoryQuery,
     NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store, StoreError,
+    UiSession,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -1242,5 +1243,90 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn create_ui_session(
+        &self,
+        session: &UiSession,
+        idle_before: OffsetDateTime,
+        max: u32,
+    ) -> Result<(), StoreError> {
+        // Three statements, each atomic; their order only matters for the bound, not for
+        // correctness (a concurrent sign-in may briefly leave one session too many).
+        sqlx::query(
+            "INSERT INTO ui_sessions (id_hash, csrf, user_sip, user_dn, user_guid, created_at, \
+             last_used) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&session.id_hash)
+        .bind(&session.csrf)
+        .bind(&session.user_sip)
+        .bind(&session.user_dn)
+        .bind(&session.user_guid)
+        .bind(normalize(session.created_at))
+        .bind(normalize(session.last_used))
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("DELETE FROM ui_sessions WHERE last_used < $1")
+            .bind(normalize(idle_before))
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "DELETE FROM ui_sessions WHERE id_hash IN (SELECT id_hash FROM ui_sessions \
+             ORDER BY last_used DESC, id_hash OFFSET $1)",
+        )
+        .bind(i64::from(max))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_ui_session(&self, id_hash: &str) -> Result<Option<UiSession>, StoreError> {
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            OffsetDateTime,
+            OffsetDateTime,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT id_hash, csrf, user_sip, user_dn, user_guid, created_at, last_used \
+             FROM ui_sessions WHERE id_hash = $1",
+        )
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(
+            |(id_hash, csrf, user_sip, user_dn, user_guid, created, used)| {
+                Ok(UiSession {
+                    id_hash,
+                    csrf,
+                    user_sip,
+                    user_dn,
+                    user_guid,
+                    created_at: created,
+                    last_used: used,
+                })
+            },
+        )
+        .transpose()
+    }
+
+    async fn touch_ui_session(&self, id_hash: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        sqlx::query("UPDATE ui_sessions SET last_used = $2 WHERE id_hash = $1")
+            .bind(id_hash)
+            .bind(normalize(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_ui_session(&self, id_hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM ui_sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 }

@@ -17,6 +17,7 @@ use crate::sealing::{Keyring, SEALED_PREFIX};
 use crate::{
     Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceStatus, HistoryQuery,
     NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store, StoreError,
+    UiSession,
 };
 
 /// Meta keys whose values are secrets: the digest nonce secret, the customer's own RPS
@@ -541,5 +542,29 @@ impl Store for SealedStore {
         keep_last: u32,
     ) -> Result<u64, StoreError> {
         self.inner.prune_rps_history(older_than, keep_last).await
+    }
+
+    // Sessions hold no phone secret (only hashes and a CSRF token): passed through.
+    async fn create_ui_session(
+        &self,
+        session: &UiSession,
+        idle_before: OffsetDateTime,
+        max: u32,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .create_ui_session(session, idle_before, max)
+            .await
+    }
+
+    async fn get_ui_session(&self, id_hash: &str) -> Result<Option<UiSession>, StoreError> {
+        self.inner.get_ui_session(id_hash).await
+    }
+
+    async fn touch_ui_session(&self, id_hash: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.inner.touch_ui_session(id_hash, at).await
+    }
+
+    async fn delete_ui_session(&self, id_hash: &str) -> Result<bool, StoreError> {
+        self.inner.delete_ui_session(id_hash).await
     }
 }

@@ -287,3 +287,19 @@ pub struct QueueStats {
     /// Most failed attempts of any pending job (0 when none).
     pub max_attempts: u32,
 }
+
+/// A web UI session as stored (shared by every instance on the database). The id itself is
+/// never stored, only its SHA-256 (`id_hash`, lowercase hex), so a copy of the table cannot be
+/// replayed as a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UiSession {
+    pub id_hash: String,
+    /// The session's CSRF token (not a credential on its own: it is useless without the id).
+    pub csrf: String,
+    /// The myApps user signed in by the PBX; all `None` for the admin password.
+    pub user_sip: Option<String>,
+    pub user_dn: Option<String>,
+    pub user_guid: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub last_used: OffsetDateTime,
+}

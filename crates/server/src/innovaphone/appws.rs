@@ -11,7 +11,9 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use innovaphone::{AppLogin, Incoming, PbxInfo, ProvisioningPhone, ServicesInfo, SessionKey};
+use innovaphone::{
+    AppLogin, Incoming, LoginKind, PbxInfo, ProvisioningPhone, ServicesInfo, SessionKey,
+};
 use tokio::time::Instant;
 
 use super::Innovaphone;
@@ -100,6 +102,9 @@ struct Login {
     app: String,
     who: String,
     app_url: Option<String>,
+    kind: LoginKind,
+    /// The signed user (for [`LoginKind::User`]).
+    user: Option<crate::ui::MyAppsUser>,
 }
 
 async fn serve(
@@ -189,6 +194,22 @@ async fn handle(inn: &Arc<Innovaphone>, s: &mut Session, msg: Incoming) -> bool 
     let Some(login) = &s.login else {
         return handle_before_login(inn, s, &msg);
     };
+    // A person's login (a myApps user, the App object password in the app page) may only ask
+    // for a UI session: PbxInfo from it would pose as a PBX (and name frame origins).
+    if login.kind != LoginKind::AppObject {
+        match (msg.api.as_deref(), msg.mt.as_str()) {
+            (None, "UiSession") => {
+                let answer =
+                    super::app_page::ui_session(inn, &login.app, &login.kind, login.user.as_ref())
+                        .await;
+                s.send(answer);
+            }
+            (api, mt) => {
+                tracing::debug!(peer = %s.peer, ?api, mt, "message on a user's AppWebsocket ignored");
+            }
+        }
+        return true;
+    }
     match (msg.api.as_deref(), msg.mt.as_str()) {
         (None, "PbxInfo") => {
             let info = PbxInfo::from_incoming(&msg).unwrap_or_default();
@@ -260,6 +281,9 @@ async fn handle(inn: &Arc<Innovaphone>, s: &mut Session, msg: Incoming) -> bool 
             }
             s.send(innovaphone::app_check_login_result(src.unwrap_or(""), ok));
         }
+        (None, "UiSession") => {
+            s.send(app_page_refusal());
+        }
         (None, "KeepAlive") => {}
         (api, mt) => {
             tracing::debug!(peer = %s.peer, ?api, mt, "AppWebsocket message ignored");
@@ -310,7 +334,8 @@ fn handle_before_login(inn: &Arc<Innovaphone>, s: &mut Session, msg: &Incoming) 
             } else {
                 format!("{}@{}", login.sip, login.domain)
             };
-            tracing::info!(peer = %s.peer, who = %LogSafe(&who), "AppWebsocket login");
+            let kind = login.kind();
+            tracing::info!(peer = %s.peer, who = %LogSafe(&who), ?kind, "AppWebsocket login");
             s.unauthenticated = None;
             s.login = Some(Login {
                 key: innovaphone::session_key(&challenge, &inn.password),
@@ -318,6 +343,12 @@ fn handle_before_login(inn: &Arc<Innovaphone>, s: &mut Session, msg: &Incoming) 
                 who,
                 // Users logs in with its own App object's URL; only a PBX's is ours.
                 app_url: login.info_str("appurl").map(str::to_owned),
+                user: (kind == LoginKind::User).then(|| crate::ui::MyAppsUser {
+                    sip: login.sip.clone(),
+                    dn: login.dn.clone(),
+                    guid: login.guid.clone(),
+                }),
+                kind,
             });
             true
         }
@@ -327,6 +358,12 @@ fn handle_before_login(inn: &Arc<Innovaphone>, s: &mut Session, msg: &Incoming) 
             true
         }
     }
+}
+
+/// `UiSession` on an App object's login (the PBX, Users): no UI session.
+fn app_page_refusal() -> String {
+    serde_json::json!({"mt": "UiSessionResult", "error": "this login does not open the admin UI"})
+        .to_string()
 }
 
 impl Session {

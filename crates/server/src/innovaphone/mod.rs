@@ -3,6 +3,7 @@
 //! Devices, the mapping of Devices' configuration, and the user-object update after a fetch.
 
 pub mod app_object;
+pub mod app_page;
 pub mod appws;
 pub mod devices_tls;
 pub mod mapping;
@@ -47,6 +48,8 @@ pub struct Innovaphone {
     domain: Option<String>,
     title: String,
     path: String,
+    /// `innovaphone.frame_origins`: origins allowed to frame the UI besides the PBXs' own.
+    frame_origins: Vec<String>,
     /// `wss://` to Devices: the OS store plus `innovaphone.devices_ca_file`.
     devices_tls: Arc<rustls::ClientConfig>,
     /// Limits of the AppWebsocket endpoint for peers that have not logged in (yet).
@@ -83,13 +86,21 @@ impl Innovaphone {
             domain: config.domain.clone().filter(|d| !d.is_empty()),
             title: config.title.clone(),
             path: config.path.clone(),
+            frame_origins: app_page::parse_origins(&config.frame_origins).map_err(|e| {
+                ServiceError::Invalid(crate::settings::FieldError {
+                    field: "innovaphone.frame_origins",
+                    message: e,
+                })
+            })?,
             devices_tls,
             limits: appws::Limits::new(config),
         })))
     }
 
-    pub fn routes(&self) -> Router<AppState> {
-        Router::new().route(&self.path, get(appws::upgrade))
+    pub fn routes(&self, state: AppState) -> Router<AppState> {
+        Router::new()
+            .route(&self.path, get(appws::upgrade))
+            .merge(app_page::routes(&self.path, state))
     }
 
     /// Reopens the sysclient connection of every stored phone (they wait for a Devices URL).

@@ -3,15 +3,26 @@
 //! our own origin may frame the UI, `X-Frame-Options: SAMEORIGIN` for browsers without CSP 2.
 //! `nosniff` is set for every response in `app::router`.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// Origins allowed to show the UI in a frame, as CSP source expressions. Only `'self'` today;
-/// the innovaphone myApps client frames apps, so the PBX's origins are to be added here.
-pub fn frame_ancestors() -> Vec<String> {
-    vec!["'self'".to_owned()]
+use crate::state::AppState;
+
+/// Origins allowed to show the UI in a frame, as CSP source expressions: our own, and with the
+/// innovaphone integration on, the PBX's (myApps frames its apps): `innovaphone.frame_origins`
+/// and `https://<pbxDns>` of each connected PBX (see [`crate::innovaphone::Innovaphone`]).
+pub fn frame_ancestors(state: &AppState) -> Vec<String> {
+    let mut list = vec!["'self'".to_owned()];
+    if let Some(inn) = &state.innovaphone {
+        for origin in inn.frame_origins() {
+            if !list.contains(&origin) {
+                list.push(origin);
+            }
+        }
+    }
+    list
 }
 
 /// The policy for UI pages. htmx adds a `<style>` element for its indicators, hence the inline
@@ -32,9 +43,9 @@ pub fn x_frame_options(frame_ancestors: &[String]) -> Option<&'static str> {
     (frame_ancestors == ["'self'"]).then_some("SAMEORIGIN")
 }
 
-pub async fn add(request: Request, next: Next) -> Response {
+pub async fn add(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    let ancestors = frame_ancestors();
+    let ancestors = frame_ancestors(&state);
     let headers = response.headers_mut();
     if let Ok(csp) = HeaderValue::from_str(&content_security_policy(&ancestors)) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
@@ -55,7 +66,7 @@ mod tests {
 
     #[test]
     fn frame_policy_follows_the_list() {
-        let own = frame_ancestors();
+        let own = vec!["'self'".to_owned()];
         assert!(content_security_policy(&own).ends_with("frame-ancestors 'self'"));
         assert_eq!(x_frame_options(&own), Some("SAMEORIGIN"));
         let with_pbx = vec!["'self'".to_owned(), "https://pbx.example.com".to_owned()];

@@ -20,7 +20,7 @@ pub enum Lang {
 }
 
 impl Lang {
-    fn from_code(code: &str) -> Option<Lang> {
+    pub fn from_code(code: &str) -> Option<Lang> {
         match code.get(..2).map(str::to_ascii_lowercase).as_deref() {
             Some("en") => Some(Lang::En),
             Some("de") => Some(Lang::De),
@@ -122,12 +122,20 @@ pub async fn switch(Path(code): Path<String>, headers: HeaderMap) -> Response {
         .filter(|p| !p.starts_with("/ui/lang/") && !p.contains("//"))
         .unwrap_or_else(|| "/ui/devices".to_owned());
     let cookie = format!("{COOKIE}={code}; Path=/ui; Max-Age=31536000; SameSite=Lax");
-    match (HeaderValue::from_str(&cookie), HeaderValue::from_str(&back)) {
-        (Ok(cookie), Ok(back)) => (
-            StatusCode::SEE_OTHER,
-            [(header::SET_COOKIE, cookie), (header::LOCATION, back)],
-        )
-            .into_response(),
+    // Inside myApps' (cross-site) frame only a partitioned cookie is sent back (decision 56).
+    let framed =
+        format!("{COOKIE}={code}; Path=/ui; Max-Age=31536000; Secure; SameSite=None; Partitioned");
+    match (
+        HeaderValue::from_str(&cookie),
+        HeaderValue::from_str(&framed),
+        HeaderValue::from_str(&back),
+    ) {
+        (Ok(cookie), Ok(framed), Ok(back)) => {
+            let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, back)]).into_response();
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+            response.headers_mut().append(header::SET_COOKIE, framed);
+            response
+        }
         _ => StatusCode::BAD_REQUEST.into_response(),
     }
 }
@@ -139,6 +147,30 @@ const EN: &[(&str, &str)] = &[
     ("nav.menu", "Menu"),
     ("nav.other_language", "Deutsch"),
     ("nav.sign_out", "Sign out"),
+    ("nav.signed_in_as", "Signed in as"),
+    ("myapps.title", "Yealink phones"),
+    ("myapps.signing_in", "Signing in through myApps…"),
+    (
+        "myapps.failed",
+        "Sign-in failed: the PBX did not vouch for this login.",
+    ),
+    (
+        "myapps.refused",
+        "This login does not open the admin UI (only administrators the app is assigned to).",
+    ),
+    (
+        "myapps.closed",
+        "The connection to the service broke. Reload the app to try again.",
+    ),
+    (
+        "myapps.intro",
+        "Opened outside myApps: sign in with the App object's password.",
+    ),
+    ("myapps.password", "App object password"),
+    (
+        "myapps.no_crypto",
+        "This page needs HTTPS to compute the login.",
+    ),
     ("login.title", "Sign in"),
     ("login.intro", "Sign in with the admin password."),
     ("login.password", "Admin password"),
@@ -345,6 +377,30 @@ const DE: &[(&str, &str)] = &[
     ("nav.menu", "Menü"),
     ("nav.other_language", "English"),
     ("nav.sign_out", "Abmelden"),
+    ("nav.signed_in_as", "Angemeldet als"),
+    ("myapps.title", "Yealink-Telefone"),
+    ("myapps.signing_in", "Anmeldung über myApps …"),
+    (
+        "myapps.failed",
+        "Anmeldung fehlgeschlagen: Die PBX hat diese Anmeldung nicht bestätigt.",
+    ),
+    (
+        "myapps.refused",
+        "Diese Anmeldung öffnet die Verwaltung nicht (nur für Administratoren, denen die App zugewiesen ist).",
+    ),
+    (
+        "myapps.closed",
+        "Die Verbindung zum Dienst ist abgebrochen. App neu laden, um es erneut zu versuchen.",
+    ),
+    (
+        "myapps.intro",
+        "Außerhalb von myApps geöffnet: mit dem Passwort des App-Objekts anmelden.",
+    ),
+    ("myapps.password", "Passwort des App-Objekts"),
+    (
+        "myapps.no_crypto",
+        "Diese Seite braucht HTTPS, um die Anmeldung zu berechnen.",
+    ),
     ("login.title", "Anmelden"),
     ("login.intro", "Mit dem Admin-Passwort anmelden."),
     ("login.password", "Admin-Passwort"),

@@ -6,12 +6,11 @@ mod assets;
 mod csrf;
 pub mod headers;
 pub mod i18n;
+pub mod myapps;
 mod pages;
-mod session;
+pub mod session;
 mod sse;
 pub mod view;
-
-use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware;
@@ -19,11 +18,10 @@ use axum::routing::{get, post};
 
 use crate::state::AppState;
 
-pub use session::UiState;
+pub use session::{MyAppsUser, Session};
 
-/// The `/ui` routes. Sessions and the sign-in rate limit live in this router's [`UiState`].
+/// The `/ui` routes. Sessions live in the store (`ui_sessions`), see [`session`].
 pub fn routes(state: AppState) -> Router<AppState> {
-    let ui = Arc::new(UiState::default());
     let protected = Router::new()
         .route("/", get(pages::home))
         .route("/devices", get(pages::devices).post(pages::add_device))
@@ -48,13 +46,17 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/settings", get(pages::settings).post(pages::save_settings))
         .route("/events", get(sse::events))
         .route("/logout", post(session::logout))
+        .route("/me", get(myapps::me))
         .layer(middleware::from_fn(csrf::check))
-        .layer(middleware::from_fn_with_state(state, session::require));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::require,
+        ));
     Router::new()
         .route("/login", get(session::login_page).post(session::login))
+        .route("/myapps/enter", post(myapps::enter))
         .route("/lang/{lang}", get(i18n::switch))
         .route("/assets/{*file}", get(assets::serve))
         .merge(protected)
-        .layer(axum::Extension(ui))
-        .layer(middleware::from_fn(headers::add))
+        .layer(middleware::from_fn_with_state(state, headers::add))
 }

@@ -1,14 +1,12 @@
 //! Sign-in, sessions and the sign-in rate limit.
 //!
-//! Sessions are server-side: the cookie holds only a random 256-bit id; the table (in memory)
-//! maps it to the session's CSRF token and expiry. Signing out or expiry removes the entry, so
-//! a copied cookie is useless afterwards. A restart signs everybody out (the admin signs in
-//! again); several instances behind one address need sticky sessions. See `docs/ui.md`.
+//! Sessions are server-side and kept in the database (table `ui_sessions`), so every instance
+//! behind one address accepts every session: the cookie holds only a random 256-bit id, the
+//! table only its SHA-256 with the session's CSRF token, user and last use. Signing out or
+//! expiry removes the row, so a copied cookie is useless afterwards. See `docs/ui.md`.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -17,8 +15,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use parking_lot::Mutex;
+use prov_store::{Store, StoreError, UiSession};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
 
 use super::i18n::{Lang, Tr};
 use crate::admin_auth::AdminCheck;
@@ -30,7 +30,18 @@ pub const COOKIE: &str = "yp_session";
 /// A session unused this long ends.
 const IDLE: Duration = Duration::from_secs(8 * 3600);
 /// Bounds the table if someone signs in over and over without signing out.
-const MAX_SESSIONS: usize = 1_000;
+const MAX_SESSIONS: u32 = 1_000;
+/// `last_used` is written at most this often per session (not on every request).
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// The myApps user a session was signed in for: the PBX vouched for these (AppLogin digest).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MyAppsUser {
+    pub sip: String,
+    /// Display name.
+    pub dn: String,
+    pub guid: String,
+}
 
 /// What a signed-in request carries (in its extensions).
 #[derive(Clone)]
@@ -39,58 +50,74 @@ pub struct Session {
     pub csrf: String,
     /// Whether the cookie must be `Secure` (the request came over TLS).
     pub secure: bool,
+    /// `None`: signed in with the admin password (or the App object password).
+    pub user: Option<MyAppsUser>,
 }
 
-struct Entry {
-    csrf: String,
-    last_used: Instant,
+/// The stored form of a session id: SHA-256, hex.
+fn id_hash(id: &str) -> String {
+    hex::encode(Sha256::digest(id.as_bytes()))
 }
 
-#[derive(Default)]
-pub struct UiState {
-    sessions: Mutex<HashMap<String, Entry>>,
+fn idle() -> time::Duration {
+    time::Duration::try_from(IDLE).unwrap_or(time::Duration::hours(8))
 }
 
-impl UiState {
-    fn create(&self) -> (String, String) {
-        let id = random_token(43);
-        let csrf = random_token(32);
-        let mut sessions = self.sessions.lock();
-        let now = Instant::now();
-        sessions.retain(|_, e| now.duration_since(e.last_used) < IDLE);
-        if sessions.len() >= MAX_SESSIONS
-            && let Some(oldest) = sessions
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| k.clone())
-        {
-            sessions.remove(&oldest);
-        }
-        sessions.insert(
-            id.clone(),
-            Entry {
-                csrf: csrf.clone(),
-                last_used: now,
-            },
-        );
-        (id, csrf)
-    }
+/// Starts a session; returns its id (the cookie's value).
+pub async fn create(store: &dyn Store, user: Option<&MyAppsUser>) -> Result<String, StoreError> {
+    let id = random_token(43);
+    let now = OffsetDateTime::now_utc();
+    let row = UiSession {
+        id_hash: id_hash(&id),
+        csrf: random_token(32),
+        user_sip: user.map(|u| u.sip.clone()),
+        user_dn: user.map(|u| u.dn.clone()),
+        user_guid: user.map(|u| u.guid.clone()),
+        created_at: now,
+        last_used: now,
+    };
+    store
+        .create_ui_session(&row, now - idle(), MAX_SESSIONS)
+        .await?;
+    Ok(id)
+}
 
-    fn touch(&self, id: &str) -> Option<String> {
-        let mut sessions = self.sessions.lock();
-        let now = Instant::now();
-        let entry = sessions.get_mut(id)?;
-        if now.duration_since(entry.last_used) >= IDLE {
-            sessions.remove(id);
-            return None;
-        }
-        entry.last_used = now;
-        Some(entry.csrf.clone())
+/// The live session with this id, marked as used; `None` when unknown or expired.
+async fn touch(
+    store: &dyn Store,
+    id: &str,
+) -> Result<Option<(String, Option<MyAppsUser>)>, StoreError> {
+    let hash = id_hash(id);
+    let Some(row) = store.get_ui_session(&hash).await? else {
+        return Ok(None);
+    };
+    let now = OffsetDateTime::now_utc();
+    let unused = now - row.last_used;
+    if unused >= idle() {
+        store.delete_ui_session(&hash).await?;
+        return Ok(None);
     }
+    if unused >= time::Duration::try_from(TOUCH_EVERY).unwrap_or(time::Duration::MINUTE) {
+        store.touch_ui_session(&hash, now).await?;
+    }
+    let user = match (row.user_sip, row.user_dn, row.user_guid) {
+        (Some(sip), dn, guid) => Some(MyAppsUser {
+            sip,
+            dn: dn.unwrap_or_default(),
+            guid: guid.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    Ok(Some((row.csrf, user)))
+}
 
-    fn end(&self, id: &str) {
-        self.sessions.lock().remove(id);
-    }
+/// Whether the id names a live session (store errors count as no).
+pub async fn is_live(store: &dyn Store, id: &str) -> bool {
+    matches!(touch(store, id).await, Ok(Some(_)))
+}
+
+async fn end(store: &dyn Store, id: &str) -> Result<(), StoreError> {
+    store.delete_ui_session(&id_hash(id)).await.map(|_| ())
 }
 
 pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -108,16 +135,35 @@ fn over_tls(request_ext: Option<&OverTls>) -> bool {
     request_ext.is_some_and(|t| t.0)
 }
 
-fn session_cookie(value: &str, secure: bool, max_age: Option<u64>) -> HeaderValue {
+pub fn session_cookie(value: &str, secure: bool, max_age: Option<u64>) -> HeaderValue {
     let mut cookie = format!("{COOKIE}={value}; Path=/ui; HttpOnly; SameSite=Strict");
     if secure {
         cookie.push_str("; Secure");
     }
+    push_max_age(&mut cookie, max_age);
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The cookie of a session signed in inside myApps' frame (a cross-site frame): a CHIPS
+/// partitioned cookie, kept only under myApps' top-level site, and sent in that frame even
+/// where third-party cookies are blocked (decision 56 in docs/decisions.md). `SameSite=None`
+/// and `Partitioned` require `Secure` (browsers accept it on `http://localhost` only).
+pub fn framed_session_cookie(value: &str, max_age: Option<u64>) -> HeaderValue {
+    let mut cookie =
+        format!("{COOKIE}={value}; Path=/ui; HttpOnly; Secure; SameSite=None; Partitioned");
+    push_max_age(&mut cookie, max_age);
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn push_max_age(cookie: &mut String, max_age: Option<u64>) {
     match max_age {
         Some(age) => cookie.push_str(&format!("; Max-Age={age}")),
         None => cookie.push_str("; Max-Age=0"),
     }
-    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+pub fn idle_secs() -> u64 {
+    IDLE.as_secs()
 }
 
 fn is_htmx(headers: &HeaderMap) -> bool {
@@ -125,15 +171,24 @@ fn is_htmx(headers: &HeaderMap) -> bool {
 }
 
 /// Lets signed-in requests through (with their [`Session`]); sends the others to sign in.
-pub async fn require(
-    State(_state): State<AppState>,
-    Extension(ui): Extension<Arc<UiState>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn require(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let id = cookie_value(request.headers(), COOKIE);
-    let csrf = id.as_deref().and_then(|id| ui.touch(id));
-    let (Some(id), Some(csrf)) = (id, csrf) else {
+    let live = match &id {
+        Some(id) => touch(state.service.store().as_ref(), id).await,
+        None => Ok(None),
+    };
+    let live = match live {
+        Ok(live) => live,
+        Err(e) => {
+            tracing::error!(error = %e, "web UI: cannot read the session");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot read the session; try again\n",
+            )
+                .into_response();
+        }
+    };
+    let (Some(id), Some((csrf, user))) = (id, live) else {
         if is_htmx(request.headers()) {
             // htmx follows HX-Redirect with a full page load.
             return (
@@ -146,9 +201,12 @@ pub async fn require(
         return Redirect::to("/ui/login").into_response();
     };
     let secure = over_tls(request.extensions().get::<OverTls>());
-    request
-        .extensions_mut()
-        .insert(Session { id, csrf, secure });
+    request.extensions_mut().insert(Session {
+        id,
+        csrf,
+        secure,
+        user,
+    });
     next.run(request).await
 }
 
@@ -159,12 +217,10 @@ pub struct LoginPage {
     pub error: Option<String>,
 }
 
-pub async fn login_page(
-    Extension(ui): Extension<Arc<UiState>>,
-    lang: Lang,
-    headers: HeaderMap,
-) -> Response {
-    if cookie_value(&headers, COOKIE).is_some_and(|id| ui.touch(&id).is_some()) {
+pub async fn login_page(State(state): State<AppState>, lang: Lang, headers: HeaderMap) -> Response {
+    if let Some(id) = cookie_value(&headers, COOKIE)
+        && is_live(state.service.store().as_ref(), &id).await
+    {
         return Redirect::to("/ui/devices").into_response();
     }
     LoginPage {
@@ -181,7 +237,7 @@ pub struct LoginForm {
 
 /// The sign-in form must come from our own pages: a cross-site form could otherwise sign the
 /// browser into an attacker's session (login CSRF). Browsers send `Origin` on POST.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
@@ -196,7 +252,6 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 pub async fn login(
     State(state): State<AppState>,
-    Extension(ui): Extension<Arc<UiState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     tls: Option<Extension<OverTls>>,
     lang: Lang,
@@ -247,7 +302,13 @@ pub async fn login(
             return page(StatusCode::INTERNAL_SERVER_ERROR, "error.internal");
         }
     }
-    let (id, _csrf) = ui.create();
+    let id = match create(state.service.store().as_ref(), None).await {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(error = %e, "web UI sign-in: cannot store the session");
+            return page(StatusCode::SERVICE_UNAVAILABLE, "error.internal");
+        }
+    };
     let secure = tls.is_some_and(|Extension(t)| t.0);
     (
         StatusCode::SEE_OTHER,
@@ -263,21 +324,30 @@ pub async fn login(
 }
 
 pub async fn logout(
-    Extension(ui): Extension<Arc<UiState>>,
+    State(state): State<AppState>,
     Extension(session): Extension<Session>,
 ) -> Response {
-    ui.end(&session.id);
-    (
+    if let Err(e) = end(state.service.store().as_ref(), &session.id).await {
+        tracing::error!(error = %e, "web UI sign-out: cannot remove the session");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cannot sign out; try again\n",
+        )
+            .into_response();
+    }
+    // Both cookie variants are cleared: a partitioned cookie is only replaced by a partitioned one.
+    let mut response = (
         StatusCode::OK,
-        [
-            (header::SET_COOKIE, session_cookie("", session.secure, None)),
-            (
-                header::HeaderName::from_static("hx-redirect"),
-                HeaderValue::from_static("/ui/login"),
-            ),
-        ],
+        [(
+            header::HeaderName::from_static("hx-redirect"),
+            HeaderValue::from_static("/ui/login"),
+        )],
     )
-        .into_response()
+        .into_response();
+    let headers = response.headers_mut();
+    headers.append(header::SET_COOKIE, session_cookie("", session.secure, None));
+    headers.append(header::SET_COOKIE, framed_session_cookie("", None));
+    response
 }
 
 #[cfg(test)]
@@ -285,13 +355,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sessions_end_on_sign_out() {
-        let ui = UiState::default();
-        let (id, csrf) = ui.create();
-        assert_eq!(ui.touch(&id), Some(csrf));
-        ui.end(&id);
-        assert_eq!(ui.touch(&id), None);
-        assert_eq!(ui.touch("made-up"), None);
+    fn only_the_hash_of_the_id_is_stored() {
+        let h = id_hash("abc");
+        assert_eq!(
+            h,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(h, "abc");
+    }
+
+    #[test]
+    fn framed_cookie_is_partitioned() {
+        let c = framed_session_cookie("abc", Some(60));
+        let c = c.to_str().unwrap_or_default();
+        for part in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=None",
+            "Partitioned",
+            "Path=/ui",
+        ] {
+            assert!(c.contains(part), "{part} missing in {c}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod fuzz;
 mod hardening;
 mod import_crash;
 mod logs;
+mod myapps;
 mod phone_auth;
 mod provisioning;
 mod rps;

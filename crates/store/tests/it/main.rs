@@ -17,3 +17,4 @@ mod misc;
 mod requests;
 mod rps;
 mod sealed;
+mod ui_sessions;
