@@ -32,6 +32,9 @@ const MAC_HEX = '001565123456';
 const INSTANCE_PASSWORD = 'browser-instance-' + process.pid;
 const PBX_MAC = '00:15:65:ab:cd:ef';
 const PBX_MAC_HEX = '001565abcdef';
+// A MAC the RPS simulator says another account owns: its redirect fails with RPS's answer.
+const FOREIGN_MAC = '00:15:65:99:88:77';
+const FOREIGN_MAC_HEX = '001565998877';
 
 const run = promisify(execFile);
 const children = [];
@@ -102,7 +105,8 @@ before(async () => {
   work = mkdtempSync(path.join(tmpdir(), 'yp-browser-'));
   mkdirSync(SHOTS, { recursive: true });
   const rpsMatch = await start(SIM, ['rps', '--listen', '127.0.0.1:0', '--user', 'xml-user',
-    '--password', 'xml-pass', '--access-key-id', 'AKID-BROWSER', '--access-key-secret', 'browser-rps-secret'],
+    '--password', 'xml-pass', '--access-key-id', 'AKID-BROWSER', '--access-key-secret', 'browser-rps-secret',
+    '--foreign', FOREIGN_MAC],
   {}, /RPS simulator on (http:\/\/\S+)/);
   rps = rpsMatch[1];
   const port = await freePort();
@@ -213,7 +217,7 @@ test('change a setting: the next rendered file changes (detail page, then the ph
 
 test('RPS history shows the commands the RPS simulator answered, filterable by MAC and command', async () => {
   await page.goto(base + '/ui/rps');
-  const text = await page.textContent('table.rps-history');
+  const text = await page.textContent('ol.rps-history');
   assert.match(text, /ADD_SERVER/);
   assert.match(text, /REDIRECT_DEVICE/);
   assert.ok(!(await page.content()).includes('browser-rps-secret'));
@@ -221,7 +225,7 @@ test('RPS history shows the commands the RPS simulator answered, filterable by M
   await page.selectOption('select[name=command]', 'REDIRECT_DEVICE');
   await page.click('form.filters button[type=submit]');
   await page.waitForURL(/command=REDIRECT_DEVICE/);
-  const rows = await page.$$eval('table.rps-history tbody tr', (trs) => trs.map((tr) => tr.textContent));
+  const rows = await page.$$eval('ol.rps-history li.entry', (lis) => lis.map((li) => li.textContent));
   assert.ok(rows.length >= 1);
   for (const r of rows) {
     assert.match(r, /REDIRECT_DEVICE/);
@@ -230,6 +234,52 @@ test('RPS history shows the commands the RPS simulator answered, filterable by M
   }
   await page.goto(base + '/ui/rps');
   await shot('rps-history');
+});
+
+/** Whether the element's box is inside the viewport horizontally, and the page does not
+ *  scroll sideways. */
+async function fitsWidth(selector) {
+  return page.$eval(selector, (el) => {
+    const r = el.getBoundingClientRect();
+    const doc = document.scrollingElement;
+    return { left: r.left, right: r.right, width: window.innerWidth, scroll: doc.scrollWidth,
+      inside: r.left >= 0 && r.right <= window.innerWidth && r.width > 0,
+      noScroll: doc.scrollWidth <= window.innerWidth };
+  });
+}
+
+test('RPS history: the answer to a failed command is on screen at 1,280 and 480 px, the parameters folded', async () => {
+  await page.goto(base + '/ui/devices');
+  await page.fill('input[name=mac]', FOREIGN_MAC);
+  await page.fill('input[name=sip_user]', '299');
+  await page.fill('input[name=sip_password]', 'sip-secret-299');
+  await page.fill('input[name=registrar]', 'pbx.example.com');
+  await page.fill('input[name=name]', 'Owned by another RPS account');
+  await page.click('#add-form button[type=submit]');
+  await page.waitForSelector(`#dev-${FOREIGN_MAC_HEX}`);
+  const failed = `ol.rps-history li.failed:has(code.mac:text("${FOREIGN_MAC}"))`;
+  for (let i = 0; i < 40 && !(await page.$(failed)); i++) {
+    await page.waitForTimeout(250);
+    await page.goto(base + '/ui/rps');
+  }
+  await page.waitForSelector(failed);
+  assert.match(await page.textContent(`${failed} .answer`), /added\.by\.other|forbidden/);
+  assert.equal(await page.$eval(`${failed} details.params`, (d) => d.open), false, 'parameters not folded');
+  for (const width of [1280, 480]) {
+    await page.setViewportSize({ width, height: 860 });
+    const fit = await fitsWidth(`${failed} .answer`);
+    assert.ok(fit.inside, `answer outside the viewport at ${width} px: ${JSON.stringify(fit)}`);
+    assert.ok(fit.noScroll, `the page scrolls sideways at ${width} px: ${JSON.stringify(fit)}`);
+  }
+  await shot('rps-history-narrow', 480);
+  // The device page's RPS history too.
+  await page.goto(base + `/ui/devices/${FOREIGN_MAC_HEX}`);
+  for (const width of [1280, 480]) {
+    await page.setViewportSize({ width, height: 860 });
+    const fit = await fitsWidth('#device-rps li.failed .answer');
+    assert.ok(fit.inside && fit.noScroll, `device page at ${width} px: ${JSON.stringify(fit)}`);
+  }
+  await page.setViewportSize({ width: 1280, height: 860 });
 });
 
 test('import a CSV with a bad row: per-row results, the good rows are added', async () => {
@@ -279,6 +329,49 @@ test('innovaphone: a phone added in myApps shows Config Received, its PBX side, 
   await shot('device-innovaphone');
   await page.goto(base + '/ui/settings');
   assert.match(await page.textContent('#pbx-settings'), /master \(example\.com/);
+});
+
+test('Changes: a settings change and a device edit are listed under who made them', async () => {
+  // A device edit in the UI (admin password session).
+  await page.goto(base + `/ui/devices/${MAC_HEX}/edit`);
+  await page.fill('input[name=display_name]', 'Front desk');
+  await page.fill('input[name=sip_password]', 'sip-secret-edited-201');
+  await page.click('form.panel button[type=submit]');
+  await page.waitForURL(new RegExp(`/ui/devices/${MAC_HEX}$`));
+  // A settings change through the API.
+  const r = await fetch(base + '/api/v1/settings', {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${PASSWORD}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ update_interval_minutes: 23 }),
+  });
+  assert.equal(r.status, 200);
+  await page.goto(base + '/ui/changes');
+  const entries = await page.$$eval('ol.changes li.entry', (lis) => lis.map((li) => li.textContent.replace(/\s+/g, ' ')));
+  const find = (re) => entries.find((e) => re.test(e));
+  const edit = find(/Device edited .*00:15:65:12:34:56/);
+  assert.ok(edit, `no device edit in ${JSON.stringify(entries)}`);
+  assert.match(edit, /Admin password/);
+  assert.match(edit, /sip_password/);
+  assert.match(edit, /display_name/);
+  const uiSettings = find(/Settings changed .*Admin password .*update_interval_minutes/);
+  assert.ok(uiSettings, `no UI settings change in ${JSON.stringify(entries)}`);
+  const apiSettings = find(/Settings changed .*API .*update_interval_minutes/);
+  assert.ok(apiSettings, `no API settings change in ${JSON.stringify(entries)}`);
+  const users = find(/Device added .*00:15:65:ab:cd:ef/);
+  assert.ok(users && /innovaphone PBX/.test(users) && /jdoe/.test(users), `Users' phone: ${users}`);
+  const content = await page.content();
+  for (const secret of ['sip-secret-edited-201', 'sip-secret-201', 'browser-rps-secret']) {
+    assert.ok(!content.includes(secret), `${secret} shown in Changes`);
+  }
+  await shot('changes');
+  await shot('changes-narrow', 480);
+  const fit = await fitsWidth('ol.changes');
+  assert.ok(fit.inside && fit.noScroll, `Changes at 480 px: ${JSON.stringify(fit)}`);
+  await page.setViewportSize({ width: 1280, height: 860 });
+  // The device page has its own Changes section.
+  await page.goto(base + `/ui/devices/${MAC_HEX}`);
+  assert.match(await page.textContent('#device-changes'), /Device edited/);
+  assert.match(await page.textContent('#device-changes'), /Device added/);
 });
 
 test('German: the switch link sets the language', async () => {

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use yealink::{Mac, PhoneFile};
 
 use crate::admin_auth::AdminCheck;
+use crate::audit::Actor;
 use crate::device_input::{DeviceInput, DevicePatch};
 use crate::error::ServiceError;
 use crate::import::parse_csv;
@@ -52,6 +53,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/rps/status", get(rps_status))
         .route("/rps/history", get(rps_history))
+        .route("/changes", get(changes))
         .route("/rps/check/{mac}", axum::routing::post(rps_check))
         .route("/rps/retry", axum::routing::post(rps_retry))
         .route("/innovaphone/status", get(innovaphone_status))
@@ -296,7 +298,7 @@ async fn add_device(
     body: Result<Json<DeviceInput>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<DeviceView>)> {
     let Json(input) = body?;
-    let record = state.service.add_device(input).await?;
+    let record = state.service.add_device(input, &Actor::api()).await?;
     let device = state.service.get_device(record.mac).await?;
     Ok((
         StatusCode::CREATED,
@@ -331,7 +333,10 @@ async fn update_device(
     body: Result<Json<DevicePatch>, JsonRejection>,
 ) -> ApiResult<Json<DeviceView>> {
     let Json(patch) = body?;
-    let record = state.service.update_device(parse_mac(&mac)?, patch).await?;
+    let record = state
+        .service
+        .update_device(parse_mac(&mac)?, patch, &Actor::api())
+        .await?;
     let device = state.service.get_device(record.mac).await?;
     Ok(Json(DeviceView::new(&state.service, &device, false)))
 }
@@ -340,7 +345,10 @@ async fn remove_device(
     State(state): State<AppState>,
     Path(mac): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state.service.remove_device(parse_mac(&mac)?).await?;
+    state
+        .service
+        .remove_device(parse_mac(&mac)?, &Actor::api())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -446,15 +454,19 @@ async fn settings_answer(state: &AppState) -> ApiResult<Json<Value>> {
     Ok(Json(value))
 }
 
-/// Takes `rps_secret` out of a settings document and stores it apart (write-only).
+/// Takes `rps_secret` out of a settings document and stores it apart (write-only). Returns
+/// whether a new secret was stored.
 async fn take_rps_secret(
     state: &AppState,
     fields: &mut serde_json::Map<String, Value>,
-) -> ApiResult<()> {
+) -> ApiResult<bool> {
     match fields.remove("rps_secret") {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::String(s)) if s == crate::secret::MASK => Ok(()),
-        Some(Value::String(s)) => Ok(state.service.rps().set_own_secret(s.trim()).await?),
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::String(s)) if s == crate::secret::MASK => Ok(false),
+        Some(Value::String(s)) => {
+            state.service.rps().set_own_secret(s.trim()).await?;
+            Ok(true)
+        }
         Some(_) => Err(FieldError {
             field: "rps_secret",
             message: "must be a string".into(),
@@ -474,8 +486,11 @@ async fn put_settings(
     let settings: Settings = serde_json::from_value(Value::Object(fields.clone()))
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     settings.validate()?;
-    take_rps_secret(&state, &mut fields).await?;
-    state.service.update_settings(settings).await?;
+    let secret_set = take_rps_secret(&state, &mut fields).await?;
+    state
+        .service
+        .update_settings(settings, &Actor::api(), secret_set)
+        .await?;
     settings_answer(&state).await
 }
 
@@ -506,12 +521,16 @@ async fn patch_settings(
     let settings: Settings =
         serde_json::from_value(current).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     settings.validate()?;
+    let mut secret_set = false;
     if let Some(secret) = secret {
         let mut fields = serde_json::Map::new();
         fields.insert("rps_secret".into(), secret);
-        take_rps_secret(&state, &mut fields).await?;
+        secret_set = take_rps_secret(&state, &mut fields).await?;
     }
-    state.service.update_settings(settings).await?;
+    state
+        .service
+        .update_settings(settings, &Actor::api(), secret_set)
+        .await?;
     settings_answer(&state).await
 }
 
@@ -520,7 +539,7 @@ async fn resend_redirect(
     Path(mac): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let mac = parse_mac(&mac)?;
-    state.service.resend_redirect(mac).await?;
+    state.service.resend_redirect(mac, &Actor::api()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"queued": ["DEREGISTER_DEVICE", "REDIRECT_DEVICE"], "mac": mac.to_string()})),
@@ -549,6 +568,37 @@ struct HistoryParams {
     offset: u32,
     #[serde(default)]
     limit: u32,
+}
+
+#[derive(Deserialize)]
+struct ChangeParams {
+    mac: Option<String>,
+    #[serde(default)]
+    offset: u32,
+    #[serde(default)]
+    limit: u32,
+}
+
+/// The audit of changes, newest first: who changed what (names, never values).
+async fn changes(
+    State(state): State<AppState>,
+    Query(params): Query<ChangeParams>,
+) -> ApiResult<Json<Value>> {
+    let mac = params.mac.as_deref().map(parse_mac).transpose()?;
+    let page = state
+        .service
+        .list_changes(&prov_store::ChangeQuery {
+            mac,
+            offset: params.offset,
+            limit: params.limit,
+        })
+        .await?;
+    let items: Vec<crate::audit::ChangeView> = page
+        .items
+        .iter()
+        .map(crate::audit::ChangeView::from)
+        .collect();
+    Ok(Json(json!({"items": items, "total": page.total})))
 }
 
 async fn rps_history(
@@ -610,7 +660,10 @@ async fn rps_retry(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 
 async fn import_devices(State(state): State<AppState>, body: String) -> ApiResult<Json<Value>> {
     let rows = parse_csv(body.as_bytes()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let results = state.service.import_devices(rows, &|_| {}).await?;
+    let results = state
+        .service
+        .import_devices(rows, &|_| {}, &Actor::api())
+        .await?;
     let failed = results.iter().filter(|r| r.error.is_some()).count();
     Ok(Json(json!({
         "imported": results.len() - failed,

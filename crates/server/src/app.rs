@@ -277,6 +277,8 @@ fn spawn_background(state: AppState, config: &Config) -> Vec<tokio::task::JoinHa
     let keep_anonymous = config.limits.request_log_keep_anonymous;
     let history_retention = time::Duration::days(i64::from(config.rps_history_retention_days));
     let history_keep = config.rps_history_keep;
+    let changes_retention = time::Duration::days(i64::from(config.changes_retention_days));
+    let changes_keep = config.changes_keep;
     let pruner = tokio::spawn(async move {
         let mut tick = tokio::time::interval(PRUNE_EVERY);
         loop {
@@ -310,6 +312,15 @@ fn spawn_background(state: AppState, config: &Config) -> Vec<tokio::task::JoinHa
                 .await
             {
                 tracing::warn!(error = %e, "could not prune the RPS history");
+            }
+            let cutoff = OffsetDateTime::now_utc() - changes_retention;
+            if let Err(e) = state
+                .service
+                .store()
+                .prune_changes(cutoff, changes_keep)
+                .await
+            {
+                tracing::warn!(error = %e, "could not prune the audit of changes");
             }
         }
     });

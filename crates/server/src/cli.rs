@@ -12,6 +12,7 @@ use prov_store::{DeviceQuery, DeviceSort};
 use yealink::Mac;
 
 use crate::api::resolve_file_name;
+use crate::audit::Actor;
 use crate::config::{Config, Overrides};
 use crate::device_input::DeviceInput;
 use crate::import::parse_csv;
@@ -336,7 +337,7 @@ pub async fn run_device(config: &Config, command: DeviceCommand) -> anyhow::Resu
         }
         DeviceCommand::Remove { mac } => {
             let mac = parse_mac(&mac)?;
-            service.remove_device(mac).await?;
+            service.remove_device(mac, &Actor::Cli).await?;
             println!("removed {mac}");
             Ok(())
         }
@@ -370,7 +371,7 @@ async fn add(service: &Service, args: AddArgs) -> anyhow::Result<()> {
             ..SettingsOverride::default()
         },
     };
-    let record = service.add_device(input).await?;
+    let record = service.add_device(input, &Actor::Cli).await?;
     let device = service.get_device(record.mac).await?;
     let view = DeviceView::new(service, &device, true);
     if args.json {
@@ -500,7 +501,11 @@ async fn import(service: &Service, file: &PathBuf, json: bool) -> anyhow::Result
     );
     let progress_bar = bar.clone();
     let results = service
-        .import_devices(rows, &move |n| progress_bar.set_position(n as u64))
+        .import_devices(
+            rows,
+            &move |n| progress_bar.set_position(n as u64),
+            &Actor::Cli,
+        )
         .await?;
     bar.finish_and_clear();
     let rejected: Vec<_> = results.iter().filter(|r| r.error.is_some()).collect();
@@ -569,6 +574,7 @@ pub async fn run_settings(config: &Config, command: SettingsCommand) -> anyhow::
         }
         SettingsCommand::Set { assignments } => {
             let mut settings = service.settings().as_ref().clone();
+            let mut secret_set = false;
             for assignment in &assignments {
                 let (key, value) = assignment
                     .split_once('=')
@@ -576,6 +582,7 @@ pub async fn run_settings(config: &Config, command: SettingsCommand) -> anyhow::
                 if key.trim() == "rps_secret" {
                     // Kept apart from the settings document so it is never shown again.
                     service.rps().set_own_secret(value.trim()).await?;
+                    secret_set = true;
                     continue;
                 }
                 // A PEM spans lines: read it from a file rather than the command line.
@@ -589,7 +596,9 @@ pub async fn run_settings(config: &Config, command: SettingsCommand) -> anyhow::
                 }
                 settings.set_from_text(key.trim(), value)?;
             }
-            service.update_settings(settings).await?;
+            service
+                .update_settings(settings, &Actor::Cli, secret_set)
+                .await?;
             println!("saved");
         }
     }
@@ -781,6 +790,22 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
                 vec![mac]
             };
             service.rps().enqueue_redirects(&settings, &macs).await?;
+            let audit: Vec<_> = macs
+                .iter()
+                .map(|mac| {
+                    crate::audit::entry(
+                        &Actor::Cli,
+                        crate::audit::Action::RedirectResent,
+                        Some(*mac),
+                        String::new(),
+                    )
+                })
+                .collect();
+            service
+                .store()
+                .record_changes(&audit)
+                .await
+                .map_err(crate::error::ServiceError::from)?;
             println!("queued DEREGISTER + REDIRECT for {} device(s)", macs.len());
         }
         RpsCommand::Retry => {

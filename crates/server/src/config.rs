@@ -52,6 +52,10 @@ pub struct Config {
     pub rps_history_retention_days: u32,
     /// ...but the newest this many are always kept.
     pub rps_history_keep: u32,
+    /// Audit entries ("Changes") older than this are pruned...
+    pub changes_retention_days: u32,
+    /// ...but the newest this many are always kept.
+    pub changes_keep: u32,
     /// `[innovaphone]`: the App Service side (off until a password is set).
     pub innovaphone: InnovaphoneConfig,
     /// `[limits]`: defences against hostile or unlucky load (see `docs/security.md`).
@@ -199,6 +203,8 @@ impl Default for Config {
             rps_timeout_secs: 15,
             rps_history_retention_days: 365,
             rps_history_keep: 10_000,
+            changes_retention_days: 730,
+            changes_keep: 10_000,
             innovaphone: InnovaphoneConfig::default(),
             limits: Limits::default(),
         }

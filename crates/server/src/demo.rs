@@ -64,7 +64,9 @@ pub async fn run() -> anyhow::Result<()> {
     let service = server.state().service.clone();
     let mut settings = service.settings().as_ref().clone();
     settings.public_base_url = Some(format!("http://{addr}"));
-    service.update_settings(settings).await?;
+    service
+        .update_settings(settings, &crate::audit::Actor::Demo, false)
+        .await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(server.run(listener, async {
         let _ = stopped.await;
@@ -79,14 +81,17 @@ pub async fn run() -> anyhow::Result<()> {
         "The administrator adds a phone: MAC, SIP user, password, registrar",
     );
     let record = service
-        .add_device(DeviceInput {
-            mac: MAC.into(),
-            sip_user: "201".into(),
-            sip_password: random_token(12),
-            registrar: "pbx.example.com".into(),
-            display_name: Some("Reception".into()),
-            ..DeviceInput::default()
-        })
+        .add_device(
+            DeviceInput {
+                mac: MAC.into(),
+                sip_user: "201".into(),
+                sip_password: random_token(12),
+                registrar: "pbx.example.com".into(),
+                display_name: Some("Reception".into()),
+                ..DeviceInput::default()
+            },
+            &crate::audit::Actor::Demo,
+        )
         .await?;
     println!(
         "    added {} (SIP user 201, display name Reception)",

@@ -3,6 +3,7 @@
 pub mod admin_auth;
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod auth_limit;
 pub mod cache;
 pub mod cli;

@@ -8,6 +8,7 @@ use prov_store::{Device, DeviceKeyset, DeviceQuery, DeviceRecord, Page, Store};
 use time::OffsetDateTime;
 use yealink::{Mac, PhoneFile, PhoneSettings, UserAgent};
 
+use crate::audit::{self, Action, Actor};
 use crate::cache::DeviceCache;
 use crate::device_input::{DeviceInput, DevicePatch, ValidDevice, split_registrar};
 use crate::error::ServiceError;
@@ -253,7 +254,14 @@ impl Service {
         self.learned_app_url.read().clone()
     }
 
-    pub async fn update_settings(&self, settings: Settings) -> Result<Arc<Settings>, ServiceError> {
+    /// Saves the settings and records who changed which (by name). `rps_secret_set`: the
+    /// caller stored a new RPS secret with this save (recorded by name, never its value).
+    pub async fn update_settings(
+        &self,
+        settings: Settings,
+        actor: &Actor,
+        rps_secret_set: bool,
+    ) -> Result<Arc<Settings>, ServiceError> {
         settings.validate()?;
         let value = serde_json::to_value(&settings).map_err(|e| ServiceError::Render {
             file: "settings".into(),
@@ -261,6 +269,19 @@ impl Service {
         })?;
         self.store.put_settings(&value).await?;
         let before = self.settings();
+        let mut names = serde_json::to_value(before.as_ref())
+            .map(|old| audit::changed_keys(&old, &value))
+            .unwrap_or_default();
+        if rps_secret_set {
+            names.push("rps_secret".into());
+        }
+        self.audit(audit::entry(
+            actor,
+            Action::SettingsChanged,
+            None,
+            audit::summary(&names),
+        ))
+        .await;
         let settings = Arc::new(settings);
         *self.settings.write() = settings.clone();
         // A new account or a new address must be registered at RPS before phones are sent there.
@@ -300,8 +321,10 @@ impl Service {
         mac: Mac,
         pbx: Option<&SettingsOverride>,
         admin_password: Option<&str>,
+        actor: &Actor,
     ) -> Result<bool, ServiceError> {
         let device = self.get_device(mac).await?;
+        let before = device.record.clone();
         let mut record = device.record;
         let mut overrides = overrides_of(&record);
         if let Some(pbx) = pbx {
@@ -325,7 +348,15 @@ impl Service {
         }
         record.updated_at = OffsetDateTime::now_utc();
         let stored = self.store.update_device(&record).await?;
+        let names = audit::device_changes(&before, &stored);
         self.cache.upsert(stored);
+        self.audit(audit::entry(
+            actor,
+            Action::DeviceEdited,
+            Some(mac),
+            audit::summary(&names),
+        ))
+        .await;
         Ok(true)
     }
 
@@ -339,7 +370,11 @@ impl Service {
         format!("{}/prov/", self.base_url())
     }
 
-    pub async fn add_device(&self, input: DeviceInput) -> Result<DeviceRecord, ServiceError> {
+    pub async fn add_device(
+        &self,
+        input: DeviceInput,
+        actor: &Actor,
+    ) -> Result<DeviceRecord, ServiceError> {
         let valid = input.validate()?;
         let record = new_record(valid, OffsetDateTime::now_utc());
         let outcome = self
@@ -351,7 +386,15 @@ impl Service {
                     "the store answered no row for the insert".into(),
                 ))
             })?;
-        Ok(outcome?)
+        let stored = outcome?;
+        self.audit(audit::entry(
+            actor,
+            Action::DeviceAdded,
+            Some(stored.mac),
+            String::new(),
+        ))
+        .await;
+        Ok(stored)
     }
 
     /// Inserts devices with their DEREGISTER + REDIRECT commands in the same transaction
@@ -378,9 +421,38 @@ impl Service {
     }
 
     /// DEREGISTER + REDIRECT at RPS (again), e.g. after a factory reset went to the wrong place.
-    pub async fn resend_redirect(&self, mac: Mac) -> Result<(), ServiceError> {
+    pub async fn resend_redirect(&self, mac: Mac, actor: &Actor) -> Result<(), ServiceError> {
         self.get_device(mac).await?;
-        self.queue_redirects(&[mac]).await
+        self.queue_redirects(&[mac]).await?;
+        self.audit(audit::entry(
+            actor,
+            Action::RedirectResent,
+            Some(mac),
+            String::new(),
+        ))
+        .await;
+        Ok(())
+    }
+
+    /// Records a change right after it was made. A failure is logged, not returned: the change
+    /// itself is done, and an error would tell the user it was not (docs/decisions.md).
+    async fn audit(&self, entry: prov_store::ChangeEntry) {
+        self.audit_all(std::slice::from_ref(&entry)).await;
+    }
+
+    async fn audit_all(&self, entries: &[prov_store::ChangeEntry]) {
+        if let Err(e) = self.store.record_changes(entries).await {
+            metrics::counter!("audit_failures_total").increment(1);
+            tracing::error!(error = %e, entries = entries.len(), "could not record a change in the audit");
+        }
+    }
+
+    /// The audit, newest first (UI, API).
+    pub async fn list_changes(
+        &self,
+        q: &prov_store::ChangeQuery,
+    ) -> Result<Page<prov_store::ChangeEntry>, ServiceError> {
+        Ok(self.store.list_changes(q).await?)
     }
 
     async fn queue_redirects(&self, macs: &[Mac]) -> Result<(), ServiceError> {
@@ -400,6 +472,7 @@ impl Service {
         &self,
         rows: Vec<crate::import::ImportRow>,
         progress: &(dyn Fn(usize) + Send + Sync),
+        actor: &Actor,
     ) -> Result<Vec<RowResult>, ServiceError> {
         const CHUNK: usize = 1_000;
         let now = OffsetDateTime::now_utc();
@@ -420,6 +493,20 @@ impl Service {
         for chunk in pending.chunks(CHUNK) {
             let records: Vec<DeviceRecord> = chunk.iter().map(|(_, r)| r.clone()).collect();
             let outcomes = self.insert_with_redirects(&records).await?;
+            // One entry per imported device, so its own page says where it came from.
+            let added: Vec<prov_store::ChangeEntry> = outcomes
+                .iter()
+                .filter_map(|o| o.as_ref().ok())
+                .map(|stored| {
+                    audit::entry(
+                        actor,
+                        Action::DeviceImported,
+                        Some(stored.mac),
+                        "CSV import".into(),
+                    )
+                })
+                .collect();
+            self.audit_all(&added).await;
             for ((line, record), outcome) in chunk.iter().zip(outcomes) {
                 let error = outcome.err().map(|e| ServiceError::from(e).to_string());
                 results.push(RowResult {
@@ -438,8 +525,10 @@ impl Service {
         &self,
         mac: Mac,
         patch: DevicePatch,
+        actor: &Actor,
     ) -> Result<DeviceRecord, ServiceError> {
         let device = self.get_device(mac).await?;
+        let before = device.record.clone();
         let mut record = device.record;
         let rotate = patch.rotate_credentials;
         let valid = patch.apply(valid_from_record(&record)?)?;
@@ -451,6 +540,13 @@ impl Service {
         record.updated_at = OffsetDateTime::now_utc();
         let stored = self.store.update_device(&record).await?;
         self.cache.upsert(stored.clone());
+        self.audit(audit::entry(
+            actor,
+            Action::DeviceEdited,
+            Some(mac),
+            audit::summary(&audit::device_changes(&before, &stored)),
+        ))
+        .await;
         if rotate {
             // RPS must hand out the new URL from now on.
             self.queue_redirects(&[mac]).await?;
@@ -458,10 +554,17 @@ impl Service {
         Ok(stored)
     }
 
-    pub async fn remove_device(&self, mac: Mac) -> Result<(), ServiceError> {
+    pub async fn remove_device(&self, mac: Mac, actor: &Actor) -> Result<(), ServiceError> {
         if !self.store.delete_device(mac).await? {
             return Err(ServiceError::NotFound(mac));
         }
+        self.audit(audit::entry(
+            actor,
+            Action::DeviceRemoved,
+            Some(mac),
+            String::new(),
+        ))
+        .await;
         // Its sysclient connection notices the missing device and ends.
         self.store.delete_pbx_device(mac).await?;
         self.pbx_config.write().remove(&mac);

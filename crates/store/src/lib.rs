@@ -43,6 +43,7 @@ macro_rules! rps_history_columns {
     };
 }
 
+mod changes;
 mod common;
 mod error;
 mod files;
@@ -61,6 +62,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use yealink::Mac;
 
+pub use crate::changes::{ChangeEntry, ChangeQuery};
 pub use crate::error::StoreError;
 pub use crate::files::DB_FILE_MODE;
 pub use crate::postgres::PgStore;
@@ -409,4 +411,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes the session (sign-out, expiry); whether it existed.
     async fn delete_ui_session(&self, id_hash: &str) -> Result<bool, StoreError>;
+    // ---- audit of changes ----------------------------------------------------------------
+    //
+    // Who changed what (devices, settings), for people. Entries hold names, never secret
+    // values: the caller writes them so (see the server's audit.rs).
+
+    /// Appends one entry; `entry.id` is ignored.
+    async fn record_change(&self, entry: &ChangeEntry) -> Result<(), StoreError> {
+        self.record_changes(std::slice::from_ref(entry)).await
+    }
+
+    /// Appends the entries in one transaction (a CSV import records one per device).
+    async fn record_changes(&self, entries: &[ChangeEntry]) -> Result<(), StoreError>;
+
+    /// Newest first (by `at`, then insertion order); filtered by MAC.
+    async fn list_changes(&self, q: &ChangeQuery) -> Result<Page<ChangeEntry>, StoreError>;
+
+    /// Bounded retention: deletes entries older than `older_than`, but always keeps the
+    /// newest `keep_last` entries overall. Returns the number of entries deleted.
+    async fn prune_changes(
+        &self,
+        older_than: OffsetDateTime,
+        keep_last: u32,
+    ) -> Result<u64, StoreError>;
 }

@@ -1328,5 +1328,22 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    async fn record_changes(&self, entries: &[crate::ChangeEntry]) -> Result<(), StoreError> {
+        crate::changes::pg_record(&self.pool, entries).await
+    }
+
+    async fn list_changes(
+        &self,
+        q: &crate::ChangeQuery,
+    ) -> Result<Page<crate::ChangeEntry>, StoreError> {
+        crate::changes::pg_list(&self.pool, q).await
+    }
+
+    async fn prune_changes(
+        &self,
+        older_than: OffsetDateTime,
+        keep_last: u32,
+    ) -> Result<u64, StoreError> {
+        crate::changes::pg_prune(&self.pool, older_than, keep_last).await
     }
 }

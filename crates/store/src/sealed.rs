@@ -566,5 +566,27 @@ impl Store for SealedStore {
 
     async fn delete_ui_session(&self, id_hash: &str) -> Result<bool, StoreError> {
         self.inner.delete_ui_session(id_hash).await
+    // The audit holds no secrets (the server writes names, never values): passed through.
+    async fn record_change(&self, entry: &crate::ChangeEntry) -> Result<(), StoreError> {
+        self.inner.record_change(entry).await
+    }
+
+    async fn record_changes(&self, entries: &[crate::ChangeEntry]) -> Result<(), StoreError> {
+        self.inner.record_changes(entries).await
+    }
+
+    async fn list_changes(
+        &self,
+        q: &crate::ChangeQuery,
+    ) -> Result<Page<crate::ChangeEntry>, StoreError> {
+        self.inner.list_changes(q).await
+    }
+
+    async fn prune_changes(
+        &self,
+        older_than: OffsetDateTime,
+        keep_last: u32,
+    ) -> Result<u64, StoreError> {
+        self.inner.prune_changes(older_than, keep_last).await
     }
 }

@@ -11,6 +11,7 @@ use yealink::Mac;
 use super::Innovaphone;
 use super::record::PbxDevice;
 use super::sysclient::LinkEvent;
+use crate::audit::Actor;
 use crate::device_input::{DeviceInput, DevicePatch};
 use crate::error::ServiceError;
 
@@ -143,6 +144,11 @@ async fn upsert_device(
     } else {
         req.cn.clone()
     };
+    // Users asks on behalf of the PBX user the phone is for; ProvisioningPhone names no admin.
+    let actor = Actor::Innovaphone {
+        service: "Users (ProvisioningPhone)".into(),
+        user: Some(req.usename.clone()).filter(|u| !u.is_empty()),
+    };
     if inn.service.cache().by_mac(mac).is_some() {
         inn.service
             .update_device(
@@ -156,23 +162,27 @@ async fn upsert_device(
                     name: Some(name),
                     ..DevicePatch::default()
                 },
+                &actor,
             )
             .await?;
         // A phone provisioned again (new user, factory reset) must be sent to us again.
-        inn.service.resend_redirect(mac).await
+        inn.service.resend_redirect(mac, &actor).await
     } else {
         inn.service
-            .add_device(DeviceInput {
-                mac: mac.to_string(),
-                sip_user: req.usename.clone(),
-                sip_password: password.to_owned(),
-                registrar: req.dns.clone(),
-                auth_name: None,
-                display_name: Some(name.clone()),
-                name: Some(name),
-                model: None,
-                overrides: Default::default(),
-            })
+            .add_device(
+                DeviceInput {
+                    mac: mac.to_string(),
+                    sip_user: req.usename.clone(),
+                    sip_password: password.to_owned(),
+                    registrar: req.dns.clone(),
+                    auth_name: None,
+                    display_name: Some(name.clone()),
+                    name: Some(name),
+                    model: None,
+                    overrides: Default::default(),
+                },
+                &actor,
+            )
             .await
             .map(|_| ())
     }

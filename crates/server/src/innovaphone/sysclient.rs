@@ -638,6 +638,14 @@ async fn save(inn: &Innovaphone, mac: Mac, doc: &PbxDevice) -> Result<(), LinkEr
         .map_err(|e| LinkError::Failed(format!("cannot store the phone's innovaphone data: {e}")))
 }
 
+/// The audit's actor for what Devices' configuration changes on a device.
+fn devices_actor(doc: &PbxDevice) -> crate::audit::Actor {
+    crate::audit::Actor::Innovaphone {
+        service: "Devices".into(),
+        user: Some(doc.usename.clone()).filter(|u| !u.is_empty()),
+    }
+}
+
 /// Maps the items onto the device and stores both.
 async fn apply_config(inn: &Innovaphone, mac: Mac, doc: &mut PbxDevice) -> Result<(), LinkError> {
     let (overrides, notes) = super::mapping::pbx_overrides(&doc.items);
@@ -646,7 +654,7 @@ async fn apply_config(inn: &Innovaphone, mac: Mac, doc: &mut PbxDevice) -> Resul
     inn.note_config_state(mac, doc.config_complete);
     match inn
         .service
-        .apply_pbx_config(mac, Some(&overrides), None)
+        .apply_pbx_config(mac, Some(&overrides), None, &devices_actor(doc))
         .await
     {
         Ok(changed) => {
@@ -684,7 +692,7 @@ async fn apply_admin_password(
     };
     if let Err(e) = inn
         .service
-        .apply_pbx_config(mac, None, Some(&password))
+        .apply_pbx_config(mac, None, Some(&password), &devices_actor(doc))
         .await
     {
         tracing::warn!(%mac, error = %e, "cannot store the admin password from Devices");

@@ -3,6 +3,7 @@
 //! as the JSON API does; it holds no business logic. See `docs/ui.md`.
 
 mod assets;
+mod changes;
 mod csrf;
 pub mod headers;
 pub mod i18n;
@@ -43,6 +44,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/devices/{mac}/delete", post(pages::remove_device))
         .route("/devices/{mac}/redirect", post(pages::resend_redirect))
         .route("/rps", get(pages::rps_history))
+        .route("/changes", get(changes::page))
         .route("/settings", get(pages::settings).post(pages::save_settings))
         .route("/events", get(sse::events))
         .route("/logout", post(session::logout))

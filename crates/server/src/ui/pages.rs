@@ -18,6 +18,7 @@ use super::view::{
     DeviceRow, HistoryRow, InnovaphonePanel, PbxUpdateLine, PendingRow, RequestRow,
     innovaphone_panel, mac_colons, mac_hex,
 };
+use crate::audit::ui_actor;
 use crate::device_input::{DeviceInput, DevicePatch};
 use crate::error::ServiceError;
 use crate::import::{MAX_CSV, export_cell, parse_csv};
@@ -362,6 +363,7 @@ pub struct DeviceForm {
 
 pub async fn add_device(
     State(state): State<AppState>,
+    Extension(session): Extension<Session>,
     lang: Lang,
     Form(f): Form<DeviceForm>,
 ) -> Response {
@@ -377,7 +379,7 @@ pub async fn add_device(
         model: blank_to_none(f.model),
         overrides: Default::default(),
     };
-    match state.service.add_device(input).await {
+    match state.service.add_device(input, &ui_actor(&session)).await {
         Ok(record) => {
             let mac = mac_hex(record.mac);
             hx_redirect(&format!("/ui/devices?q={mac}&added={mac}"))
@@ -388,6 +390,7 @@ pub async fn add_device(
 
 pub async fn update_device(
     State(state): State<AppState>,
+    Extension(session): Extension<Session>,
     lang: Lang,
     Path(mac): Path<String>,
     Form(f): Form<DeviceForm>,
@@ -408,7 +411,11 @@ pub async fn update_device(
         overrides: None,
         rotate_credentials: f.rotate_credentials.is_some(),
     };
-    match state.service.update_device(mac, patch).await {
+    match state
+        .service
+        .update_device(mac, patch, &ui_actor(&session))
+        .await
+    {
         Ok(_) => hx_redirect(&format!("/ui/devices/{}", mac_hex(mac))),
         Err(e) => error_fragment(t, &e),
     }
@@ -416,6 +423,7 @@ pub async fn update_device(
 
 pub async fn remove_device(
     State(state): State<AppState>,
+    Extension(session): Extension<Session>,
     lang: Lang,
     Path(mac): Path<String>,
 ) -> Response {
@@ -423,7 +431,7 @@ pub async fn remove_device(
         return StatusCode::NOT_FOUND.into_response();
     };
     // The service deregisters the phone at RPS (queued).
-    match state.service.remove_device(mac).await {
+    match state.service.remove_device(mac, &ui_actor(&session)).await {
         Ok(()) => hx_redirect("/ui/devices"),
         Err(e) => error_fragment(Tr(lang), &e),
     }
@@ -431,6 +439,7 @@ pub async fn remove_device(
 
 pub async fn resend_redirect(
     State(state): State<AppState>,
+    Extension(session): Extension<Session>,
     lang: Lang,
     Path(mac): Path<String>,
 ) -> Response {
@@ -438,7 +447,11 @@ pub async fn resend_redirect(
     let Ok(mac) = Mac::parse(&mac) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    match state.service.resend_redirect(mac).await {
+    match state
+        .service
+        .resend_redirect(mac, &ui_actor(&session))
+        .await
+    {
         Ok(()) => notice(t.get("device.resent")),
         Err(e) => error_fragment(t, &e),
     }
@@ -455,6 +468,7 @@ pub struct ImportResult {
 
 pub async fn import_devices(
     State(state): State<AppState>,
+    Extension(session): Extension<Session>,
     lang: Lang,
     mut multipart: Multipart,
 ) -> Response {
@@ -487,7 +501,11 @@ pub async fn import_devices(
         Ok(rows) => rows,
         Err(e) => return bad(e.to_string()),
     };
-    match state.service.import_devices(rows, &|_| {}).await {
+    match state
+        .service
+        .import_devices(rows, &|_| {}, &ui_actor(&session))
+        .await
+    {
         Ok(rows) => {
             let rejected = rows.iter().filter(|r| r.error.is_some()).count();
             let summary = t
@@ -582,6 +600,7 @@ pub struct DevicePage {
     history: Vec<HistoryRow>,
     pending: Vec<PendingRow>,
     innovaphone: Option<InnovaphonePanel>,
+    changes: Vec<super::changes::ChangeRow>,
 }
 
 pub async fn device_detail(
@@ -631,6 +650,10 @@ pub async fn device_detail(
         Ok((h, p, _)) => (h, p),
         Err(e) => return internal(t, e),
     };
+    let changes = match super::changes::for_device(&state, mac, 20).await {
+        Ok(c) => c,
+        Err(e) => return internal(t, e),
+    };
     let mut d = DeviceView::new(service, &device, false);
     d.sip_password = MASK.to_owned();
     let pbx_view = match &state.innovaphone {
@@ -652,6 +675,7 @@ pub async fn device_detail(
         requests,
         history,
         pending,
+        changes,
     }
     .into_response()
 }
@@ -1097,6 +1121,7 @@ const SETTINGS_FIELDS: &[&str] = &[
 
 pub async fn save_settings(
     State(state): State<AppState>,
+    Extension(session): Extension<Session>,
     lang: Lang,
     Form(mut form): Form<HashMap<String, String>>,
 ) -> Response {
@@ -1132,15 +1157,21 @@ pub async fn save_settings(
             return error_fragment(t, &ServiceError::Invalid(e));
         }
     }
-    if let Some(secret) = form
+    let secret = form
         .get("rps_secret")
         .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty());
+    if let Some(secret) = secret
         && let Err(e) = state.service.rps().set_own_secret(secret).await
     {
         return error_fragment(t, &e);
     }
-    match state.service.update_settings(settings).await {
+    let actor = ui_actor(&session);
+    match state
+        .service
+        .update_settings(settings, &actor, secret.is_some())
+        .await
+    {
         Ok(_) => notice(t.get("settings.saved")),
         Err(e) => error_fragment(t, &e),
     }

@@ -7,6 +7,7 @@ mod helpers;
 mod innovaphone;
 
 mod admin_api;
+mod audit;
 mod browser;
 mod cli;
 mod data_at_rest;

@@ -8,6 +8,7 @@ mod harness;
 
 mod bench;
 mod bulk;
+mod changes;
 mod devices;
 mod faults;
 mod feed;
