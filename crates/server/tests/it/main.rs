@@ -14,6 +14,7 @@ mod faults;
 mod fuzz;
 mod hardening;
 mod import_crash;
+mod instances;
 mod logs;
 mod phone_auth;
 mod provisioning;

@@ -11,6 +11,7 @@ mod bulk;
 mod devices;
 mod faults;
 mod feed;
+mod instances;
 mod lease;
 mod list;
 mod misc;
