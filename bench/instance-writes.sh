@@ -48,7 +48,8 @@ done
 "$BIN/yealink-sim" innovaphone --app-url "http://127.0.0.1:$port/innovaphone-yealink" \
   --password bench-instance "${args[@]}" >"$work/sim.out" 2>&1 &
 sim=$!
-while [ "$(grep -c '^add phone' "$work/sim.out" || true)" -lt "$N" ]; do
+added() { local n; n=$(grep -c '^add phone' "$work/sim.out" 2>/dev/null) || true; echo "${n:-0}"; }
+while [ "$(added)" -lt "$N" ]; do
   kill -0 "$sim" 2>/dev/null || { cat "$work/sim.out"; exit 1; }
   sleep 0.2
 done
