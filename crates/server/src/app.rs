@@ -21,6 +21,7 @@ use crate::admin_auth::{AdminVerifier, ensure_admin_credential};
 use crate::config::Config;
 use crate::digest::NonceKey;
 use crate::listen::{ConnectionCaps, Connections, Tls};
+use crate::instance::Instance;
 use crate::phone_cert::PhoneCerts;
 use crate::phone_http::{self, OverTls};
 use crate::request_log::RequestLog;
@@ -36,6 +37,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub struct Server {
     config: Config,
     state: AppState,
+    /// This process among the instances on the database (heartbeat, ownership of work).
+    instance: Arc<Instance>,
     generated_admin_password: Option<String>,
     log_writer: tokio::task::JoinHandle<()>,
 }
@@ -59,19 +62,30 @@ impl Server {
         let secret = store
             .insert_meta_if_absent("nonce_secret", &random_token(32))
             .await?;
-        let rps = Arc::new(crate::rps_flow::RpsFlow::new(
-            store.clone(),
-            config.rps.account(),
-            Duration::from_secs(config.rps_timeout_secs),
-            config.rps_rate_per_second,
-        )?);
+        let instance = Instance::new();
+        let rps = Arc::new(
+            crate::rps_flow::RpsFlow::new(
+                store.clone(),
+                config.rps.account(),
+                Duration::from_secs(config.rps_timeout_secs),
+                config.rps_rate_per_second,
+            )?
+            .with_instance(instance.clone()),
+        );
         let service =
             Service::new(store.clone(), rps, Some(config.fallback_base_url()), true).await?;
         let (requests, log_writer) =
             RequestLog::spawn(store.clone(), config.limits.request_log_keep_anonymous);
+        if requests.follow_store(store.as_ref()).await? {
+            tracing::info!("live updates follow every instance's phone requests (LISTEN/NOTIFY)");
+        }
         let service = Arc::new(service);
-        let innovaphone =
-            crate::innovaphone::Innovaphone::new(&config.innovaphone, service.clone()).await?;
+        let innovaphone = crate::innovaphone::Innovaphone::new(
+            &config.innovaphone,
+            service.clone(),
+            instance.clone(),
+        )
+        .await?;
         // Read at start-up so a missing or broken CA bundle stops the server with a clear error.
         let phone_certs = crate::phone_cert::PhoneCerts::load(
             config.phone_certificates,
@@ -92,6 +106,7 @@ impl Server {
         Ok(Server {
             config,
             state,
+            instance,
             generated_admin_password,
             log_writer,
         })
@@ -115,15 +130,34 @@ impl Server {
         let Server {
             config,
             state,
+            instance,
             log_writer,
             ..
         } = self;
+        // The first beat before any work: what this instance takes is held by it.
+        instance.set_address(listener.local_addr()?.to_string());
+        instance
+            .beat(state.service.store().as_ref())
+            .await
+            .context("cannot write this instance's heartbeat to the database")?;
+        let heartbeat = instance.spawn(state.service.store().clone());
         // ADD SERVER at every start, as the original app does; queued, so RPS may be down.
-        state
-            .service
-            .rps()
-            .enqueue_add_server(&state.service.settings())
-            .await?;
+        // Of several instances on one database only the oldest live one sends it: the others
+        // joined a service that is registered already (decision 57).
+        if instance
+            .is_oldest_live(state.service.store().as_ref())
+            .await
+        {
+            state
+                .service
+                .rps()
+                .enqueue_add_server(&state.service.settings())
+                .await?;
+        } else {
+            tracing::info!(
+                "an older instance runs on this database: it sent ADD SERVER at its start; not sent again"
+            );
+        }
         let background = spawn_background(state.clone(), &config);
         if let Some(inn) = &state.innovaphone {
             inn.start().await?;
@@ -171,6 +205,10 @@ impl Server {
         if let Some(inn) = &state.innovaphone {
             inn.shutdown().await;
         }
+        // Hands this instance's phones and jobs over at once.
+        heartbeat.abort();
+        let _ = heartbeat.await;
+        instance.leave(state.service.store().as_ref()).await;
         state.requests.flush().await;
         drop(state);
         let _ = log_writer.await;

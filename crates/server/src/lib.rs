@@ -15,6 +15,7 @@ pub mod doctor;
 pub mod error;
 pub mod import;
 pub mod innovaphone;
+pub mod instance;
 pub mod key_file;
 pub mod listen;
 pub mod log_safe;

@@ -2,8 +2,9 @@
 //! in batches (one transaction per batch), so a boot storm costs a few writes per second.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use prov_store::{PhoneRequest, Store};
+use prov_store::{DeviceEvent, PhoneRequest, Store};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use yealink::Mac;
@@ -18,11 +19,19 @@ enum Msg {
     Flush(oneshot::Sender<()>),
 }
 
+/// A live-update event: `Some(mac)` = that device's request was recorded; `None` = some may
+/// have been missed, reload.
+pub type LiveEvent = Option<Mac>;
+
 #[derive(Clone)]
 pub struct RequestLog {
     tx: mpsc::Sender<Msg>,
-    events: broadcast::Sender<Mac>,
+    events: broadcast::Sender<LiveEvent>,
     closing: Arc<watch::Sender<bool>>,
+    /// Set once the store's own event feed (PostgreSQL NOTIFY, every instance's writes)
+    /// drives the events; the writer then stops announcing its own batches, which come back
+    /// through that feed.
+    store_feed: Arc<AtomicBool>,
 }
 
 impl RequestLog {
@@ -31,21 +40,57 @@ impl RequestLog {
     pub fn spawn(store: Arc<dyn Store>, keep_anonymous: u32) -> (RequestLog, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (events, _) = broadcast::channel(EVENTS);
-        let handle = tokio::spawn(run(store, rx, events.clone(), keep_anonymous));
+        let store_feed = Arc::new(AtomicBool::new(false));
+        let handle = tokio::spawn(run(
+            store,
+            rx,
+            events.clone(),
+            store_feed.clone(),
+            keep_anonymous,
+        ));
         let closing = Arc::new(watch::Sender::new(false));
         (
             RequestLog {
                 tx,
                 events,
                 closing,
+                store_feed,
             },
             handle,
         )
     }
 
-    /// MACs of devices whose request (and status) has just been written: the web UI's live
-    /// updates. Published after the write, so a reader sees the new status.
-    pub fn subscribe(&self) -> broadcast::Receiver<Mac> {
+    /// Takes the live updates from the store's feed of every instance's writes (PostgreSQL
+    /// `LISTEN/NOTIFY`) instead of this process's own; `false` where the store has none
+    /// (SQLite: one writer, the in-process events are complete).
+    pub async fn follow_store(&self, store: &dyn Store) -> Result<bool, prov_store::StoreError> {
+        let Some(mut feed) = store.device_events().await? else {
+            return Ok(false);
+        };
+        self.store_feed.store(true, Ordering::SeqCst);
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            while let Some(event) = feed.recv().await {
+                // No subscriber is not an error.
+                match event {
+                    DeviceEvent::Recorded(macs) => {
+                        for mac in macs {
+                            let _ = events.send(Some(mac));
+                        }
+                    }
+                    DeviceEvent::Missed => {
+                        let _ = events.send(None);
+                    }
+                }
+            }
+        });
+        Ok(true)
+    }
+
+    /// Devices whose request (and status) has just been written, by this instance or (on
+    /// PostgreSQL) any other: the web UI's live updates. Published after the write, so a
+    /// reader sees the new status.
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.events.subscribe()
     }
 
@@ -81,7 +126,8 @@ impl RequestLog {
 async fn run(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<Msg>,
-    events: broadcast::Sender<Mac>,
+    events: broadcast::Sender<LiveEvent>,
+    store_feed: Arc<AtomicBool>,
     keep_anonymous: u32,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -103,13 +149,13 @@ async fn run(
             if let Err(e) = store.record_phone_requests(&batch).await {
                 tracing::error!(rows = batch.len(), error = %e, "could not record phone requests");
                 metrics::counter!("phone_request_log_dropped_total").increment(batch.len() as u64);
-            } else if events.receiver_count() > 0 {
+            } else if events.receiver_count() > 0 && !store_feed.load(Ordering::Relaxed) {
                 let mut macs: Vec<Mac> = batch.iter().filter_map(|r| r.mac).collect();
                 macs.sort_unstable();
                 macs.dedup();
                 for mac in macs {
                     // No subscriber left is not an error.
-                    let _ = events.send(mac);
+                    let _ = events.send(Some(mac));
                 }
             }
             batch.clear();

@@ -25,7 +25,11 @@ use crate::settings::{RpsMode, Settings};
 /// Meta key of the customer's own RPS secret (kept out of the settings document, so it can never
 /// be echoed with the settings).
 pub const OWN_SECRET_META: &str = "rps_own_secret";
+/// How long a claimed job is held by a worker without a heartbeat (none today; a safety net).
 const LEASE: Duration = Duration::from_secs(120);
+/// The lease of a worker that is a heartbeating instance: after it the job stays held while the
+/// instance beats, and is taken over (sent once more) when its heartbeat goes stale.
+const INSTANCE_LEASE: Duration = prov_store::INSTANCE_STALE_AFTER;
 const IDLE_POLL: Duration = Duration::from_secs(1);
 const MAX_BACKOFF_SECS: u64 = 300;
 /// A REDIRECT that RPS answers "unknown server" is tried this often, with ADD SERVER again in
@@ -53,6 +57,8 @@ pub struct RpsFlow {
     client: Mutex<Option<(RpsAccount, Arc<dyn rps::Rps>)>>,
     wake: Notify,
     worker_id: String,
+    /// Set by the server: the worker is this instance and holds its jobs by its heartbeat.
+    instance: Option<Arc<crate::instance::Instance>>,
     min_interval: Duration,
     /// When this process last sent ADD SERVER again after "unknown server", and for which name.
     readded: Mutex<Option<(String, Instant)>>,
@@ -123,9 +129,18 @@ impl RpsFlow {
             client: Mutex::new(None),
             wake: Notify::new(),
             worker_id: format!("{}-{}", std::process::id(), random_token(8)),
+            instance: None,
             min_interval: Duration::from_millis(1000 / u64::from(rate_per_second.max(1))),
             readded: Mutex::new(None),
         })
+    }
+
+    /// Claims jobs as `instance`, holding them by its heartbeat: a killed instance's job is
+    /// taken over when its heartbeat goes stale (15 s), not after a 120 s lease.
+    pub fn with_instance(mut self, instance: Arc<crate::instance::Instance>) -> RpsFlow {
+        self.worker_id = instance.id().to_owned();
+        self.instance = Some(instance);
+        self
     }
 
     /// The account in force, or `None` when RPS is off or not configured.
@@ -488,11 +503,21 @@ impl RpsFlow {
     /// Drains the outbox until the process ends. Several instances may run one each: jobs are
     /// leased, and one MAC's commands stay in order.
     pub async fn run_worker(self: Arc<Self>, service: Arc<crate::service::Service>) {
+        let lease = if self.instance.is_some() {
+            INSTANCE_LEASE
+        } else {
+            LEASE
+        };
         loop {
+            if self.instance.as_ref().is_some_and(|i| !i.healthy()) {
+                // The others may count this instance dead and retry what it would claim.
+                tokio::time::sleep(IDLE_POLL).await;
+                continue;
+            }
             let now = OffsetDateTime::now_utc();
             let claimed = match self
                 .store
-                .claim_rps_jobs(&self.worker_id, now, LEASE, 1)
+                .claim_rps_jobs(&self.worker_id, now, lease, 1)
                 .await
             {
                 Ok(jobs) => jobs,

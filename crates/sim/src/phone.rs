@@ -128,6 +128,23 @@ impl SimPhone {
         };
     }
 
+    /// The same provisioning path on another host (another instance behind a load balancer),
+    /// keeping the credentials. `base` is `scheme://host:port`. Returns `false`, changing
+    /// nothing, when the phone has no server or `base` is not a URL.
+    pub fn switch_host(&mut self, base: &str) -> bool {
+        let Some(current) = self.server.as_deref().and_then(|s| Url::parse(s).ok()) else {
+            return false;
+        };
+        let Ok(mut moved) =
+            Url::parse(&format!("{}{}", base.trim_end_matches('/'), current.path()))
+        else {
+            return false;
+        };
+        moved.set_query(current.query());
+        self.server = Some(moved.to_string());
+        true
+    }
+
     /// Back to factory state: no provisioning server, no credentials, no parameters. A reset
     /// phone asks RPS again ([`SimPhone::ask_rps`]).
     pub fn factory_reset(&mut self) {

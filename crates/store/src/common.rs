@@ -40,6 +40,13 @@ pub(crate) fn now() -> OffsetDateTime {
     normalize(OffsetDateTime::now_utc())
 }
 
+/// The oldest heartbeat at `now` of an instance that still counts as alive.
+pub(crate) fn live_cutoff(now: OffsetDateTime) -> OffsetDateTime {
+    let stale =
+        time::Duration::try_from(crate::INSTANCE_STALE_AFTER).unwrap_or(time::Duration::ZERO);
+    normalize(now.checked_sub(stale).unwrap_or(now))
+}
+
 /// Microseconds since the Unix epoch (the SQLite representation).
 pub(crate) fn to_micros(t: OffsetDateTime) -> i64 {
     // `time` without `large-dates` stays within years ±9999, i.e. about ±3.2e17 µs, so the
@@ -296,19 +303,24 @@ pub(crate) const PRUNE_ANONYMOUS_SQL: &str = "DELETE FROM phone_requests WHERE m
 
 // ---- RPS outbox and history ----------------------------------------------------------------
 
-/// A job is claimable at `$2` (now): due, not held by a live lease, and the oldest job of its
+/// A job is claimable at `$2` (now): due, not held (its lease ran out and the instance that
+/// claimed it has no heartbeat newer than `$5`, see migrations/sqlite/0006_instances.sql), and
+/// the oldest job of its
 /// MAC. Jobs finish by being deleted, so "an older job of the MAC exists" means "an earlier
 /// command for this phone has not finished" (in backoff, leased or waiting). `o.mac = j.mac`
 /// is never true for NULL, so jobs without a MAC never wait for each other.
 macro_rules! rps_claimable {
     () => {
         "j.next_attempt_at <= $2 \
-         AND (j.leased_until IS NULL OR j.leased_until <= $2) \
+         AND (j.leased_until IS NULL OR (j.leased_until <= $2 \
+             AND NOT EXISTS (SELECT 1 FROM instances i \
+                 WHERE i.id = j.leased_by AND i.last_beat > $5))) \
          AND NOT EXISTS (SELECT 1 FROM rps_jobs o WHERE o.mac = j.mac AND o.id < j.id)"
     };
 }
 
-/// SQLite's claim: `$1` worker, `$2` now, `$3` lease end, `$4` limit. Runs inside BEGIN
+/// SQLite's claim: `$1` worker, `$2` now, `$3` lease end, `$4` limit, `$5` the oldest
+/// heartbeat of a live instance. Runs inside BEGIN
 /// IMMEDIATE: the only writer, so nothing changes between choosing the rows and leasing them.
 pub(crate) const CLAIM_RPS_JOBS_SQLITE: &str = concat!(
     "UPDATE rps_jobs SET leased_by = $1, leased_until = $3 WHERE id IN (\
@@ -374,16 +386,20 @@ pub(crate) const PRUNE_RPS_HISTORY: &str = "DELETE FROM rps_history WHERE at < $
 
 // ---- leases --------------------------------------------------------------------------------
 
-/// `$1` name, `$2` holder, `$3` until, `$4` now. One statement, so it is race-free on both
+/// `$1` name, `$2` holder, `$3` until, `$4` now, `$5` the oldest live heartbeat. One statement, so it is race-free on both
 /// backends: a free name is inserted (a concurrent insert of the same name makes the others
 /// conflict), and a taken one is overwritten only if `$2` holds it or it expired. The WHERE
 /// is evaluated on the row as it is after any concurrent writer committed (PostgreSQL waits
 /// for that writer; SQLite has one writer at a time). RETURNING yields a row iff `$2` holds
 /// the lease afterwards: an upsert whose WHERE is false returns nothing.
+/// A lease whose holder is an instance with a heartbeat newer than `$5` stays held after its
+/// `until` (migrations/sqlite/0006_instances.sql).
 pub(crate) const ACQUIRE_LEASE: &str = "INSERT INTO leases (name, holder, until) \
      VALUES ($1, $2, $3) \
      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
-     WHERE leases.holder = excluded.holder OR leases.until <= $4 \
+     WHERE leases.holder = excluded.holder OR (leases.until <= $4 \
+         AND NOT EXISTS (SELECT 1 FROM instances i \
+             WHERE i.id = leases.holder AND i.last_beat > $5)) \
      RETURNING holder";
 
 /// `$1` name, `$2` holder, `$3` until: the lease becomes `$2`'s whoever held it.
@@ -393,6 +409,29 @@ pub(crate) const STEAL_LEASE: &str = "INSERT INTO leases (name, holder, until) \
 
 /// `$1` name, `$2` holder: only the holder's lease goes.
 pub(crate) const RELEASE_LEASE: &str = "DELETE FROM leases WHERE name = $1 AND holder = $2";
+
+// ---- instances -----------------------------------------------------------------------------
+
+/// `$1` id, `$2` started, `$3` beat, `$4` address.
+pub(crate) const BEAT_INSTANCE: &str = "INSERT INTO instances (id, started_at, last_beat, address) \
+     VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (id) DO UPDATE SET last_beat = excluded.last_beat, address = excluded.address";
+
+/// `$1` cutoff: rows of instances dead for long. Their leases and claims are free already
+/// (stale beat); without the row they are judged by their own `until`, long past.
+pub(crate) const PRUNE_INSTANCES: &str = "DELETE FROM instances WHERE last_beat < $1";
+
+/// `$1` id: a clean stop hands everything over at once (one transaction, three statements).
+pub(crate) const LEAVE_LEASES: &str = "DELETE FROM leases WHERE holder = $1";
+pub(crate) const LEAVE_RPS_JOBS: &str =
+    "UPDATE rps_jobs SET leased_by = NULL, leased_until = NULL WHERE leased_by = $1";
+pub(crate) const LEAVE_INSTANCE: &str = "DELETE FROM instances WHERE id = $1";
+
+pub(crate) const LIST_INSTANCES: &str =
+    "SELECT id, started_at, last_beat, address FROM instances ORDER BY started_at, id";
+
+/// `$1` holder.
+pub(crate) const LEASES_HELD: &str = "SELECT name FROM leases WHERE holder = $1 ORDER BY name";
 
 /// `WHERE` and `LIMIT … OFFSET …` of a history page: static fragments only. Binds, in order:
 /// the MAC if filtered, the command if filtered, then limit and offset.

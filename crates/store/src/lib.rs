@@ -70,8 +70,7 @@ pub use crate::sealed::{ResealReport, SECRET_META_KEYS, SealedStore};
 pub use crate::sealing::{KEY_LEN, Keyring, SealError};
 pub use crate::sqlite::SqliteStore;
 pub use crate::types::{
-    Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceSort, DeviceStatus,
-    HistoryQuery, NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, UiSession,
+    Device, DeviceChanges, DeviceEvent, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceSort, DeviceStatus, HistoryQuery, InstanceBeat, NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, UiSession,
 };
 pub use crate::url::redact_url;
 
@@ -118,6 +117,15 @@ pub async fn open_sealed(
     let inner = open(database_url).await?;
     Ok(Arc::new(SealedStore::open(inner, keys).await?))
 }
+
+/// How often a server instance writes its heartbeat row ([`Store::beat_instance`]).
+pub const INSTANCE_BEAT_EVERY: Duration = Duration::from_secs(5);
+/// An instance whose heartbeat is older than this is dead: its leases and claimed RPS jobs are
+/// free for the others. Three beats, so one slow or lost beat does not hand work over; with
+/// the time others take to notice, a killed instance's work moves within about 20 s.
+pub const INSTANCE_STALE_AFTER: Duration = Duration::from_secs(15);
+/// Heartbeat rows older than this are deleted by the next beat of any instance.
+pub const INSTANCE_FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// Everything the service persists. All methods are safe to call concurrently, also from
 /// several processes sharing one database (server instances, the CLI).
@@ -224,6 +232,15 @@ pub trait Store: Send + Sync + 'static {
     /// of rows deleted.
     async fn prune_anonymous_phone_requests(&self, keep: u32) -> Result<u64, StoreError>;
 
+    /// Every instance's phone requests as they are recorded, for live pages: PostgreSQL
+    /// `LISTEN/NOTIFY` (`record_phone_requests` notifies in its transaction). `None` where
+    /// one process is the only writer (SQLite): the caller announces its own writes.
+    async fn device_events(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<DeviceEvent>>, StoreError> {
+        Ok(None)
+    }
+
     /// The device's status; all `None` when it has none (or does not exist).
     async fn get_status(&self, mac: Mac) -> Result<DeviceStatus, StoreError>;
 
@@ -304,6 +321,28 @@ pub trait Store: Send + Sync + 'static {
     /// for it to expire. Does nothing if someone else holds it (or nobody).
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 
+    /// The names of the leases `holder` holds (whether or not their `until` has passed).
+    async fn leases_held(&self, holder: &str) -> Result<Vec<String>, StoreError>;
+
+    // ---- instances -----------------------------------------------------------------------
+    //
+    // One heartbeat row per running server process. A lease or claimed RPS job whose holder
+    // has a row stays held while that row's `last_beat` is newer than
+    // [`INSTANCE_STALE_AFTER`], whatever its own `until`: the holder writes one row every
+    // [`INSTANCE_BEAT_EVERY`], not one per phone or job. See docs/storage.md ("Instances").
+
+    /// Inserts or refreshes `beat.id`'s row (`started_at` is kept from the first beat), and
+    /// deletes rows older than [`INSTANCE_FORGET_AFTER`].
+    async fn beat_instance(&self, beat: &InstanceBeat) -> Result<(), StoreError>;
+
+    /// A clean stop: in one transaction, releases every lease `id` holds, returns its claimed
+    /// RPS jobs to the queue (due as they were) and deletes its row, so the others take over
+    /// at once instead of after [`INSTANCE_STALE_AFTER`].
+    async fn leave_instance(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Every heartbeat row, live or stale, oldest start first.
+    async fn list_instances(&self) -> Result<Vec<InstanceBeat>, StoreError>;
+
     // ---- RPS outbox ----------------------------------------------------------------------
     //
     // Every command to Yealink's RPS is a job here until it finishes, so nothing is lost
@@ -315,7 +354,8 @@ pub trait Store: Send + Sync + 'static {
     /// slice order, and greater than the id of every job enqueued before (by any instance).
     async fn enqueue_rps_jobs(&self, jobs: &[NewRpsJob]) -> Result<Vec<i64>, StoreError>;
 
-    /// Due jobs (`next_attempt_at <= now`, not leased or the lease expired), oldest id first,
+    /// Due jobs (`next_attempt_at <= now`, not leased, or the lease expired and the worker, if
+    /// it is an instance with a heartbeat row, is not live at `now`), oldest id first,
     /// at most `limit` (capped at 1000; 0 claims nothing), that are each the OLDEST unfinished
     /// job of their MAC (jobs whose mac is NULL are independent of each other). Leases them
     /// until `now + lease` for `worker`, so other workers skip them until then. `worker` must

@@ -15,20 +15,28 @@ use time::OffsetDateTime;
 use yealink::Mac;
 
 use crate::common::{
-    self, ACQUIRE_LEASE, BULK_CHUNK, CLAIM_RPS_JOBS_PG, DELETE_LEASED_RPS_JOB, HISTORY_ORDER,
-    INSERT_DEVICE, INSERT_RPS_HISTORY, PENDING_RPS_JOBS, PENDING_RPS_JOBS_OF_MAC,
-    PRUNE_ANONYMOUS_SQL, PRUNE_RPS_HISTORY, PRUNE_SQL, RELEASE_LEASE, RETRY_RPS_JOB,
+    self, ACQUIRE_LEASE, BEAT_INSTANCE, BULK_CHUNK, CLAIM_RPS_JOBS_PG, DELETE_LEASED_RPS_JOB,
+    HISTORY_ORDER, INSERT_DEVICE, INSERT_RPS_HISTORY, LEASES_HELD, LEAVE_INSTANCE, LEAVE_LEASES,
+    LEAVE_RPS_JOBS, LIST_INSTANCES, PENDING_RPS_JOBS, PENDING_RPS_JOBS_OF_MAC, PRUNE_ANONYMOUS_SQL,
+    PRUNE_INSTANCES, PRUNE_RPS_HISTORY, PRUNE_SQL, RELEASE_LEASE, RETRY_RPS_JOB,
     RETRY_RPS_JOBS_NOW, RPS_QUEUE_STATS, STATUS_UPDATE_SQL, STEAL_LEASE, SearchPatterns,
-    attempts_from, clamp_claim, clamp_limit, lease_until, normalize, now, parse_mac, stamped,
+    attempts_from, clamp_claim, clamp_limit, lease_until, live_cutoff, normalize, now, parse_mac,
+    stamped,
 };
 use crate::error::device_write_error;
 use crate::{
-    Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceStatus, HistoryQuery,
-    NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store, StoreError,
-    UiSession,
+    Device, DeviceChanges, DeviceEvent, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceStatus, HistoryQuery, InstanceBeat, NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store, StoreError, UiSession,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The `LISTEN/NOTIFY` channel of [`Store::device_events`]: the payload is a comma-separated
+/// list of MACs (12 hex digits each) whose phone requests were recorded.
+const DEVICE_EVENTS_CHANNEL: &str = "yealink_prov_device_events";
+/// MACs per notification: 13 bytes each, well under PostgreSQL's 8000-byte payload limit.
+const NOTIFY_MACS: usize = 500;
+/// Events a slow consumer may fall behind by before the oldest wait.
+const DEVICE_EVENTS_BUFFER: usize = 1024;
 
 /// Several reads that must agree (page + total, change feed) run in one snapshot.
 const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
@@ -790,6 +798,15 @@ impl Store for PgStore {
         .bind(batch.iter().map(|r| r.mac_cfg_served).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
+        // Every instance's live pages learn of these devices (delivered at commit).
+        let macs: Vec<String> = updates.keys().map(|m| m.to_string()).collect();
+        for chunk in macs.chunks(NOTIFY_MACS) {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(DEVICE_EVENTS_CHANNEL)
+                .bind(chunk.join(","))
+                .execute(&mut *tx)
+                .await?;
+        }
         // Sorted by MAC (BTreeMap): concurrent batches lock status rows in the same order.
         for (mac, u) in updates {
             sqlx::query(STATUS_UPDATE_SQL)
@@ -806,6 +823,39 @@ impl Store for PgStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn device_events(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<DeviceEvent>>, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(DEVICE_EVENTS_CHANNEL).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(DEVICE_EVENTS_BUFFER);
+        tokio::spawn(async move {
+            loop {
+                let event = match listener.try_recv().await {
+                    Ok(Some(n)) => DeviceEvent::Recorded(
+                        n.payload()
+                            .split(',')
+                            .filter_map(|m| m.parse::<Mac>().ok())
+                            .collect(),
+                    ),
+                    // The connection broke (sqlx reconnects and listens again): whatever
+                    // was notified meanwhile is lost.
+                    Ok(None) => DeviceEvent::Missed,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lost the database's device events; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        DeviceEvent::Missed
+                    }
+                };
+                if tx.send(event).await.is_err() {
+                    // Nobody listens any more.
+                    return;
+                }
+            }
+        });
+        Ok(Some(rx))
     }
 
     async fn list_phone_requests(
@@ -1017,6 +1067,7 @@ impl Store for PgStore {
             .bind(holder)
             .bind(normalize(until))
             .bind(now())
+            .bind(live_cutoff(now()))
             .fetch_optional(&self.pool)
             .await?;
         Ok(held.is_some())
@@ -1044,6 +1095,57 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn leases_held(&self, holder: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(LEASES_HELD)
+            .bind(holder)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn beat_instance(&self, beat: &InstanceBeat) -> Result<(), StoreError> {
+        let last_beat = normalize(beat.last_beat);
+        let forget =
+            time::Duration::try_from(crate::INSTANCE_FORGET_AFTER).unwrap_or(time::Duration::ZERO);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(BEAT_INSTANCE)
+            .bind(&beat.id)
+            .bind(normalize(beat.started_at))
+            .bind(last_beat)
+            .bind(beat.address.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(PRUNE_INSTANCES)
+            .bind(last_beat.checked_sub(forget).unwrap_or(last_beat))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn leave_instance(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for sql in [LEAVE_LEASES, LEAVE_RPS_JOBS, LEAVE_INSTANCE] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_instances(&self) -> Result<Vec<InstanceBeat>, StoreError> {
+        let rows: Vec<(String, OffsetDateTime, OffsetDateTime, Option<String>)> =
+            sqlx::query_as(LIST_INSTANCES).fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|(id, started_at, last_beat, address)| {
+                Ok(InstanceBeat {
+                    id,
+                    started_at,
+                    last_beat,
+                    address,
+                })
+            })
+            .collect()
     }
 
     async fn enqueue_rps_jobs(&self, jobs: &[NewRpsJob]) -> Result<Vec<i64>, StoreError> {
@@ -1074,6 +1176,7 @@ impl Store for PgStore {
             .bind(now)
             .bind(lease_until(now, lease))
             .bind(i64::from(limit))
+            .bind(live_cutoff(now))
             .fetch_all(&self.pool)
             .await?;
         let mut jobs: Vec<RpsJob> = collect(rows)?;

@@ -470,6 +470,28 @@ impl Store for SealedStore {
         self.inner.enqueue_rps_jobs(jobs).await
     }
 
+    async fn device_events(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<crate::DeviceEvent>>, StoreError> {
+        self.inner.device_events().await
+    }
+
+    async fn leases_held(&self, holder: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.leases_held(holder).await
+    }
+
+    async fn beat_instance(&self, beat: &crate::InstanceBeat) -> Result<(), StoreError> {
+        self.inner.beat_instance(beat).await
+    }
+
+    async fn leave_instance(&self, id: &str) -> Result<(), StoreError> {
+        self.inner.leave_instance(id).await
+    }
+
+    async fn list_instances(&self) -> Result<Vec<crate::InstanceBeat>, StoreError> {
+        self.inner.list_instances().await
+    }
+
     async fn claim_rps_jobs(
         &self,
         worker: &str,

@@ -19,19 +19,19 @@ use time::OffsetDateTime;
 use yealink::Mac;
 
 use crate::common::{
-    self, ACQUIRE_LEASE, BULK_CHUNK, CLAIM_RPS_JOBS_SQLITE, DELETE_LEASED_RPS_JOB, HISTORY_ORDER,
-    INSERT_DEVICE, INSERT_RPS_HISTORY, PENDING_RPS_JOBS, PENDING_RPS_JOBS_OF_MAC,
-    PRUNE_ANONYMOUS_SQL, PRUNE_RPS_HISTORY, PRUNE_SQL, RELEASE_LEASE, RETRY_RPS_JOB,
+    self, ACQUIRE_LEASE, BEAT_INSTANCE, BULK_CHUNK, CLAIM_RPS_JOBS_SQLITE, DELETE_LEASED_RPS_JOB,
+    HISTORY_ORDER, INSERT_DEVICE, INSERT_RPS_HISTORY, LEASES_HELD, LEAVE_INSTANCE, LEAVE_LEASES,
+    LEAVE_RPS_JOBS, LIST_INSTANCES, PENDING_RPS_JOBS, PENDING_RPS_JOBS_OF_MAC, PRUNE_ANONYMOUS_SQL,
+    PRUNE_INSTANCES, PRUNE_RPS_HISTORY, PRUNE_SQL, RELEASE_LEASE, RETRY_RPS_JOB,
     RETRY_RPS_JOBS_NOW, RPS_QUEUE_STATS, STATUS_UPDATE_SQL, STEAL_LEASE, SearchPatterns,
-    attempts_from, clamp_claim, clamp_limit, from_micros, lease_until, normalize, now,
+    attempts_from, clamp_claim, clamp_limit, from_micros, lease_until, live_cutoff, normalize, now,
     opt_from_micros, parse_mac, stamped, to_micros,
 };
 use crate::error::device_write_error;
 use crate::sqlite_conn::{self, NO_PAGE_LIMIT};
 use crate::{
     Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceStatus, HistoryQuery,
-    NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store, StoreError,
-    UiSession,
+    InstanceBeat, NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store, StoreError, UiSession,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -1121,6 +1121,7 @@ impl Store for SqliteStore {
             .bind(holder)
             .bind(to_micros(normalize(until)))
             .bind(to_micros(now()))
+            .bind(to_micros(live_cutoff(now())))
             .fetch_optional(&self.pool)
             .await?;
         Ok(held.is_some())
@@ -1148,6 +1149,59 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn leases_held(&self, holder: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(LEASES_HELD)
+            .bind(holder)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn beat_instance(&self, beat: &InstanceBeat) -> Result<(), StoreError> {
+        let last_beat = normalize(beat.last_beat);
+        let forget =
+            time::Duration::try_from(crate::INSTANCE_FORGET_AFTER).unwrap_or(time::Duration::ZERO);
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        sqlx::query(BEAT_INSTANCE)
+            .bind(&beat.id)
+            .bind(to_micros(normalize(beat.started_at)))
+            .bind(to_micros(last_beat))
+            .bind(beat.address.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(PRUNE_INSTANCES)
+            .bind(to_micros(
+                last_beat.checked_sub(forget).unwrap_or(last_beat),
+            ))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn leave_instance(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        for sql in [LEAVE_LEASES, LEAVE_RPS_JOBS, LEAVE_INSTANCE] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_instances(&self) -> Result<Vec<InstanceBeat>, StoreError> {
+        let rows: Vec<(String, i64, i64, Option<String>)> =
+            sqlx::query_as(LIST_INSTANCES).fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|(id, started_at, last_beat, address)| {
+                Ok(InstanceBeat {
+                    id,
+                    started_at: from_micros(started_at)?,
+                    last_beat: from_micros(last_beat)?,
+                    address,
+                })
+            })
+            .collect()
     }
 
     async fn enqueue_rps_jobs(&self, jobs: &[NewRpsJob]) -> Result<Vec<i64>, StoreError> {
@@ -1181,6 +1235,7 @@ impl Store for SqliteStore {
             .bind(to_micros(now))
             .bind(to_micros(lease_until(now, lease)))
             .bind(i64::from(limit))
+            .bind(to_micros(live_cutoff(now)))
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -303,3 +303,32 @@ pub struct UiSession {
     pub created_at: OffsetDateTime,
     pub last_used: OffsetDateTime,
 }
+
+/// One running server process, as its heartbeat row says (see [`crate::Store::beat_instance`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InstanceBeat {
+    /// Fresh per start; the holder of its leases and the worker of its RPS jobs.
+    pub id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_beat: OffsetDateTime,
+    /// Where it listens, for people.
+    pub address: Option<String>,
+}
+
+impl InstanceBeat {
+    /// Whether its heartbeat is fresh at `now` ([`crate::INSTANCE_STALE_AFTER`]).
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        self.last_beat > crate::common::live_cutoff(now)
+    }
+}
+
+/// What [`crate::Store::device_events`] tells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceEvent {
+    /// Phone requests of these devices were recorded (by any instance).
+    Recorded(Vec<Mac>),
+    /// Events may have been lost (the connection broke): reload rather than guess.
+    Missed,
+}

@@ -17,12 +17,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use futures::StreamExt;
 use yealink::Mac;
 
 use crate::config::InnovaphoneConfig;
 use crate::error::ServiceError;
-use crate::secret::random_token;
+use crate::instance::Instance;
 use crate::service::Service;
 use crate::state::AppState;
 use record::{PbxDevice, PbxDeviceView};
@@ -34,15 +33,20 @@ pub const META_DEVICES_URL: &str = "innovaphone.devices_url";
 /// Meta key of the instance password `yealink-prov pbx app-object` generated when none was
 /// configured (the configured one wins). Kept readable: every login digest needs it.
 pub const META_INSTANCE_PASSWORD: &str = "innovaphone.instance_password";
+/// Meta key bumped (a fresh token) by an instance that served a phone's configuration but has
+/// no PBX connection with PbxAdminApi: the instance that has one makes the user-object update.
+pub const META_PBX_UPDATE_WANTED: &str = "innovaphone.pbx_update_wanted";
+/// How often an instance looks at what other instances stored for it (the Devices URL, user
+/// object updates waiting for a PBX connection): two reads of `meta`.
+const PEER_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub struct Innovaphone {
     pub service: Arc<Service>,
     pub registry: PbxRegistry,
     pub sysclients: Sysclients,
     /// This process among the instances sharing the database: the holder of its sysclient
-    /// leases (docs/innovaphone.md, decision 6). Fresh per start, so a restarted instance
-    /// never mistakes a dead predecessor's lease for its own.
-    instance_id: String,
+    /// leases, held by its heartbeat (docs/innovaphone.md, decisions 6 and 56).
+    instance: Arc<Instance>,
     /// The instance password (= the App object's password).
     password: String,
     domain: Option<String>,
@@ -61,6 +65,7 @@ impl Innovaphone {
     pub async fn new(
         config: &InnovaphoneConfig,
         service: Arc<Service>,
+        instance: Arc<Instance>,
     ) -> Result<Option<Arc<Innovaphone>>, ServiceError> {
         let password = match &config.password {
             Some(p) => p.expose().to_owned(),
@@ -81,7 +86,7 @@ impl Innovaphone {
             service,
             registry: PbxRegistry::new(devices_url),
             sysclients: Sysclients::default(),
-            instance_id: format!("{}-{}", std::process::id(), random_token(12)),
+            instance,
             password,
             domain: config.domain.clone().filter(|d| !d.is_empty()),
             title: config.title.clone(),
@@ -112,25 +117,40 @@ impl Innovaphone {
             }
         }
         tracing::info!(phones = docs.len(), path = %self.path, "innovaphone App Service endpoint ready");
+        self.spawn_peer_sync();
         Ok(())
     }
 
-    /// Stops every sysclient connection and releases their leases, so another instance takes
-    /// the phones over at its next try (within 10 s) instead of after the lease ran out (30 s).
+    /// The PBX keeps one connection, to one instance; the others learn through the database
+    /// what it told that instance, and that instance makes the PBX-side updates the others
+    /// could not (decision 59). Ends with the process.
+    fn spawn_peer_sync(self: &Arc<Self>) {
+        let inn = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PEER_SYNC_EVERY);
+            let mut seen_wanted: Option<String> = None;
+            loop {
+                tick.tick().await;
+                let Some(inn) = inn.upgrade() else { return };
+                let store = inn.service.store();
+                if let Ok(Some(url)) = store.get_meta(META_DEVICES_URL).await {
+                    inn.registry.learn_stored_devices_url(&url);
+                }
+                let wanted = store.get_meta(META_PBX_UPDATE_WANTED).await.ok().flatten();
+                if wanted.is_some() && wanted != seen_wanted && inn.registry.has_admin_session() {
+                    seen_wanted = wanted;
+                    inn.finish_pending_updates(false).await;
+                }
+            }
+        });
+    }
+
+    /// Stops every sysclient connection for good. Their leases go with the instance's
+    /// heartbeat row ([`Instance::leave`], called next), so the others take the phones over at
+    /// their next beat (within 5 s) instead of after the heartbeat went stale.
     pub async fn shutdown(&self) {
         let macs = self.sysclients.stop_all().await;
-        let store = self.service.store();
-        futures::stream::iter(macs)
-            .for_each_concurrent(8, |mac| {
-                let store = store.clone();
-                async move {
-                    let name = sysclient::lease_name(mac);
-                    if let Err(e) = store.release_lease(&name, &self.instance_id).await {
-                        tracing::warn!(%mac, error = %e, "could not release the sysclient lease; another instance takes the phone over when it expires");
-                    }
-                }
-            })
-            .await;
+        tracing::debug!(phones = macs.len(), "sysclient connections closed");
     }
 
     fn app_url_seen(self: &Arc<Self>, url: &str) {
@@ -168,33 +188,40 @@ impl Innovaphone {
     /// updates that waited for a PBX with the Admin grant.
     fn pbx_session_ready(self: &Arc<Self>) {
         let inn = self.clone();
-        tokio::spawn(async move {
-            let docs = match inn.service.store().list_pbx_devices().await {
-                Ok(docs) => docs,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot list innovaphone phones");
-                    return;
-                }
-            };
-            for (mac, doc) in docs {
-                if inn.service.cache().by_mac(mac).is_none() {
-                    continue;
-                }
-                inn.sysclients.ensure(&inn, mac);
-                let pending = doc
-                    .get("pbx_update")
-                    .is_none_or(|u| u.get("ok") != Some(&serde_json::Value::Bool(true)));
-                let fetched = inn
-                    .service
-                    .store()
-                    .get_status(mac)
-                    .await
-                    .is_ok_and(|s| s.provisioned_at.is_some());
-                if pending && fetched && inn.registry.has_admin_session() {
-                    pbx_update::update_after_fetch(&inn, mac).await;
-                }
+        tokio::spawn(async move { inn.finish_pending_updates(true).await });
+    }
+
+    /// Makes the user-object updates still due (the phone fetched its file, the update did not
+    /// succeed yet) if a PBX with the Admin grant is connected here; `ensure_links` also
+    /// (re)starts the phones' sysclients.
+    async fn finish_pending_updates(self: &Arc<Self>, ensure_links: bool) {
+        let docs = match self.service.store().list_pbx_devices().await {
+            Ok(docs) => docs,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list innovaphone phones");
+                return;
             }
-        });
+        };
+        for (mac, doc) in docs {
+            if self.service.cache().by_mac(mac).is_none() {
+                continue;
+            }
+            if ensure_links {
+                self.sysclients.ensure(self, mac);
+            }
+            let pending = doc
+                .get("pbx_update")
+                .is_none_or(|u| u.get("ok") != Some(&serde_json::Value::Bool(true)));
+            let fetched = self
+                .service
+                .store()
+                .get_status(mac)
+                .await
+                .is_ok_and(|s| s.provisioned_at.is_some());
+            if pending && fetched && self.registry.has_admin_session() {
+                pbx_update::update_after_fetch(self, mac).await;
+            }
+        }
     }
 
     /// Called when a phone was served its MAC file.

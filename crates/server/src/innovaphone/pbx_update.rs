@@ -49,12 +49,37 @@ pub async fn update_after_fetch(inn: &Arc<Innovaphone>, mac: Mac) {
     let Some(flags) = wanted_flags(inn, mac) else {
         return;
     };
-    // Done already? A kept Reverse Proxy flag matches whatever was read last time.
-    if doc.pbx_update.as_ref().is_some_and(|u| {
-        u.ok && u.flags.is_some_and(|[mr, tls, trusted]| {
-            mr == flags.mr && tls == flags.tls && flags.trusted.is_none_or(|t| t == trusted)
-        })
-    }) {
+    if done_already(&doc, flags) {
+        return;
+    }
+    if !inn.registry.has_admin_session() {
+        // The PBX is connected to another instance (or none): ask it through the database;
+        // it makes the update (Innovaphone::spawn_peer_sync). Recorded as not done yet.
+        let wanted = crate::secret::random_token(12);
+        if let Err(e) = store.set_meta(super::META_PBX_UPDATE_WANTED, &wanted).await {
+            tracing::warn!(%mac, error = %e, "could not ask the other instances for the PBX update");
+        }
+    }
+    // One instance at a time per phone: two with a PBX connection could both be asked.
+    let lease = format!("pbx_update:{mac}");
+    let until = OffsetDateTime::now_utc() + prov_store::INSTANCE_STALE_AFTER;
+    match store.acquire_lease(&lease, inn.instance.id(), until).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::debug!(%mac, "another instance is updating this phone's user object");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(%mac, error = %e, "cannot take the phone's PBX update lease");
+            return;
+        }
+    }
+    // Another instance may have made it while we waited for the lease.
+    if let Ok(Some(fresh)) = PbxDevice::load(store.as_ref(), mac).await {
+        doc = fresh;
+    }
+    if done_already(&doc, flags) {
+        let _ = store.release_lease(&lease, inn.instance.id()).await;
         return;
     }
     let outcome = set_flags(inn, &doc, flags).await;
@@ -86,6 +111,18 @@ pub async fn update_after_fetch(inn: &Arc<Innovaphone>, mac: Mac) {
     if let Err(e) = doc.save(store.as_ref(), mac).await {
         tracing::warn!(%mac, error = %e, "could not record the PBX update");
     }
+    if let Err(e) = store.release_lease(&lease, inn.instance.id()).await {
+        tracing::debug!(%mac, error = %e, "could not release the PBX update lease; it goes with the heartbeat");
+    }
+}
+
+/// A kept Reverse Proxy flag matches whatever was read last time.
+fn done_already(doc: &PbxDevice, flags: DeviceFlags) -> bool {
+    doc.pbx_update.as_ref().is_some_and(|u| {
+        u.ok && u.flags.is_some_and(|[mr, tls, trusted]| {
+            mr == flags.mr && tls == flags.tls && flags.trusted.is_none_or(|t| t == trusted)
+        })
+    })
 }
 
 /// `Ok((what was done, the Reverse Proxy flag now on the device))`.

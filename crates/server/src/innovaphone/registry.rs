@@ -169,6 +169,27 @@ impl PbxRegistry {
         current
     }
 
+    /// The Devices URL another instance stored (its PBX connection named it): in force while
+    /// no PBX connected here names one, so phones and Users requests on this instance work
+    /// although the PBX is connected elsewhere (decision 59).
+    pub fn learn_stored_devices_url(&self, url: &str) {
+        if self
+            .sessions
+            .lock()
+            .values()
+            .any(|s| s.devices_url.is_some())
+        {
+            return;
+        }
+        self.devices_url.send_if_modified(|known| {
+            let changed = known.as_deref() != Some(url);
+            if changed {
+                *known = Some(url.to_owned());
+            }
+            changed
+        });
+    }
+
     pub fn devices_url(&self) -> Option<String> {
         self.devices_url.borrow().clone()
     }

@@ -3,12 +3,13 @@
 //!
 //! Instances sharing a database hold a lease per phone (`sysclient:<mac>`) so that only one of
 //! them keeps the phone's connection: Devices keeps only the newest connection of an id, so two
-//! instances would take it from each other forever.
+//! instances would take it from each other forever. The lease is taken once and then held by
+//! the instance's heartbeat (crate::instance), not renewed per phone.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use innovaphone::{AdminKind, ConfigMessage, Frame, Identify, TunnelSessions};
@@ -32,15 +33,19 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How often an idle connection checks that its phone still exists.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
-/// How long a phone's lease lasts: an instance that dies without releasing it keeps its
-/// phones' connections from the others this long.
-const LEASE_FOR: Duration = Duration::from_secs(30);
-/// How often a connected link renews its lease: a third of it, so one slow or failed renewal
-/// does not lose it.
-const LEASE_RENEW_EVERY: Duration = Duration::from_secs(10);
-/// How often a link whose lease another instance holds asks again. One query per phone per
-/// period (plus jitter); a takeover after a clean stop (which releases) takes about this long.
-const LEASE_RETRY_EVERY: Duration = Duration::from_secs(10);
+/// The `until` a phone's lease is taken with. After it, the lease stays held while this
+/// instance's heartbeat is fresh; it only covers the moment before the others see that beat.
+const LEASE_FOR: Duration = prov_store::INSTANCE_STALE_AFTER;
+/// How often a connected link checks, in memory, that the last heartbeat still found its lease
+/// (another instance may have taken it over for a new provisioning code) and that this
+/// instance's heartbeat is being written.
+const OWNERSHIP_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How often a link whose lease another instance holds asks again when no instance stopped
+/// meanwhile: a backstop, since a stop or death is noticed at the next heartbeat and wakes
+/// every waiting link at once (`Instance::handovers`).
+const LEASE_RETRY_EVERY: Duration = Duration::from_secs(60);
+/// Spreads the retries of many waiting links after a handover.
+const HANDOVER_SPREAD: Duration = Duration::from_millis(500);
 /// `status` while another instance holds the phone's lease.
 const ELSEWHERE: &str = "elsewhere";
 const ELSEWHERE_DETAIL: &str = "another yealink-prov instance holds this phone's connection";
@@ -257,14 +262,15 @@ async fn run_link(inn: Arc<Innovaphone>, mac: Mac, state: Arc<Mutex<LinkState>>,
             let _ = tokio::time::timeout(HOUSEKEEPING_EVERY, urls.changed()).await;
         };
         // Only a takeover right after ProvisioningPhone steals; reconnects wait their turn.
-        if !wait_for_lease(&inn, mac, &state, std::mem::take(&mut steal)).await {
+        let Some(acquired) = wait_for_lease(&inn, mac, &state, std::mem::take(&mut steal)).await
+        else {
             set_state(&state, "stopped", Some("the device was removed".into()));
             return;
-        }
+        };
         // The URL may have changed while another instance held the lease.
         let url = urls.borrow_and_update().clone().unwrap_or(url);
         set_state(&state, "connecting", None);
-        match serve_connection(&inn, mac, &url, &state).await {
+        match serve_connection(&inn, mac, &url, &state, acquired).await {
             Ok(Ended::DeviceGone) => {
                 release_lease(&inn, mac).await;
                 set_state(&state, "stopped", Some("the device was removed".into()));
@@ -300,36 +306,40 @@ async fn run_link(inn: Arc<Innovaphone>, mac: Mac, state: Arc<Mutex<LinkState>>,
     }
 }
 
-/// Waits until this instance holds the phone's lease (taking it at once if `steal`); `false`
-/// when the phone was removed meanwhile.
+/// Waits until this instance holds the phone's lease (taking it at once if `steal`) and
+/// returns when it got it; `None` when the phone was removed meanwhile.
 async fn wait_for_lease(
     inn: &Innovaphone,
     mac: Mac,
     state: &Mutex<LinkState>,
     steal: bool,
-) -> bool {
+) -> Option<Instant> {
     let store = inn.service.store();
     let name = lease_name(mac);
+    let mut handovers = inn.instance.handovers();
     if steal {
+        let asked = Instant::now();
         match store
-            .steal_lease(&name, &inn.instance_id, lease_until())
+            .steal_lease(&name, inn.instance.id(), lease_until())
             .await
         {
-            Ok(()) => return true,
+            Ok(()) => return Some(asked),
             Err(e) => {
                 tracing::warn!(%mac, error = %e, "cannot take over the phone's sysclient lease; waiting for it instead");
             }
         }
     }
     loop {
-        if inn.service.cache().by_mac(mac).is_none() {
-            return false;
-        }
+        // The phone was removed.
+        inn.service.cache().by_mac(mac)?;
+        // Seen before asking: a handover after this wakes the wait below.
+        handovers.borrow_and_update();
+        let asked = Instant::now();
         match store
-            .acquire_lease(&name, &inn.instance_id, lease_until())
+            .acquire_lease(&name, inn.instance.id(), lease_until())
             .await
         {
-            Ok(true) => return true,
+            Ok(true) => return Some(asked),
             Ok(false) => {
                 if set_state(state, ELSEWHERE, Some(ELSEWHERE_DETAIL.into())) {
                     tracing::info!(%mac, "another instance holds the phone's sysclient connection; waiting for its lease");
@@ -346,7 +356,10 @@ async fn wait_for_lease(
                 );
             }
         }
-        tokio::time::sleep(jitter(LEASE_RETRY_EVERY)).await;
+        // Woken when an instance stops or dies; spread, so that thousands of waiting links
+        // do not ask in the same instant.
+        let _ = tokio::time::timeout(jitter(LEASE_RETRY_EVERY), handovers.changed()).await;
+        tokio::time::sleep(spread(HANDOVER_SPREAD)).await;
     }
 }
 
@@ -355,7 +368,7 @@ async fn release_lease(inn: &Innovaphone, mac: Mac) {
     if let Err(e) = inn
         .service
         .store()
-        .release_lease(&lease_name(mac), &inn.instance_id)
+        .release_lease(&lease_name(mac), inn.instance.id())
         .await
     {
         tracing::warn!(%mac, error = %e, "could not release the phone's sysclient lease");
@@ -368,11 +381,18 @@ fn jitter(d: Duration) -> Duration {
     d + Duration::from_millis(rand::rng().random_range(0..=spread.max(1)))
 }
 
+/// A random wait up to `d`.
+fn spread(d: Duration) -> Duration {
+    use rand::Rng;
+    Duration::from_millis(rand::rng().random_range(0..=d.as_millis() as u64))
+}
+
 async fn serve_connection(
     inn: &Arc<Innovaphone>,
     mac: Mac,
     devices_url: &str,
     state: &Mutex<LinkState>,
+    acquired: Instant,
 ) -> Result<Ended, LinkError> {
     let Some(mut doc) = load(inn, mac).await? else {
         return Ok(Ended::DeviceGone);
@@ -404,8 +424,9 @@ async fn serve_connection(
     tokio::pin!(answer_by);
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_EVERY);
     housekeeping.tick().await;
-    let mut renew = tokio::time::interval(LEASE_RENEW_EVERY);
-    renew.tick().await;
+    let mut ownership = tokio::time::interval(OWNERSHIP_CHECK_EVERY);
+    ownership.tick().await;
+    let name = lease_name(mac);
 
     loop {
         let message = tokio::select! {
@@ -421,22 +442,20 @@ async fn serve_connection(
                 }
                 continue;
             }
-            _ = renew.tick() => {
-                match inn.service.store().acquire_lease(&lease_name(mac), &inn.instance_id, lease_until()).await {
-                    Ok(true) => continue,
-                    Ok(false) => {
-                        let _ = sink.close().await;
-                        return Ok(Ended::LeaseLost);
-                    }
-                    Err(e) => {
-                        // Unsure whether we still hold it: close rather than risk two
-                        // instances holding the phone; reconnecting re-acquires it.
-                        let _ = sink.close().await;
-                        return Err(LinkError::Failed(format!(
-                            "cannot renew this instance's lease on the phone's connection ({e}); closed the connection"
-                        )));
-                    }
+            _ = ownership.tick() => {
+                if !inn.instance.healthy() {
+                    // The others may count this instance dead and take the phone: close rather
+                    // than risk two connections; reconnecting re-acquires the lease.
+                    let _ = sink.close().await;
+                    return Err(LinkError::Failed(
+                        "this instance cannot write its heartbeat to the database; closed the connection so that another instance can take the phone".into(),
+                    ));
                 }
+                if !inn.instance.still_holds(&name, acquired) {
+                    let _ = sink.close().await;
+                    return Ok(Ended::LeaseLost);
+                }
+                continue;
             }
         };
         let bytes = match message {

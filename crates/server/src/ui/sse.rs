@@ -1,5 +1,6 @@
 //! `/ui/events`: server-sent events for live updates. Each event names a device whose phone
-//! request was just recorded; the page re-fetches that row (see `assets/live.js`).
+//! request was just recorded, by this instance or (PostgreSQL `LISTEN/NOTIFY`) any other; the
+//! page re-fetches that row (see `assets/live.js`).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -18,9 +19,10 @@ pub async fn events(
     let rx = state.requests.subscribe();
     let feed = stream::unfold(rx, |mut rx| async move {
         let event = match rx.recv().await {
-            Ok(mac) => Event::default().event("device").data(mac_hex(mac)),
-            // Fell behind: the page reloads its rows rather than guess what it missed.
-            Err(RecvError::Lagged(_)) => Event::default().event("reload").data(""),
+            Ok(Some(mac)) => Event::default().event("device").data(mac_hex(mac)),
+            // Fell behind, or the database's feed broke: the page reloads its rows rather
+            // than guess what it missed.
+            Ok(None) | Err(RecvError::Lagged(_)) => Event::default().event("reload").data(""),
             Err(RecvError::Closed) => return None,
         };
         Some((Ok(event), rx))

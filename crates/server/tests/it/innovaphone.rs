@@ -531,6 +531,81 @@ async fn one_instance_holds_a_phones_sysclient_and_another_takes_over_when_it_st
 }
 
 #[tokio::test]
+async fn the_pbx_on_one_instance_users_and_the_phone_on_another_still_update_the_user_object() {
+    // Decision 59: no sticky load balancing. The PBX is connected to A; Users' request and the
+    // phone's fetch reach B, which has no PBX connection; A makes the PbxAdminApi update.
+    let pg = match std::env::var_os("TEST_DATABASE_URL") {
+        Some(_) => crate::helpers::fresh_postgres_url().await,
+        None => None,
+    };
+    let w = world_on(true, pg.as_deref()).await;
+    let b = spawn_app_on_url_with(&w.app.database_url, |c| configure(c, &w.rps)).await;
+    let b_app_url = format!("{}/innovaphone-yealink", b.base);
+    w.pbx.add_user("Jane Roe", "jroe", vec![]);
+    let outcome = UsersSim::add_phone(
+        &w.pbx,
+        &w.devices,
+        &b_app_url,
+        PASSWORD,
+        "Jane Roe",
+        MAC,
+        CATEGORY,
+        SIP_PASSWORD,
+    )
+    .await
+    .expect("Users talks to B");
+    assert_eq!(outcome.result, "ok", "{:?}", outcome.raw);
+    // B, which received the code, holds the phone's sysclient; A does not open a second one.
+    let connections = w.devices.device(MAC).expect("known").connections;
+    assert_eq!(
+        b.device(MAC).await["innovaphone"]["sysclient"]["status"],
+        "connected"
+    );
+
+    // The phone is sent to B (whatever URL RPS holds) and fetches its files there.
+    let mut phone = SimPhone::new(MAC, "T54W", "96.86.0.100").expect("phone");
+    let rps = w.rps.base_url();
+    eventually("RPS redirects the phone", async || {
+        phone.ask_rps(&rps).await.unwrap_or(false)
+    })
+    .await;
+    assert!(phone.switch_host(&b.base), "redirected");
+    phone
+        .provision()
+        .await
+        .expect("the phone provisions from B");
+
+    // A, the PBX's instance, makes the user-object update once.
+    eventually("the user object is updated through A", async || {
+        user_device(&w.pbx, "Jane Roe", MAC).is_some_and(|d| d["mr"] == true && d["tls"] == true)
+    })
+    .await;
+    let device = b
+        .wait_for_device(MAC, |d| d["innovaphone"]["pbx_update"]["ok"] == true)
+        .await;
+    assert!(
+        device["innovaphone"]["pbx_update"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Media Relay on")),
+        "{device}"
+    );
+    let updates = w
+        .pbx
+        .admin_requests()
+        .iter()
+        .filter(|r| r["mt"] == "UpdateObject")
+        .count();
+    assert_eq!(updates, 1, "one UpdateObject");
+    assert_eq!(
+        w.devices.device(MAC).expect("known").connections,
+        connections,
+        "still one sysclient connection"
+    );
+    b.stop().await;
+    w.app.stop().await;
+}
+
+#[tokio::test]
 async fn the_pbx_gone_between_provisioning_and_the_fetch_delays_the_user_object_update_only() {
     let w = world().await;
     w.pbx.add_user("John Doe", "jdoe", vec![]);

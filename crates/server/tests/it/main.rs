@@ -15,6 +15,7 @@ mod faults;
 mod fuzz;
 mod hardening;
 mod import_crash;
+mod instances;
 mod logs;
 mod myapps;
 mod phone_auth;

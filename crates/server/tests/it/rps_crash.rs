@@ -126,15 +126,22 @@ async fn kill_during_an_rps_burst_then_restart_redirects_each_phone_once() {
     sim.set_behavior(Behavior::Normal);
     let mut server = serve(&sim, &url, dir.path(), port);
     let db_pool = pool(&db).await;
-    // A command in flight at the kill stays leased to the dead worker until its lease (120 s)
-    // runs out; only then may the new instance send it again.
-    wait("the outbox to drain after the restart", 240, async || {
+    // A command in flight at the kill stays with the dead instance until its heartbeat is
+    // stale (15 s, decision 56; it was a 120 s lease before); only then may the new instance
+    // send it again.
+    let restarted = Instant::now();
+    wait("the outbox to drain after the restart", 60, async || {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM rps_jobs")
             .fetch_one(&db_pool)
             .await
             .is_ok_and(|n| n == 0)
     })
     .await;
+    let drained = restarted.elapsed();
+    assert!(
+        drained < Duration::from_secs(30),
+        "the dead instance's jobs taken over within 30 s, took {drained:?}"
+    );
     server.kill().expect("stop");
     server.wait().expect("reaped");
 

@@ -12,6 +12,7 @@ mod changes;
 mod devices;
 mod faults;
 mod feed;
+mod instances;
 mod lease;
 mod list;
 mod misc;
