@@ -5,6 +5,7 @@
 # process it starts is stopped on exit. See docs/benchmarks.md for what is measured and why.
 #
 #   bench/boot-storm.sh [--phones 10000] [--concurrency 256] [--rounds 3] [--big 100000]
+#                       [--generator wrk|sim] [--threads 2] [--duration 10]
 #                       [--port 18080] [--nginx-port 18081] [--big-port 18082]
 #                       [--no-build] [--keep-work] [--out bench-out]
 #
@@ -26,6 +27,10 @@ BIG=100000
 PORT=18080
 NGINX_PORT=18081
 BIG_PORT=18082
+# wrk (an outside generator, the reference) or sim (our own `yealink-sim boot-storm`).
+GENERATOR=wrk
+WRK_THREADS=2
+WRK_SECONDS=10
 BUILD=1
 KEEP_WORK=0
 OUT_DIR="$ROOT/bench-out"
@@ -44,7 +49,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 parse_args() {
@@ -57,6 +62,9 @@ parse_args() {
             --port) PORT="$2"; shift 2 ;;
             --nginx-port) NGINX_PORT="$2"; shift 2 ;;
             --big-port) BIG_PORT="$2"; shift 2 ;;
+            --generator) GENERATOR="$2"; shift 2 ;;
+            --threads) WRK_THREADS="$2"; shift 2 ;;
+            --duration) WRK_SECONDS="$2"; shift 2 ;;
             --no-build) BUILD=0; shift ;;
             --keep-work) KEEP_WORK=1; shift ;;
             --out) OUT_DIR="$(mkdir -p "$2" && cd "$2" && pwd)"; shift 2 ;;
@@ -65,12 +73,17 @@ parse_args() {
         esac
     done
     local n
-    for n in "$PHONES" "$CONCURRENCY" "$ROUNDS" "$BIG" "$PORT" "$NGINX_PORT" "$BIG_PORT"; do
+    [[ "$GENERATOR" == wrk || "$GENERATOR" == sim ]] || die "--generator must be wrk or sim"
+    for n in "$PHONES" "$CONCURRENCY" "$ROUNDS" "$BIG" "$PORT" "$NGINX_PORT" "$BIG_PORT" \
+        "$WRK_THREADS" "$WRK_SECONDS"; do
         [[ "$n" =~ ^[0-9]+$ ]] || die "not a number: $n"
     done
     ((PHONES >= 1 && PHONES <= 1000000)) || die "--phones must be 1..1000000"
     ((BIG == 0 || (BIG >= 100 && BIG <= 1000000))) || die "--big must be 0 or 100..1000000"
     ((CONCURRENCY >= 1 && ROUNDS >= 1)) || die "--concurrency and --rounds must be >= 1"
+    ((WRK_THREADS >= 1 && WRK_SECONDS >= 1 && WRK_SECONDS <= 600)) \
+        || die "--threads must be >= 1 and --duration 1..600"
+    ((CONCURRENCY >= WRK_THREADS)) || die "--concurrency must be >= --threads"
 }
 
 # Stops every process this script started (TERM, then KILL after 5 s), removes the work dir.
@@ -139,6 +152,95 @@ wait_http() {
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+ensure_wrk() {
+    if ! command -v wrk >/dev/null; then
+        log "installing wrk (Debian package)"
+        ((EUID == 0)) || die "wrk missing and not root: apt-get install wrk"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null \
+            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+    fi
+}
+
+# cpu_ticks PID...: user + system CPU of these processes and their children (nginx: the master
+# and its workers), in clock ticks, from /proc/PID/stat (fields 14 and 15, counted after the
+# command name, which may hold spaces).
+cpu_ticks() {
+    local pid all=() total=0 stat rest
+    for pid in "$@"; do
+        all+=("$pid")
+        # Children at this moment (nginx's workers live as long as the master).
+        while read -r child; do all+=("$child"); done < <(pgrep -P "$pid" || true)
+    done
+    for pid in "${all[@]}"; do
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        rest=${stat##*) }
+        total=$((total + $(awk '{ print $12 + $13 }' <<<"$rest")))
+    done
+    echo "$total"
+}
+
+# wrk_round NAME BASE_URL PID: one timed wrk run; key/value results in $RAW/NAME.res.
+wrk_round() {
+    local name="$1" url="$2" pid="$3" before after client
+    before=$(cpu_ticks "$pid")
+    client=$( {
+        TIMEFORMAT='%U %S'
+        time timeout "$STEP_TIMEOUT" wrk -t"$WRK_THREADS" -c"$CONCURRENCY" -d"${WRK_SECONDS}s" \
+            --latency -s "$ROOT/bench/wrk-boot-storm.lua" "$url" \
+            -- "$WORK/requests.tsv" "$RAW/$name.res" >"$RAW/$name.txt" 2>&1
+    } 2>&1) || { cat "$RAW/$name.txt" >&2; die "wrk round $name failed"; }
+    after=$(cpu_ticks "$pid")
+    [[ -s "$RAW/$name.res" ]] || { cat "$RAW/$name.txt" >&2; die "wrk wrote no result for $name"; }
+    {
+        echo "server_ticks $((after - before))"
+        echo "clk_tck $(getconf CLK_TCK)"
+        awk '{ printf "client_cpu_s %.3f\n", $1 + $2 }' <<<"$client"
+    } >>"$RAW/$name.res"
+    awk '/^requests|^p50_us|^p99_us|^errors_status/ { printf "%s=%s ", $1, $2 } END { print "" }' \
+        "$RAW/$name.res" | sed "s/^/  [$name] /" >&2
+}
+
+# wrk_table: markdown comparison of the wrk rounds (every round, and the median ones).
+wrk_table() {
+    awk -v rounds="$ROUNDS" -v raw="$RAW" 'function load(file, k, v) {
+            delete kv
+            while ((getline line < file) > 0) { split(line, p, " "); kv[p[1]] = p[2] }
+            close(file)
+        }
+        function row(side, r,    rps, cpu, gen, errs) {
+            load(raw "/" side "-" r ".res")
+            rps = kv["requests"] / (kv["duration_us"] / 1e6)
+            cpu = kv["server_ticks"] / kv["clk_tck"] * 1e6 / kv["requests"]
+            gen = kv["client_cpu_s"] * 1e6 / kv["requests"]
+            errs = kv["errors_connect"] + kv["errors_read"] + kv["errors_write"] + kv["errors_timeout"] + kv["errors_status"]
+            RPS[side, r] = rps; P50[side, r] = kv["p50_us"] / 1000; P99[side, r] = kv["p99_us"] / 1000
+            CPU[side, r] = cpu; GEN[side, r] = gen; ERR[side, r] = errs; REQ[side, r] = kv["requests"]
+        }
+        function median(side,    i, j, t, idx) {
+            for (i = 1; i <= rounds; i++) idx[i] = i
+            for (i = 1; i <= rounds; i++) for (j = i + 1; j <= rounds; j++)
+                if (RPS[side, idx[j]] < RPS[side, idx[i]]) { t = idx[i]; idx[i] = idx[j]; idx[j] = t }
+            return idx[int((rounds + 1) / 2)]
+        }
+        BEGIN {
+            for (r = 1; r <= rounds; r++) { row("ours", r); row("nginx", r) }
+            print "| round | server | requests/s | p50 (ms) | p99 (ms) | server CPU per request (µs) | wrk CPU per request (µs) | requests | errors |"
+            print "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+            for (r = 1; r <= rounds; r++) for (s = 0; s < 2; s++) {
+                side = s ? "nginx" : "ours"
+                printf "| %d | %s | %.0f | %.2f | %.2f | %.1f | %.1f | %d | %d |\n", r, side == "ours" ? "yealink-prov" : "nginx", RPS[side, r], P50[side, r], P99[side, r], CPU[side, r], GEN[side, r], REQ[side, r], ERR[side, r]
+            }
+            o = median("ours"); n = median("nginx")
+            print ""
+            print "| median round by requests/s | yealink-prov | nginx | ours/nginx |"
+            print "|---|---:|---:|---:|"
+            printf "| requests/s | %.0f | %.0f | %.2f |\n", RPS["ours", o], RPS["nginx", n], RPS["ours", o] / RPS["nginx", n]
+            printf "| latency p50 (ms) | %.2f | %.2f | %.2f |\n", P50["ours", o], P50["nginx", n], P50["ours", o] / P50["nginx", n]
+            printf "| latency p99 (ms) | %.2f | %.2f | %.2f |\n", P99["ours", o], P99["nginx", n], P99["ours", o] / P99["nginx", n]
+            printf "| server CPU per request (µs) | %.1f | %.1f | %.2f |\n", CPU["ours", o], CPU["nginx", n], CPU["ours", o] / CPU["nginx", n]
+        }'
+}
 
 build() {
     if ((BUILD)); then
@@ -356,7 +458,7 @@ main() {
     rss_start=$(rss_kib "$ours_pid")
 
     log "warm-up storm against yealink-prov, saving the bytes for nginx"
-    storm warmup "$WORK/phones.json" --save-dir "$WORK/www"
+    storm warmup "$WORK/phones.json" --save-dir "$WORK/www" --requests-out "$WORK/requests.tsv"
     local warm_errors
     warm_errors=$(errors_in "$RAW/warmup.json")
     ((warm_errors == 0)) || log "WARNING: $warm_errors errors in the warm-up: nginx will lack those files"
@@ -364,8 +466,27 @@ main() {
     ensure_nginx
     start_nginx "$WORK/nginx" "$WORK/www" "$NGINX_PORT"
 
-    local r ours_reports=() nginx_reports=()
+    local r ours_reports=() nginx_reports=() comparison load_before hwm_after
+    load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+    if [[ "$GENERATOR" == wrk ]]; then
+        ensure_wrk
+        for ((r = 1; r <= ROUNDS; r++)); do
+            local order=(nginx ours)
+            ((r % 2 == 0)) && order=(ours nginx)
+            local side
+            for side in "${order[@]}"; do
+                log "round $r/$ROUNDS: $side (wrk, ${WRK_SECONDS} s)"
+                if [[ "$side" == nginx ]]; then
+                    wrk_round "nginx-$r" "http://127.0.0.1:$NGINX_PORT" "$NGINX_PID"
+                else
+                    wrk_round "ours-$r" "http://127.0.0.1:$PORT" "$ours_pid"
+                fi
+            done
+        done
+        comparison=$(wrk_table)
+    fi
     for ((r = 1; r <= ROUNDS; r++)); do
+        [[ "$GENERATOR" == sim ]] || break
         # Alternate who goes first, so neither always meets a warmer machine.
         local order=(nginx ours)
         ((r % 2 == 0)) && order=(ours nginx)
@@ -381,8 +502,10 @@ main() {
             fi
         done
     done
-    local comparison
-    comparison=$("$SIM" compare --ours "${ours_reports[@]}" --nginx "${nginx_reports[@]}")
+    if [[ "$GENERATOR" == sim ]]; then
+        comparison=$("$SIM" compare --ours "${ours_reports[@]}" --nginx "${nginx_reports[@]}")
+    fi
+    hwm_after=$(hwm_kib "$ours_pid")
     stop_pid "$NGINX_PID"
     stop_pid "$ours_pid"
 
@@ -390,15 +513,20 @@ main() {
     ((BIG == 0)) || big_check
 
     mkdir -p "$OUT_DIR/raw"
-    cp "$RAW"/*.json "$RAW"/*.txt "$OUT_DIR/raw/" 2>/dev/null || true
+    cp "$RAW"/*.json "$RAW"/*.txt "$RAW"/*.res "$OUT_DIR/raw/" 2>/dev/null || true
     {
         echo "## Boot storm: yealink-prov vs nginx ($(date -u +%Y-%m-%dT%H:%MZ))"
         echo
-        echo "- command: \`bench/boot-storm.sh --phones $PHONES --concurrency $CONCURRENCY --rounds $ROUNDS --big $BIG\`"
+        echo "- command: \`bench/boot-storm.sh --phones $PHONES --concurrency $CONCURRENCY --rounds $ROUNDS --big $BIG --generator $GENERATOR$([[ $GENERATOR == wrk ]] && echo " --threads $WRK_THREADS --duration $WRK_SECONDS")\`"
         echo "- commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
         echo "- machine: $(machine)"
-        echo "- load: $PHONES phones × (\`<mac>.boot\`, common file, \`<mac>.cfg\`) per round, token URLs, keep-alive, $CONCURRENCY requests in flight; load generator on the same machine"
-        echo "- yealink-prov RSS after start: $(mib "$rss_start") MiB"
+        if [[ "$GENERATOR" == wrk ]]; then
+            echo "- load: wrk $(wrk -v 2>&1 | head -n 1 | awk '{ print $2 }'), $WRK_THREADS threads, $CONCURRENCY keep-alive connections, ${WRK_SECONDS} s per round, cycling the $(wc -l <"$WORK/requests.tsv") requests (\`<mac>.boot\`, common file, \`<mac>.cfg\` of $PHONES phones, token URLs, each phone's own User-Agent); load generator on the same machine"
+            echo "- load on the machine before the storm: $load_before (1, 5, 15 min; 2 cores)"
+        else
+            echo "- load: $PHONES phones × (\`<mac>.boot\`, common file, \`<mac>.cfg\`) per round, token URLs, keep-alive, $CONCURRENCY requests in flight; load generator on the same machine"
+        fi
+        echo "- yealink-prov RSS after start: $(mib "$rss_start") MiB, peak (VmHWM) after the storms: $(mib "$hwm_after") MiB"
         echo
         echo "$comparison"
         cat "$RAW/big.md"

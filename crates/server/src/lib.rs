@@ -21,6 +21,7 @@ pub mod listen;
 pub mod log_safe;
 pub mod phone_cert;
 pub mod phone_http;
+pub mod render_cache;
 pub mod request_log;
 pub mod rps_flow;
 pub mod rps_registration;

@@ -201,11 +201,11 @@ async fn handle(state: &AppState, req: PhoneHttpRequest) -> Response {
 
 fn serve_generated(
     state: &AppState,
-    device: &DeviceRecord,
+    device: &Arc<DeviceRecord>,
     file: PhoneFile,
     ua: Option<&UserAgent>,
 ) -> (u16, &'static str, Response, bool) {
-    match state.service.render(device, file, ua, None) {
+    match state.service.render_for_phone(device, file, ua) {
         Ok(Some(body)) => (
             200,
             "served",

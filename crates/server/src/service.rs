@@ -12,6 +12,7 @@ use crate::audit::{self, Action, Actor};
 use crate::cache::DeviceCache;
 use crate::device_input::{DeviceInput, DevicePatch, ValidDevice, split_registrar};
 use crate::error::ServiceError;
+use crate::render_cache::{RenderCache, Stamp};
 use crate::rps_flow::RpsFlow;
 use crate::secret::random_token;
 use crate::settings::{Settings, SettingsOverride};
@@ -35,6 +36,8 @@ pub struct Service {
     /// innovaphone phones: whether Devices' configuration is complete ("Config Received").
     pbx_config: RwLock<std::collections::HashMap<Mac, bool>>,
     refreshes: std::sync::atomic::AtomicU32,
+    /// Bodies served to phones, reused while their inputs are unchanged.
+    renders: RenderCache,
 }
 
 /// Meta key of the App object URL learned from the PBX's login.
@@ -97,6 +100,7 @@ impl Service {
             pbx_domain: RwLock::new(pbx_domain),
             pbx_config: RwLock::new(load_pbx_config_states(store_for_states.as_ref()).await?),
             refreshes: std::sync::atomic::AtomicU32::new(0),
+            renders: RenderCache::default(),
         })
     }
 
@@ -300,7 +304,12 @@ impl Service {
     /// Where phones reach us: the settings' public base URL, else the base of the App object
     /// URL a PBX told us (its last path segment is the app's name), else our listen address.
     pub fn base_url(&self) -> String {
-        if let Some(url) = self.settings().public_base_url.clone() {
+        self.base_url_with(&self.settings())
+    }
+
+    /// [`base_url`](Self::base_url) under these settings.
+    fn base_url_with(&self, settings: &Settings) -> String {
+        if let Some(url) = settings.public_base_url.clone() {
             return url;
         }
         if let Some(base) = self
@@ -362,7 +371,7 @@ impl Service {
 
     /// The URL this device's phone must be given (RPS, DHCP option 66, or by hand).
     pub fn provisioning_url(&self, record: &DeviceRecord) -> String {
-        format!("{}/prov/{}/", self.base_url(), record.url_token)
+        provisioning_url_at(&self.base_url(), record)
     }
 
     /// The URL phones authenticating with Digest use (no per-phone secret in it).
@@ -619,6 +628,41 @@ impl Service {
         model_seen: Option<&str>,
     ) -> Result<Option<String>, ServiceError> {
         let settings = self.settings();
+        let base_url = self.base_url_with(&settings);
+        self.render_with(&settings, &base_url, record, file, ua, model_seen)
+    }
+
+    /// [`render`](Self::render) for a phone's request: the body rendered for the very same
+    /// inputs before, if any (see `render_cache`), else a fresh one.
+    pub fn render_for_phone(
+        &self,
+        record: &Arc<DeviceRecord>,
+        file: PhoneFile,
+        ua: Option<&UserAgent>,
+    ) -> Result<Option<axum::body::Bytes>, ServiceError> {
+        let settings = self.settings();
+        let base_url = self.base_url_with(&settings);
+        let stamp = Stamp {
+            record,
+            settings: &settings,
+            base_url: &base_url,
+            code: common_code(record, ua, None),
+            model: device_model(record, ua, None),
+        };
+        self.renders.get_or_render(file, &stamp, || {
+            self.render_with(&settings, &base_url, record, file, ua, None)
+        })
+    }
+
+    fn render_with(
+        &self,
+        settings: &Settings,
+        base_url: &str,
+        record: &DeviceRecord,
+        file: PhoneFile,
+        ua: Option<&UserAgent>,
+        model_seen: Option<&str>,
+    ) -> Result<Option<String>, ServiceError> {
         let code = common_code(record, ua, model_seen);
         let failed = |e: &dyn std::fmt::Display| ServiceError::Render {
             file: file.file_name(),
@@ -638,7 +682,7 @@ impl Service {
                 let effective = effective_settings(record, &settings.phone);
                 let (host, port) = split_registrar(&record.registrar).map_err(|e| failed(&e))?;
                 let display = record.display_name.as_deref().unwrap_or(&record.sip_user);
-                let url = self.provisioning_url(record);
+                let url = provisioning_url_at(base_url, record);
                 let username = record.mac.to_string();
                 let media = overrides_of(record)
                     .media
@@ -696,6 +740,11 @@ pub fn common_code(
         .or_else(|| ua.and_then(|ua| yealink::common_code_from_firmware(&ua.firmware)))
         .or_else(|| record.model.as_deref().and_then(yealink::common_file_code))
         .or_else(|| model_seen.and_then(yealink::common_file_code))
+}
+
+/// A device's own provisioning URL under `base_url`.
+fn provisioning_url_at(base_url: &str, record: &DeviceRecord) -> String {
+    format!("{base_url}/prov/{}/", record.url_token)
 }
 
 /// The private CA's file name under a device's `/prov/<token>/` path.

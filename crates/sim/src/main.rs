@@ -141,6 +141,10 @@ struct BootStormArgs {
     /// Save every body of the first round to DIR/<url path> (to serve it with nginx).
     #[arg(long)]
     save_dir: Option<PathBuf>,
+    /// Write every 200 request of the first round to FILE as `<url path>\t<User-Agent>` lines
+    /// (the request list for `wrk`, see bench/wrk-boot-storm.lua).
+    #[arg(long)]
+    requests_out: Option<PathBuf>,
     /// Write the report as JSON.
     #[arg(long)]
     json_out: Option<PathBuf>,
@@ -312,6 +316,7 @@ async fn boot_storm(args: BootStormArgs) -> anyhow::Result<()> {
         rounds: args.rounds,
         base_url_override: args.base_url_override,
         save_dir: args.save_dir,
+        requests_out: args.requests_out,
         digest: args.digest,
         server_pid: args.server_pid,
     };

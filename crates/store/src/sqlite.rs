@@ -46,6 +46,24 @@ const FULL_BELOW_PAGES: i64 = 64;
 /// WAL allows many readers next to the one writer.
 const MAX_CONNECTIONS: u32 = 8;
 
+/// [`STATUS_UPDATE_SQL`] for many devices at once, up to where the `VALUES` rows go:
+/// `UPDATE device_status SET ... FROM (VALUES (mac, at, ...), ...) AS v WHERE mac = v.column1`
+/// (SQLite names the columns of a `VALUES` list `column1`, `column2`, ...). The `SET`
+/// expressions are the single-device ones, reading the row's values from `v`.
+fn status_update_from_values() -> String {
+    let Some((set, _)) = STATUS_UPDATE_SQL.split_once(" WHERE mac = $1") else {
+        // A constant: the test below keeps this branch unreachable.
+        return String::new();
+    };
+    // Descending, so `$1` never rewrites the start of a longer number (there is none today).
+    let mut sql = set.to_owned();
+    for n in (1..=8).rev() {
+        sql = sql.replace(&format!("${n}"), &format!("v.column{n}"));
+    }
+    sql.push_str(" FROM (");
+    sql
+}
+
 /// The SQLite implementation of [`Store`].
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -870,21 +888,28 @@ impl Store for SqliteStore {
             });
             insert.build().execute(&mut *tx).await?;
         }
-        for (mac, u) in updates {
-            // The row exists iff the device does, so an unknown MAC updates nothing. The
-            // `newer` test keeps an older batch (from a slower instance) from overwriting
-            // newer values; first/last config times take the min/max.
-            sqlx::query(STATUS_UPDATE_SQL)
-                .bind(mac.to_string())
-                .bind(to_micros(u.last_request_at))
-                .bind(u.last_ip)
-                .bind(u.last_user_agent)
-                .bind(u.model_seen)
-                .bind(u.firmware_seen)
-                .bind(u.first_cfg_served.map(to_micros))
-                .bind(u.last_cfg_served.map(to_micros))
-                .execute(&mut *tx)
-                .await?;
+        // One UPDATE per chunk of devices, not one per device: each statement is a round trip
+        // to sqlx's SQLite thread, and a boot storm touches a device every few requests.
+        // The row exists iff the device does, so an unknown MAC updates nothing. The `newer`
+        // test keeps an older batch (from a slower instance) from overwriting newer values;
+        // first/last config times take the min/max. 8 binds x 500 devices stays far below
+        // SQLite's limit on bound parameters.
+        const DEVICES_PER_UPDATE: usize = 500;
+        let updates: Vec<_> = updates.into_iter().collect();
+        for chunk in updates.chunks(DEVICES_PER_UPDATE) {
+            let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(status_update_from_values());
+            update.push_values(chunk, |mut row, (mac, u)| {
+                row.push_bind(mac.to_string())
+                    .push_bind(to_micros(u.last_request_at))
+                    .push_bind(u.last_ip.clone())
+                    .push_bind(u.last_user_agent.clone())
+                    .push_bind(u.model_seen.clone())
+                    .push_bind(u.firmware_seen.clone())
+                    .push_bind(u.first_cfg_served.map(to_micros))
+                    .push_bind(u.last_cfg_served.map(to_micros));
+            });
+            update.push(") AS v WHERE mac = v.column1");
+            update.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

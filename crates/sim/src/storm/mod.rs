@@ -70,6 +70,10 @@ pub struct StormConfig {
     pub base_url_override: Option<Url>,
     /// Write every 200 body of the first round to `DIR/<url path>`.
     pub save_dir: Option<PathBuf>,
+    /// Write every 200 request of the first round as `<url path>\t<User-Agent>` lines, in
+    /// phone order and each phone's fetch order (the request list of an outside load
+    /// generator such as `wrk`, see `bench/wrk-boot-storm.lua`).
+    pub requests_out: Option<PathBuf>,
     /// Shared URL + Digest instead of the token URL.
     pub digest: bool,
     /// Read the server's peak RSS at the end.
@@ -128,12 +132,15 @@ pub async fn run(
         } else {
             None
         };
+        let served = (round == 0 && config.requests_out.is_some()).then(Mutex::default);
         let job = Arc::new(Job {
             phones: Arc::clone(&phones),
             next: AtomicUsize::new(0),
             client: client.clone(),
             files: config.files.clone(),
             save_dir,
+            served,
+            seq: AtomicUsize::new(0),
         });
         let (client_before, server_before) = (
             cpu_ms(None),
@@ -160,6 +167,10 @@ pub async fn run(
                 .and_then(|pid| used(server_before, Some(pid))),
         };
         rounds.push(RoundReport::from_tally(round, &total, wall, cpu));
+        if let (Some(path), Some(served)) = (&config.requests_out, &job.served) {
+            let mut served = served.lock().map(|s| s.clone()).unwrap_or_default();
+            write_requests(path, &mut served)?;
+        }
     }
     let server_memory = match config.server_pid {
         Some(pid) => Some(read_memory(pid).map_err(|source| StormError::Io {
@@ -189,6 +200,29 @@ struct Job {
     client: Client,
     files: Vec<FileKind>,
     save_dir: Option<PathBuf>,
+    /// `(phone index, sequence, url path, User-Agent)` of every 200, when asked for.
+    served: Option<Mutex<Vec<ServedRequest>>>,
+    /// Orders a phone's requests (a phone fetches one file after the other).
+    seq: AtomicUsize,
+}
+
+type ServedRequest = (usize, usize, String, String);
+
+/// Writes the served requests as `<path>\t<User-Agent>` lines, phone by phone.
+fn write_requests(path: &Path, served: &mut [ServedRequest]) -> Result<(), StormError> {
+    served.sort_unstable_by_key(|(phone, seq, _, _)| (*phone, *seq));
+    let mut text = String::new();
+    for (_, _, url_path, user_agent) in served.iter() {
+        // Neither can hold a tab or newline (URL paths are percent-encoded, User-Agents ours).
+        text.push_str(url_path);
+        text.push('\t');
+        text.push_str(user_agent);
+        text.push('\n');
+    }
+    std::fs::write(path, text).map_err(|source| StormError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 async fn worker(job: Arc<Job>) -> Result<Tally, StormError> {
@@ -198,13 +232,13 @@ async fn worker(job: Arc<Job>) -> Result<Tally, StormError> {
         let Some(phone) = job.phones.get(index) else {
             return Ok(tally);
         };
-        boot_one(&job, phone, &mut tally).await;
+        boot_one(&job, index, phone, &mut tally).await;
     }
 }
 
 /// One phone's boot: `<mac>.boot`, then the files it includes (or the model's common file
 /// and `<mac>.cfg` when the boot file is not fetched or not usable).
-async fn boot_one(job: &Job, phone: &PlannedPhone, tally: &mut Tally) {
+async fn boot_one(job: &Job, index: usize, phone: &PlannedPhone, tally: &mut Tally) {
     // Fresh per boot: in digest mode the first request of every phone is challenged.
     let auth = Mutex::new(AuthState {
         credentials: phone.credentials.clone(),
@@ -214,7 +248,7 @@ async fn boot_one(job: &Job, phone: &PlannedPhone, tally: &mut Tally) {
     let mut includes: Option<Vec<String>> = None;
     if job.files.contains(&FileKind::Boot) {
         let name = format!("{}.boot", phone.mac);
-        if let Some(body) = fetch(job, phone, &auth, &name, tally).await {
+        if let Some(body) = fetch(job, (index, phone), &auth, &name, tally).await {
             includes = boot_includes(&body);
             if includes.is_none() {
                 tally.error("bad_boot_file");
@@ -243,7 +277,7 @@ async fn boot_one(job: &Job, phone: &PlannedPhone, tally: &mut Tally) {
         .collect(),
     };
     for name in plan {
-        fetch(job, phone, &auth, &name, tally).await;
+        fetch(job, (index, phone), &auth, &name, tally).await;
     }
 }
 
@@ -264,7 +298,7 @@ fn boot_includes(body: &[u8]) -> Option<Vec<String>> {
 /// One timed GET; counts it, saves the body if asked, returns it on 200.
 async fn fetch(
     job: &Job,
-    phone: &PlannedPhone,
+    (index, phone): (usize, &PlannedPhone),
     auth: &Mutex<AuthState>,
     name: &str,
     tally: &mut Tally,
@@ -295,6 +329,12 @@ async fn fetch(
                 return None;
             }
             tally.ok += 1;
+            if let Some(served) = &job.served
+                && let Ok(mut served) = served.lock()
+            {
+                let seq = job.seq.fetch_add(1, Ordering::Relaxed);
+                served.push((index, seq, url.path().to_owned(), phone.user_agent.clone()));
+            }
             if let Some(dir) = &job.save_dir
                 && let Err(e) = save(dir, &url, &outcome.body).await
             {

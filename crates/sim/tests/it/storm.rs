@@ -36,6 +36,7 @@ fn config(server: &FakeServer, files: Vec<FileKind>) -> StormConfig {
         rounds: 2,
         base_url_override: Some(server.url("").parse().unwrap()),
         save_dir: None,
+        requests_out: None,
         digest: false,
         server_pid: Some(std::process::id()),
     }
@@ -51,8 +52,23 @@ async fn storm_follows_boot_includes_saves_and_reports() {
         vec![FileKind::Boot, FileKind::Common, FileKind::Mac],
     );
     cfg.save_dir = Some(dir.path().to_path_buf());
+    let requests_out = dir.path().join("requests.tsv");
+    cfg.requests_out = Some(requests_out.clone());
     let report = storm::run(&records, &cfg).await.unwrap();
     assert_eq!(report.rounds.len(), 2);
+    // The wrk request list: the first round's 30 requests, phone by phone in fetch order,
+    // each with that phone's own User-Agent.
+    let listed = std::fs::read_to_string(&requests_out).unwrap();
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 30);
+    assert_eq!(
+        &lines[3..6],
+        [
+            "/prov/tok1/805ec0000001.boot\tYealink SIP-T46U 108.86.0.90 80:5e:c0:00:00:01",
+            "/prov/tok1/y000000000096.cfg\tYealink SIP-T46U 108.86.0.90 80:5e:c0:00:00:01",
+            "/prov/tok1/805ec0000001.cfg\tYealink SIP-T46U 108.86.0.90 80:5e:c0:00:00:01",
+        ]
+    );
     for round in &report.rounds {
         assert_eq!(round.requests, 30, "{round:?}");
         assert_eq!(round.ok, 30, "{round:?}");

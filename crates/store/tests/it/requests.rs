@@ -12,6 +12,7 @@ conformance!(
     older_batches_do_not_overwrite_newer_status,
     prune_keeps_recent_rows_and_the_newest_per_device,
     anonymous_rows_are_capped_by_count,
+    a_batch_over_many_devices_updates_each_one,
 );
 
 const T0: OffsetDateTime = datetime!(2026-11-26 08:00 UTC);
@@ -221,4 +222,35 @@ async fn anonymous_rows_are_capped_by_count(db: &TestDb) {
     );
     assert_eq!(rows.iter().filter(|r| r.mac.is_some()).count(), 2);
     assert_eq!(s.prune_anonymous_phone_requests(20).await.unwrap(), 0);
+}
+
+/// More devices than one status UPDATE takes (500): every device gets its own values, the
+/// device between two chunks included, and its newest request wins within the batch.
+async fn a_batch_over_many_devices_updates_each_one(db: &TestDb) {
+    let s = &db.store;
+    const N: i64 = 1_201;
+    let mut batch = Vec::new();
+    for i in 0..N {
+        let d = s.insert_device(&device(i as u32)).await.unwrap();
+        batch.push(request(d.mac, i, i % 2 == 0));
+        batch.push(request(d.mac, i + 2_000, false));
+    }
+    s.record_phone_requests(&batch).await.unwrap();
+    for i in [0, 1, 499, 500, 501, 999, 1_000, N - 1] {
+        let status = s.get_status(mac(i as u32)).await.unwrap();
+        let first = (i % 2 == 0).then(|| T0 + time::Duration::seconds(i));
+        assert_eq!(
+            status,
+            DeviceStatus {
+                provisioned_at: first,
+                last_config_request: first,
+                last_request_at: Some(T0 + time::Duration::seconds(i + 2_000)),
+                last_ip: Some(format!("192.0.2.{}", (i + 2_000) % 250)),
+                last_user_agent: batch[2 * i as usize + 1].user_agent.clone(),
+                model_seen: Some("T46U".into()),
+                firmware_seen: Some(format!("108.86.0.{}", i + 2_000)),
+            },
+            "device {i}"
+        );
+    }
 }
