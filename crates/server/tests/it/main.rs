@@ -10,6 +10,7 @@ mod admin_api;
 mod browser;
 mod cli;
 mod data_at_rest;
+mod deploy;
 mod faults;
 mod fuzz;
 mod hardening;
