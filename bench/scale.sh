@@ -110,12 +110,17 @@ for n in $PHONES; do
   sim="" server=""
 done
 
-report=$(python3 - "$PROFILE" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates || echo ' (with uncommitted changes)')" "${results[@]}" <<'PY'
+if ((BUILD)); then
+  label="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates || echo ' (with uncommitted changes)')"
+else
+  label="binaries in $BIN (not rebuilt; HEAD is $(git rev-parse --short HEAD))"
+fi
+report=$(python3 - "$PROFILE" "$label" "${results[@]}" <<'PY'
 import sys
 profile, commit, rows = sys.argv[1], sys.argv[2], sys.argv[3:]
 flag = " --debug" if profile == "debug" else ""
 print(f"- command: `bench/scale.sh --phones \"{' '.join(r.split()[0] for r in rows)}\"{flag}` ({profile} build, one instance, SQLite)")
-print(f"- commit: {commit}")
+print(f"- build: {commit}")
 print()
 print("| phones | answered ok | sysclients connected | rollout per phone | RSS before | RSS after | peak (VmHWM) | per connected phone |")
 print("|---:|---:|---:|---:|---:|---:|---:|---:|")
