@@ -6,7 +6,7 @@
 //! instances would take it from each other forever. The lease is taken once and then held by
 //! the instance's heartbeat (crate::instance), not renewed per phone.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -397,8 +397,13 @@ async fn serve_connection(
     let Some(mut doc) = load(inn, mac).await? else {
         return Ok(Ended::DeviceGone);
     };
+    // The configuration items are the bulk of the document and the store has them; each
+    // configuration message reloads them, so an open connection does not hold them.
+    doc.items = BTreeMap::new();
     let url = innovaphone::sysclients_url(devices_url);
-    let socket = connect(&url, &inn.devices_tls)
+    // Boxed: the handshake's state is large and needed only until connected, while the task
+    // (sized for its largest state) lives as long as the connection.
+    let socket = Box::pin(connect(&url, &inn.devices_tls))
         .await
         .map_err(LinkError::Failed)?;
     let (mut sink, mut stream) = socket.split();
@@ -497,7 +502,7 @@ async fn serve_connection(
                     };
                     doc.sysclient_password = Some(password.to_owned());
                     doc.code_pending = false;
-                    save(inn, mac, &doc).await?;
+                    save_with_stored_items(inn, mac, &mut doc).await?;
                     mark_accepted(inn, mac, state, &mut accepted);
                 }
                 AdminKind::Challenge => {
@@ -548,7 +553,8 @@ async fn serve_connection(
                     }
                     if message.last || was_complete {
                         doc.config_updated_at = Some(now);
-                        apply_config(inn, mac, &mut doc).await?;
+                        // Boxed like the handshake: rare, and large (store and rendering).
+                        Box::pin(apply_config(inn, mac, &mut doc)).await?;
                         inn.sysclients.emit(
                             mac,
                             if was_complete {
@@ -560,6 +566,7 @@ async fn serve_connection(
                     } else {
                         save(inn, mac, &doc).await?;
                     }
+                    doc.items = BTreeMap::new();
                 }
                 AdminKind::Identify
                 | AdminKind::Provision
@@ -649,6 +656,20 @@ async fn load(inn: &Innovaphone, mac: Mac) -> Result<Option<PbxDevice>, LinkErro
     PbxDevice::load(inn.service.store().as_ref(), mac)
         .await
         .map_err(|e| LinkError::Failed(format!("cannot read the phone's innovaphone data: {e}")))
+}
+
+/// Stores `doc` with the configuration items as stored (the connection does not keep them).
+async fn save_with_stored_items(
+    inn: &Innovaphone,
+    mac: Mac,
+    doc: &mut PbxDevice,
+) -> Result<(), LinkError> {
+    if let Some(fresh) = load(inn, mac).await? {
+        doc.items = fresh.items;
+    }
+    let saved = save(inn, mac, doc).await;
+    doc.items = BTreeMap::new();
+    saved
 }
 
 async fn save(inn: &Innovaphone, mac: Mac, doc: &PbxDevice) -> Result<(), LinkError> {

@@ -266,6 +266,16 @@ async fn profile_to_users_to_app_to_devices_to_phone_to_pbx() {
             .map(String::as_str),
         Some("United Kingdom(London)")
     );
+    // The other items are still applied: the open connection does not keep the items in
+    // memory (docs/benchmarks.md), so the update must be merged with the stored ones.
+    assert_eq!(
+        phone
+            .params()
+            .get("account.1.codec.g722.enable")
+            .map(String::as_str),
+        Some("1"),
+        "the PHONE item was lost by the NTP update"
+    );
 
     // No secret in what the API shows.
     let shown = w.app.device(MAC).await.to_string()

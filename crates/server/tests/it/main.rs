@@ -11,6 +11,7 @@ mod audit;
 mod browser;
 mod cli;
 mod data_at_rest;
+mod deploy;
 mod faults;
 mod fuzz;
 mod hardening;
