@@ -451,6 +451,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes the session (sign-out, expiry); whether it existed.
     async fn delete_ui_session(&self, id_hash: &str) -> Result<bool, StoreError>;
+
     // ---- audit of changes ----------------------------------------------------------------
     //
     // Who changed what (devices, settings), for people. Entries hold names, never secret

@@ -1431,6 +1431,8 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
     async fn record_changes(&self, entries: &[crate::ChangeEntry]) -> Result<(), StoreError> {
         crate::changes::pg_record(&self.pool, entries).await
     }

@@ -588,6 +588,8 @@ impl Store for SealedStore {
 
     async fn delete_ui_session(&self, id_hash: &str) -> Result<bool, StoreError> {
         self.inner.delete_ui_session(id_hash).await
+    }
+
     // The audit holds no secrets (the server writes names, never values): passed through.
     async fn record_change(&self, entry: &crate::ChangeEntry) -> Result<(), StoreError> {
         self.inner.record_change(entry).await

@@ -1511,6 +1511,8 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
     async fn record_changes(&self, entries: &[crate::ChangeEntry]) -> Result<(), StoreError> {
         crate::changes::sqlite_record(&self.pool, entries).await
     }
