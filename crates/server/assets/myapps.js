@@ -32,7 +32,6 @@
 
   function enter(token) {
     done = true;
-    try { window.sessionStorage.setItem('yp_scheme', cfg.scheme); } catch (e) { /* ignore */ }
     enterForm.elements.token.value = token;
     enterForm.elements.framed.value = framed ? '1' : '';
     if (ws) ws.close();

@@ -18,6 +18,9 @@ pub struct EnterForm {
     token: String,
     #[serde(default)]
     lang: String,
+    /// `light` or `dark` (myApps' `scheme`), read by `assets/scheme.js`.
+    #[serde(default)]
+    scheme: String,
     /// `1` when the page runs in myApps' frame (a cross-site frame).
     #[serde(default)]
     framed: String,
@@ -52,16 +55,19 @@ pub async fn enter(
     )
         .into_response();
     response.headers_mut().append(header::SET_COOKIE, cookie);
-    // The language myApps asked for; in the frame only a partitioned cookie is sent back.
-    if let Some(lang) = Lang::from_code(&form.lang) {
-        let code = Tr(lang).code();
-        let extra = if framed {
-            "; Secure; SameSite=None; Partitioned"
-        } else {
-            "; SameSite=Lax"
-        };
+    // The language and scheme myApps asked for; in the frame only partitioned cookies are sent
+    // back (and third-party storage is blocked where third-party cookies are).
+    let extra = if framed {
+        "; Secure; SameSite=None; Partitioned"
+    } else {
+        "; SameSite=Lax"
+    };
+    let lang = Lang::from_code(&form.lang).map(|l| (LANG_COOKIE, Tr(l).code()));
+    let scheme = matches!(form.scheme.as_str(), "dark" | "light")
+        .then_some(("yp_scheme", form.scheme.as_str()));
+    for (name, value) in [lang, scheme].into_iter().flatten() {
         if let Ok(v) = HeaderValue::from_str(&format!(
-            "{LANG_COOKIE}={code}; Path=/ui; Max-Age=31536000{extra}"
+            "{name}={value}; Path=/ui; Max-Age=31536000{extra}"
         )) {
             response.headers_mut().append(header::SET_COOKIE, v);
         }
