@@ -249,14 +249,13 @@ async function fitsWidth(selector) {
 }
 
 test('RPS history: the answer to a failed command is on screen at 1,280 and 480 px, the parameters folded', async () => {
-  await page.goto(base + '/ui/devices');
-  await page.fill('input[name=mac]', FOREIGN_MAC);
-  await page.fill('input[name=sip_user]', '299');
-  await page.fill('input[name=sip_password]', 'sip-secret-299');
-  await page.fill('input[name=registrar]', 'pbx.example.com');
-  await page.fill('input[name=name]', 'Owned by another RPS account');
-  await page.click('#add-form button[type=submit]');
-  await page.waitForSelector(`#dev-${FOREIGN_MAC_HEX}`);
+  const added = await fetch(base + '/api/v1/devices', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${PASSWORD}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ mac: FOREIGN_MAC, sip_user: '299', sip_password: 'sip-secret-299',
+      registrar: 'pbx.example.com', name: 'Owned by another RPS account' }),
+  });
+  assert.equal(added.status, 201);
   const failed = `ol.rps-history li.failed:has(code.mac:text("${FOREIGN_MAC}"))`;
   for (let i = 0; i < 40 && !(await page.$(failed)); i++) {
     await page.waitForTimeout(250);
