@@ -89,9 +89,11 @@ mkdir -p "$OUT_DIR"
 BASE="http://127.0.0.1:$PORT"
 
 # The server keeps the open-file limit it is started with; only the attacker raises its own.
+# The reserve is kept for the monitoring address only (the attacker also speaks from 127.0.0.1).
 log "starting yealink-prov on $BASE (open-file limit $(ulimit -Sn))"
 YEALINK_PROV_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
     YEALINK_PROV_INNOVAPHONE__PASSWORD="$INSTANCE_PASSWORD" \
+    YEALINK_PROV_LIMITS__RESERVE_SOURCES='["127.0.0.3"]' \
     "$OURS" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for ((i = 0; i < 300; i++)); do

@@ -177,6 +177,14 @@ test('myApps: signed in by the PBX, no password prompt; the user is named; a set
   await frame.waitForSelector('#settings-result .notice');
   await frame.goto(base + '/ui/settings');
   assert.equal(await frame.inputValue('input[name=time_zone]'), 'Europe/Vienna');
+
+  // "Changes" names the myApps user (display name and SIP name the PBX signed), not a password.
+  await frame.goto(base + '/ui/changes');
+  const entries = await frame.$$eval('ol.changes li.entry', (lis) => lis.map((li) => li.textContent.replace(/\s+/g, ' ')));
+  const mine = entries.find((e) => /Settings changed/.test(e) && /time_zone/.test(e));
+  assert.ok(mine, `no settings change in ${JSON.stringify(entries)}`);
+  assert.match(mine, /John Doe \(jdoe\)/);
+  assert.doesNotMatch(mine, /Admin password/);
   await page.close();
 });
 

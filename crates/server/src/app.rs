@@ -20,8 +20,8 @@ use tokio::net::TcpListener;
 use crate::admin_auth::{AdminVerifier, ensure_admin_credential};
 use crate::config::Config;
 use crate::digest::NonceKey;
-use crate::listen::{ConnectionCaps, Connections, Tls};
 use crate::instance::Instance;
+use crate::listen::{ConnectionCaps, Connections, Tls};
 use crate::phone_cert::PhoneCerts;
 use crate::phone_http::{self, OverTls};
 use crate::request_log::RequestLog;
@@ -164,7 +164,8 @@ impl Server {
         }
         let router = router(state.clone());
         // One budget of connections for both listeners: the file descriptors are the process's.
-        let connections = Connections::new(ConnectionCaps::from_limits(&config.limits));
+        let connections = Connections::new(ConnectionCaps::from_limits(&config.limits))
+            .reserve_for(config.limits.reserve_networks()?);
         let (stop_tls, tls_stopped) = tokio::sync::watch::channel(false);
         let tls = match config.listen_tls {
             Some(addr) => Some(

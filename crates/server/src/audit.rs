@@ -78,10 +78,17 @@ impl Actor {
 }
 
 /// The actor of a signed-in `/ui` request. The one place the UI maps a session to an actor.
-pub fn ui_actor(_session: &Session) -> Actor {
-    // Every UI session is an admin-password session today. myApps sessions (issue 10, part 1)
-    // will carry their user (sip, dn, guid) and map to `Actor::MyApps` here.
-    Actor::AdminPassword
+pub fn ui_actor(session: &Session) -> Actor {
+    // A session opened by a PBX-signed myApps login names its user; the admin password and the
+    // App object password (top-level app page) name nobody.
+    match &session.user {
+        Some(user) => Actor::MyApps {
+            sip: user.sip.clone(),
+            dn: user.dn.clone(),
+            guid: user.guid.clone(),
+        },
+        None => Actor::AdminPassword,
+    }
 }
 
 /// What was done.

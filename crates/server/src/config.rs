@@ -75,8 +75,11 @@ pub struct Limits {
     pub auth_failure_refill_secs: u64,
     /// Open connections on the HTTP listener (clamped below the process's open-file limit).
     pub max_connections: usize,
-    /// Of those, the last this many serve only `/healthz`, `/metrics`, `/api/` and `/ui/`.
+    /// Of those, the last this many serve only `/healthz`, `/metrics`, `/api/` and `/ui/`...
     pub reserved_connections: usize,
+    /// ...and only to these sources (addresses or CIDR ranges: the admins' and the monitoring's
+    /// networks), so a flood from many addresses cannot take the reserve too. Empty: any source.
+    pub reserve_sources: Vec<String>,
     /// Open connections from one source address (phones behind one NAT share an address).
     pub max_connections_per_source: usize,
     /// A client must send a request's headers within this; also ends idle keep-alive.
@@ -87,6 +90,24 @@ pub struct Limits {
     pub request_log_keep_anonymous: u32,
 }
 
+impl Limits {
+    /// `reserve_sources` parsed; a bare address is a network of one.
+    pub fn reserve_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.reserve_sources
+            .iter()
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError::Invalid(format!(
+                            "limits.reserve_sources: {s:?} is neither an IP address nor a CIDR range"
+                        ))
+                    })
+            })
+            .collect()
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -95,6 +116,7 @@ impl Default for Limits {
             auth_failure_refill_secs: 12,
             max_connections: 4096,
             reserved_connections: 64,
+            reserve_sources: vec!["127.0.0.1".into(), "::1".into()],
             max_connections_per_source: 256,
             header_timeout_secs: 15,
             tls_handshake_timeout_secs: 10,
@@ -325,6 +347,7 @@ impl Config {
                     .into(),
             ));
         }
+        l.reserve_networks()?;
         if l.reserved_connections >= l.max_connections {
             return Err(ConfigError::Invalid(
                 "limits.reserved_connections must be below limits.max_connections".into(),

@@ -23,6 +23,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{self, GracefulShutdown};
+use ipnet::IpNet;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -98,6 +99,8 @@ fn open_file_limit() -> Option<usize> {
 #[derive(Clone)]
 pub struct Connections {
     caps: ConnectionCaps,
+    /// Who may take a reserve place; empty: anyone.
+    reserve_sources: Arc<[IpNet]>,
     counts: Arc<Mutex<Counts>>,
 }
 
@@ -130,8 +133,15 @@ impl Connections {
     pub fn new(caps: ConnectionCaps) -> Connections {
         Connections {
             caps,
+            reserve_sources: Arc::new([]),
             counts: Arc::default(),
         }
+    }
+
+    /// Keeps the reserve for these sources (the administrators' and monitoring's networks).
+    pub fn reserve_for(mut self, sources: Vec<IpNet>) -> Connections {
+        self.reserve_sources = sources.into();
+        self
     }
 
     /// A place for a connection from `ip`, and whether it is in the reserve; `None`: refuse.
@@ -142,6 +152,15 @@ impl Connections {
             return None;
         }
         let reserve = c.total >= self.caps.max - self.caps.reserved;
+        if reserve
+            && !self.reserve_sources.is_empty()
+            && !self
+                .reserve_sources
+                .iter()
+                .any(|net| net.contains(&ip.to_canonical()))
+        {
+            return None;
+        }
         c.total += 1;
         *c.per_source.entry(ip).or_insert(0) += 1;
         Some((
@@ -457,6 +476,31 @@ mod tests {
             conns.admit(c).is_some(),
             "a closed connection frees its place"
         );
+    }
+
+    #[test]
+    fn the_reserve_is_only_for_its_sources() {
+        let admins: IpNet = "198.51.100.0/24".parse().unwrap();
+        let conns = Connections::new(ConnectionCaps {
+            max: 3,
+            reserved: 1,
+            per_source: 3,
+        })
+        .reserve_for(vec![admins]);
+        let flood: IpAddr = [192, 0, 2, 1].into();
+        let other: IpAddr = [192, 0, 2, 2].into();
+        let _f1 = conns.admit(flood);
+        let _f2 = conns.admit(flood);
+        assert!(
+            conns.admit(flood).is_none(),
+            "the flood cannot take the reserve"
+        );
+        assert!(
+            conns.admit(other).is_none(),
+            "nor another address outside it"
+        );
+        let admin = conns.admit([198, 51, 100, 7].into());
+        assert!(admin.as_ref().is_some_and(|(_, r)| *r), "the admin gets it");
     }
 
     #[test]

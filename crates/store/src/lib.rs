@@ -70,7 +70,9 @@ pub use crate::sealed::{ResealReport, SECRET_META_KEYS, SealedStore};
 pub use crate::sealing::{KEY_LEN, Keyring, SealError};
 pub use crate::sqlite::SqliteStore;
 pub use crate::types::{
-    Device, DeviceChanges, DeviceEvent, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceSort, DeviceStatus, HistoryQuery, InstanceBeat, NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, UiSession,
+    Device, DeviceChanges, DeviceEvent, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceSort,
+    DeviceStatus, HistoryQuery, InstanceBeat, NewRpsJob, Page, PhoneRequest, QueueStats,
+    RpsHistoryEntry, RpsJob, UiSession,
 };
 pub use crate::url::redact_url;
 

@@ -25,7 +25,9 @@ use crate::common::{
 };
 use crate::error::device_write_error;
 use crate::{
-    Device, DeviceChanges, DeviceEvent, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceStatus, HistoryQuery, InstanceBeat, NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store, StoreError, UiSession,
+    Device, DeviceChanges, DeviceEvent, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceStatus,
+    HistoryQuery, InstanceBeat, NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob,
+    Store, StoreError, UiSession,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

@@ -31,7 +31,8 @@ use crate::error::device_write_error;
 use crate::sqlite_conn::{self, NO_PAGE_LIMIT};
 use crate::{
     Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceStatus, HistoryQuery,
-    InstanceBeat, NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store, StoreError, UiSession,
+    InstanceBeat, NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store,
+    StoreError, UiSession,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
