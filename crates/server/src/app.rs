@@ -143,7 +143,7 @@ impl Server {
         let heartbeat = instance.spawn(state.service.store().clone());
         // ADD SERVER at every start, as the original app does; queued, so RPS may be down.
         // Of several instances on one database only the oldest live one sends it: the others
-        // joined a service that is registered already (decision 57).
+        // joined a service that is registered already (decision 62).
         if instance
             .is_oldest_live(state.service.store().as_ref())
             .await

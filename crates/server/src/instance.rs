@@ -5,7 +5,7 @@
 //! store under its id and stays held while its heartbeat is fresh
 //! ([`prov_store::INSTANCE_STALE_AFTER`]): one write per instance every
 //! [`prov_store::INSTANCE_BEAT_EVERY`] instead of one per phone or job (docs/storage.md,
-//! "Instances and heartbeats"; decision 56).
+//! "Instances and heartbeats"; decision 61).
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -45,7 +45,7 @@ pub struct Innovaphone {
     pub registry: PbxRegistry,
     pub sysclients: Sysclients,
     /// This process among the instances sharing the database: the holder of its sysclient
-    /// leases, held by its heartbeat (docs/innovaphone.md, decisions 6 and 56).
+    /// leases, held by its heartbeat (docs/innovaphone.md, decisions 6 and 61).
     instance: Arc<Instance>,
     /// The instance password (= the App object's password).
     password: String,
@@ -123,7 +123,7 @@ impl Innovaphone {
 
     /// The PBX keeps one connection, to one instance; the others learn through the database
     /// what it told that instance, and that instance makes the PBX-side updates the others
-    /// could not (decision 59). Ends with the process.
+    /// could not (decision 64). Ends with the process.
     fn spawn_peer_sync(self: &Arc<Self>) {
         let inn = Arc::downgrade(self);
         tokio::spawn(async move {

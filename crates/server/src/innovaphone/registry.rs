@@ -171,7 +171,7 @@ impl PbxRegistry {
 
     /// The Devices URL another instance stored (its PBX connection named it): in force while
     /// no PBX connected here names one, so phones and Users requests on this instance work
-    /// although the PBX is connected elsewhere (decision 59).
+    /// although the PBX is connected elsewhere (decision 64).
     pub fn learn_stored_devices_url(&self, url: &str) {
         if self
             .sessions

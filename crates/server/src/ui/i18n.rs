@@ -122,7 +122,7 @@ pub async fn switch(Path(code): Path<String>, headers: HeaderMap) -> Response {
         .filter(|p| !p.starts_with("/ui/lang/") && !p.contains("//"))
         .unwrap_or_else(|| "/ui/devices".to_owned());
     let cookie = format!("{COOKIE}={code}; Path=/ui; Max-Age=31536000; SameSite=Lax");
-    // Inside myApps' (cross-site) frame only a partitioned cookie is sent back (decision 56).
+    // Inside myApps' (cross-site) frame only a partitioned cookie is sent back (decision 57).
     let framed =
         format!("{COOKIE}={code}; Path=/ui; Max-Age=31536000; Secure; SameSite=None; Partitioned");
     match (

@@ -146,7 +146,7 @@ pub fn session_cookie(value: &str, secure: bool, max_age: Option<u64>) -> Header
 
 /// The cookie of a session signed in inside myApps' frame (a cross-site frame): a CHIPS
 /// partitioned cookie, kept only under myApps' top-level site, and sent in that frame even
-/// where third-party cookies are blocked (decision 56 in docs/decisions.md). `SameSite=None`
+/// where third-party cookies are blocked (decision 57 in docs/decisions.md). `SameSite=None`
 /// and `Partitioned` require `Secure` (browsers accept it on `http://localhost` only).
 pub fn framed_session_cookie(value: &str, max_age: Option<u64>) -> HeaderValue {
     let mut cookie =

@@ -542,7 +542,7 @@ async fn one_instance_holds_a_phones_sysclient_and_another_takes_over_when_it_st
 
 #[tokio::test]
 async fn the_pbx_on_one_instance_users_and_the_phone_on_another_still_update_the_user_object() {
-    // Decision 59: no sticky load balancing. The PBX is connected to A; Users' request and the
+    // Decision 64: no sticky load balancing. The PBX is connected to A; Users' request and the
     // phone's fetch reach B, which has no PBX connection; A makes the PbxAdminApi update.
     let pg = match std::env::var_os("TEST_DATABASE_URL") {
         Some(_) => crate::helpers::fresh_postgres_url().await,

@@ -2,7 +2,7 @@
 //! PBX/Users/Devices; one instance is killed with SIGKILL while RPS commands are still going
 //! out. Afterwards every phone is bound at RPS once, finished once in our history, connected to
 //! Devices by one instance, served by the survivors, and the killed instance's phones were
-//! taken over within 30 s (decision 56). Skipped, with a printed reason, without
+//! taken over within 30 s (decision 61). Skipped, with a printed reason, without
 //! `TEST_DATABASE_URL`.
 
 use std::collections::HashMap;
@@ -329,7 +329,7 @@ async fn three_instances_one_killed_mid_work_every_phone_done_once_and_taken_ove
             "{mac} redirected"
         );
     }
-    // ADD SERVER at start: sent by one of the three instances (decision 57).
+    // ADD SERVER at start: sent by one of the three instances (decision 62).
     let add_server = sqlx::query_scalar::<_, i64>(
         "SELECT count(*) FROM rps_history WHERE command = 'ADD_SERVER'",
     )
@@ -386,7 +386,7 @@ async fn three_instances_one_killed_mid_work_every_phone_done_once_and_taken_ove
     pbx.stop().await;
 }
 
-/// Decision 58: the live page of a browser signed in on instance B shows a phone request that
+/// Decision 63: the live page of a browser signed in on instance B shows a phone request that
 /// instance A served (PostgreSQL `LISTEN/NOTIFY`).
 #[tokio::test]
 async fn a_live_page_on_one_instance_sees_a_phone_served_by_another() {

@@ -127,7 +127,7 @@ async fn kill_during_an_rps_burst_then_restart_redirects_each_phone_once() {
     let mut server = serve(&sim, &url, dir.path(), port);
     let db_pool = pool(&db).await;
     // A command in flight at the kill stays with the dead instance until its heartbeat is
-    // stale (15 s, decision 56; it was a 120 s lease before); only then may the new instance
+    // stale (15 s, decision 61; it was a 120 s lease before); only then may the new instance
     // send it again.
     let restarted = Instant::now();
     wait("the outbox to drain after the restart", 60, async || {
