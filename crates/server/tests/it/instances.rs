@@ -96,12 +96,7 @@ async fn api(
         .bearer_auth(ADMIN)
 }
 
-// UNFINISHED (issue 12): fails at the takeover step. A survivor only runs links for phones it
-// had at its start, got ProvisioningPhone for, or saw when a PBX session came up there, so a
-// phone provisioned through another instance after the survivor started has no waiting link
-// to take it over. Fix: on a handover (Instance::handovers) every instance ensures links for
-// all stored PBX devices. Until then this test is ignored.
-#[ignore = "unfinished: survivors start no links for phones provisioned elsewhere after their start"]
+#[ignore = "unfinished: takeover passes (about 16 s); one innovaphone phone gets its RPS commands sent twice more than the in-flight allowance"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_one_killed_mid_work_every_phone_done_once_and_taken_over() {
     let Some(database_url) = crate::helpers::fresh_postgres_url().await else {
@@ -228,6 +223,28 @@ async fn three_instances_one_killed_mid_work_every_phone_done_once_and_taken_ove
         !victims.is_empty(),
         "instance {killed} holds some phones: {before:?}"
     );
+
+    // The admin signs in on the instance about to die (UI sessions live in the store).
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let signed_in = browser
+        .post(format!("{}/ui/login", instances[killed].base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("password={ADMIN}"))
+        .send()
+        .await
+        .expect("sign in");
+    let cookie = signed_in
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("yp_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_owned();
 
     // Kill instance 1 while RPS commands are still going out.
     let device_calls = |rps: &RpsSim| {
@@ -375,8 +392,23 @@ async fn three_instances_one_killed_mid_work_every_phone_done_once_and_taken_ove
         assert!(!phone.params().is_empty(), "{mac} got its configuration");
     }
 
-    // TODO(issue 12, myApps branch): the admin's UI session opened on the killed instance must
-    // still work on a survivor once UI sessions live in the store; asserted there.
+    // The admin's session, opened on the killed instance, works on every survivor; without
+    // the cookie the page sends to the sign-in form, so the 200 is the session's doing.
+    for i in &instances {
+        let page = browser
+            .get(format!("{}/ui/devices", i.base))
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+            .await
+            .expect("devices page");
+        assert_eq!(page.status(), 200, "session works on {}", i.base);
+        let anonymous = browser
+            .get(format!("{}/ui/devices", i.base))
+            .send()
+            .await
+            .expect("devices page");
+        assert_eq!(anonymous.status(), 303, "no cookie, no page on {}", i.base);
+    }
 
     pool.close().await;
     for mut i in instances {
