@@ -2,7 +2,7 @@
 //! PBX/Users/Devices; one instance is killed with SIGKILL while RPS commands are still going
 //! out. Afterwards every phone is bound at RPS once, finished once in our history, connected to
 //! Devices by one instance, served by the survivors, and the killed instance's phones were
-//! taken over within 30 s (decision 56). Skipped, with a printed reason, without
+//! taken over within 30 s (decisions 61 and 68). Skipped, with a printed reason, without
 //! `TEST_DATABASE_URL`.
 
 use std::collections::HashMap;
