@@ -430,6 +430,15 @@ pub(crate) const LEAVE_INSTANCE: &str = "DELETE FROM instances WHERE id = $1";
 pub(crate) const LIST_INSTANCES: &str =
     "SELECT id, started_at, last_beat, address FROM instances ORDER BY started_at, id";
 
+/// `$1` lease-name prefix, `$2` now, `$3` the oldest live heartbeat, `$4` limit: the stored PBX
+/// phones whose lease `$1 || mac` nobody holds: no row, or expired with no live heartbeat of its
+/// holder (exactly what ACQUIRE_LEASE would take). A read; at rest it returns nothing.
+pub(crate) const UNHELD_PBX_DEVICES: &str = "SELECT p.mac FROM pbx_devices p \
+     WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.name = $1 || p.mac \
+         AND (l.until > $2 OR EXISTS (SELECT 1 FROM instances i \
+             WHERE i.id = l.holder AND i.last_beat > $3))) \
+     ORDER BY p.mac LIMIT $4";
+
 /// `$1` holder.
 pub(crate) const LEASES_HELD: &str = "SELECT name FROM leases WHERE holder = $1 ORDER BY name";
 

@@ -326,6 +326,12 @@ pub trait Store: Send + Sync + 'static {
     /// The names of the leases `holder` holds (whether or not their `until` has passed).
     async fn leases_held(&self, holder: &str) -> Result<Vec<String>, StoreError>;
 
+    /// Up to `limit` stored PBX phones (by MAC) whose lease `<prefix><mac>` nobody holds: no
+    /// lease row, or one that [`Store::acquire_lease`] would take now (expired, its holder
+    /// without a live heartbeat). A read only: instances call it every heartbeat to find the
+    /// phones a dead instance left behind (docs/storage.md, "Instances and heartbeats").
+    async fn unheld_pbx_devices(&self, prefix: &str, limit: u32) -> Result<Vec<Mac>, StoreError>;
+
     // ---- instances -----------------------------------------------------------------------
     //
     // One heartbeat row per running server process. A lease or claimed RPS job whose holder

@@ -20,8 +20,8 @@ use crate::common::{
     LEAVE_RPS_JOBS, LIST_INSTANCES, PENDING_RPS_JOBS, PENDING_RPS_JOBS_OF_MAC, PRUNE_ANONYMOUS_SQL,
     PRUNE_INSTANCES, PRUNE_RPS_HISTORY, PRUNE_SQL, RELEASE_LEASE, RETRY_RPS_JOB,
     RETRY_RPS_JOBS_NOW, RPS_QUEUE_STATS, STATUS_UPDATE_SQL, STEAL_LEASE, SearchPatterns,
-    attempts_from, clamp_claim, clamp_limit, lease_until, live_cutoff, normalize, now, parse_mac,
-    stamped,
+    UNHELD_PBX_DEVICES, attempts_from, clamp_claim, clamp_limit, lease_until, live_cutoff,
+    normalize, now, parse_mac, stamped,
 };
 use crate::error::device_write_error;
 use crate::{
@@ -1104,6 +1104,18 @@ impl Store for PgStore {
             .bind(holder)
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    async fn unheld_pbx_devices(&self, prefix: &str, limit: u32) -> Result<Vec<Mac>, StoreError> {
+        let now = now();
+        let macs: Vec<String> = sqlx::query_scalar(UNHELD_PBX_DEVICES)
+            .bind(prefix)
+            .bind(now)
+            .bind(live_cutoff(now))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        macs.iter().map(|m| parse_mac(m)).collect()
     }
 
     async fn beat_instance(&self, beat: &InstanceBeat) -> Result<(), StoreError> {

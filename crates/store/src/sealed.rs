@@ -480,6 +480,10 @@ impl Store for SealedStore {
         self.inner.leases_held(holder).await
     }
 
+    async fn unheld_pbx_devices(&self, prefix: &str, limit: u32) -> Result<Vec<Mac>, StoreError> {
+        self.inner.unheld_pbx_devices(prefix, limit).await
+    }
+
     async fn beat_instance(&self, beat: &crate::InstanceBeat) -> Result<(), StoreError> {
         self.inner.beat_instance(beat).await
     }

@@ -39,6 +39,9 @@ pub const META_PBX_UPDATE_WANTED: &str = "innovaphone.pbx_update_wanted";
 /// How often an instance looks at what other instances stored for it (the Devices URL, user
 /// object updates waiting for a PBX connection): two reads of `meta`.
 const PEER_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+/// At most this many phones without a holder are taken over per heartbeat round; more wait
+/// for the next round (5 s later), so a huge takeover comes in pages.
+const TAKEOVER_PAGE: u32 = 2_000;
 
 pub struct Innovaphone {
     pub service: Arc<Service>,
@@ -118,7 +121,59 @@ impl Innovaphone {
         }
         tracing::info!(phones = docs.len(), path = %self.path, "innovaphone App Service endpoint ready");
         self.spawn_peer_sync();
+        self.spawn_takeover_sweep();
         Ok(())
+    }
+
+    /// Once per heartbeat period, asks the store for the stored phones whose sysclient lease
+    /// nobody holds (their instance died or left, or it never took the lease) and takes them
+    /// over: a link is started, or a waiting one woken, and the lease decides which instance
+    /// keeps the phone. Phones provisioned through another instance after this one started
+    /// have no link here otherwise. One read per round, no writes while nothing changes.
+    fn spawn_takeover_sweep(self: &Arc<Self>) {
+        let inn = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(prov_store::INSTANCE_BEAT_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failing = false;
+            loop {
+                tick.tick().await;
+                let Some(inn) = inn.upgrade() else { return };
+                // Not sure the others count us alive: take nothing over.
+                if !inn.instance.healthy() {
+                    continue;
+                }
+                let prefix = sysclient::lease_name_prefix();
+                match inn
+                    .service
+                    .store()
+                    .unheld_pbx_devices(prefix, TAKEOVER_PAGE)
+                    .await
+                {
+                    Ok(macs) => {
+                        failing = false;
+                        let mut taken = 0usize;
+                        for mac in macs {
+                            if inn.service.cache().by_mac(mac).is_some() {
+                                inn.sysclients.take_over(&inn, mac);
+                                taken += 1;
+                            }
+                        }
+                        if taken > 0 {
+                            tracing::info!(
+                                phones = taken,
+                                "taking over sysclient connections nobody holds"
+                            );
+                        }
+                    }
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::warn!(error = %e, "cannot read which phones' sysclient connections nobody holds");
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
     }
 
     /// The PBX keeps one connection, to one instance; the others learn through the database

@@ -16,7 +16,7 @@ use innovaphone::{AdminKind, ConfigMessage, Frame, Identify, TunnelSessions};
 use parking_lot::Mutex;
 use serde::Serialize;
 use time::OffsetDateTime;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use yealink::Mac;
@@ -91,6 +91,8 @@ pub enum LinkEvent {
 struct Link {
     task: JoinHandle<()>,
     state: Arc<Mutex<LinkState>>,
+    /// Wakes the link while it waits for another instance's lease (`Sysclients::take_over`).
+    wake: Arc<Notify>,
 }
 
 pub struct Sysclients {
@@ -111,9 +113,13 @@ impl Default for Sysclients {
     }
 }
 
-/// The name of a phone's lease in the store.
+/// The name of a phone's lease in the store: [`lease_name_prefix`] and the MAC.
 pub fn lease_name(mac: Mac) -> String {
-    format!("sysclient:{mac}")
+    format!("{}{mac}", lease_name_prefix())
+}
+
+pub fn lease_name_prefix() -> &'static str {
+    "sysclient:"
 }
 
 fn lease_until() -> OffsetDateTime {
@@ -145,8 +151,15 @@ impl Sysclients {
             status: "connecting".into(),
             ..LinkState::default()
         }));
-        let task = tokio::spawn(run_link(inn.clone(), mac, state.clone(), steal_lease));
-        if let Some(old) = links.insert(mac, Link { task, state }) {
+        let wake = Arc::new(Notify::new());
+        let task = tokio::spawn(run_link(
+            inn.clone(),
+            mac,
+            state.clone(),
+            wake.clone(),
+            steal_lease,
+        ));
+        if let Some(old) = links.insert(mac, Link { task, state, wake }) {
             old.task.abort();
         }
     }
@@ -162,6 +175,22 @@ impl Sysclients {
             // Leaves the lease to whoever holds it: start-up and PBX sessions call this on every
             // instance.
             self.spawn(inn, mac, false);
+        }
+    }
+
+    /// The phone's lease is free (its holder died or let it go): starts a link unless one runs,
+    /// and wakes a running one that waits for the lease, so the phone is taken over now rather
+    /// than at the link's next retry.
+    pub fn take_over(&self, inn: &Arc<Innovaphone>, mac: Mac) {
+        let waiting = self
+            .links
+            .lock()
+            .get(&mac)
+            .filter(|l| !l.task.is_finished())
+            .map(|l| l.wake.clone());
+        match waiting {
+            Some(wake) => wake.notify_one(),
+            None => self.spawn(inn, mac, false),
         }
     }
 
@@ -240,7 +269,13 @@ enum LinkError {
     Failed(String),
 }
 
-async fn run_link(inn: Arc<Innovaphone>, mac: Mac, state: Arc<Mutex<LinkState>>, steal: bool) {
+async fn run_link(
+    inn: Arc<Innovaphone>,
+    mac: Mac,
+    state: Arc<Mutex<LinkState>>,
+    wake: Arc<Notify>,
+    steal: bool,
+) {
     let mut backoff = FIRST_BACKOFF;
     let mut urls = inn.registry.watch_devices_url();
     let mut steal = steal;
@@ -262,7 +297,8 @@ async fn run_link(inn: Arc<Innovaphone>, mac: Mac, state: Arc<Mutex<LinkState>>,
             let _ = tokio::time::timeout(HOUSEKEEPING_EVERY, urls.changed()).await;
         };
         // Only a takeover right after ProvisioningPhone steals; reconnects wait their turn.
-        let Some(acquired) = wait_for_lease(&inn, mac, &state, std::mem::take(&mut steal)).await
+        let Some(acquired) =
+            wait_for_lease(&inn, mac, &state, &wake, std::mem::take(&mut steal)).await
         else {
             set_state(&state, "stopped", Some("the device was removed".into()));
             return;
@@ -312,6 +348,7 @@ async fn wait_for_lease(
     inn: &Innovaphone,
     mac: Mac,
     state: &Mutex<LinkState>,
+    wake: &Notify,
     steal: bool,
 ) -> Option<Instant> {
     let store = inn.service.store();
@@ -356,9 +393,15 @@ async fn wait_for_lease(
                 );
             }
         }
-        // Woken when an instance stops or dies; spread, so that thousands of waiting links
-        // do not ask in the same instant.
-        let _ = tokio::time::timeout(jitter(LEASE_RETRY_EVERY), handovers.changed()).await;
+        // Woken when an instance stops or dies, or when the takeover sweep found the lease
+        // free; spread, so that thousands of waiting links do not ask in the same instant.
+        let _ = tokio::time::timeout(jitter(LEASE_RETRY_EVERY), async {
+            tokio::select! {
+                _ = handovers.changed() => {}
+                () = wake.notified() => {}
+            }
+        })
+        .await;
         tokio::time::sleep(spread(HANDOVER_SPREAD)).await;
     }
 }

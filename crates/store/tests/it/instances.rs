@@ -14,6 +14,7 @@ conformance!(
     a_live_instance_keeps_its_claimed_jobs_and_a_stale_ones_are_retried_by_another,
     leaving_hands_leases_and_jobs_over_at_once,
     beats_refresh_one_row_per_instance,
+    unheld_pbx_devices_are_the_phones_whose_lease_acquire_would_take,
 );
 
 fn beat(id: &str, age: Duration) -> InstanceBeat {
@@ -196,4 +197,77 @@ async fn beats_refresh_one_row_per_instance(db: &TestDb) {
         .map(|i| i.id)
         .collect();
     assert_eq!(ids, vec!["a"]);
+}
+
+/// The takeover sweep's read: phones with no lease, or whose lease is past its `until` with a
+/// stale holder, and no others; exactly the ones `acquire_lease` would hand over.
+async fn unheld_pbx_devices_are_the_phones_whose_lease_acquire_would_take(db: &TestDb) {
+    let store = db.store.clone();
+    let stale = INSTANCE_STALE_AFTER + Duration::from_secs(1);
+    for n in 1..=5 {
+        store
+            .put_pbx_device(mac(n), &serde_json::json!({"code": "x"}))
+            .await
+            .unwrap();
+    }
+    let name = |n: u32| format!("sysclient:{}", mac(n));
+    store
+        .beat_instance(&beat("live", Duration::ZERO))
+        .await
+        .unwrap();
+    store
+        .beat_instance(&beat("dead", Duration::ZERO))
+        .await
+        .unwrap();
+    // 1: no lease. 2: a live holder, past its `until`. 3: the dead one's, past `until`.
+    // 4: the dead one's, `until` not reached. 5: a live holder.
+    assert!(store.acquire_lease(&name(2), "live", soon()).await.unwrap());
+    assert!(store.acquire_lease(&name(3), "dead", soon()).await.unwrap());
+    assert!(
+        store
+            .acquire_lease(&name(4), "dead", later())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .acquire_lease(&name(5), "live", later())
+            .await
+            .unwrap()
+    );
+    // Another kind of lease on the same MAC is not the phone's.
+    assert!(
+        store
+            .acquire_lease(&format!("other:{}", mac(5)), "dead", soon())
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        store.unheld_pbx_devices("sysclient:", 100).await.unwrap(),
+        vec![mac(1)],
+        "while both instances beat"
+    );
+    store.beat_instance(&beat("dead", stale)).await.unwrap();
+    let unheld = store.unheld_pbx_devices("sysclient:", 100).await.unwrap();
+    assert_eq!(unheld, vec![mac(1), mac(3)], "after one went stale");
+    assert_eq!(
+        store.unheld_pbx_devices("sysclient:", 1).await.unwrap(),
+        vec![mac(1)],
+        "in pages"
+    );
+    for n in 1..=5 {
+        let taken = store
+            .acquire_lease(&name(n), "taker", later())
+            .await
+            .unwrap();
+        assert_eq!(taken, unheld.contains(&mac(n)), "phone {n}");
+    }
+    assert!(
+        store
+            .unheld_pbx_devices("sysclient:", 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
