@@ -880,18 +880,7 @@ fn valid_from_record(record: &DeviceRecord) -> Result<ValidDevice, ServiceError>
 async fn load_pbx_config_states(
     store: &dyn Store,
 ) -> Result<std::collections::HashMap<Mac, bool>, ServiceError> {
-    Ok(store
-        .list_pbx_devices()
-        .await?
-        .into_iter()
-        .map(|(mac, doc)| {
-            let complete = doc
-                .get("config_complete")
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false);
-            (mac, complete)
-        })
-        .collect())
+    crate::innovaphone::record::config_states(store).await
 }
 
 async fn load_settings(store: &dyn Store) -> Result<Settings, ServiceError> {

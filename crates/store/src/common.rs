@@ -433,6 +433,15 @@ pub(crate) const LIST_INSTANCES: &str =
 /// `$1` lease-name prefix, `$2` now, `$3` the oldest live heartbeat, `$4` limit: the stored PBX
 /// phones whose lease `$1 || mac` nobody holds: no row, or expired with no live heartbeat of its
 /// holder (exactly what ACQUIRE_LEASE would take). A read; at rest it returns nothing.
+pub(crate) const PUT_PBX_DEVICE: &str = "INSERT INTO pbx_devices (mac, doc, updated_at, config_complete) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (mac) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at, \
+     config_complete = COALESCE(excluded.config_complete, pbx_devices.config_complete)";
+pub(crate) const PBX_CONFIG_STATES: &str =
+    "SELECT mac, config_complete FROM pbx_devices ORDER BY mac";
+/// Only where the column is still NULL: a concurrent `put_pbx_device` wins.
+pub(crate) const FILL_PBX_CONFIG_COMPLETE: &str =
+    "UPDATE pbx_devices SET config_complete = $2 WHERE mac = $1 AND config_complete IS NULL";
+
 pub(crate) const UNHELD_PBX_DEVICES: &str = "SELECT p.mac FROM pbx_devices p \
      WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.name = $1 || p.mac \
          AND (l.until > $2 OR EXISTS (SELECT 1 FROM instances i \

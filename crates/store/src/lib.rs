@@ -281,8 +281,16 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- innovaphone PBX side ------------------------------------------------------------
 
-    /// Replaces the PBX-side document of a phone (see migrations/sqlite/0004_pbx_devices.sql).
-    async fn put_pbx_device(&self, mac: Mac, doc: &serde_json::Value) -> Result<(), StoreError>;
+    /// Replaces the PBX-side document of a phone (see migrations/sqlite/0004_pbx_devices.sql)
+    /// and sets its `config_complete` flag, a plain column beside it (0009), so that
+    /// [`Store::pbx_config_states`] need not open every document. The flag is the caller's;
+    /// `None` keeps the row's (re-sealing a document does not change it).
+    async fn put_pbx_device(
+        &self,
+        mac: Mac,
+        doc: &serde_json::Value,
+        config_complete: Option<bool>,
+    ) -> Result<(), StoreError>;
 
     async fn get_pbx_device(&self, mac: Mac) -> Result<Option<serde_json::Value>, StoreError>;
 
@@ -291,6 +299,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// `true` when there was one.
     async fn delete_pbx_device(&self, mac: Mac) -> Result<bool, StoreError>;
+
+    /// The `config_complete` flag of every PBX-side document, by MAC, without the documents.
+    /// `None` for a row written before the flag had its column (migration 0009).
+    async fn pbx_config_states(&self) -> Result<Vec<(Mac, Option<bool>)>, StoreError>;
+
+    /// Sets the flag of a row that has none yet (`None` above), from its document; a row
+    /// written since keeps its own. `true` when it was set.
+    async fn fill_pbx_config_complete(&self, mac: Mac, complete: bool) -> Result<bool, StoreError>;
 
     // ---- leases --------------------------------------------------------------------------
     //

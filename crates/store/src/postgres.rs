@@ -1018,16 +1018,19 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn put_pbx_device(&self, mac: Mac, doc: &serde_json::Value) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO pbx_devices (mac, doc, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (mac) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at",
-        )
-        .bind(mac.to_string())
-        .bind(doc)
-        .bind(now())
-        .execute(&self.pool)
-        .await?;
+    async fn put_pbx_device(
+        &self,
+        mac: Mac,
+        doc: &serde_json::Value,
+        config_complete: Option<bool>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(common::PUT_PBX_DEVICE)
+            .bind(mac.to_string())
+            .bind(doc)
+            .bind(now())
+            .bind(config_complete)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -1048,6 +1051,24 @@ impl Store for PgStore {
         rows.into_iter()
             .map(|(mac, doc)| Ok((parse_mac(&mac)?, doc)))
             .collect()
+    }
+
+    async fn pbx_config_states(&self) -> Result<Vec<(Mac, Option<bool>)>, StoreError> {
+        let rows: Vec<(String, Option<bool>)> = sqlx::query_as(common::PBX_CONFIG_STATES)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(mac, complete)| Ok((parse_mac(&mac)?, complete)))
+            .collect()
+    }
+
+    async fn fill_pbx_config_complete(&self, mac: Mac, complete: bool) -> Result<bool, StoreError> {
+        let done = sqlx::query(common::FILL_PBX_CONFIG_COMPLETE)
+            .bind(mac.to_string())
+            .bind(complete)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn delete_pbx_device(&self, mac: Mac) -> Result<bool, StoreError> {

@@ -178,7 +178,7 @@ impl SealedStore {
                 .is_some_and(|s| self.keys.is_current(s.as_bytes()));
             if !current {
                 let plain = self.open_doc(doc)?;
-                self.put_pbx_device(mac, &plain).await?;
+                self.put_pbx_device(mac, &plain, None).await?;
                 report.pbx_devices += 1;
             }
         }
@@ -417,8 +417,15 @@ impl Store for SealedStore {
         self.inner.set_meta(key, &sealed).await
     }
 
-    async fn put_pbx_device(&self, mac: Mac, doc: &serde_json::Value) -> Result<(), StoreError> {
-        self.inner.put_pbx_device(mac, &self.seal_doc(doc)).await
+    async fn put_pbx_device(
+        &self,
+        mac: Mac,
+        doc: &serde_json::Value,
+        config_complete: Option<bool>,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .put_pbx_device(mac, &self.seal_doc(doc), config_complete)
+            .await
     }
 
     async fn get_pbx_device(&self, mac: Mac) -> Result<Option<serde_json::Value>, StoreError> {
@@ -440,6 +447,15 @@ impl Store for SealedStore {
 
     async fn delete_pbx_device(&self, mac: Mac) -> Result<bool, StoreError> {
         self.inner.delete_pbx_device(mac).await
+    }
+
+    // The flag is no secret: it stays plain beside the sealed document.
+    async fn pbx_config_states(&self) -> Result<Vec<(Mac, Option<bool>)>, StoreError> {
+        self.inner.pbx_config_states().await
+    }
+
+    async fn fill_pbx_config_complete(&self, mac: Mac, complete: bool) -> Result<bool, StoreError> {
+        self.inner.fill_pbx_config_complete(mac, complete).await
     }
 
     async fn acquire_lease(

@@ -113,13 +113,14 @@ impl Innovaphone {
 
     /// Reopens the sysclient connection of every stored phone (they wait for a Devices URL).
     pub async fn start(self: &Arc<Self>) -> Result<(), ServiceError> {
-        let docs = self.service.store().list_pbx_devices().await?;
-        for (mac, _) in &docs {
+        // The MACs only: opening every (sealed) document at once is a large transient.
+        let phones = self.service.store().pbx_config_states().await?;
+        for (mac, _) in &phones {
             if self.service.cache().by_mac(*mac).is_some() {
                 self.sysclients.ensure(self, *mac);
             }
         }
-        tracing::info!(phones = docs.len(), path = %self.path, "innovaphone App Service endpoint ready");
+        tracing::info!(phones = phones.len(), path = %self.path, "innovaphone App Service endpoint ready");
         self.spawn_peer_sync();
         self.spawn_takeover_sweep();
         Ok(())
@@ -250,23 +251,31 @@ impl Innovaphone {
     /// succeed yet) if a PBX with the Admin grant is connected here; `ensure_links` also
     /// (re)starts the phones' sysclients.
     async fn finish_pending_updates(self: &Arc<Self>, ensure_links: bool) {
-        let docs = match self.service.store().list_pbx_devices().await {
-            Ok(docs) => docs,
+        // One document at a time: all of them at once is a large transient (10,000 phones).
+        let phones = match self.service.store().pbx_config_states().await {
+            Ok(phones) => phones,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list innovaphone phones");
                 return;
             }
         };
-        for (mac, doc) in docs {
+        for (mac, _) in phones {
             if self.service.cache().by_mac(mac).is_none() {
                 continue;
             }
             if ensure_links {
                 self.sysclients.ensure(self, mac);
             }
-            let pending = doc
-                .get("pbx_update")
-                .is_none_or(|u| u.get("ok") != Some(&serde_json::Value::Bool(true)));
+            let doc = match PbxDevice::load(self.service.store().as_ref(), mac).await {
+                Ok(Some(doc)) => doc,
+                // Removed meanwhile.
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(%mac, error = %e, "cannot read the phone's innovaphone data");
+                    continue;
+                }
+            };
+            let pending = doc.pbx_update.as_ref().is_none_or(|u| !u.ok);
             let fetched = self
                 .service
                 .store()

@@ -206,7 +206,7 @@ async fn unheld_pbx_devices_are_the_phones_whose_lease_acquire_would_take(db: &T
     let stale = INSTANCE_STALE_AFTER + Duration::from_secs(1);
     for n in 1..=5 {
         store
-            .put_pbx_device(mac(n), &serde_json::json!({"code": "x"}))
+            .put_pbx_device(mac(n), &serde_json::json!({"code": "x"}), Some(false))
             .await
             .unwrap();
     }

@@ -10,6 +10,7 @@ conformance!(
     meta_insert_if_absent_first_writer_wins,
     database_errors_do_not_leak_row_secrets,
     pbx_device_documents_round_trip,
+    pbx_config_states_are_read_without_the_documents,
 );
 
 async fn local_cfg_round_trip(db: &TestDb) {
@@ -234,13 +235,15 @@ async fn pbx_device_documents_round_trip(db: &TestDb) {
     assert!(s.list_pbx_devices().await.unwrap().is_empty());
     // Key order and nesting survive (the server's documents are plain JSON objects).
     let doc = serde_json::json!({"code": "562822784750", "items": {"PHONE": {"coder": "G722"}}});
-    s.put_pbx_device(mac(2), &doc).await.unwrap();
-    s.put_pbx_device(mac(1), &serde_json::json!({"code": "1"}))
+    s.put_pbx_device(mac(2), &doc, Some(false)).await.unwrap();
+    s.put_pbx_device(mac(1), &serde_json::json!({"code": "1"}), Some(false))
         .await
         .unwrap();
     assert_eq!(s.get_pbx_device(mac(2)).await.unwrap(), Some(doc.clone()));
     let replaced = serde_json::json!({"code": "562822784750", "complete": true});
-    s.put_pbx_device(mac(2), &replaced).await.unwrap();
+    s.put_pbx_device(mac(2), &replaced, Some(true))
+        .await
+        .unwrap();
     let all = s.list_pbx_devices().await.unwrap();
     assert_eq!(
         all.iter().map(|(m, _)| *m).collect::<Vec<_>>(),
@@ -252,4 +255,65 @@ async fn pbx_device_documents_round_trip(db: &TestDb) {
     assert_eq!(s.get_pbx_device(mac(2)).await.unwrap(), None);
     // Not part of the device change feed.
     assert_eq!(s.current_revision().await.unwrap(), 0);
+}
+
+/// The flag `Service` reads for every phone each refresh comes from its own column: what the
+/// last `put_pbx_device` said, whatever the (opaque, possibly sealed) document holds; `None`
+/// keeps it; rows from before the column are `None` until filled, and filling never overwrites.
+async fn pbx_config_states_are_read_without_the_documents(db: &TestDb) {
+    let s = &db.store;
+    assert!(s.pbx_config_states().await.unwrap().is_empty());
+    // The document says the opposite: the store must not look inside it.
+    s.put_pbx_device(
+        mac(3),
+        &serde_json::json!({"config_complete": false}),
+        Some(true),
+    )
+    .await
+    .unwrap();
+    s.put_pbx_device(
+        mac(1),
+        &serde_json::json!({"config_complete": true}),
+        Some(false),
+    )
+    .await
+    .unwrap();
+    // A new row written without a flag has none.
+    s.put_pbx_device(mac(2), &serde_json::json!("sealed"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.pbx_config_states().await.unwrap(),
+        vec![(mac(1), Some(false)), (mac(2), None), (mac(3), Some(true))]
+    );
+    // `None` on an existing row (re-sealing) keeps its flag; `Some` replaces it.
+    s.put_pbx_device(mac(3), &serde_json::json!("resealed"), None)
+        .await
+        .unwrap();
+    s.put_pbx_device(mac(1), &serde_json::json!({}), Some(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_pbx_device(mac(3)).await.unwrap(),
+        Some(serde_json::json!("resealed"))
+    );
+    // Filling sets a missing flag once and never overwrites one (a newer write wins).
+    assert!(s.fill_pbx_config_complete(mac(2), true).await.unwrap());
+    assert!(!s.fill_pbx_config_complete(mac(2), false).await.unwrap());
+    assert!(!s.fill_pbx_config_complete(mac(3), false).await.unwrap());
+    assert!(!s.fill_pbx_config_complete(mac(9), true).await.unwrap());
+    assert_eq!(
+        s.pbx_config_states().await.unwrap(),
+        vec![
+            (mac(1), Some(true)),
+            (mac(2), Some(true)),
+            (mac(3), Some(true))
+        ]
+    );
+    // Another instance sees the same flags; deleting the document drops its flag.
+    assert!(s.delete_pbx_device(mac(2)).await.unwrap());
+    assert_eq!(
+        db.reopen().await.pbx_config_states().await.unwrap(),
+        vec![(mac(1), Some(true)), (mac(3), Some(true))]
+    );
 }

@@ -49,6 +49,7 @@ async fn write_secrets(store: &dyn Store) {
         .put_pbx_device(
             mac(7),
             &serde_json::json!({ "sysclient_password": "sysclient-pw-value" }),
+            Some(true),
         )
         .await
         .unwrap();
@@ -195,6 +196,11 @@ async fn rotation_reseals_and_old_key_no_longer_opens(db: &TestDb) {
     assert_eq!(report.meta, 3);
     assert_eq!(report.pbx_devices, 1);
     assert_eq!(report.local_cfgs, 1);
+    // Re-sealing the document keeps its plain flag.
+    assert_eq!(
+        db.store.pbx_config_states().await.unwrap(),
+        vec![(mac(7), Some(true))]
+    );
     let after = raw_text(db.store.as_ref()).await;
     assert_ne!(before, after);
     assert!(after.contains(ring(2).primary_id()));
