@@ -97,6 +97,10 @@ struct InnovaphoneArgs {
     /// Add these phones (MACs) to the user as Users does, once the PBX is logged in.
     #[arg(long = "add-phone", value_name = "MAC", requires = "app_url")]
     add_phone: Vec<String>,
+    /// Users sends each added phone's ProvisioningPhone to these App URLs in turn (several
+    /// instances, as a load balancer would spread Users' connections); default: --app-url.
+    #[arg(long = "users-app-url", value_name = "URL", requires = "app_url")]
+    users_app_url: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -241,11 +245,17 @@ async fn innovaphone(args: InnovaphoneArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("PBX login at {app_url}"))?;
         println!("PBX logged in at {app_url}");
-        for mac in &args.add_phone {
+        let users_urls = if args.users_app_url.is_empty() {
+            std::slice::from_ref(app_url)
+        } else {
+            args.users_app_url.as_slice()
+        };
+        for (n, mac) in args.add_phone.iter().enumerate() {
+            let users_url = &users_urls[n % users_urls.len()];
             let outcome = UsersSim::add_phone(
                 &sim,
                 &devices,
-                app_url,
+                users_url,
                 password,
                 &args.user,
                 mac,
@@ -255,7 +265,7 @@ async fn innovaphone(args: InnovaphoneArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("adding phone {mac}"))?;
             println!(
-                "add phone {mac}: {}{}",
+                "add phone {mac} via {users_url}: {}{}",
                 outcome.result,
                 outcome.error.map(|e| format!(" ({e})")).unwrap_or_default()
             );
