@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Cost per phone at scale (issue 12). A benchmark, not a timed test: it runs for minutes.
 #
-#   bench/scale.sh [--phones "1000 10000"] [--instances 1|K] [--rest 60] [--storm]
+#   bench/scale.sh [--phones "1000 10000"] [--instances "1 3"] [--rest 60] [--storm]
 #                  [--storm-phones 10000] [--storm-rounds 1] [--duration 10]
 #                  [--debug] [--no-build] [--bin-dir DIR] [--keep-work] [--out FILE]
+#
+# --instances takes a list of instance counts; each N is measured with each, in order.
 #
 # --instances 1 (the default): N simulated innovaphone phones rolled out through the simulated
 # PBX/Users/Devices (as bench/innovaphone-rollout.sh does), each keeping its sysclient
@@ -20,8 +22,8 @@
 # with SIGKILL and the time until the survivors hold all its phones again is measured.
 #
 # --storm: also the boot storm (wrk and bench/wrk-boot-storm.lua, the functions of
-# bench/boot-storm.sh) against (a) one instance on SQLite, (b) K instances (3 when --instances
-# is 1) on PostgreSQL behind nginx as the load balancer, (c) nginx serving the same bytes; the
+# bench/boot-storm.sh) against (a) one instance on SQLite, (b) K instances (the largest of
+# --instances, 3 when that is 1) on PostgreSQL behind nginx as the load balancer, (c) nginx serving the same bytes; the
 # same --storm-phones devices (boot-storm.sh's gen_csv) imported into both stores.
 # --phones '' runs the storm alone.
 #
@@ -78,7 +80,11 @@ parse() {
   for n in $PHONES; do
     [[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 65000)) || { echo "--phones: $n is not 1..65000" >&2; exit 2; }
   done
-  [[ $INSTANCES =~ ^[0-9]+$ ]] && ((INSTANCES >= 1 && INSTANCES <= 5)) || { echo "--instances: 1..5" >&2; exit 2; }
+  MAX_INSTANCES=1
+  for n in $INSTANCES; do
+    [[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 5)) || { echo "--instances: $n is not 1..5" >&2; exit 2; }
+    ((n > MAX_INSTANCES)) && MAX_INSTANCES=$n
+  done
   [[ $REST =~ ^[0-9]+$ ]] && ((REST >= 5 && REST <= 600)) || { echo "--rest: 5..600 seconds" >&2; exit 2; }
   [[ $STORM_PHONES =~ ^[0-9]+$ ]] && ((STORM_PHONES >= 1 && STORM_PHONES <= 100000)) \
     || { echo "--storm-phones: 1..100000" >&2; exit 2; }
@@ -272,11 +278,11 @@ PY
 
 # ---- N phones spread over K instances on PostgreSQL ----
 
-# spread N: appends its markdown section to $work/spread.md.
+# spread N K: appends its markdown section to $work/spread.md.
 spread() {
-  local n=$1 k=$INSTANCES dir=$work/spread$n db url i sim users=() before=() start end ok dev_port
-  dir=$work/spread$n
-  db="scale_n$n"
+  local n=$1 k=$2 dir db url i sim users=() before=() start end ok dev_port
+  dir=$work/spread$n-$k
+  db="scale_n${n}_k$k"
   url=$(pg_db "$db")
   log "N=$n over $k instances: starting them on PostgreSQL"
   start_pg_instances "$k" "$url" "$dir"
@@ -313,7 +319,7 @@ spread() {
   c1=$(pg_counters "$db")
   local victim=2 held_by_victim took
   held_by_victim=$(sysclients_of "${INST_PID[victim]}" "$dev_port")
-  takeover "$victim" "$dev_port" "$total"
+  takeover "$victim" "$k" "$dev_port" "$total"
   took=$TOOK
   log "N=$n over $k: instance $victim ($held_by_victim phones) killed, survivors hold all after $took s"
   local after_kill=()
@@ -327,16 +333,16 @@ spread() {
   for ((i = 1; i <= k; i++)); do stop_pid "${INST_PID[i]}"; done
 }
 
-# takeover VICTIM DEV_PORT TOTAL: SIGKILLs instance VICTIM; sets TOOK to the seconds until the
+# takeover VICTIM K DEV_PORT TOTAL: SIGKILLs instance VICTIM of K; sets TOOK to the seconds until the
 # survivors hold TOTAL sysclient connections again (bounded: 120 s, then "> 120 ...").
 takeover() {
-  local victim=$1 dev_port=$2 total=$3 t0 now held i
+  local victim=$1 k=$2 dev_port=$3 total=$4 t0 now held i
   kill -KILL "${INST_PID[victim]}"
   t0=$(date +%s.%N)
   wait "${INST_PID[victim]}" 2>/dev/null || true
   while :; do
     held=0
-    for ((i = 1; i <= INSTANCES; i++)); do
+    for ((i = 1; i <= k; i++)); do
       ((i == victim)) && continue
       held=$((held + $(sysclients_of "${INST_PID[i]}" "$dev_port")))
     done
@@ -460,10 +466,8 @@ storm_pg() {
   "${pg_env[@]}" "$OURS" --database-url "$url" settings set "public_base_url=http://127.0.0.1:$LB_PORT" \
     --data-dir "$dir/cli" >/dev/null
   "${pg_env[@]}" "$OURS" --database-url "$url" device list --json --reveal --data-dir "$dir/cli" >"$dir/phones.json"
-  local k=$STORM_INSTANCES saved=$INSTANCES
-  INSTANCES=$k
+  local k=$STORM_INSTANCES
   start_pg_instances "$k" "$url" "$dir"
-  INSTANCES=$saved
   for ((i = 1; i <= k; i++)); do ports+=("${INST_PORT[i]}"); STORM_PIDS+=("${INST_PID[i]}"); done
   start_lb "$dir/lb" "$LB_PORT" "${ports[@]}"
   log "storm: warm-up against $k instances on PostgreSQL behind nginx"
@@ -472,16 +476,20 @@ storm_pg() {
 
 # storm_round SIDE R: one wrk round; the server CPU is the sum over the side's processes.
 storm_round() {
-  local side=$1 r=$2 name="$1-$2" t0 t1
+  local side=$1 r=$2 name="$1-$2" t0 t1 d0 d1 postmaster
   case $side in
     sqlite) WORK=$work/storm/sqlite wrk_round "$name" "http://127.0.0.1:$SQLITE_PORT" "$SQLITE_PID" ;;
     nginx) WORK=$work/storm/sqlite wrk_round "$name" "http://127.0.0.1:$STATIC_PORT" "$NGINX_PID" ;;
     pg)
-      # wrk_round counts the load balancer's CPU; the instances' is counted around it.
+      # wrk_round counts the load balancer's CPU; the instances' and PostgreSQL's (the
+      # postmaster and its backends: work SQLite does inside the one instance) around it.
+      postmaster=$(head -n 1 "$PG_DIR/data/postmaster.pid")
       t0=$(cpu_ticks "${STORM_PIDS[@]}")
+      d0=$(cpu_ticks "$postmaster")
       WORK=$work/storm/pg wrk_round "$name" "http://127.0.0.1:$LB_PORT" "$LB_PID"
       t1=$(cpu_ticks "${STORM_PIDS[@]}")
-      echo "backend_ticks $((t1 - t0))" >>"$RAW/$name.res"
+      d1=$(cpu_ticks "$postmaster")
+      printf 'backend_ticks %d\ndb_ticks %d\n' $((t1 - t0)) $((d1 - d0)) >>"$RAW/$name.res"
       ;;
   esac
 }
@@ -499,34 +507,36 @@ def load(name):
 labels = {"sqlite": "1 instance, SQLite", "pg": f"{k} instances, PostgreSQL, behind nginx",
           "nginx": "nginx, the same bytes"}
 rows = {}
-print("| round | server | requests/s | p50 (ms) | p99 (ms) | server CPU per request (µs) | load balancer CPU per request (µs) | errors |")
-print("|---:|---|---:|---:|---:|---:|---:|---:|")
+print("| round | server | requests/s | p50 (ms) | p99 (ms) | server CPU per request (µs) | PostgreSQL CPU per request (µs) | load balancer CPU per request (µs) | errors |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
 for r in range(1, rounds + 1):
     for side in ("sqlite", "pg", "nginx"):
         kv = load(f"{side}-{r}")
         tick = 1e6 / kv["clk_tck"] / kv["requests"]
         server = kv.get("backend_ticks", kv["server_ticks"]) * tick
         lb = kv["server_ticks"] * tick if side == "pg" else None
+        db = kv["db_ticks"] * tick if side == "pg" else None
         errors = sum(kv[e] for e in kv if e.startswith("errors_"))
-        row = (kv["requests"] / (kv["duration_us"] / 1e6), kv["p50_us"] / 1000, kv["p99_us"] / 1000, server, lb)
+        row = (kv["requests"] / (kv["duration_us"] / 1e6), kv["p50_us"] / 1000, kv["p99_us"] / 1000, server,
+               server + (db or 0))
         rows.setdefault(side, []).append(row)
         print(f"| {r} | {labels[side]} | {row[0]:.0f} | {row[1]:.2f} | {row[2]:.2f} | {row[3]:.1f} | "
-              f"{'' if lb is None else f'{lb:.1f}'} | {errors:.0f} |")
+              f"{'' if db is None else f'{db:.1f}'} | {'' if lb is None else f'{lb:.1f}'} | {errors:.0f} |")
 print()
 med = {s: sorted(v)[len(v) // 2] for s, v in rows.items()}
 n = med["nginx"]
-print("| median round by requests/s | requests/s | p50 (ms) | p99 (ms) | server CPU per request (µs) | rate / nginx | p99 / nginx | CPU / nginx |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| median round by requests/s | requests/s | p50 (ms) | p99 (ms) | server CPU per request (µs) | with PostgreSQL's (µs) | rate / nginx | p99 / nginx | CPU / nginx | with PostgreSQL's / nginx |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for side in ("sqlite", "pg", "nginx"):
     m = med[side]
-    print(f"| {labels[side]} | {m[0]:.0f} | {m[1]:.2f} | {m[2]:.2f} | {m[3]:.1f} | {m[0] / n[0]:.2f} | "
-          f"{m[2] / n[2]:.2f} | {m[3] / n[3]:.2f} |")
+    print(f"| {labels[side]} | {m[0]:.0f} | {m[1]:.2f} | {m[2]:.2f} | {m[3]:.1f} | {m[4]:.1f} | {m[0] / n[0]:.2f} | "
+          f"{m[2] / n[2]:.2f} | {m[3] / n[3]:.2f} | {m[4] / n[3]:.2f} |")
 PY
 }
 
 # storm_compare: appends its markdown section to $work/storm.md.
 storm_compare() {
-  STORM_INSTANCES=$((INSTANCES > 1 ? INSTANCES : 3))
+  STORM_INSTANCES=$((MAX_INSTANCES > 1 ? MAX_INSTANCES : 3))
   STORM_PIDS=()
   ensure_nginx
   ensure_wrk
@@ -555,7 +565,7 @@ storm_compare() {
     echo
     echo "- $STORM_PHONES devices (boot-storm.sh's gen_csv) in each store; wrk $WRK_THREADS threads, $CONCURRENCY connections, ${WRK_SECONDS} s per round, $STORM_ROUNDS round(s), order rotating; load generator, instances, PostgreSQL and nginx on the same machine"
     echo "- load average before the storms: $load (1, 5, 15 min; $(nproc) cores)"
-    echo "- server CPU per request: the instances' sum (user + system from /proc) for PostgreSQL, the load balancer's apart"
+    echo "- server CPU per request: for PostgreSQL the sum over the instances (user + system from /proc); PostgreSQL's own processes and the load balancer apart"
     echo
     storm_table
     echo
@@ -582,12 +592,14 @@ main() {
   trap 'exit 130' INT TERM
   : >"$work/spread.md"
   : >"$work/storm.md"
-  if ((INSTANCES > 1 || STORM)); then pg_start; fi
+  if ((MAX_INSTANCES > 1 || STORM)); then pg_start; fi
 
   results=()
-  local n
+  local n k
   for n in $PHONES; do
-    if ((INSTANCES == 1)); then one_instance "$n"; else spread "$n"; fi
+    for k in $INSTANCES; do
+      if ((k == 1)); then one_instance "$n"; else spread "$n" "$k"; fi
+    done
   done
   ((STORM)) && storm_compare
 
@@ -596,16 +608,17 @@ main() {
   else
     label="binaries in $BIN (not rebuilt; HEAD is $(git rev-parse --short HEAD))"
   fi
-  local report
-  if ((INSTANCES == 1)) && [[ -n $PHONES ]]; then
-    report=$(one_instance_report)
-  else
-    report="- command: \`bench/scale.sh $*\` ($PROFILE build)
+  local report="" command
+  # The original one-instance report keeps its form (and its own command line).
+  ((${#results[@]})) && report=$(one_instance_report)$'\n\n'
+  command=$(printf '%q ' "$@")
+  if [[ $INSTANCES != 1 ]] || ((STORM)); then
+    report+="- command: \`bench/scale.sh ${command% }\` ($PROFILE build)
 - build: $label
 - machine: $(nproc) cores, $(awk '/^MemTotal:/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM; load average at the end: $(loadavg)
-"
+
+$(cat "$work/spread.md" "$work/storm.md")"
   fi
-  report+=$'\n'"$(cat "$work/spread.md" "$work/storm.md")"
   echo "$report"
   if [[ -n $OUT ]]; then echo "$report" >"$OUT"; fi
   exit 0
