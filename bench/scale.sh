@@ -57,6 +57,8 @@ BIN=""
 # PIDs of the spread's instances (index 1..K) and the PostgreSQL cluster's directory.
 declare -a INST_PID INST_PORT
 PG_DIR="" PG_URL=""
+# Extra environment for the instances on PostgreSQL (the storm's raise the per-source cap).
+PG_INSTANCE_ENV=()
 
 parse() {
   while (($#)); do
@@ -181,7 +183,7 @@ start_pg_instances() {
     INST_PORT[i]=$(free_port)
     spawn "$dir/server$i.log" env YEALINK_PROV_ADMIN_PASSWORD=bench-admin \
       YEALINK_PROV_INNOVAPHONE__PASSWORD=bench-instance \
-      YEALINK_PROV_SECRET_KEY_FILE="$work/secret.key" RUST_LOG=warn \
+      YEALINK_PROV_SECRET_KEY_FILE="$work/secret.key" RUST_LOG=warn "${PG_INSTANCE_ENV[@]}" \
       "$BIN/yealink-prov" --database-url "$url" serve --listen "127.0.0.1:${INST_PORT[i]}" \
       --data-dir "$dir/data$i"
     INST_PID[i]=$LAST_PID
@@ -467,7 +469,11 @@ storm_pg() {
     --data-dir "$dir/cli" >/dev/null
   "${pg_env[@]}" "$OURS" --database-url "$url" device list --json --reveal --data-dir "$dir/cli" >"$dir/phones.json"
   local k=$STORM_INSTANCES
+  # Behind an HTTP load balancer every connection comes from the balancer's address: raise
+  # the per-source cap as docs/deployment.md says, or the instances refuse its connections.
+  PG_INSTANCE_ENV=(YEALINK_PROV_LIMITS__MAX_CONNECTIONS_PER_SOURCE=4096)
   start_pg_instances "$k" "$url" "$dir"
+  PG_INSTANCE_ENV=()
   for ((i = 1; i <= k; i++)); do ports+=("${INST_PORT[i]}"); STORM_PIDS+=("${INST_PID[i]}"); done
   start_lb "$dir/lb" "$LB_PORT" "${ports[@]}"
   log "storm: warm-up against $k instances on PostgreSQL behind nginx"
@@ -620,7 +626,11 @@ main() {
 $(cat "$work/spread.md" "$work/storm.md")"
   fi
   echo "$report"
-  if [[ -n $OUT ]]; then echo "$report" >"$OUT"; fi
+  if [[ -n $OUT ]]; then
+    echo "$report" >"$OUT"
+    # wrk's own output and the key/value results of every storm round, beside the report.
+    if [[ -d $work/storm/raw ]]; then mkdir -p "$OUT.raw" && cp "$work"/storm/raw/* "$OUT.raw/"; fi
+  fi
   exit 0
 }
 
