@@ -387,6 +387,8 @@ for r in rows:
     print(f"| {i} | {conn:,} | {before / 1024:.1f} MiB | {rss / 1024:.1f} MiB | {hwm / 1024:.1f} MiB | {per:.1f} KiB |")
 print(f"| all | {total:,} | | | | |")
 print()
+if total != n or ok != n:
+    print(f"- **WARNING: {ok:,} of {n:,} answered ok, {total:,} connected**: the figures are not for N phones")
 print(f"- database at rest over {rest:.0f} s (all instances, pg_stat_database): "
       f"rows written {(r1 - r0) / rest:.1f}/s, commits {(c1 - c0) / rest:.1f}/s (commits include reads)")
 print(f"- SIGKILL of instance 2 holding {int(victim_held):,} phones: survivors hold all "

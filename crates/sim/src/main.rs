@@ -245,13 +245,8 @@ async fn innovaphone(args: InnovaphoneArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("PBX login at {app_url}"))?;
         println!("PBX logged in at {app_url}");
-        let users_urls = if args.users_app_url.is_empty() {
-            std::slice::from_ref(app_url)
-        } else {
-            args.users_app_url.as_slice()
-        };
         for (n, mac) in args.add_phone.iter().enumerate() {
-            let users_url = &users_urls[n % users_urls.len()];
+            let users_url = users_url_for(n, app_url, &args.users_app_url);
             let outcome = UsersSim::add_phone(
                 &sim,
                 &devices,
@@ -280,6 +275,14 @@ async fn innovaphone(args: InnovaphoneArgs) -> anyhow::Result<()> {
     }
     devices.stop().await;
     Ok(())
+}
+
+/// The App URL Users sends the `n`th phone to: the `--users-app-url`s in turn, else the PBX's.
+fn users_url_for<'a>(n: usize, app_url: &'a str, users: &'a [String]) -> &'a str {
+    match users.len() {
+        0 => app_url,
+        len => &users[n % len],
+    }
 }
 
 async fn rps(args: RpsArgs) -> anyhow::Result<()> {
@@ -337,4 +340,39 @@ async fn boot_storm(args: BootStormArgs) -> anyhow::Result<()> {
         std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_url_for_takes_the_instances_in_turn_or_the_pbx_url() {
+        let users = ["http://a/app".to_owned(), "http://b/app".to_owned()];
+        let sent: Vec<&str> = (0..5)
+            .map(|n| users_url_for(n, "http://pbx/app", &users))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                "http://a/app",
+                "http://b/app",
+                "http://a/app",
+                "http://b/app",
+                "http://a/app"
+            ]
+        );
+        assert_eq!(users_url_for(3, "http://pbx/app", &[]), "http://pbx/app");
+    }
+
+    #[test]
+    fn users_app_url_needs_the_pbx_app_url() {
+        let parsed = Cli::try_parse_from([
+            "yealink-sim",
+            "innovaphone",
+            "--users-app-url",
+            "http://a/app",
+        ]);
+        assert!(parsed.is_err(), "--users-app-url without --app-url");
+    }
 }
