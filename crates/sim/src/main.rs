@@ -97,6 +97,10 @@ struct InnovaphoneArgs {
     /// Add these phones (MACs) to the user as Users does, once the PBX is logged in.
     #[arg(long = "add-phone", value_name = "MAC", requires = "app_url")]
     add_phone: Vec<String>,
+    /// Users sends each added phone's ProvisioningPhone to these App URLs in turn (several
+    /// instances, as a load balancer would spread Users' connections); default: --app-url.
+    #[arg(long = "users-app-url", value_name = "URL", requires = "app_url")]
+    users_app_url: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -241,11 +245,12 @@ async fn innovaphone(args: InnovaphoneArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("PBX login at {app_url}"))?;
         println!("PBX logged in at {app_url}");
-        for mac in &args.add_phone {
+        for (n, mac) in args.add_phone.iter().enumerate() {
+            let users_url = users_url_for(n, app_url, &args.users_app_url);
             let outcome = UsersSim::add_phone(
                 &sim,
                 &devices,
-                app_url,
+                users_url,
                 password,
                 &args.user,
                 mac,
@@ -255,7 +260,7 @@ async fn innovaphone(args: InnovaphoneArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("adding phone {mac}"))?;
             println!(
-                "add phone {mac}: {}{}",
+                "add phone {mac} via {users_url}: {}{}",
                 outcome.result,
                 outcome.error.map(|e| format!(" ({e})")).unwrap_or_default()
             );
@@ -270,6 +275,14 @@ async fn innovaphone(args: InnovaphoneArgs) -> anyhow::Result<()> {
     }
     devices.stop().await;
     Ok(())
+}
+
+/// The App URL Users sends the `n`th phone to: the `--users-app-url`s in turn, else the PBX's.
+fn users_url_for<'a>(n: usize, app_url: &'a str, users: &'a [String]) -> &'a str {
+    match users.len() {
+        0 => app_url,
+        len => &users[n % len],
+    }
 }
 
 async fn rps(args: RpsArgs) -> anyhow::Result<()> {
@@ -327,4 +340,39 @@ async fn boot_storm(args: BootStormArgs) -> anyhow::Result<()> {
         std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_url_for_takes_the_instances_in_turn_or_the_pbx_url() {
+        let users = ["http://a/app".to_owned(), "http://b/app".to_owned()];
+        let sent: Vec<&str> = (0..5)
+            .map(|n| users_url_for(n, "http://pbx/app", &users))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                "http://a/app",
+                "http://b/app",
+                "http://a/app",
+                "http://b/app",
+                "http://a/app"
+            ]
+        );
+        assert_eq!(users_url_for(3, "http://pbx/app", &[]), "http://pbx/app");
+    }
+
+    #[test]
+    fn users_app_url_needs_the_pbx_app_url() {
+        let parsed = Cli::try_parse_from([
+            "yealink-sim",
+            "innovaphone",
+            "--users-app-url",
+            "http://a/app",
+        ]);
+        assert!(parsed.is_err(), "--users-app-url without --app-url");
+    }
 }
