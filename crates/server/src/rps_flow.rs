@@ -687,6 +687,12 @@ impl RpsFlow {
         let started = Instant::now();
         let (detail, result) = match (command, job.mac) {
             (Command::AddServer, _) => {
+                // The job carries no name or URL: it sends what holds now, so one queued job
+                // serves every change made before it runs. Another instance may have made the
+                // change that queued it, hence the fresh read.
+                if let Err(err) = service.refresh_rps_identity().await {
+                    return Execution::Retry(err.to_string());
+                }
                 let (name, url) = (service.rps_server_name(), service.shared_provisioning_url());
                 let result = client.add_server(&name, &url).await;
                 if !matches!(&result, Err(e) if e.is_retryable()) {

@@ -36,6 +36,8 @@ pub struct Service {
     /// innovaphone phones: whether Devices' configuration is complete ("Config Received").
     pbx_config: RwLock<std::collections::HashMap<Mac, bool>>,
     refreshes: std::sync::atomic::AtomicU32,
+    /// Held while a PBX's domain and App object URL are noted (one ADD SERVER per change).
+    pbx_noting: tokio::sync::Mutex<()>,
     /// Bodies served to phones, reused while their inputs are unchanged.
     renders: RenderCache,
 }
@@ -100,6 +102,7 @@ impl Service {
             pbx_domain: RwLock::new(pbx_domain),
             pbx_config: RwLock::new(load_pbx_config_states(store_for_states.as_ref()).await?),
             refreshes: std::sync::atomic::AtomicU32::new(0),
+            pbx_noting: tokio::sync::Mutex::new(()),
             renders: RenderCache::default(),
         })
     }
@@ -167,12 +170,38 @@ impl Service {
         self.pbx_domain.read().clone()
     }
 
-    /// The domains of the PBXs connected now, in the order they connected. The domain in use
-    /// stays while any connected PBX still has it (several PBXs of one system share it, and a
-    /// reconnect must not flip the name); otherwise the first connected PBX's domain takes
-    /// over. It is kept across restarts and disconnects, and a change registers the new
-    /// name at RPS (ADD SERVER).
-    pub async fn note_pbx_domains(&self, connected: &[String]) -> Result<(), ServiceError> {
+    /// A PBX connected (its `PbxInfo`): `connected` are the domains of the PBXs connected now,
+    /// in the order they connected; `app_url` is the App object URL it logged in with. Both
+    /// can change what RPS must hold for us (server name and URL), so they are taken together
+    /// and ADD SERVER is queued once, only when that pair changed: two separate updates queued
+    /// it twice, the second answered "already done" (issue 12).
+    ///
+    /// The domain in use stays while any connected PBX still has it (several PBXs of one
+    /// system share it, and a reconnect must not flip the name); otherwise the first connected
+    /// PBX's domain takes over. Domain and URL are kept across restarts and disconnects.
+    pub async fn note_pbx_connected(
+        &self,
+        connected: &[String],
+        app_url: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        // One PBX at a time, compared with what the database holds: another instance may have
+        // stored the same domain already, and two PBXs of one system connect together.
+        let _one = self.pbx_noting.lock().await;
+        self.refresh_rps_identity().await?;
+        let before = (self.rps_server_name(), self.shared_provisioning_url());
+        self.note_pbx_domains(connected).await?;
+        if let Some(url) = app_url {
+            self.set_learned_app_url(url).await?;
+        }
+        if (self.rps_server_name(), self.shared_provisioning_url()) != before {
+            self.rps.enqueue_add_server(&self.settings()).await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the PBX domain in use, or takes the first connected one (see
+    /// [`note_pbx_connected`](Self::note_pbx_connected)).
+    async fn note_pbx_domains(&self, connected: &[String]) -> Result<(), ServiceError> {
         let current = self.pbx_domain.read().clone();
         let connected: Vec<&str> = connected
             .iter()
@@ -188,12 +217,8 @@ impl Service {
         {
             return Ok(());
         }
-        let before = self.rps_server_name();
         self.store.set_meta(META_PBX_DOMAIN, first).await?;
         *self.pbx_domain.write() = Some((*first).to_owned());
-        if self.rps_server_name() != before {
-            self.rps.enqueue_add_server(&self.settings()).await?;
-        }
         Ok(())
     }
 
@@ -208,16 +233,22 @@ impl Service {
     /// Re-reads what other processes may have changed (devices and settings).
     pub async fn refresh(&self) -> Result<(), ServiceError> {
         self.cache.refresh(self.store.as_ref()).await?;
-        let settings = load_settings(self.store.as_ref()).await?;
-        if *self.settings.read().as_ref() != settings {
-            *self.settings.write() = Arc::new(settings);
-        }
         // Other instances' sysclients change these rarely; a full read is not for every second.
         let n = self
             .refreshes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if n % 30 == 29 {
             *self.pbx_config.write() = load_pbx_config_states(self.store.as_ref()).await?;
+        }
+        self.refresh_rps_identity().await
+    }
+
+    /// Re-reads what RPS's server entry is made of (server name and URL: the settings, the
+    /// learned App object URL, the PBX domain), which another instance may have changed.
+    pub async fn refresh_rps_identity(&self) -> Result<(), ServiceError> {
+        let settings = load_settings(self.store.as_ref()).await?;
+        if *self.settings.read().as_ref() != settings {
+            *self.settings.write() = Arc::new(settings);
         }
         let learned = self.store.get_meta(META_APP_URL).await?;
         if *self.learned_app_url.read() != learned {
@@ -231,17 +262,14 @@ impl Service {
     }
 
     /// Remembers the App object URL a PBX logged in with. Without a public base URL in the
-    /// settings it becomes the phones' base URL, so RPS must learn it (ADD SERVER again).
-    pub async fn set_learned_app_url(&self, url: &str) -> Result<(), ServiceError> {
+    /// settings it becomes the phones' base URL (RPS learns it through
+    /// [`note_pbx_connected`](Self::note_pbx_connected)).
+    async fn set_learned_app_url(&self, url: &str) -> Result<(), ServiceError> {
         if self.learned_app_url.read().as_deref() == Some(url) {
             return Ok(());
         }
         self.store.set_meta(META_APP_URL, url).await?;
         *self.learned_app_url.write() = Some(url.to_owned());
-        let settings = self.settings();
-        if settings.public_base_url.is_none() {
-            self.rps.enqueue_add_server(&settings).await?;
-        }
         Ok(())
     }
 

@@ -217,10 +217,7 @@ async fn handle(inn: &Arc<Innovaphone>, s: &mut Session, msg: Incoming) -> bool 
             tracing::info!(peer = %s.peer, pbx = %LogSafe(&info.pbx), domain = %LogSafe(&info.domain), apis = ?info.apis, "PBX connected");
             inn.registry.register(s.id, s.outbox.clone(), info);
             s.is_pbx = true;
-            inn.pbx_domains_changed();
-            if let Some(url) = &login.app_url {
-                inn.app_url_seen(url);
-            }
+            inn.pbx_connected(login.app_url.as_deref());
             if services {
                 s.send(innovaphone::subscribe_services("services"));
             } else {

@@ -209,23 +209,20 @@ impl Innovaphone {
         tracing::debug!(phones = macs.len(), "sysclient connections closed");
     }
 
-    fn app_url_seen(self: &Arc<Self>, url: &str) {
+    /// A PBX connected: its domain may become the RPS server name and its App object URL our
+    /// base URL; one task for both, so a change queues one ADD SERVER
+    /// (Service::note_pbx_connected).
+    fn pbx_connected(self: &Arc<Self>, app_url: Option<&str>) {
         let inn = self.clone();
-        let url = url.to_owned();
-        tokio::spawn(async move {
-            if let Err(e) = inn.service.set_learned_app_url(&url).await {
-                tracing::warn!(error = %e, "could not store the App object URL");
-            }
-        });
-    }
-
-    /// A PBX connected: its domain may become the RPS server name (Service::note_pbx_domains).
-    fn pbx_domains_changed(self: &Arc<Self>) {
-        let inn = self.clone();
+        let app_url = app_url.map(str::to_owned);
         tokio::spawn(async move {
             let domains = inn.registry.domains();
-            if let Err(e) = inn.service.note_pbx_domains(&domains).await {
-                tracing::warn!(error = %e, "could not store the PBX domain");
+            if let Err(e) = inn
+                .service
+                .note_pbx_connected(&domains, app_url.as_deref())
+                .await
+            {
+                tracing::warn!(error = %e, "could not store the PBX domain and App object URL");
             }
         });
     }

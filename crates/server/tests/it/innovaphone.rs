@@ -373,6 +373,62 @@ async fn pbx_disconnects_devices_and_app_restart_lose_no_phone() {
     app.stop().await;
 }
 
+/// Issue 11: Users provisions a phone again (another user), so Devices hands out a new code
+/// for a phone that has a sysclient password. The phone is in a domain, so Devices challenges
+/// first (sysclient.htm: the challenge comes "if already inside a domain"; the password comes
+/// when the device "is added to a domain during this session"): we must answer with the old
+/// password while presenting the new code, and use the new password from then on.
+#[tokio::test]
+async fn a_new_code_keeps_the_old_sysclient_password_until_devices_sends_the_new_one() {
+    let w = world().await;
+    w.pbx.add_user("Jane Roe", "jroe", vec![]);
+    assert_eq!(add_phone(&w, "Jane Roe", MAC).await.result, "ok");
+    assert_eq!(w.devices.device(MAC).unwrap().passwords_issued, 1);
+
+    w.pbx.add_user("Max Muster", "mmuster", vec![]);
+    let outcome = add_phone(&w, "Max Muster", MAC).await;
+    let events = w.devices.events();
+    assert_eq!(outcome.result, "ok", "{:?} {events:#?}", outcome.raw);
+    let said = |text: &str| events.iter().filter(|e| e.contains(text)).count();
+    // Challenged with the code, answered with the old password, then the new one sent.
+    assert_eq!(
+        said("known device presented a provisioning code, challenge sent first"),
+        1,
+        "{events:#?}"
+    );
+    assert_eq!(
+        said("answered the challenge and re-provisioned"),
+        1,
+        "{events:#?}"
+    );
+    assert_eq!(said("wrong digest"), 0, "{events:#?}");
+    let device = w.devices.device(MAC).unwrap();
+    assert_eq!(device.passwords_issued, 2, "{events:#?}");
+    let identify = device.last_identify.clone().unwrap();
+    assert!(
+        identify.get("provisioningCode").is_some() && identify.get("digest").is_some(),
+        "the answer to the challenge still presents the new code: {identify}"
+    );
+
+    // Devices restarts: the reconnect, without a code now, must use the new password.
+    w.devices.restart().await;
+    eventually("the sysclient reconnected", async || {
+        w.devices
+            .device(MAC)
+            .is_some_and(|d| d.connected && d.connections > device.connections)
+    })
+    .await;
+    let identify = w.devices.device(MAC).unwrap().last_identify.unwrap();
+    assert!(identify.get("provisioningCode").is_none(), "{identify}");
+    let events = w.devices.events();
+    assert!(
+        !events.iter().any(|e| e.contains("wrong digest")),
+        "{events:#?}"
+    );
+    assert_eq!(w.devices.device(MAC).unwrap().passwords_issued, 2);
+    w.app.stop().await;
+}
+
 #[tokio::test]
 async fn wrong_password_garbled_frames_and_bad_codes_give_clear_errors() {
     let w = world().await;

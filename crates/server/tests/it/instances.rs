@@ -393,6 +393,15 @@ async fn three_instances_one_killed_mid_work_every_phone_done_once_and_taken_ove
         1,
         "the PBX's domain added once"
     );
+    // Nothing else: the PBX's domain and App object URL together are one ADD SERVER, not one
+    // each with the second answered "already done" (issue 12).
+    let sent: Vec<(String, String)> = sqlx::query_as(
+        "SELECT params->>'server_name', outcome FROM rps_history WHERE command = 'ADD_SERVER'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("history");
+    assert_eq!(sent.len(), 2, "ADD SERVER sent: {sent:?}");
 
     // Devices: one live connection per innovaphone phone, not moving between instances.
     let settled: HashMap<String, u32> = (0..INNOVAPHONE)

@@ -521,6 +521,92 @@ async fn the_server_name_is_the_pbx_domain_as_an_app_service() {
     app.stop().await;
 }
 
+/// Issue 12: a PBX connecting changes the server name (its domain) and our URL (its App object
+/// URL) at once; RPS must get one ADD SERVER carrying both, not one per change (the second was
+/// answered "already done": a wasted call and a history line). A reconnect changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pbx_connecting_sends_one_add_server_with_its_domain_and_url() {
+    use prov_sim::innovaphone::{LoginState, PbxConfig, PbxSim};
+    const PASSWORD: &str = "instance-password-4711";
+    let sim = RpsSim::start(sim_config()).await.expect("rps sim");
+    let app = spawn_app_with(|c| {
+        use_rps(c, &sim, rps::RpsApi::Xmlrpc);
+        c.innovaphone.password = Some(Secret::new(PASSWORD));
+    })
+    .await;
+    // No public base URL: the PBX's App object URL becomes ours (what the App Service does).
+    patch_settings(&app, serde_json::json!({"public_base_url": null})).await;
+    let add_servers = || {
+        sim.calls()
+            .iter()
+            .filter(|c| c.method == "redirect.addServer")
+            .count()
+    };
+    // The start and the settings changes send theirs; count from when they are done.
+    let settled = async || {
+        let mut seen = (add_servers(), std::time::Instant::now());
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = add_servers();
+            if now != seen.0 {
+                seen = (now, std::time::Instant::now());
+            } else if now > 0 && seen.1.elapsed() > Duration::from_millis(1500) {
+                return now;
+            }
+        }
+    };
+    let before = settled().await;
+
+    // Another host name for us than the listen address: the learned URL changes ours.
+    let app_url = format!(
+        "{}/innovaphone-yealink",
+        app.base.replace("127.0.0.1", "localhost")
+    );
+    let mut pbx_config = PbxConfig::new(&app_url, PASSWORD);
+    pbx_config.domain = "pbx-one.example.com".into();
+    let pbx = PbxSim::start(pbx_config, None).await;
+    pbx.wait_logged_in(Duration::from_secs(15))
+        .await
+        .expect("PBX logs in");
+    eventually(20, "ADD SERVER under the PBX's domain", async || {
+        sim.servers()
+            .iter()
+            .any(|s| s.name == "pbx-one.example.com")
+    })
+    .await;
+    // Give a second ADD SERVER time to show up (the outbox sends within milliseconds here).
+    let after = settled().await;
+    assert_eq!(after, before + 1, "one for the PBX: {:?}", sim.calls());
+    let server = sim
+        .servers()
+        .into_iter()
+        .find(|s| s.name == "pbx-one.example.com")
+        .expect("server");
+    assert!(
+        server.url.starts_with("http://localhost:") && server.url.ends_with("/prov/"),
+        "the one ADD SERVER carries the learned URL too: {server:?}"
+    );
+    let entries = history(&app, "?command=ADD_SERVER").await;
+    assert_eq!(entries["total"], after, "{entries}");
+
+    // The PBX reconnects: same domain, same URL, nothing to send.
+    let before = pbx.connections();
+    pbx.disconnect();
+    eventually(20, "the PBX is back", async || {
+        pbx.connections() > before && pbx.login_state() == LoginState::LoggedIn
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        add_servers(),
+        after,
+        "a reconnect sends none: {:?}",
+        sim.calls()
+    );
+    pbx.stop().await;
+    app.stop().await;
+}
+
 /// Issue 9, item 5 with XML-RPC: "The server name has been used" after our URL changed leaves
 /// RPS on the old URL. We say so (history, status, metric) and re-send every phone's redirect,
 /// whose own URL is what a factory-reset phone gets.

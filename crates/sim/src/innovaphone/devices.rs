@@ -13,6 +13,13 @@
 //!
 //! - **Codes** are 12 random digits, valid 15 minutes, usable once. Presenting a valid code for
 //!   a MAC that is already known re-provisions it (new password, the code's category).
+//! - **A code from a device already in a domain** (it has a sysclient password) is challenged
+//!   first, as sysclient.htm's message flow says: the challenge comes "if already inside a
+//!   domain", and a sysclient is "not added to any domain ... as long as it can't answer the
+//!   challenge". The digest must use the password the device has now; only then is the code
+//!   taken and the new password sent (`0x0001`, "added to a domain during this session"). A
+//!   wrong digest closes the connection; with a right digest but a refused code the device is
+//!   accepted in the domain it is in (no new password).
 //! - **Accepted identify**: `0x0001 {password}` (first time only), then `0x0003 {seed,pwd}` (the
 //!   device admin password, see [`DevicesSim::set_admin_password`]; sent to every accepted
 //!   device, as it is not configuration), then, only if the Identify had `other:true`, one
@@ -79,6 +86,8 @@ pub struct DeviceView {
     pub connections: u32,
     /// The device has a sysclient password (it does once a code was accepted).
     pub has_password: bool,
+    /// How many sysclient passwords (`0x0001`) were sent to it so far.
+    pub passwords_issued: u32,
     /// The last Identify JSON received for this id once it was known (accepted or not).
     pub last_identify: Option<Value>,
 }
@@ -191,6 +200,7 @@ struct Device {
     version: String,
     category: String,
     password: Option<String>,
+    passwords_issued: u32,
     other: bool,
     connections: u32,
     conn: Option<u64>,
@@ -214,8 +224,13 @@ enum Out {
 enum Phase {
     /// Nothing identified yet.
     Fresh,
-    /// A challenge was sent for this id.
-    Challenged { id: String, challenge: String },
+    /// A challenge was sent for this id; `code`: the provisioning code its Identify carried,
+    /// taken once the digest is right.
+    Challenged {
+        id: String,
+        challenge: String,
+        code: Option<String>,
+    },
     /// Identified and accepted.
     Ready { id: String },
     /// An unknown device without code, waiting (nothing is sent).
@@ -389,6 +404,7 @@ impl DevicesSim {
                 connected: d.conn.is_some(),
                 connections: d.connections,
                 has_password: d.password.is_some(),
+                passwords_issued: d.passwords_issued,
                 last_identify: d.last_identify.clone(),
             })
             .collect()
@@ -756,6 +772,7 @@ impl Inner {
             Phase::Challenged {
                 id: challenged,
                 challenge,
+                code: presented,
             } => {
                 if id != challenged {
                     return Step::Close(format!(
@@ -775,6 +792,37 @@ impl Inner {
                 if !digest.eq_ignore_ascii_case(&expected) {
                     return Step::Close(format!("{id}: wrong digest"));
                 }
+                if let Some(code) = presented {
+                    if let Some(why) = code_refusal(&state, &code) {
+                        self.event(format!(
+                            "{id}: {why}: stays in its domain with its password"
+                        ));
+                    } else if let Some(category) = state.codes.get_mut(&code).map(|c| {
+                        c.used_by = Some(id.clone());
+                        c.category.clone()
+                    }) {
+                        if let Some(device) = state.devices.get_mut(&id) {
+                            device.category = category.clone();
+                        }
+                        let frames = self.accept(
+                            &mut state,
+                            conn_id,
+                            &id,
+                            &product,
+                            &version,
+                            other,
+                            &identify,
+                            Some(crypto::random_alnum(32)),
+                        );
+                        drop(state);
+                        self.event(format!(
+                            "{id}: answered the challenge and re-provisioned with a valid provisioning code into category {category:?} ({product} {version}, other:{other})"
+                        ));
+                        *phase = Phase::Ready { id };
+                        self.bump();
+                        return Step::Continue(frames);
+                    }
+                }
                 let frames = self.accept(
                     &mut state, conn_id, &id, &product, &version, other, &identify, None,
                 );
@@ -786,18 +834,30 @@ impl Inner {
                 self.bump();
                 Step::Continue(frames)
             }
+            Phase::Fresh
+                if !code.is_empty()
+                    && state.devices.get(&id).is_some_and(|d| d.password.is_some()) =>
+            {
+                drop(state);
+                let challenge = crypto::random_digits(16);
+                self.event(format!(
+                    "{id}: known device presented a provisioning code, challenge sent first"
+                ));
+                let bytes = frame::admin_bytes(
+                    frame::ADMIN_CHALLENGE,
+                    &json!({"challenge": challenge}).to_string(),
+                );
+                *phase = Phase::Challenged {
+                    id,
+                    challenge,
+                    code: Some(code),
+                };
+                Step::Continue(vec![bytes])
+            }
             Phase::Fresh if !code.is_empty() => {
                 // A refused code leaves the socket open and sends nothing: the sysclient is
                 // just "not added to any domain" (sysclient.htm).
-                let refused = match state.codes.get(&code) {
-                    None => Some("unknown provisioning code"),
-                    Some(c) if c.used_by.is_some() => Some("provisioning code already used"),
-                    Some(c) if c.expired || c.issued.elapsed() > CODE_VALIDITY => {
-                        Some("provisioning code expired")
-                    }
-                    Some(_) => None,
-                };
-                if let Some(why) = refused {
+                if let Some(why) = code_refusal(&state, &code) {
                     drop(state);
                     self.event(format!(
                         "{id}: {why}: not added to any domain, nothing sent"
@@ -821,6 +881,7 @@ impl Inner {
                         version: version.clone(),
                         category: category.clone(),
                         password: None,
+                        passwords_issued: 0,
                         other,
                         connections,
                         conn,
@@ -859,7 +920,11 @@ impl Inner {
                         frame::ADMIN_CHALLENGE,
                         &json!({"challenge": challenge}).to_string(),
                     );
-                    *phase = Phase::Challenged { id, challenge };
+                    *phase = Phase::Challenged {
+                        id,
+                        challenge,
+                        code: None,
+                    };
                     Step::Continue(vec![bytes])
                 } else {
                     self.event(format!(
@@ -903,6 +968,7 @@ impl Inner {
                 &json!({"password": password}).to_string(),
             ));
             device.password = Some(password);
+            device.passwords_issued += 1;
         }
         let password = device.password.clone().unwrap_or_default();
         let category = device.category.clone();
@@ -947,6 +1013,18 @@ impl Inner {
                 .send(Out::Close("replaced by a newer connection".to_owned()));
         }
         frames
+    }
+}
+
+/// Why `code` cannot be used now, if it cannot.
+fn code_refusal(state: &State, code: &str) -> Option<&'static str> {
+    match state.codes.get(code) {
+        None => Some("unknown provisioning code"),
+        Some(c) if c.used_by.is_some() => Some("provisioning code already used"),
+        Some(c) if c.expired || c.issued.elapsed() > CODE_VALIDITY => {
+            Some("provisioning code expired")
+        }
+        Some(_) => None,
     }
 }
 

@@ -325,15 +325,71 @@ async fn devices_refuse_what_a_strict_server_refuses() {
     let code = devices.issue_code("yealink");
     let mut c = Sysclient::connect(&url).await;
     c.admin(0, identify(Some(&code), None, false)).await;
-    c.expect_admin(0x0001).await;
+    let password = c.expect_admin(0x0001).await["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     c.expect_admin(0x0003).await;
     assert!(c.next_within(Duration::from_millis(200)).await.is_none());
     devices.wait_connected(MAC, WAIT).await.unwrap();
+    let digest = |challenge: &Value, password: &str| {
+        let challenge = challenge["challenge"].as_str().unwrap();
+        sha256(&format!("{MAC}:{PRODUCT}:{VERSION}:{challenge}:{password}"))
+    };
 
-    // The used code again: silent too.
+    // The used code again, now from a device in a domain: challenged first (sysclient.htm);
+    // the right digest keeps it in its domain with its password (no 0x0001).
     let mut c2 = Sysclient::connect(&url).await;
-    c2.admin(0, identify(Some(&code), None, true)).await;
-    assert!(c2.next_within(Duration::from_millis(300)).await.is_none());
+    c2.admin(0, identify(Some(&code), None, false)).await;
+    let challenge = c2.expect_admin(0x0002).await;
+    c2.admin(
+        0,
+        identify(Some(&code), Some(&digest(&challenge, &password)), false),
+    )
+    .await;
+    c2.expect_admin(0x0003).await;
+    assert_eq!(devices.device(MAC).unwrap().passwords_issued, 1);
+
+    // A new code from the device in a domain: challenged; a digest over another password is
+    // refused and the code stays unused; over its password, the code is taken and a new
+    // password sent.
+    let fresh = devices.issue_code("yealink");
+    let mut c3 = Sysclient::connect(&url).await;
+    c3.admin(0, identify(Some(&fresh), None, false)).await;
+    let challenge = c3.expect_admin(0x0002).await;
+    c3.admin(
+        0,
+        identify(
+            Some(&fresh),
+            Some(&digest(&challenge, "not-its-password")),
+            false,
+        ),
+    )
+    .await;
+    c3.expect_closed().await;
+    let mut c4 = Sysclient::connect(&url).await;
+    c4.admin(0, identify(Some(&fresh), None, false)).await;
+    let challenge = c4.expect_admin(0x0002).await;
+    c4.admin(
+        0,
+        identify(Some(&fresh), Some(&digest(&challenge, &password)), false),
+    )
+    .await;
+    let new_password = c4.expect_admin(0x0001).await["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_password, password);
+    let admin = c4.expect_admin(0x0003).await;
+    assert_eq!(
+        decrypt(
+            admin["seed"].as_str().unwrap(),
+            &new_password,
+            admin["pwd"].as_str().unwrap()
+        ),
+        DEFAULT_ADMIN_PASSWORD
+    );
+    assert_eq!(devices.device(MAC).unwrap().passwords_issued, 2);
 
     let events = devices.events().join("\n");
     for why in [
@@ -343,10 +399,14 @@ async fn devices_refuse_what_a_strict_server_refuses() {
         "garbled frame",
         "handshake refused",
         "already used",
+        "challenge sent first",
+        "wrong digest",
+        "re-provisioned",
     ] {
         assert!(events.contains(why), "no {why:?} in\n{events}");
     }
-    assert!(!events.contains(&code));
+    assert!(!events.contains(&code) && !events.contains(&fresh));
+    assert!(!events.contains(&password) && !events.contains(&new_password));
     drop(c);
     devices.stop().await;
 }
