@@ -92,7 +92,7 @@ impl Server {
             config.phone_ca_file.as_deref(),
             tls_provider(),
         )?;
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             service,
             innovaphone,
             requests,
@@ -102,7 +102,7 @@ impl Server {
             tls_cert: config.listen_tls.and(config.tls_cert.clone()),
             write_health: Arc::default(),
             phone_certs: Arc::new(phone_certs),
-        };
+        });
         Ok(Server {
             config,
             state,
