@@ -9,11 +9,6 @@ use yealink_prov::cli::{
 };
 use yealink_prov::config::{Config, LogFormat};
 
-/// mimalloc instead of glibc's allocator: a phone request allocates a few small blocks, and
-/// glibc's malloc/free were the largest item of a boot storm's profile (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
