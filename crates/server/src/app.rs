@@ -92,7 +92,7 @@ impl Server {
             config.phone_ca_file.as_deref(),
             tls_provider(),
         )?;
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             service,
             innovaphone,
             requests,
@@ -102,7 +102,7 @@ impl Server {
             tls_cert: config.listen_tls.and(config.tls_cert.clone()),
             write_health: Arc::default(),
             phone_certs: Arc::new(phone_certs),
-        };
+        });
         Ok(Server {
             config,
             state,
@@ -235,7 +235,6 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_LOCAL_CFG * 2))
-        .layer(axum::middleware::from_fn(crate::listen::shed_in_reserve))
         .layer(
             tower_http::set_header::SetResponseHeaderLayer::if_not_present(
                 header::X_CONTENT_TYPE_OPTIONS,

@@ -22,6 +22,7 @@ pub mod log_safe;
 pub mod phone_cert;
 pub mod phone_http;
 pub mod render_cache;
+pub mod request_fold;
 pub mod request_log;
 pub mod rps_flow;
 pub mod rps_registration;

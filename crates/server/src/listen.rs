@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::future::Either;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -38,10 +38,6 @@ const FD_HEADROOM: usize = 128;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Path prefixes a reserve connection still serves.
 const RESERVE_PATHS: &[&str] = &["/healthz", "/metrics", "/api/", "/ui/"];
-
-/// Marks requests on a connection accepted into the reserve.
-#[derive(Clone, Copy, Debug)]
-pub struct ReserveConnection;
 
 /// The client certificate chain (DER, end entity first) a TLS connection presented; in the
 /// extensions of every request on the HTTPS listener, empty when the client sent none.
@@ -408,15 +404,17 @@ impl Connection {
             ..
         } = self;
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            // Decided here, not in a router layer: the connection knows, and every phone
+            // request would otherwise pay for a boxed middleware future.
+            if reserve && !is_reserve_path(request.uri().path()) {
+                return Either::Left(std::future::ready(Ok(shed())));
+            }
             let mut request = request.map(Body::new);
             request.extensions_mut().insert(ConnectInfo(peer));
-            if reserve {
-                request.extensions_mut().insert(ReserveConnection);
-            }
             if let Some(certificates) = &certificates {
                 request.extensions_mut().insert(certificates.clone());
             }
-            router.clone().oneshot(request)
+            Either::Right(router.clone().oneshot(request))
         });
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(io), service)
@@ -426,24 +424,23 @@ impl Connection {
     }
 }
 
+fn is_reserve_path(path: &str) -> bool {
+    RESERVE_PATHS.iter().any(|p| path.starts_with(p))
+}
+
 /// On a reserve connection, only the admin side and health are served; phones are told to come
 /// back later and the connection is closed, so the reserve stays free for the administrator.
-pub async fn shed_in_reserve(request: Request, next: Next) -> Response {
-    let reserve = request.extensions().get::<ReserveConnection>().is_some();
-    let path = request.uri().path();
-    if reserve && !RESERVE_PATHS.iter().any(|p| path.starts_with(p)) {
-        metrics::counter!("http_requests_shed_total").increment(1);
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [
-                (header::CONNECTION, HeaderValue::from_static("close")),
-                (header::RETRY_AFTER, HeaderValue::from_static("10")),
-            ],
-            "Service Unavailable: too many connections\n",
-        )
-            .into_response();
-    }
-    next.run(request).await
+fn shed() -> Response {
+    metrics::counter!("http_requests_shed_total").increment(1);
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::CONNECTION, HeaderValue::from_static("close")),
+            (header::RETRY_AFTER, HeaderValue::from_static("10")),
+        ],
+        "Service Unavailable: too many connections\n",
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use yealink::{Mac, PhoneFile, UserAgent};
 
 use crate::digest::{self, Verdict};
 use crate::listen::PeerCertificates;
+use crate::request_fold::{RequestKey, logged_file, logged_user_agent};
 use crate::state::AppState;
 
 /// Marks requests that arrived over TLS (set by the HTTPS listener).
@@ -111,8 +112,8 @@ async fn handle(state: &AppState, req: PhoneHttpRequest) -> Response {
         .headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .map(|s| truncate(s, 256));
-    let ua = user_agent.as_deref().and_then(yealink::parse_user_agent);
+        .map(logged_user_agent);
+    let ua = user_agent.and_then(yealink::parse_user_agent);
     let file = yealink::classify_file(&req.file);
     let kind = file.map_or("other", |f| f.kind());
 
@@ -131,7 +132,7 @@ async fn handle(state: &AppState, req: PhoneHttpRequest) -> Response {
             tracing::info!(
                 file = %printable(&req.file),
                 ip = %req.peer.ip(),
-                user_agent = %crate::log_safe::LogSafe(user_agent.as_deref().unwrap_or("-")),
+                user_agent = %crate::log_safe::LogSafe(user_agent.unwrap_or("-")),
                 "phone request denied"
             );
             record(state, &req, None, &ua, user_agent, 401, "denied", false);
@@ -382,34 +383,38 @@ fn record(
     req: &PhoneHttpRequest,
     mac: Option<Mac>,
     ua: &Option<UserAgent>,
-    user_agent: Option<String>,
+    user_agent: Option<&str>,
     status: u16,
     outcome: &str,
     mac_cfg_served: bool,
 ) {
-    state.requests.record(PhoneRequest {
-        at: OffsetDateTime::now_utc(),
+    let at = OffsetDateTime::now_utc();
+    let key = RequestKey {
+        mac,
+        method: req.method.as_str(),
+        file: &req.file,
+        status,
+        outcome,
+        ip: req.peer.ip(),
+        user_agent,
+    };
+    state.requests.record_folded(&key, at, || PhoneRequest {
+        at,
         mac,
         method: req.method.as_str().to_owned(),
         file: printable(&req.file),
         status,
         outcome: outcome.to_owned(),
         source_ip: req.peer.ip().to_string(),
-        user_agent,
+        user_agent: user_agent.map(str::to_owned),
         model: ua.as_ref().map(|u| u.model.clone()),
         firmware: ua.as_ref().map(|u| u.firmware.clone()),
         mac_cfg_served,
+        count: 1,
     });
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
 }
 
 /// File names are attacker-chosen: keep logs and the request log readable and bounded.
 fn printable(s: &str) -> String {
-    s.chars()
-        .take(64)
-        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
-        .collect()
+    logged_file(s).collect()
 }

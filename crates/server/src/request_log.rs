@@ -9,6 +9,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use yealink::Mac;
 
+use crate::request_fold::{FOLD_INTERVAL, RequestFolds, RequestKey};
+
 const QUEUE: usize = 65_536;
 const MAX_BATCH: usize = 2_000;
 /// Events a slow subscriber may fall behind by before it misses some (it then reloads).
@@ -32,6 +34,7 @@ pub struct RequestLog {
     /// drives the events; the writer then stops announcing its own batches, which come back
     /// through that feed.
     store_feed: Arc<AtomicBool>,
+    folds: Arc<RequestFolds>,
 }
 
 impl RequestLog {
@@ -41,9 +44,11 @@ impl RequestLog {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (events, _) = broadcast::channel(EVENTS);
         let store_feed = Arc::new(AtomicBool::new(false));
+        let folds = Arc::new(RequestFolds::default());
         let handle = tokio::spawn(run(
             store,
             rx,
+            folds.clone(),
             events.clone(),
             store_feed.clone(),
             keep_anonymous,
@@ -55,6 +60,7 @@ impl RequestLog {
                 events,
                 closing,
                 store_feed,
+                folds,
             },
             handle,
         )
@@ -114,7 +120,20 @@ impl RequestLog {
         }
     }
 
-    /// Waits until everything recorded before this call is written.
+    /// Logs a phone's request, or counts it when it repeats one logged shortly before
+    /// (`request_fold.rs`); `make` builds the row only when one is logged now.
+    pub fn record_folded(
+        &self,
+        key: &RequestKey<'_>,
+        at: time::OffsetDateTime,
+        make: impl FnOnce() -> PhoneRequest,
+    ) {
+        if let Some(row) = self.folds.fold(key, at, make) {
+            self.record(row);
+        }
+    }
+
+    /// Waits until everything recorded (and counted)  before this call is written.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Msg::Flush(done)).await.is_ok() {
@@ -126,6 +145,7 @@ impl RequestLog {
 async fn run(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<Msg>,
+    folds: Arc<RequestFolds>,
     events: broadcast::Sender<LiveEvent>,
     store_feed: Arc<AtomicBool>,
     keep_anonymous: u32,
@@ -136,20 +156,42 @@ async fn run(
     // table within 110 % of it at the cost of one DELETE per that many refusals.
     let mut anonymous_since_trim: u64 = 0;
     let trim_every = u64::from(keep_anonymous / 10).max(100);
-    while let Some(first) = rx.recv().await {
-        push(first, &mut batch, &mut waiters);
+    let mut fold_tick = tokio::time::interval(FOLD_INTERVAL);
+    fold_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let take_folded = tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(first) => {
+                    push(first, &mut batch, &mut waiters);
+                    false
+                }
+                // Every sender is gone (the batch is empty here): the counted repeats last.
+                None => {
+                    let rest = folds.take_counted();
+                    if !rest.is_empty() {
+                        write(store.as_ref(), &rest).await;
+                    }
+                    return;
+                }
+            },
+            _ = fold_tick.tick() => true,
+        };
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(msg) => push(msg, &mut batch, &mut waiters),
                 Err(_) => break,
             }
         }
+        // A flush waits for the counted repeats too.
+        if take_folded || !waiters.is_empty() {
+            batch.extend(folds.take_counted());
+        }
         if !batch.is_empty() {
             anonymous_since_trim += batch.iter().filter(|r| r.mac.is_none()).count() as u64;
-            if let Err(e) = store.record_phone_requests(&batch).await {
-                tracing::error!(rows = batch.len(), error = %e, "could not record phone requests");
-                metrics::counter!("phone_request_log_dropped_total").increment(batch.len() as u64);
-            } else if events.receiver_count() > 0 && !store_feed.load(Ordering::Relaxed) {
+            if write(store.as_ref(), &batch).await
+                && events.receiver_count() > 0
+                && !store_feed.load(Ordering::Relaxed)
+            {
                 let mut macs: Vec<Mac> = batch.iter().filter_map(|r| r.mac).collect();
                 macs.sort_unstable();
                 macs.dedup();
@@ -168,6 +210,19 @@ async fn run(
         }
         for done in waiters.drain(..) {
             let _ = done.send(());
+        }
+    }
+}
+
+/// Writes one batch; false (logged and counted) when the store refused it.
+async fn write(store: &dyn Store, batch: &[PhoneRequest]) -> bool {
+    match store.record_phone_requests(batch).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(rows = batch.len(), error = %e, "could not record phone requests");
+            let requests: u64 = batch.iter().map(|r| u64::from(r.count)).sum();
+            metrics::counter!("phone_request_log_dropped_total").increment(requests);
+            false
         }
     }
 }

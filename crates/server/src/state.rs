@@ -12,8 +12,25 @@ use crate::request_log::RequestLog;
 use crate::service::Service;
 use crate::write_probe::WriteHealth;
 
+/// Cloned for every request (axum's `State`): one reference count, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub service: Arc<Service>,
     pub requests: RequestLog,
     pub nonce: NonceKey,

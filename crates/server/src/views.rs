@@ -134,6 +134,8 @@ pub struct RequestView {
     pub user_agent: Option<String>,
     pub model: Option<String>,
     pub firmware: Option<String>,
+    /// How many identical requests this entry stands for; `at` is the last one's time.
+    pub count: u32,
 }
 
 impl From<&PhoneRequest> for RequestView {
@@ -149,6 +151,7 @@ impl From<&PhoneRequest> for RequestView {
             user_agent: r.user_agent.clone(),
             model: r.model.clone(),
             firmware: r.firmware.clone(),
+            count: r.count,
         }
     }
 }

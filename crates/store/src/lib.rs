@@ -25,7 +25,7 @@ macro_rules! status_columns {
 macro_rules! request_columns {
     () => {
         "at, mac, method, file, status, outcome, source_ip, user_agent, model, firmware, \
-         mac_cfg_served"
+         mac_cfg_served, request_count"
     };
 }
 

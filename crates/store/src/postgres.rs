@@ -181,6 +181,7 @@ struct RequestRow {
     model: Option<String>,
     firmware: Option<String>,
     mac_cfg_served: bool,
+    request_count: i32,
 }
 
 impl TryFrom<RequestRow> for PhoneRequest {
@@ -201,6 +202,9 @@ impl TryFrom<RequestRow> for PhoneRequest {
             model: r.model,
             firmware: r.firmware,
             mac_cfg_served: r.mac_cfg_served,
+            count: u32::try_from(r.request_count).map_err(|_| {
+                StoreError::Corrupt(format!("request count {} out of range", r.request_count))
+            })?,
         })
     }
 }
@@ -775,7 +779,7 @@ impl Store for PgStore {
             request_columns!(),
             ") SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::text[], \
              $5::int4[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
-             $11::bool[])"
+             $11::bool[], $12::int4[])"
         ))
         .bind(
             batch
@@ -798,6 +802,12 @@ impl Store for PgStore {
         .bind(opts(|r| r.model.clone()))
         .bind(opts(|r| r.firmware.clone()))
         .bind(batch.iter().map(|r| r.mac_cfg_served).collect::<Vec<_>>())
+        .bind(
+            batch
+                .iter()
+                .map(|r| i32::try_from(r.count).unwrap_or(i32::MAX))
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *tx)
         .await?;
         // Every instance's live pages learn of these devices (delivered at commit).

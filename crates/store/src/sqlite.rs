@@ -245,6 +245,7 @@ struct RequestRow {
     model: Option<String>,
     firmware: Option<String>,
     mac_cfg_served: bool,
+    request_count: i64,
 }
 
 impl TryFrom<RequestRow> for PhoneRequest {
@@ -265,6 +266,9 @@ impl TryFrom<RequestRow> for PhoneRequest {
             model: r.model,
             firmware: r.firmware,
             mac_cfg_served: r.mac_cfg_served,
+            count: u32::try_from(r.request_count).map_err(|_| {
+                StoreError::Corrupt(format!("request count {} out of range", r.request_count))
+            })?,
         })
     }
 }
@@ -865,7 +869,7 @@ impl Store for SqliteStore {
         let updates = common::status_updates(batch);
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         // Multi-row INSERTs: one statement per chunk costs a fraction of one per row, and a
-        // boot storm writes tens of thousands of rows a second. 11 binds x 500 rows stays far
+        // boot storm writes tens of thousands of rows a second. 12 binds x 500 rows stays far
         // below SQLite's limit on bound parameters.
         const ROWS_PER_INSERT: usize = 500;
         for chunk in batch.chunks(ROWS_PER_INSERT) {
@@ -885,7 +889,8 @@ impl Store for SqliteStore {
                     .push_bind(r.user_agent.clone())
                     .push_bind(r.model.clone())
                     .push_bind(r.firmware.clone())
-                    .push_bind(r.mac_cfg_served);
+                    .push_bind(r.mac_cfg_served)
+                    .push_bind(i64::from(r.count));
             });
             insert.build().execute(&mut *tx).await?;
         }

@@ -162,6 +162,14 @@ pub struct PhoneRequest {
     /// True when this served the device's `<mac>.cfg`: updates `provisioned_at` and
     /// `last_config_request`.
     pub mac_cfg_served: bool,
+    /// How many identical requests this row stands for (`at` is the last one's time): the
+    /// server folds a phone's repeats of one request into a row per interval.
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Answer of `device_changes(since)`.

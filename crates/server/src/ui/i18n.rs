@@ -255,6 +255,10 @@ const EN: &[(&str, &str)] = &[
     ("device.file_none", "Not served to this phone (yet)."),
     ("device.requests", "Phone requests"),
     (
+        "device.requests_folded",
+        "identical requests in this row; the time is the last one's",
+    ),
+    (
         "device.no_requests",
         "The phone has not asked for anything yet.",
     ),
@@ -520,6 +524,10 @@ const DE: &[(&str, &str)] = &[
         "Wird diesem Telefon (noch) nicht ausgeliefert.",
     ),
     ("device.requests", "Telefonanfragen"),
+    (
+        "device.requests_folded",
+        "gleiche Anfragen in dieser Zeile; die Zeit ist die der letzten",
+    ),
     (
         "device.no_requests",
         "Das Telefon hat noch nichts angefragt.",

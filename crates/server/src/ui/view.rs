@@ -157,6 +157,8 @@ pub struct RequestRow {
     pub outcome: String,
     pub source_ip: String,
     pub user_agent: String,
+    /// Identical requests this row stands for (`request_fold.rs`).
+    pub count: u32,
 }
 
 impl From<&PhoneRequest> for RequestRow {
@@ -169,6 +171,7 @@ impl From<&PhoneRequest> for RequestRow {
             outcome: r.outcome.clone(),
             source_ip: r.source_ip.clone(),
             user_agent: r.user_agent.clone().unwrap_or_default(),
+            count: r.count,
         }
     }
 }

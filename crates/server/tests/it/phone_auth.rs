@@ -154,9 +154,13 @@ async fn unknown_wrong_and_foreign_requests_get_the_same_answer() {
             .json()
             .await
             .expect("json");
-        let denied = rows
-            .as_array()
-            .map_or(0, |r| r.iter().filter(|r| r["outcome"] == "denied").count());
+        // Identical refusals are folded into one row with a count (request_fold.rs).
+        let denied: u64 = rows.as_array().map_or(0, |r| {
+            r.iter()
+                .filter(|r| r["outcome"] == "denied")
+                .map(|r| r["count"].as_u64().unwrap_or(0))
+                .sum()
+        });
         if denied >= 8 {
             break rows.to_string();
         }
@@ -218,5 +222,59 @@ async fn rotated_credentials_retire_the_old_url() {
     assert!(phone.provision().await.is_err());
     phone.set_provisioning_server(&new, None);
     phone.provision().await.expect("new URL works");
+    app.stop().await;
+}
+
+/// A phone asking for the same file again and again costs one row per interval, not one per
+/// request, and the row says how many it stands for (request_fold.rs).
+#[tokio::test]
+async fn repeats_of_one_request_are_folded_into_a_counted_row() {
+    let app = spawn_app().await;
+    app.add_device(device_json("805ec0aacc07", "407")).await;
+    let url = app.revealed("805ec0aacc07").await["provisioning_url"]
+        .as_str()
+        .expect("url")
+        .trim_end_matches('/')
+        .to_owned();
+    const TIMES: u64 = 6;
+    for _ in 0..TIMES {
+        let r = app
+            .client
+            .get(format!("{url}/805ec0aacc07.cfg"))
+            .header(
+                "User-Agent",
+                "Yealink SIP-T46U 108.86.0.90 80:5e:c0:aa:cc:07",
+            )
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // The first is logged at once, the repeats within one fold interval (10 s) after it.
+    let mut rows = Vec::new();
+    for _ in 0..300 {
+        let all: serde_json::Value = app
+            .api(Method::GET, "/devices/805ec0aacc07/requests")
+            .send()
+            .await
+            .expect("GET requests")
+            .json()
+            .await
+            .expect("json");
+        rows = all.as_array().cloned().unwrap_or_default();
+        let total: u64 = rows.iter().map(|r| r["count"].as_u64().unwrap_or(0)).sum();
+        if total >= TIMES {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let counts: Vec<u64> = rows
+        .iter()
+        .map(|r| r["count"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(counts.iter().sum::<u64>(), TIMES, "{counts:?}");
+    assert!(counts.len() < TIMES as usize, "folded: {counts:?}");
+    assert_eq!(counts.last(), Some(&1), "the first request has its own row");
+    assert!(rows.iter().all(|r| r["file"] == "805ec0aacc07.cfg"));
     app.stop().await;
 }

@@ -13,6 +13,7 @@ conformance!(
     prune_keeps_recent_rows_and_the_newest_per_device,
     anonymous_rows_are_capped_by_count,
     a_batch_over_many_devices_updates_each_one,
+    a_folded_row_keeps_its_request_count,
 );
 
 const T0: OffsetDateTime = datetime!(2026-11-26 08:00 UTC);
@@ -35,6 +36,7 @@ pub fn request(mac: Mac, secs: i64, mac_cfg_served: bool) -> PhoneRequest {
         model: Some("T46U".into()),
         firmware: Some(format!("108.86.0.{secs}")),
         mac_cfg_served,
+        count: 1,
     }
 }
 
@@ -253,4 +255,25 @@ async fn a_batch_over_many_devices_updates_each_one(db: &TestDb) {
             "device {i}"
         );
     }
+}
+
+/// A row standing for several identical requests keeps how many (the server folds repeats).
+async fn a_folded_row_keeps_its_request_count(db: &TestDb) {
+    let s = &db.store;
+    let d = s.insert_device(&device(1)).await.unwrap();
+    let folded = PhoneRequest {
+        count: 4_000_000,
+        ..request(d.mac, 40, true)
+    };
+    s.record_phone_requests(&[request(d.mac, 10, true), folded.clone()])
+        .await
+        .unwrap();
+    let rows = s.list_phone_requests(Some(d.mac), 0).await.unwrap();
+    let counts: Vec<u32> = rows.iter().map(|r| r.count).collect();
+    assert_eq!(counts, [4_000_000, 1]);
+    assert_eq!(rows[0], folded, "stored as given");
+    assert_eq!(
+        s.get_status(d.mac).await.unwrap().last_config_request,
+        Some(T0 + time::Duration::seconds(40))
+    );
 }
