@@ -133,7 +133,7 @@ impl RequestLog {
         }
     }
 
-    /// Waits until everything recorded (and counted)  before this call is written.
+    /// Waits until everything recorded (and counted) before this call is written.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Msg::Flush(done)).await.is_ok() {
