@@ -30,6 +30,9 @@ use crate::service::Service;
 use crate::state::AppState;
 use crate::{api, phone_http::MAX_LOCAL_CFG};
 
+/// The lease of the instance that sent ADD SERVER at its start (decision 62).
+const START_ADD_SERVER_LEASE: &str = "service:start-add-server";
+
 /// How often other writers' changes (CLI, other instances) are picked up.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -145,7 +148,7 @@ impl Server {
         // Of several instances on one database only the oldest live one sends it: the others
         // joined a service that is registered already (decision 62).
         if instance
-            .is_oldest_live(state.service.store().as_ref())
+            .claim_start_duty(state.service.store().as_ref(), START_ADD_SERVER_LEASE)
             .await
         {
             state

@@ -133,19 +133,36 @@ impl Instance {
         Ok(())
     }
 
-    /// Whether no live instance started before this one (ties broken by id): the one that does
-    /// once-per-service work at start. Of instances starting together, each having beaten
-    /// before asking, exactly one answers yes. `true` when the store cannot tell.
-    pub async fn is_oldest_live(&self, store: &dyn Store) -> bool {
+    /// Whether this instance is the one that does once-per-service work at start (ADD SERVER,
+    /// decision 62): no live instance started before it (ties broken by id), and it won the
+    /// lease `name`. The age test alone is not enough: each instance takes its start time
+    /// before its first beat, so of two starting together the younger can beat, look, see
+    /// nobody and say yes, and then the older beat, look, see only a younger one and say yes
+    /// too. The lease is one atomic upsert, so of those at most one wins; it stays held while
+    /// this instance beats and is freed when it leaves or dies. `true` when the store cannot
+    /// tell (better a second ADD SERVER than none).
+    pub async fn claim_start_duty(&self, store: &dyn Store, name: &str) -> bool {
         let now = OffsetDateTime::now_utc();
-        match store.list_instances().await {
-            Ok(rows) => !rows.iter().any(|i| {
-                i.id != self.id
-                    && i.is_live(now)
-                    && (i.started_at, i.id.as_str()) < (self.started_at, self.id.as_str())
-            }),
+        let rows = match store.list_instances().await {
+            Ok(rows) => rows,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list the instances on the database");
+                return true;
+            }
+        };
+        let older_live = rows.iter().any(|i| {
+            i.id != self.id
+                && i.is_live(now)
+                && (i.started_at, i.id.as_str()) < (self.started_at, self.id.as_str())
+        });
+        if older_live {
+            return false;
+        }
+        // Held by the heartbeat, not by its own `until`: expired at once, kept while we beat.
+        match store.acquire_lease(name, &self.id, now).await {
+            Ok(won) => won,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take the start-up lease");
                 true
             }
         }
@@ -182,5 +199,52 @@ impl Instance {
         if let Err(e) = store.leave_instance(&self.id).await {
             tracing::warn!(error = %e, "could not hand this instance's work over; the others take it when its heartbeat goes stale");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DUTY: &str = "service:test-duty";
+
+    /// The interleaving that sent ADD SERVER twice in CI: the older instance beats and asks
+    /// after the younger one already said yes.
+    #[tokio::test]
+    async fn of_two_starting_together_only_one_takes_the_start_duty_whatever_the_order() {
+        let store = prov_store::open("sqlite::memory:").await.expect("store");
+        let older = Instance::new();
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        let younger = Instance::new();
+        assert!(older.started_at < younger.started_at);
+
+        younger.beat(store.as_ref()).await.expect("beat");
+        assert!(younger.claim_start_duty(store.as_ref(), DUTY).await);
+        older.beat(store.as_ref()).await.expect("beat");
+        assert!(
+            !older.claim_start_duty(store.as_ref(), DUTY).await,
+            "the younger one took the duty already"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_later_instance_joins_without_the_duty_and_takes_it_once_the_holder_left() {
+        let store = prov_store::open("sqlite::memory:").await.expect("store");
+        let first = Instance::new();
+        first.beat(store.as_ref()).await.expect("beat");
+        assert!(first.claim_start_duty(store.as_ref(), DUTY).await);
+
+        let joining = Instance::new();
+        joining.beat(store.as_ref()).await.expect("beat");
+        assert!(!joining.claim_start_duty(store.as_ref(), DUTY).await);
+
+        first.leave(store.as_ref()).await;
+        joining.leave(store.as_ref()).await;
+        let restarted = Instance::new();
+        restarted.beat(store.as_ref()).await.expect("beat");
+        assert!(
+            restarted.claim_start_duty(store.as_ref(), DUTY).await,
+            "a service started again registers again"
+        );
     }
 }
