@@ -22,7 +22,6 @@ use crate::config::Config;
 use crate::digest::NonceKey;
 use crate::instance::Instance;
 use crate::listen::{ConnectionCaps, Connections, Tls};
-use crate::phone_cert::PhoneCerts;
 use crate::phone_http::{self, OverTls};
 use crate::request_log::RequestLog;
 use crate::secret::random_token;
@@ -177,7 +176,7 @@ impl Server {
                     addr,
                     router.clone(),
                     connections.clone(),
-                    &state.phone_certs,
+                    &state,
                     tls_stopped,
                 )
                 .await?,
@@ -190,7 +189,8 @@ impl Server {
             devices = state.service.cache().len(),
             "yealink-prov serving"
         );
-        crate::listen::serve(listener, router, connections, &config.limits, None, {
+        let phones = phone_http::PhoneEndpoint::new(state.clone(), false);
+        crate::listen::serve(listener, router, phones, connections, &config.limits, None, {
             // Live pages hold a response open; end them so the shutdown does not wait on them.
             let requests = state.requests.clone();
             async move {
@@ -227,7 +227,6 @@ pub fn router(state: AppState) -> Router {
         .map(|inn| inn.routes(state.clone()))
         .unwrap_or_default();
     Router::new()
-        .merge(phone_http::routes())
         .merge(innovaphone)
         .nest("/api/v1", api::routes(state.clone()))
         .nest("/ui", crate::ui::routes(state.clone()))
@@ -382,9 +381,10 @@ async fn spawn_tls(
     addr: SocketAddr,
     router: Router,
     connections: Connections,
-    phone_certs: &PhoneCerts,
+    state: &AppState,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let phone_certs = &state.phone_certs;
     let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
         anyhow::bail!("listen_tls needs tls_cert and tls_key");
     };
@@ -404,12 +404,14 @@ async fn spawn_tls(
         .await
         .with_context(|| format!("cannot listen on {addr} (listen_tls)"))?;
     let router = router.layer(Extension(OverTls(true)));
+    let phones = phone_http::PhoneEndpoint::new(state.clone(), true);
     let limits = config.limits.clone();
     let task = tokio::spawn(async move {
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        crate::listen::serve(listener, router, connections, &limits, Some(tls), stopped).await;
+        crate::listen::serve(listener, router, phones, connections, &limits, Some(tls), stopped)
+            .await;
     });
     tracing::info!(listen_tls = %addr, "HTTPS listener started");
     Ok(task)

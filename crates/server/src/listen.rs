@@ -18,6 +18,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
 use futures::future::Either;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -31,6 +32,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::Limits;
+use crate::phone_http::PhoneEndpoint;
 
 /// File descriptors kept free for the database, log files and outgoing calls.
 const FD_HEADROOM: usize = 128;
@@ -276,6 +278,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    phones: PhoneEndpoint,
     connections: Connections,
     limits: &Limits,
     tls: Option<Tls>,
@@ -311,6 +314,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let connection = Connection {
             router: router.clone(),
+            phones: phones.clone(),
             builder: builder.clone(),
             peer,
             reserve,
@@ -338,6 +342,7 @@ pub async fn serve(
 /// One admitted connection, before its protocol runs.
 struct Connection {
     router: Router,
+    phones: PhoneEndpoint,
     builder: auto::Builder<TokioExecutor>,
     peer: SocketAddr,
     reserve: bool,
@@ -398,6 +403,7 @@ impl Connection {
     {
         let Connection {
             router,
+            phones,
             builder,
             peer,
             reserve,
@@ -409,12 +415,16 @@ impl Connection {
             if reserve && !is_reserve_path(request.uri().path()) {
                 return Either::Left(std::future::ready(Ok(shed())));
             }
+            if PhoneEndpoint::handles(request.uri().path()) {
+                let answer = phones.clone().serve(request, peer, certificates.clone());
+                return Either::Right(Either::Left(answer.map(Ok)));
+            }
             let mut request = request.map(Body::new);
             request.extensions_mut().insert(ConnectInfo(peer));
             if let Some(certificates) = &certificates {
                 request.extensions_mut().insert(certificates.clone());
             }
-            Either::Right(router.clone().oneshot(request))
+            Either::Right(Either::Right(router.clone().oneshot(request)))
         });
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(io), service)

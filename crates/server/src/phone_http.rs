@@ -5,12 +5,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
 use base64::Engine;
 use prov_store::{DeviceRecord, PhoneRequest};
 use subtle::ConstantTimeEq;
@@ -31,31 +28,114 @@ pub const MAX_LOCAL_CFG: usize = 256 * 1024;
 /// Compared against when the username is unknown, so both cases cost the same.
 const DUMMY_PASSWORD: &str = "dummy-password-for-constant-time";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/prov/{token}/{file}", any(with_token))
-        .route("/prov/{file}", any(without_token))
+/// What the connection tells about a request: who sent it, and how.
+struct Conn {
+    peer: SocketAddr,
+    tls: bool,
+    certificates: Option<PeerCertificates>,
 }
 
-async fn with_token(
-    State(state): State<AppState>,
-    Path((token, file)): Path<(String, String)>,
-    request: Request,
-) -> Response {
-    match PhoneHttpRequest::read(Some(token), file, request).await {
-        Ok(request) => handle(&state, request).await,
-        Err(response) => response,
+/// The `/prov/` paths, answered straight from the connection rather than through the router: a
+/// boot storm is nearly all phone requests, and the router's matching, extractors and layers
+/// were a tenth of the CPU each one cost (docs/benchmarks.md, issue 12). What the router gave
+/// every route is kept: percent-decoded segments, the body limit, the `nosniff` header and a
+/// 500 on a panic.
+#[derive(Clone)]
+pub struct PhoneEndpoint {
+    state: AppState,
+    tls: bool,
+}
+
+impl PhoneEndpoint {
+    pub fn new(state: AppState, tls: bool) -> PhoneEndpoint {
+        PhoneEndpoint { state, tls }
+    }
+
+    /// Whether a request for `path` is this endpoint's.
+    pub fn handles(path: &str) -> bool {
+        path.starts_with(PREFIX)
+    }
+
+    pub async fn serve<B>(
+        self,
+        request: axum::http::Request<B>,
+        peer: SocketAddr,
+        certificates: Option<PeerCertificates>,
+    ) -> Response
+    where
+        B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        use futures::FutureExt;
+        let answer = std::panic::AssertUnwindSafe(self.answer(request, peer, certificates))
+            .catch_unwind()
+            .await;
+        let mut response = answer.unwrap_or_else(|_| {
+            tracing::error!("phone request handler panicked");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n")
+        });
+        response
+            .headers_mut()
+            .entry(header::X_CONTENT_TYPE_OPTIONS)
+            .or_insert(HeaderValue::from_static("nosniff"));
+        response
+    }
+
+    async fn answer<B>(
+        self,
+        request: axum::http::Request<B>,
+        peer: SocketAddr,
+        certificates: Option<PeerCertificates>,
+    ) -> Response
+    where
+        B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let (parts, body) = request.into_parts();
+        let (token, file) = match prov_path(parts.uri.path()) {
+            Ok(Some(found)) => found,
+            Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+            Err(response) => return response,
+        };
+        let conn = Conn {
+            peer,
+            tls: self.tls,
+            certificates,
+        };
+        match PhoneHttpRequest::read(token, file, conn, parts, axum::body::Body::new(body)).await {
+            Ok(request) => handle(&self.state, request).await,
+            Err(response) => response,
+        }
     }
 }
 
-async fn without_token(
-    State(state): State<AppState>,
-    Path(file): Path<String>,
-    request: Request,
-) -> Response {
-    match PhoneHttpRequest::read(None, file, request).await {
-        Ok(request) => handle(&state, request).await,
-        Err(response) => response,
+const PREFIX: &str = "/prov/";
+
+/// `(token, file)` of `/prov/{token}/{file}` or `/prov/{file}`, percent-decoded as the router's
+/// `Path` does; `None` for any other shape (the router's 404); a segment that does not decode
+/// to UTF-8 is a 400, as the router answers it.
+#[allow(clippy::result_large_err)]
+fn prov_path(path: &str) -> Result<Option<(Option<String>, String)>, Response> {
+    let Some(rest) = path.strip_prefix(PREFIX) else {
+        return Ok(None);
+    };
+    let mut segments = rest.split('/');
+    let (first, second) = (segments.next(), segments.next());
+    if segments.next().is_some() {
+        return Ok(None);
+    }
+    let decode = |segment: &str| {
+        percent_encoding::percent_decode_str(segment)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| text(StatusCode::BAD_REQUEST, "Invalid URL\n"))
+    };
+    match (first, second) {
+        (Some(file), None) if !file.is_empty() => Ok(Some((None, decode(file)?))),
+        (Some(token), Some(file)) if !token.is_empty() && !file.is_empty() => {
+            Ok(Some((Some(decode(token)?), decode(file)?)))
+        }
+        _ => Ok(None),
     }
 }
 
@@ -76,24 +156,19 @@ impl PhoneHttpRequest {
     async fn read(
         token: Option<String>,
         file: String,
-        request: Request,
+        conn: Conn,
+        parts: axum::http::request::Parts,
+        body: axum::body::Body,
     ) -> Result<PhoneHttpRequest, Response> {
-        let (parts, body) = request.into_parts();
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
-        let tls = parts.extensions.get::<OverTls>().is_some_and(|t| t.0);
-        let tls_info = parts.extensions.get::<PeerCertificates>().cloned();
         let body = axum::body::to_bytes(body, MAX_LOCAL_CFG + 1)
             .await
             .map_err(|_| text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large\n"))?;
         Ok(PhoneHttpRequest {
             token,
             file,
-            peer,
-            tls,
-            tls_info,
+            peer: conn.peer,
+            tls: conn.tls,
+            tls_info: conn.certificates,
             method: parts.method,
             uri: parts.uri,
             headers: parts.headers,

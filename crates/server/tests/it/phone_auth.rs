@@ -278,3 +278,59 @@ async fn repeats_of_one_request_are_folded_into_a_counted_row() {
     assert!(rows.iter().all(|r| r["file"] == "805ec0aacc07.cfg"));
     app.stop().await;
 }
+
+/// The phone paths are answered by the connection, not the router (boot storm, issue 12); what
+/// the router gave them is kept: decoded segments, its 404 and 400, the body limit and headers.
+#[tokio::test]
+async fn the_phone_paths_keep_the_routers_answers() {
+    let app = spawn_app().await;
+    app.add_device(device_json("805ec0aacc08", "408")).await;
+    let url = app.revealed("805ec0aacc08").await["provisioning_url"]
+        .as_str()
+        .expect("url")
+        .trim_end_matches('/')
+        .to_owned();
+    let ua = "Yealink SIP-T46U 108.86.0.90 80:5e:c0:aa:cc:08";
+    let get = |path: String| app.client.get(path).header("User-Agent", ua).send();
+
+    let served = get(format!("{url}/805ec0aacc08%2Ecfg")).await.expect("GET");
+    assert_eq!(served.status(), StatusCode::OK, "a %-encoded name is decoded");
+    let header = |name: &str| {
+        served
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(header("cache-control").as_deref(), Some("no-store"));
+    assert!(served.text().await.expect("body").contains("account.1."));
+
+    for (path, status) in [
+        (format!("{}/prov/", app.base), StatusCode::NOT_FOUND),
+        (format!("{}/prov/a/b/c.cfg", app.base), StatusCode::NOT_FOUND),
+        (format!("{url}//805ec0aacc08.cfg"), StatusCode::NOT_FOUND),
+        (format!("{url}/%FF.cfg"), StatusCode::BAD_REQUEST),
+    ] {
+        let r = get(path.clone()).await.expect("GET");
+        assert_eq!(r.status(), status, "{path}");
+        assert_eq!(
+            r.headers()
+                .get("x-content-type-options")
+                .and_then(|v| v.to_str().ok()),
+            Some("nosniff"),
+            "{path}"
+        );
+    }
+
+    let too_big = app
+        .client
+        .put(format!("{url}/805ec0aacc08-local.cfg"))
+        .header("User-Agent", ua)
+        .body(vec![b'#'; 256 * 1024 + 1])
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    app.stop().await;
+}
