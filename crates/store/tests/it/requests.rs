@@ -440,3 +440,91 @@ async fn postgres_concurrent_status_batches_do_not_deadlock() {
     drop(raw);
     db.cleanup().await;
 }
+
+/// PostgreSQL only: a batch locks its status rows in MAC order, whatever order the table
+/// holds them in (here the reverse). While another transaction holds the row of the batch's
+/// lowest MAC, the writer waits for it holding no other row of the batch. Deterministic,
+/// unlike the race above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_status_rows_are_locked_in_mac_order() {
+    let Some(db) = TestDb::postgres("postgres_status_rows_are_locked_in_mac_order").await else {
+        return;
+    };
+    const N: u32 = 60;
+    let mut reversed = devices(0..N);
+    reversed.reverse();
+    for r in db.store.insert_devices(&reversed).await.unwrap() {
+        r.unwrap();
+    }
+    let raw = prov_store::PgStore::open(&db.url).await.unwrap();
+    sqlx::query("ANALYZE device_status")
+        .execute(raw.pool())
+        .await
+        .unwrap();
+    let macs: Vec<String> = (0..N).step_by(3).map(|n| mac(n).to_string()).collect();
+
+    let mut holder = raw.pool().begin().await.unwrap();
+    let holder_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *holder)
+        .await
+        .unwrap();
+    sqlx::query("SELECT mac FROM device_status WHERE mac = $1 FOR UPDATE")
+        .bind(mac(0).to_string())
+        .fetch_one(&mut *holder)
+        .await
+        .unwrap();
+
+    let store = db.store.clone();
+    let batch: Vec<PhoneRequest> = (0..N)
+        .step_by(3)
+        .rev()
+        .map(|n| request(mac(n), 10, true))
+        .collect();
+    let writer = tokio::spawn(async move { store.record_phone_requests(&batch).await });
+    let mut waited = 0;
+    loop {
+        let blocked: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+        )
+        .bind(holder_pid)
+        .fetch_one(raw.pool())
+        .await
+        .unwrap();
+        if blocked > 0 {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 500, "the writer never waited for the held row");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Every other row of the batch is free: SKIP LOCKED passes over rows the writer holds.
+    let mut probe = raw.pool().begin().await.unwrap();
+    let free: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT mac FROM device_status WHERE mac = ANY($1) \
+         FOR UPDATE SKIP LOCKED) t",
+    )
+    .bind(&macs)
+    .fetch_one(&mut *probe)
+    .await
+    .unwrap();
+    probe.rollback().await.unwrap();
+    assert_eq!(
+        free,
+        i64::try_from(macs.len() - 1).unwrap(),
+        "the writer locked rows before the lowest MAC's"
+    );
+
+    holder.rollback().await.unwrap();
+    writer.await.unwrap().unwrap();
+    assert_eq!(
+        db.store
+            .get_status(mac(N - 1 - (N - 1) % 3))
+            .await
+            .unwrap()
+            .last_config_request,
+        Some(T0 + time::Duration::seconds(10))
+    );
+    drop(raw);
+    db.cleanup().await;
+}
