@@ -318,6 +318,37 @@ const INSERT_DEVICES_UNNEST: &str = "INSERT INTO devices (mac, name, model, sip_
     display_name, registrar, overrides, http_password, url_token, admin_password, created_at) \
     ON CONFLICT DO NOTHING RETURNING mac";
 
+/// [`STATUS_UPDATE_SQL`] for a whole batch in one statement: `$1`..`$8` become arrays, one
+/// element per device, `UNNEST`ed as `v(column1, ..., column8)` (names that cannot clash with
+/// the status columns the `SET` expressions read). An `UPDATE ... FROM` locks rows in whatever
+/// order its join plan visits them, and the plan depends on the batch's size; so the
+/// `locked` CTE first locks the rows sorted by MAC (`ORDER BY` runs before `FOR UPDATE`), and
+/// the UPDATE then only touches rows it already holds. Two instances' batches thus lock
+/// overlapping rows in the same order and cannot deadlock. A MAC without a status row (not a
+/// device) matches nothing, as in the single-device statement.
+static STATUS_UPDATE_UNNEST: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(status_update_unnest);
+
+fn status_update_unnest() -> String {
+    let Some((set, _)) = STATUS_UPDATE_SQL.split_once(" WHERE mac = $1") else {
+        // A constant: the unit test below keeps this branch unreachable.
+        return String::new();
+    };
+    // Descending, so `$1` never rewrites the start of a longer number (there is none today).
+    let mut set = set.to_owned();
+    for n in (1..=8).rev() {
+        set = set.replace(&format!("${n}"), &format!("v.column{n}"));
+    }
+    format!(
+        "WITH locked AS MATERIALIZED (SELECT mac FROM device_status WHERE mac = ANY($1::text[]) \
+         ORDER BY mac FOR UPDATE) \
+         {set} FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::timestamptz[], $8::timestamptz[]) \
+         AS v(column1, column2, column3, column4, column5, column6, column7, column8) \
+         WHERE mac = v.column1 AND mac IN (SELECT mac FROM locked)"
+    )
+}
+
 /// Bumps the change-feed counter. Its row lock is held until the transaction ends, so
 /// device writers commit in revision order.
 async fn bump_revision(conn: &mut PgConnection) -> Result<i64, StoreError> {
@@ -819,17 +850,34 @@ impl Store for PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        // Sorted by MAC (BTreeMap): concurrent batches lock status rows in the same order.
-        for (mac, u) in updates {
-            sqlx::query(STATUS_UPDATE_SQL)
-                .bind(mac.to_string())
-                .bind(u.last_request_at)
-                .bind(u.last_ip)
-                .bind(u.last_user_agent)
-                .bind(u.model_seen)
-                .bind(u.firmware_seen)
-                .bind(u.first_cfg_served)
-                .bind(u.last_cfg_served)
+        // All devices of the batch in one statement (see STATUS_UPDATE_UNNEST for the lock
+        // order): one array element per device, in the MAC order of `macs` (BTreeMap).
+        if !macs.is_empty() {
+            let col = |f: fn(&common::StatusUpdate) -> Option<String>| {
+                updates.values().map(f).collect::<Vec<_>>()
+            };
+            let at = |f: fn(&common::StatusUpdate) -> Option<OffsetDateTime>| {
+                updates.values().map(f).collect::<Vec<_>>()
+            };
+            sqlx::query(STATUS_UPDATE_UNNEST.as_str())
+                .bind(&macs)
+                .bind(
+                    updates
+                        .values()
+                        .map(|u| u.last_request_at)
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    updates
+                        .values()
+                        .map(|u| u.last_ip.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(col(|u| u.last_user_agent.clone()))
+                .bind(col(|u| u.model_seen.clone()))
+                .bind(col(|u| u.firmware_seen.clone()))
+                .bind(at(|u| u.first_cfg_served))
+                .bind(at(|u| u.last_cfg_served))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -1495,5 +1543,30 @@ impl Store for PgStore {
         keep_last: u32,
     ) -> Result<u64, StoreError> {
         crate::changes::pg_prune(&self.pool, older_than, keep_last).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The batch statement is the single-device one with every parameter an array element.
+    #[test]
+    fn status_update_unnest_rewrites_every_parameter() {
+        let sql = status_update_unnest();
+        let set = sql
+            .split_once(" FROM UNNEST(")
+            .map(|(head, _)| head)
+            .and_then(|head| head.split_once(" UPDATE device_status SET "))
+            .map(|(_, set)| set);
+        let Some(set) = set else {
+            panic!("unexpected statement: {sql}");
+        };
+        assert!(!set.contains('$'), "a parameter left in SET: {set}");
+        for n in 2..=8 {
+            assert!(set.contains(&format!("v.column{n}")), "column{n} unused");
+        }
+        assert!(sql.ends_with("WHERE mac = v.column1 AND mac IN (SELECT mac FROM locked)"));
+        assert!(sql.contains("ORDER BY mac FOR UPDATE"));
     }
 }

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 use yealink::Mac;
 
-use crate::harness::{TestDb, conformance, device, mac};
+use crate::harness::{TestDb, conformance, device, devices, mac};
 
 conformance!(
     requests_update_status_without_bumping_revision,
@@ -14,6 +14,7 @@ conformance!(
     anonymous_rows_are_capped_by_count,
     a_batch_over_many_devices_updates_each_one,
     a_folded_row_keeps_its_request_count,
+    one_batch_sets_each_devices_status_and_keeps_what_it_lacks,
 );
 
 const T0: OffsetDateTime = datetime!(2026-11-26 08:00 UTC);
@@ -276,4 +277,254 @@ async fn a_folded_row_keeps_its_request_count(db: &TestDb) {
         s.get_status(d.mac).await.unwrap().last_config_request,
         Some(T0 + time::Duration::seconds(40))
     );
+}
+
+/// A request at `T0 + secs` without User-Agent, model or firmware (e.g. a bare fetch).
+fn bare(mac: Mac, secs: i64, mac_cfg_served: bool) -> PhoneRequest {
+    PhoneRequest {
+        user_agent: None,
+        model: None,
+        firmware: None,
+        ..request(mac, secs, mac_cfg_served)
+    }
+}
+
+/// One batch, several requests per device out of time order, devices in different prior
+/// states: each status row gets its own device's values, and nothing is overwritten by an
+/// older request or by a NULL.
+async fn one_batch_sets_each_devices_status_and_keeps_what_it_lacks(db: &TestDb) {
+    let s = &db.store;
+    for r in s.insert_devices(&devices(1..5)).await.unwrap() {
+        r.unwrap();
+    }
+    let secs = |n: i64| Some(T0 + time::Duration::seconds(n));
+    let (fresh, newer, older, untouched, unknown) = (mac(1), mac(2), mac(3), mac(4), mac(999));
+    // Prior state: `newer` was last seen after the batch below, `older` before it.
+    s.record_phone_requests(&[request(newer, 500, true), request(older, 5, true)])
+        .await
+        .unwrap();
+    let before_untouched = s.get_status(untouched).await.unwrap();
+
+    let batch = vec![
+        bare(fresh, 30, false),
+        request(newer, 200, false),
+        bare(older, 50, false),
+        request(fresh, 10, true),
+        request(unknown, 60, true),
+        request(newer, 100, true),
+        request(fresh, 20, true),
+        bare(older, 40, false),
+    ];
+    s.record_phone_requests(&batch).await.unwrap();
+
+    assert_eq!(
+        s.get_status(fresh).await.unwrap(),
+        DeviceStatus {
+            provisioned_at: secs(10),
+            last_config_request: secs(20),
+            last_request_at: secs(30),
+            last_ip: Some("192.0.2.30".into()),
+            // The newest request (30) had none: the newest that had them (20).
+            last_user_agent: request(fresh, 20, true).user_agent,
+            model_seen: Some("T46U".into()),
+            firmware_seen: Some("108.86.0.20".into()),
+        },
+        "a device's first requests"
+    );
+    assert_eq!(
+        s.get_status(newer).await.unwrap(),
+        DeviceStatus {
+            // An earlier config fetch than the stored one moves provisioned_at back...
+            provisioned_at: secs(100),
+            // ...but every newer stored value stays.
+            last_config_request: secs(500),
+            last_request_at: secs(500),
+            last_ip: Some("192.0.2.0".into()),
+            last_user_agent: request(newer, 500, true).user_agent,
+            model_seen: Some("T46U".into()),
+            firmware_seen: Some("108.86.0.500".into()),
+        },
+        "a batch older than the stored status"
+    );
+    assert_eq!(
+        s.get_status(older).await.unwrap(),
+        DeviceStatus {
+            // No config fetch in the batch: both config times stay.
+            provisioned_at: secs(5),
+            last_config_request: secs(5),
+            last_request_at: secs(50),
+            last_ip: Some("192.0.2.50".into()),
+            // The batch had no User-Agent, model or firmware: NULL does not overwrite.
+            last_user_agent: request(older, 5, true).user_agent,
+            model_seen: Some("T46U".into()),
+            firmware_seen: Some("108.86.0.5".into()),
+        },
+        "a batch without User-Agent"
+    );
+    assert_eq!(s.get_status(untouched).await.unwrap(), before_untouched);
+    // A MAC that is not a device gets no status row (and no device).
+    assert_eq!(
+        s.get_status(unknown).await.unwrap(),
+        DeviceStatus::default()
+    );
+    assert!(s.get_device(unknown).await.unwrap().is_none());
+    assert_eq!(
+        s.list_phone_requests(Some(unknown), 0).await.unwrap().len(),
+        1
+    );
+}
+
+/// PostgreSQL only (SQLite has one writer at a time): two instances write batches over the
+/// same devices at once, many times, and none fails with a deadlock. The batches differ in
+/// size, and before each round the status rows are laid out in reverse MAC order: a statement
+/// that locked rows in the order its join plan visits them (the table's order for a few
+/// devices, the batch's for many) would lock the shared rows in opposite orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_concurrent_status_batches_do_not_deadlock() {
+    let Some(db) = TestDb::postgres("postgres_concurrent_status_batches_do_not_deadlock").await
+    else {
+        return;
+    };
+    const N: u32 = 300;
+    const ROUNDS: i64 = 50;
+    let (one, two) = (db.store.clone(), db.reopen().await);
+    for r in one.insert_devices(&devices(0..N)).await.unwrap() {
+        r.unwrap();
+    }
+    let raw = prov_store::PgStore::open(&db.url).await.unwrap();
+    for sql in [
+        "CREATE INDEX test_status_mac_desc ON device_status (mac DESC)",
+        // Statistics, as autovacuum keeps them in production.
+        "ANALYZE device_status",
+    ] {
+        sqlx::query(sql).execute(raw.pool()).await.unwrap();
+    }
+    for round in 0..ROUNDS {
+        // Rewrites the table in reverse MAC order (the writes below leave it in MAC order).
+        sqlx::query("CLUSTER device_status USING test_status_mac_desc")
+            .execute(raw.pool())
+            .await
+            .unwrap();
+        let at = round * 10;
+        // A few devices, many requests each, MACs ascending; all devices, MACs descending.
+        // Both batches have as many rows, so their status writes overlap in time.
+        let few: Vec<PhoneRequest> = (0..N)
+            .step_by(3)
+            .flat_map(|n| (0..6).map(move |i| request(mac(n), at - i, round % 2 == 0)))
+            .collect();
+        let all: Vec<PhoneRequest> = (0..N)
+            .rev()
+            .flat_map(|n| [request(mac(n), at + 1, false), bare(mac(n), at, true)])
+            .collect();
+        let (a, b) = tokio::join!(
+            one.record_phone_requests(&few),
+            two.record_phone_requests(&all)
+        );
+        a.unwrap_or_else(|e| panic!("round {round}, a few devices: {e}"));
+        b.unwrap_or_else(|e| panic!("round {round}, all devices: {e}"));
+    }
+    let last = (ROUNDS - 1) * 10;
+    for n in [0, 3, 4, N - 1] {
+        let status = two.get_status(mac(n)).await.unwrap();
+        assert_eq!(
+            status.last_request_at,
+            Some(T0 + time::Duration::seconds(last + 1)),
+            "device {n}"
+        );
+        assert_eq!(
+            status.last_config_request,
+            Some(T0 + time::Duration::seconds(last)),
+            "device {n}"
+        );
+    }
+    drop(raw);
+    db.cleanup().await;
+}
+
+/// PostgreSQL only: a batch locks its status rows in MAC order, whatever order the table
+/// holds them in (here the reverse). While another transaction holds the row of the batch's
+/// lowest MAC, the writer waits for it holding no other row of the batch. Deterministic,
+/// unlike the race above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_status_rows_are_locked_in_mac_order() {
+    let Some(db) = TestDb::postgres("postgres_status_rows_are_locked_in_mac_order").await else {
+        return;
+    };
+    const N: u32 = 60;
+    let mut reversed = devices(0..N);
+    reversed.reverse();
+    for r in db.store.insert_devices(&reversed).await.unwrap() {
+        r.unwrap();
+    }
+    let raw = prov_store::PgStore::open(&db.url).await.unwrap();
+    sqlx::query("ANALYZE device_status")
+        .execute(raw.pool())
+        .await
+        .unwrap();
+    let macs: Vec<String> = (0..N).step_by(3).map(|n| mac(n).to_string()).collect();
+
+    let mut holder = raw.pool().begin().await.unwrap();
+    let holder_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *holder)
+        .await
+        .unwrap();
+    sqlx::query("SELECT mac FROM device_status WHERE mac = $1 FOR UPDATE")
+        .bind(mac(0).to_string())
+        .fetch_one(&mut *holder)
+        .await
+        .unwrap();
+
+    let store = db.store.clone();
+    let batch: Vec<PhoneRequest> = (0..N)
+        .step_by(3)
+        .rev()
+        .map(|n| request(mac(n), 10, true))
+        .collect();
+    let writer = tokio::spawn(async move { store.record_phone_requests(&batch).await });
+    let mut waited = 0;
+    loop {
+        let blocked: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+        )
+        .bind(holder_pid)
+        .fetch_one(raw.pool())
+        .await
+        .unwrap();
+        if blocked > 0 {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 500, "the writer never waited for the held row");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Every other row of the batch is free: SKIP LOCKED passes over rows the writer holds.
+    let mut probe = raw.pool().begin().await.unwrap();
+    let free: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT mac FROM device_status WHERE mac = ANY($1) \
+         FOR UPDATE SKIP LOCKED) t",
+    )
+    .bind(&macs)
+    .fetch_one(&mut *probe)
+    .await
+    .unwrap();
+    probe.rollback().await.unwrap();
+    assert_eq!(
+        free,
+        i64::try_from(macs.len() - 1).unwrap(),
+        "the writer locked rows before the lowest MAC's"
+    );
+
+    holder.rollback().await.unwrap();
+    writer.await.unwrap().unwrap();
+    assert_eq!(
+        db.store
+            .get_status(mac(N - 1 - (N - 1) % 3))
+            .await
+            .unwrap()
+            .last_config_request,
+        Some(T0 + time::Duration::seconds(10))
+    );
+    drop(raw);
+    db.cleanup().await;
 }
