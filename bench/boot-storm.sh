@@ -162,11 +162,11 @@ ensure_wrk() {
     fi
 }
 
-# cpu_ticks PID...: user + system CPU of these processes and their children (nginx: the master
+# cpu_ticks PID...: "USER SYSTEM" CPU of these processes and their children (nginx: the master
 # and its workers), in clock ticks, from /proc/PID/stat (fields 14 and 15, counted after the
 # command name, which may hold spaces).
 cpu_ticks() {
-    local pid all=() total=0 stat rest
+    local pid all=() user=0 system=0 stat rest u s
     for pid in "$@"; do
         all+=("$pid")
         # Children at this moment (nginx's workers live as long as the master).
@@ -175,9 +175,18 @@ cpu_ticks() {
     for pid in "${all[@]}"; do
         stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
         rest=${stat##*) }
-        total=$((total + $(awk '{ print $12 + $13 }' <<<"$rest")))
+        read -r u s < <(awk '{ print $12, $13 }' <<<"$rest")
+        user=$((user + u))
+        system=$((system + s))
     done
-    echo "$total"
+    echo "$user $system"
+}
+
+# cpu_total PID...: user + system of cpu_ticks.
+cpu_total() {
+    local u s
+    read -r u s < <(cpu_ticks "$@")
+    echo $((u + s))
 }
 
 # wrk_round NAME BASE_URL PID: one timed wrk run; key/value results in $RAW/NAME.res.
@@ -192,8 +201,13 @@ wrk_round() {
     } 2>&1) || { cat "$RAW/$name.txt" >&2; die "wrk round $name failed"; }
     after=$(cpu_ticks "$pid")
     [[ -s "$RAW/$name.res" ]] || { cat "$RAW/$name.txt" >&2; die "wrk wrote no result for $name"; }
+    local user0 sys0 user1 sys1
+    read -r user0 sys0 <<<"$before"
+    read -r user1 sys1 <<<"$after"
     {
-        echo "server_ticks $((after - before))"
+        echo "server_ticks $((user1 + sys1 - user0 - sys0))"
+        echo "server_user_ticks $((user1 - user0))"
+        echo "server_sys_ticks $((sys1 - sys0))"
         echo "clk_tck $(getconf CLK_TCK)"
         awk '{ printf "client_cpu_s %.3f\n", $1 + $2 }' <<<"$client"
     } >>"$RAW/$name.res"
@@ -216,6 +230,12 @@ wrk_table() {
             errs = kv["errors_connect"] + kv["errors_read"] + kv["errors_write"] + kv["errors_timeout"] + kv["errors_status"]
             RPS[side, r] = rps; P50[side, r] = kv["p50_us"] / 1000; P99[side, r] = kv["p99_us"] / 1000
             CPU[side, r] = cpu; GEN[side, r] = gen; ERR[side, r] = errs; REQ[side, r] = kv["requests"]
+            USR[side, r] = kv["server_user_ticks"] / kv["clk_tck"] * 1e6 / kv["requests"]
+            SYS[side, r] = kv["server_sys_ticks"] / kv["clk_tck"] * 1e6 / kv["requests"]
+            # All rounds together: less noise than one median round.
+            TREQ[side] += kv["requests"]; TSEC[side] += kv["duration_us"] / 1e6
+            TCPU[side] += kv["server_ticks"] / kv["clk_tck"]
+            TUSR[side] += kv["server_user_ticks"] / kv["clk_tck"]; TSYS[side] += kv["server_sys_ticks"] / kv["clk_tck"]
         }
         function median(side,    i, j, t, idx) {
             for (i = 1; i <= rounds; i++) idx[i] = i
@@ -225,11 +245,11 @@ wrk_table() {
         }
         BEGIN {
             for (r = 1; r <= rounds; r++) { row("ours", r); row("nginx", r) }
-            print "| round | server | requests/s | p50 (ms) | p99 (ms) | server CPU per request (µs) | wrk CPU per request (µs) | requests | errors |"
-            print "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+            print "| round | server | requests/s | p50 (ms) | p99 (ms) | server CPU per request (µs) | of it user / system | wrk CPU per request (µs) | requests | errors |"
+            print "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
             for (r = 1; r <= rounds; r++) for (s = 0; s < 2; s++) {
                 side = s ? "nginx" : "ours"
-                printf "| %d | %s | %.0f | %.2f | %.2f | %.1f | %.1f | %d | %d |\n", r, side == "ours" ? "yealink-prov" : "nginx", RPS[side, r], P50[side, r], P99[side, r], CPU[side, r], GEN[side, r], REQ[side, r], ERR[side, r]
+                printf "| %d | %s | %.0f | %.2f | %.2f | %.1f | %.1f / %.1f | %.1f | %d | %d |\n", r, side == "ours" ? "yealink-prov" : "nginx", RPS[side, r], P50[side, r], P99[side, r], CPU[side, r], USR[side, r], SYS[side, r], GEN[side, r], REQ[side, r], ERR[side, r]
             }
             o = median("ours"); n = median("nginx")
             print ""
@@ -239,6 +259,17 @@ wrk_table() {
             printf "| latency p50 (ms) | %.2f | %.2f | %.2f |\n", P50["ours", o], P50["nginx", n], P50["ours", o] / P50["nginx", n]
             printf "| latency p99 (ms) | %.2f | %.2f | %.2f |\n", P99["ours", o], P99["nginx", n], P99["ours", o] / P99["nginx", n]
             printf "| server CPU per request (µs) | %.1f | %.1f | %.2f |\n", CPU["ours", o], CPU["nginx", n], CPU["ours", o] / CPU["nginx", n]
+            print ""
+            print "| all rounds together | yealink-prov | nginx | ours/nginx |"
+            print "|---|---:|---:|---:|"
+            ro = TREQ["ours"] / TSEC["ours"]; rn = TREQ["nginx"] / TSEC["nginx"]
+            printf "| requests/s | %.0f | %.0f | %.2f |\n", ro, rn, ro / rn
+            co = TCPU["ours"] * 1e6 / TREQ["ours"]; cn = TCPU["nginx"] * 1e6 / TREQ["nginx"]
+            printf "| server CPU per request (µs) | %.1f | %.1f | %.2f |\n", co, cn, co / cn
+            uo = TUSR["ours"] * 1e6 / TREQ["ours"]; un = TUSR["nginx"] * 1e6 / TREQ["nginx"]
+            printf "| of it user (µs) | %.1f | %.1f | %.2f |\n", uo, un, uo / un
+            so = TSYS["ours"] * 1e6 / TREQ["ours"]; sn = TSYS["nginx"] * 1e6 / TREQ["nginx"]
+            printf "| of it system (µs) | %.1f | %.1f | %.2f |\n", so, sn, so / sn
         }'
 }
 

@@ -38,7 +38,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The storm's helpers (gen_csv, prepare_data, start_server, start_nginx, storm, wrk_round,
-# cpu_ticks, ...); sourcing runs nothing. Their defaults are overridden below.
+# cpu_total, ...); sourcing runs nothing. Their defaults are overridden below.
 # shellcheck source=bench/boot-storm.sh
 source bench/boot-storm.sh
 set -euo pipefail
@@ -492,11 +492,11 @@ storm_round() {
       # wrk_round counts the load balancer's CPU; the instances' and PostgreSQL's (the
       # postmaster and its backends: work SQLite does inside the one instance) around it.
       postmaster=$(head -n 1 "$PG_DIR/data/postmaster.pid")
-      t0=$(cpu_ticks "${STORM_PIDS[@]}")
-      d0=$(cpu_ticks "$postmaster")
+      t0=$(cpu_total "${STORM_PIDS[@]}")
+      d0=$(cpu_total "$postmaster")
       WORK=$work/storm/pg wrk_round "$name" "http://127.0.0.1:$LB_PORT" "$LB_PID"
-      t1=$(cpu_ticks "${STORM_PIDS[@]}")
-      d1=$(cpu_ticks "$postmaster")
+      t1=$(cpu_total "${STORM_PIDS[@]}")
+      d1=$(cpu_total "$postmaster")
       printf 'backend_ticks %d\ndb_ticks %d\n' $((t1 - t0)) $((d1 - d0)) >>"$RAW/$name.res"
       ;;
   esac
