@@ -190,15 +190,23 @@ impl Server {
             "yealink-prov serving"
         );
         let phones = phone_http::PhoneEndpoint::new(state.clone(), false);
-        crate::listen::serve(listener, router, phones, connections, &config.limits, None, {
-            // Live pages hold a response open; end them so the shutdown does not wait on them.
-            let requests = state.requests.clone();
-            async move {
-                shutdown.await;
-                requests.close_subscribers();
-                let _ = stop_tls.send(true);
-            }
-        })
+        crate::listen::serve(
+            listener,
+            router,
+            phones,
+            connections,
+            &config.limits,
+            None,
+            {
+                // Live pages hold a response open; end them so the shutdown does not wait on them.
+                let requests = state.requests.clone();
+                async move {
+                    shutdown.await;
+                    requests.close_subscribers();
+                    let _ = stop_tls.send(true);
+                }
+            },
+        )
         .await;
         if let Some(task) = tls {
             let _ = task.await;
@@ -410,8 +418,16 @@ async fn spawn_tls(
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        crate::listen::serve(listener, router, phones, connections, &limits, Some(tls), stopped)
-            .await;
+        crate::listen::serve(
+            listener,
+            router,
+            phones,
+            connections,
+            &limits,
+            Some(tls),
+            stopped,
+        )
+        .await;
     });
     tracing::info!(listen_tls = %addr, "HTTPS listener started");
     Ok(task)

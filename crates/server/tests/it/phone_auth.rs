@@ -294,7 +294,11 @@ async fn the_phone_paths_keep_the_routers_answers() {
     let get = |path: String| app.client.get(path).header("User-Agent", ua).send();
 
     let served = get(format!("{url}/805ec0aacc08%2Ecfg")).await.expect("GET");
-    assert_eq!(served.status(), StatusCode::OK, "a %-encoded name is decoded");
+    assert_eq!(
+        served.status(),
+        StatusCode::OK,
+        "a %-encoded name is decoded"
+    );
     let header = |name: &str| {
         served
             .headers()
@@ -308,7 +312,10 @@ async fn the_phone_paths_keep_the_routers_answers() {
 
     for (path, status) in [
         (format!("{}/prov/", app.base), StatusCode::NOT_FOUND),
-        (format!("{}/prov/a/b/c.cfg", app.base), StatusCode::NOT_FOUND),
+        (
+            format!("{}/prov/a/b/c.cfg", app.base),
+            StatusCode::NOT_FOUND,
+        ),
         (format!("{url}//805ec0aacc08.cfg"), StatusCode::NOT_FOUND),
         (format!("{url}/%FF.cfg"), StatusCode::BAD_REQUEST),
     ] {
