@@ -324,10 +324,16 @@ spread() {
   takeover "$victim" "$k" "$dev_port" "$total"
   took=$TOOK
   log "N=$n over $k: instance $victim ($held_by_victim phones) killed, survivors hold all after $took s"
-  local after_kill=()
+  local after_kill=() at_takeover=()
   for ((i = 1; i <= k; i++)); do
     ((i == victim)) && continue
-    after_kill+=("$i $(sysclients_of "${INST_PID[i]}" "$dev_port") $(kib "${INST_PID[i]}" VmRSS)")
+    at_takeover[i]=$(kib "${INST_PID[i]}" VmRSS)
+  done
+  # As after the rollout: RSS once the takeover's own writes have settled, too.
+  sleep 15
+  for ((i = 1; i <= k; i++)); do
+    ((i == victim)) && continue
+    after_kill+=("$i $(sysclients_of "${INST_PID[i]}" "$dev_port") ${at_takeover[i]} $(kib "${INST_PID[i]}" VmRSS)")
   done
   spread_report "$n" "$k" "$ok" "$start" "$end" "$REST" "$c0" "$c1" "$load" "$held_by_victim" "$took" \
     "${rows[@]}" -- "${after_kill[@]}" >>"$work/spread.md"
@@ -393,7 +399,8 @@ print(f"- database at rest over {rest:.0f} s (all instances, pg_stat_database): 
       f"rows written {(r1 - r0) / rest:.1f}/s, commits {(c1 - c0) / rest:.1f}/s (commits include reads)")
 print(f"- SIGKILL of instance 2 holding {int(victim_held):,} phones: survivors hold all "
       f"{total:,} again after **{took} s**; then " +
-      ", ".join(f"instance {r.split()[0]} holds {int(r.split()[1]):,} (RSS {int(r.split()[2]) / 1024:.1f} MiB)" for r in after))
+      ", ".join(f"instance {r.split()[0]} holds {int(r.split()[1]):,} (RSS {int(r.split()[2]) / 1024:.1f} MiB "
+                f"at once, {int(r.split()[3]) / 1024:.1f} MiB 15 s later)" for r in after))
 print()
 PY
 }
