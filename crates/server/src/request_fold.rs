@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -18,13 +19,16 @@ use prov_store::PhoneRequest;
 use time::OffsetDateTime;
 use yealink::Mac;
 
-/// How often counted repeats become rows.
-pub const FOLD_INTERVAL: Duration = Duration::from_secs(10);
+/// How often counted repeats become rows. A minute, not less: in the boot storm, writing each
+/// kind's count every 10 s cost the p99 that kept us behind nginx (docs/benchmarks.md); a
+/// kind's first request is written at once whatever this is.
+pub const FOLD_INTERVAL: Duration = Duration::from_secs(60);
 /// A kind of request not seen for this long is forgotten: its next request is logged at once.
 pub const IDLE: Duration = Duration::from_secs(60);
 /// Kinds remembered at most (about 300 bytes each).
 pub const MAX_ENTRIES: usize = 65_536;
-const SHARDS: usize = 16;
+/// Parts of the memory, each with its own lock, written out in turn.
+pub const SHARDS: usize = 16;
 
 /// A request as it will be logged, borrowed from the handler: nothing is allocated for a
 /// repeat. `file` and `user_agent` are compared as logged (see [`logged_file`]).
@@ -107,12 +111,15 @@ pub struct RequestFolds {
     hasher: KeyHasher,
     /// Keyed by the key's hash, hashed again cheaply for the map.
     shards: Vec<Mutex<HashMap<u64, Entry, foldhash::fast::RandomState>>>,
+    /// The shard [`RequestFolds::take_counted_part`] takes next.
+    next_part: AtomicUsize,
 }
 
 impl Default for RequestFolds {
     fn default() -> Self {
         RequestFolds {
             hasher: KeyHasher::default(),
+            next_part: AtomicUsize::new(0),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
@@ -158,22 +165,36 @@ impl RequestFolds {
     /// One row per kind with counted repeats (the count reset), and kinds idle for [`IDLE`]
     /// forgotten.
     pub fn take_counted(&self) -> Vec<PhoneRequest> {
-        let forget_before = Instant::now().checked_sub(IDLE);
         let mut rows = Vec::new();
-        for shard in &self.shards {
-            let mut shard = shard.lock();
-            shard.retain(|_, entry| {
-                if entry.counted > 0 {
-                    let mut row = entry.row.clone();
-                    row.at = entry.last_at;
-                    row.count = entry.counted;
-                    rows.push(row);
-                    entry.counted = 0;
-                }
-                forget_before.is_none_or(|before| entry.last_seen >= before)
-            });
+        for shard in 0..SHARDS {
+            self.take_counted_into(shard, &mut rows);
         }
         rows
+    }
+
+    /// [`take_counted`](Self::take_counted) for the next of the [`SHARDS`] parts only, in
+    /// turn: called every [`FOLD_INTERVAL`] / [`SHARDS`], each kind is still written every
+    /// [`FOLD_INTERVAL`], in sixteen small batches instead of one large one.
+    pub fn take_counted_part(&self) -> Vec<PhoneRequest> {
+        let shard = self.next_part.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        let mut rows = Vec::new();
+        self.take_counted_into(shard, &mut rows);
+        rows
+    }
+
+    fn take_counted_into(&self, shard: usize, rows: &mut Vec<PhoneRequest>) {
+        let forget_before = Instant::now().checked_sub(IDLE);
+        let mut shard = self.shards[shard].lock();
+        shard.retain(|_, entry| {
+            if entry.counted > 0 {
+                let mut row = entry.row.clone();
+                row.at = entry.last_at;
+                row.count = entry.counted;
+                rows.push(row);
+                entry.counted = 0;
+            }
+            forget_before.is_none_or(|before| entry.last_seen >= before)
+        });
     }
 }
 
@@ -305,6 +326,32 @@ mod tests {
         assert!(folds.fold(&plain, t0, || row(&plain, t0)).is_some());
         assert!(folds.fold(&raw, t0, || row(&raw, t0)).is_none());
         assert_eq!(folds.take_counted()[0].count, 1);
+    }
+
+    #[test]
+    fn written_in_parts_each_kind_comes_once_per_round_of_parts() {
+        let folds = RequestFolds::default();
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let names: Vec<String> = (0..200).map(|i| format!("{i}.cfg")).collect();
+        for _ in 0..3 {
+            for n in &names {
+                let k = key(n, None);
+                folds.fold(&k, t0, || row(&k, t0));
+            }
+        }
+        let mut written: Vec<(String, u32)> = Vec::new();
+        let mut parts_with_rows = 0;
+        for _ in 0..SHARDS {
+            let part = folds.take_counted_part();
+            parts_with_rows += usize::from(!part.is_empty());
+            written.extend(part.into_iter().map(|r| (r.file, r.count)));
+        }
+        written.sort();
+        let mut expected: Vec<(String, u32)> = names.iter().map(|n| (n.clone(), 2)).collect();
+        expected.sort();
+        assert_eq!(written, expected, "every kind once, with both repeats");
+        assert!(parts_with_rows > 1, "spread over the parts");
+        assert!(folds.take_counted().is_empty());
     }
 
     #[test]

@@ -9,7 +9,10 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use yealink::Mac;
 
-use crate::request_fold::{FOLD_INTERVAL, RequestFolds, RequestKey};
+use crate::request_fold::{FOLD_INTERVAL, RequestFolds, RequestKey, SHARDS};
+
+/// The counted repeats are written in this many parts per [`FOLD_INTERVAL`].
+const FOLD_PARTS: u32 = SHARDS as u32;
 
 const QUEUE: usize = 65_536;
 const MAX_BATCH: usize = 2_000;
@@ -156,7 +159,8 @@ async fn run(
     // table within 110 % of it at the cost of one DELETE per that many refusals.
     let mut anonymous_since_trim: u64 = 0;
     let trim_every = u64::from(keep_anonymous / 10).max(100);
-    let mut fold_tick = tokio::time::interval(FOLD_INTERVAL);
+    // One part of the counted repeats per tick: each written every FOLD_INTERVAL, spread out.
+    let mut fold_tick = tokio::time::interval(FOLD_INTERVAL / FOLD_PARTS);
     fold_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let take_folded = tokio::select! {
@@ -182,9 +186,11 @@ async fn run(
                 Err(_) => break,
             }
         }
-        // A flush waits for the counted repeats too.
-        if take_folded || !waiters.is_empty() {
+        // A flush waits for all the counted repeats.
+        if !waiters.is_empty() {
             batch.extend(folds.take_counted());
+        } else if take_folded {
+            batch.extend(folds.take_counted_part());
         }
         if !batch.is_empty() {
             anonymous_since_trim += batch.iter().filter(|r| r.mac.is_none()).count() as u64;

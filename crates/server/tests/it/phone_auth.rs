@@ -250,9 +250,9 @@ async fn repeats_of_one_request_are_folded_into_a_counted_row() {
             .expect("GET");
         assert_eq!(r.status(), StatusCode::OK);
     }
-    // The first is logged at once, the repeats within one fold interval (10 s) after it.
+    // The first is logged at once, the repeats within one fold interval (60 s) after it.
     let mut rows = Vec::new();
-    for _ in 0..300 {
+    for _ in 0..750 {
         let all: serde_json::Value = app
             .api(Method::GET, "/devices/805ec0aacc07/requests")
             .send()
