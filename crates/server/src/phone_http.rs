@@ -56,16 +56,12 @@ impl PhoneEndpoint {
         path.starts_with(PREFIX)
     }
 
-    pub async fn serve<B>(
+    pub async fn serve(
         self,
-        request: axum::http::Request<B>,
+        request: hyper::Request<hyper::body::Incoming>,
         peer: SocketAddr,
         certificates: Option<PeerCertificates>,
-    ) -> Response
-    where
-        B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
-        B::Error: Into<axum::BoxError>,
-    {
+    ) -> Response {
         use futures::FutureExt;
         let answer = std::panic::AssertUnwindSafe(self.answer(request, peer, certificates))
             .catch_unwind()
@@ -81,16 +77,12 @@ impl PhoneEndpoint {
         response
     }
 
-    async fn answer<B>(
+    async fn answer(
         self,
-        request: axum::http::Request<B>,
+        request: hyper::Request<hyper::body::Incoming>,
         peer: SocketAddr,
         certificates: Option<PeerCertificates>,
-    ) -> Response
-    where
-        B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
-        B::Error: Into<axum::BoxError>,
-    {
+    ) -> Response {
         let (parts, body) = request.into_parts();
         let (token, file) = match prov_path(parts.uri.path()) {
             Ok(Some(found)) => found,
