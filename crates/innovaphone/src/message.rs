@@ -264,20 +264,32 @@ impl ServicesInfo {
         msg.decode("ServicesInfo")
     }
 
-    /// The Devices websocket URL: the first service offering
-    /// `com.innovaphone.devices`, else one named `devices-api`.
+    /// The Devices App object URL: the first service offering `com.innovaphone.devices`,
+    /// else one named `devices-api`. The service id is read where 13r1-SDK
+    /// `doc/appwebsocket/Services.htm` ("AppServiceInfo") puts it, `info.<id>`, and also under
+    /// `info.apis.<id>`, the shape of an app's published info (`doc/appwebsocket/myApps.htm`,
+    /// "AppInfo"), which innovaphone's own app code reads.
     pub fn devices_url(&self) -> Option<String> {
-        let usable = || self.services.iter().filter(|s| !s.url.is_empty());
+        let usable = || self.services.iter().filter(|s| !s.url.trim().is_empty());
         usable()
-            .find(|s| s.info.get(DEVICES_SERVICE).is_some())
+            .find(|s| offers(&s.info, DEVICES_SERVICE))
             .or_else(|| usable().find(|s| s.name == "devices-api"))
-            .map(|s| s.url.clone())
+            .map(|s| s.url.trim().to_owned())
     }
 
     /// Same as the free function [`sysclients_url`].
     pub fn sysclients_url(devices_url: &str) -> String {
         sysclients_url(devices_url)
     }
+}
+
+/// Whether a service's `info` names `service`, directly or under `apis`.
+fn offers(info: &Value, service: &str) -> bool {
+    info.get(service).is_some()
+        || info
+            .get("apis")
+            .and_then(|apis| apis.get(service))
+            .is_some()
 }
 
 impl TryFrom<&Incoming> for ServicesInfo {
@@ -287,14 +299,34 @@ impl TryFrom<&Incoming> for ServicesInfo {
     }
 }
 
-/// The sysclient endpoint: the Devices URL with `sysclients` appended
-/// (a missing trailing `/` is added first).
+/// The sysclient endpoint of a Devices instance, from its App object URL.
+///
+/// The App object URL ends in the app's file name (`.../example.com/devices/innovaphone-devices-api`);
+/// the endpoint is that URL cut after its last `/`, plus `sysclients`
+/// (13r1-SDK `doc/protocol/sysclient.htm`: `wss://app-platform-dns/domain.com/devices/sysclients`;
+/// `doc/service/Devices.htm`: "The part before the passthrough can be retrieved from your Devices
+/// App object URL"). A URL ending in `/` only gets `sysclients`. `http(s)://` becomes `ws(s)://`
+/// (the PBX dials App object URLs the same way). Query and fragment are dropped.
 pub fn sysclients_url(devices_url: &str) -> String {
-    if devices_url.ends_with('/') {
-        format!("{devices_url}sysclients")
-    } else {
-        format!("{devices_url}/sysclients")
-    }
+    let url = devices_url.trim();
+    let url = url.split(['?', '#']).next().unwrap_or(url);
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let scheme = match scheme.to_ascii_lowercase().as_str() {
+                "https" | "wss" => "wss",
+                _ => "ws",
+            };
+            (scheme, rest)
+        }
+        None => ("ws", url),
+    };
+    // Keep the authority even when the URL has no path at all.
+    let base = match rest.find('/') {
+        Some(_) => &rest[..=rest.rfind('/').unwrap_or(0)],
+        None => rest,
+    };
+    let slash = if base.ends_with('/') { "" } else { "/" };
+    format!("{scheme}://{base}{slash}sysclients")
 }
 
 /// `ProvisioningPhone` from Users (§5). `password` is the user's password,
@@ -566,18 +598,70 @@ mod tests {
 
     #[test]
     fn services_info_devices_url() {
-        let m = Incoming::parse(r#"{"api":"Services","mt":"ServicesInfo","src":"svc","services":[{"name":"other","title":"O","url":"wss://o/","info":{}},{"name":"devices-api","title":"Devices API","url":"wss://ap.example.com/example.com/devices/","info":{"com.innovaphone.devices":{}}}]}"#).unwrap();
+        // As Services.htm documents it: the App object URL, ending in the app's file name.
+        let m = Incoming::parse(r#"{"api":"Services","mt":"ServicesInfo","src":"svc","services":[{"name":"other","title":"O","url":"wss://o/","info":{}},{"name":"devices-api","title":"Devices API","url":"wss://ap.example.com/example.com/devices/innovaphone-devices-api","info":{"com.innovaphone.devices":{}}}]}"#).unwrap();
         let s = ServicesInfo::from_incoming(&m).unwrap();
         let url = s.devices_url().unwrap();
-        assert_eq!(url, "wss://ap.example.com/example.com/devices/");
+        assert_eq!(
+            url,
+            "wss://ap.example.com/example.com/devices/innovaphone-devices-api"
+        );
         assert_eq!(
             sysclients_url(&url),
             "wss://ap.example.com/example.com/devices/sysclients"
         );
-        assert_eq!(
-            ServicesInfo::sysclients_url("wss://ap/d/devices"),
-            "wss://ap/d/devices/sysclients"
-        );
+    }
+
+    /// sysclient.htm's endpoint is beside the App object URL, never below its file name.
+    #[test]
+    fn sysclients_url_is_cut_after_the_last_slash() {
+        for (app_url, want) in [
+            (
+                "wss://ap.example.com/example.com/devices/innovaphone-devices-api",
+                "wss://ap.example.com/example.com/devices/sysclients",
+            ),
+            (
+                "https://ap.example.com/example.com/devices/innovaphone-devices-api",
+                "wss://ap.example.com/example.com/devices/sysclients",
+            ),
+            (
+                "http://10.0.0.5:8080/example.com/devices/innovaphone-devices-api",
+                "ws://10.0.0.5:8080/example.com/devices/sysclients",
+            ),
+            (
+                "HTTPS://ap/d/devices/innovaphone-devices-api?x=1#y",
+                "wss://ap/d/devices/sysclients",
+            ),
+            ("wss://ap/d/devices/", "wss://ap/d/devices/sysclients"),
+            ("ws://ap:81", "ws://ap:81/sysclients"),
+            (
+                " wss://ap/d/devices/innovaphone-devices-api ",
+                "wss://ap/d/devices/sysclients",
+            ),
+        ] {
+            assert_eq!(sysclients_url(app_url), want, "{app_url}");
+            assert_eq!(ServicesInfo::sysclients_url(app_url), want, "{app_url}");
+        }
+    }
+
+    /// Both shapes of `info`: the service id as Services.htm documents it, and under `apis`.
+    #[test]
+    fn services_info_finds_devices_in_both_info_shapes() {
+        for info in [
+            json!({"com.innovaphone.devices": {}}),
+            json!({"apis": {"com.innovaphone.devices": {}}}),
+        ] {
+            let s: ServicesInfo = serde_json::from_value(json!({"services":[
+                {"name":"search","url":"wss://o/a/search/innovaphone-search","info":{"com.innovaphone.search":{}}},
+                {"name":"my-devices","url":"wss://ap/d/devices/innovaphone-devices-api","info":info}
+            ]}))
+            .unwrap();
+            assert_eq!(
+                s.devices_url().as_deref(),
+                Some("wss://ap/d/devices/innovaphone-devices-api"),
+                "{info}"
+            );
+        }
     }
 
     #[test]

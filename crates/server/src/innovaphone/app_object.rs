@@ -1,9 +1,13 @@
 //! `yealink-prov pbx app-object`: the App object an administrator creates on the PBX when there
-//! is no PBX Manager plugin (docs/innovaphone.md walks through it).
+//! is no PBX Manager plugin (docs/innovaphone.md, "First install on a real PBX").
+//!
+//! Only steps for the PBX's admin UI are printed. A PbxAdminApi `UpdateObject` would carry the
+//! password as `pwd`, which the PBX expects encrypted with the admin object's key
+//! (13r1-SDK `doc/appwebsocket/PbxAdminApi.htm`, `MonitorAdminObject`: "the pwd key pair used to
+//! encrypt all passwords inside PBX objects"); a clear-text one pasted into a script would be
+//! wrong, and a secret in a copy-paste block.
 
-use serde_json::json;
-
-/// What to create, for a person, with the equivalent PbxAdminApi `UpdateObject` for scripts.
+/// What to create, for a person.
 pub struct AppObject {
     /// Long name, shown in Profile (`cn`).
     pub name: String,
@@ -17,29 +21,9 @@ pub struct AppObject {
 
 impl AppObject {
     pub fn text(&self) -> String {
-        let mut update = json!({
-            "api": "PbxAdminApi",
-            "mt": "UpdateObject",
-            "guid": "?",
-            "cn": self.name,
-            "h323": self.sip,
-            "pwd": self.password,
-            "hide": true,
-            // As innovaphone's sdkprovisioning manager plugin grants them.
-            "apps": "devices,devices-api",
-            "pseudo": {"type": "app", "app": {
-                "url": self.url, "websocket": "on", "admin": "on", "services": "on"
-            }}
-        });
-        if self.password.is_none()
-            && let Some(fields) = update.as_object_mut()
-        {
-            fields.remove("pwd");
-        }
-        let update = serde_json::to_string_pretty(&update).unwrap_or_default();
         format!(
             "\
-Create this App object on the PBX (Advanced UI > Objects > New > App):
+Create this App object in the PBX's admin UI (Advanced UI > Objects > New > App):
 
   Name        {name}
   SIP         {sip}
@@ -50,19 +34,17 @@ Create this App object on the PBX (Advanced UI > Objects > New > App):
               Services    (we find the Devices API)
   Apps tab    devices-api (needed: the Devices App object that provides com.innovaphone.devices;
                            the Services API lists only services the App object may use, and
-                           its URL is where each phone's sysclient connects)
+                           the sysclient endpoint is found beside its URL)
               devices     (as innovaphone's own provisioning sample grants; harmless, and it
                            covers a Devices instance that publishes the API under this object)
 
 Then, on the Profile App object (and on Users Admin's), tick \"{name}\" in its Apps tab, so that
-myApps Profile and Users Admin list {name} as a phone manufacturer.
+myApps Profile and Users Admin list {name} as a phone manufacturer. To open the admin app in
+myApps, assign \"{name}\" to the administrators (their user object's Apps tab, or a config
+template).
 
-The same App object as a PbxAdminApi request (the Admin grant key is not documented publicly;
-check the checkmarks in the PBX UI after running it):
-
-{update}
-
-The output contains the instance password: keep it out of tickets and chat.
+Type the password into the App object's Password field; the PBX stores it encrypted. Keep this
+output out of tickets and chat.
 ",
             name = self.name,
             sip = self.sip,
@@ -98,12 +80,26 @@ mod tests {
             "Services",
             "devices-api (needed",
             "devices     (as innovaphone",
-            "\"apps\": \"devices,devices-api\"",
             "Profile App object",
-            "\"websocket\": \"on\"",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
+    }
+
+    /// The PBX expects `pwd` encrypted: no PbxAdminApi message with a clear-text password.
+    #[test]
+    fn no_pbx_admin_api_message_carries_the_password() {
+        let text = AppObject {
+            name: "Yealink".into(),
+            sip: "yealink".into(),
+            url: "https://prov.example.com/innovaphone-yealink".into(),
+            password: Some("s3cret".into()),
+        }
+        .text();
+        for needle in ["PbxAdminApi", "UpdateObject", "\"pwd\"", "\"api\""] {
+            assert!(!text.contains(needle), "{needle:?} printed in\n{text}");
+        }
+        assert_eq!(text.matches("s3cret").count(), 1, "{text}");
     }
 
     #[test]
@@ -116,6 +112,5 @@ mod tests {
         }
         .text();
         assert!(text.contains("generated earlier"), "{text}");
-        assert!(!text.contains("\"pwd\""), "{text}");
     }
 }

@@ -194,10 +194,15 @@ async fn handle(inn: &Arc<Innovaphone>, s: &mut Session, msg: Incoming) -> bool 
     let Some(login) = &s.login else {
         return handle_before_login(inn, s, &msg);
     };
-    // A person's login (a myApps user, the App object password in the app page) may only ask
-    // for a UI session: PbxInfo from it would pose as a PBX (and name frame origins).
+    // A login the PBX did not sign as an App object (a myApps user, the App object password in
+    // the app page) may ask for a UI session and send ProvisioningPhone, nothing else: PbxInfo
+    // from it would pose as a PBX (and name frame origins). ProvisioningPhone is answered for
+    // every login our password signed: how the PBX signs Users' service login (`info.appobj` =
+    // Users' App object or ours) is not documented, and an unanswered one leaves "+ Phone" in
+    // Profile hanging (docs/innovaphone.md, "Who may send ProvisioningPhone").
     if login.kind != LoginKind::AppObject {
         match (msg.api.as_deref(), msg.mt.as_str()) {
+            (None, "ProvisioningPhone") => provisioning_phone(inn, s, &msg).await,
             (None, "UiSession") => {
                 let answer =
                     super::app_page::ui_session(inn, &login.app, &login.kind, login.user.as_ref())
@@ -249,26 +254,7 @@ async fn handle(inn: &Arc<Innovaphone>, s: &mut Session, msg: Incoming) -> bool 
                 tracing::debug!(peer = %s.peer, mt = %msg.mt, "unexpected PbxAdminApi message ignored");
             }
         }
-        (None, "ProvisioningPhone") => {
-            let reply_src = src.unwrap_or("").to_owned();
-            let answer = match ProvisioningPhone::from_incoming(&msg) {
-                Err(e) => Err(format!("unreadable ProvisioningPhone: {e}")),
-                Ok(req) => {
-                    tracing::info!(peer = %s.peer, by = %LogSafe(&login.who), mac = %LogSafe(&req.mac), user = %LogSafe(&req.usename), "ProvisioningPhone");
-                    super::provisioning::provision_phone(inn, &login.key, &req).await
-                }
-            };
-            match answer {
-                Ok(note) => {
-                    tracing::info!(peer = %s.peer, "ProvisioningPhone ok: {note}");
-                    s.send(innovaphone::provisioning_phone_ok(&reply_src));
-                }
-                Err(text) => {
-                    tracing::warn!(peer = %s.peer, error = %text, "ProvisioningPhone failed");
-                    s.send(innovaphone::provisioning_phone_failed(&reply_src, &text));
-                }
-            }
-        }
+        (None, "ProvisioningPhone") => provisioning_phone(inn, s, &msg).await,
         (None, "AppCheckLogin") => {
             // The PBX Manager's green tick: `ok` only for a digest made with our password.
             let ok = serde_json::from_value::<innovaphone::AppCheckLogin>(msg.body.clone())
@@ -287,6 +273,29 @@ async fn handle(inn: &Arc<Innovaphone>, s: &mut Session, msg: Incoming) -> bool 
         }
     }
     true
+}
+
+/// Answers `ProvisioningPhone`, always: `ok`, or `failed` with the cause for a person.
+async fn provisioning_phone(inn: &Arc<Innovaphone>, s: &Session, msg: &Incoming) {
+    let Some(login) = &s.login else { return };
+    let reply_src = msg.src.as_deref().unwrap_or("").to_owned();
+    let answer = match ProvisioningPhone::from_incoming(msg) {
+        Err(e) => Err(format!("unreadable ProvisioningPhone: {e}")),
+        Ok(req) => {
+            tracing::info!(peer = %s.peer, by = %LogSafe(&login.who), kind = ?login.kind, mac = %LogSafe(&req.mac), user = %LogSafe(&req.usename), "ProvisioningPhone");
+            super::provisioning::provision_phone(inn, &login.key, &req).await
+        }
+    };
+    match answer {
+        Ok(note) => {
+            tracing::info!(peer = %s.peer, "ProvisioningPhone ok: {note}");
+            s.send(innovaphone::provisioning_phone_ok(&reply_src));
+        }
+        Err(text) => {
+            tracing::warn!(peer = %s.peer, error = %text, "ProvisioningPhone failed");
+            s.send(innovaphone::provisioning_phone_failed(&reply_src, &text));
+        }
+    }
 }
 
 fn handle_before_login(inn: &Arc<Innovaphone>, s: &mut Session, msg: &Incoming) -> bool {
@@ -350,6 +359,15 @@ fn handle_before_login(inn: &Arc<Innovaphone>, s: &mut Session, msg: &Incoming) 
             true
         }
         (None, "CheckBuild") | (None, "KeepAlive") => true,
+        // Answered even here, so a caller never waits for nothing.
+        (None, "ProvisioningPhone") => {
+            tracing::warn!(peer = %s.peer, "ProvisioningPhone before a login refused");
+            s.send(innovaphone::provisioning_phone_failed(
+                msg.src.as_deref().unwrap_or(""),
+                "not logged in: send AppChallenge and AppLogin first",
+            ));
+            true
+        }
         (_, mt) => {
             tracing::debug!(peer = %s.peer, mt, "message before login ignored");
             true

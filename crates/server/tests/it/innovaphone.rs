@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 use prov_sim::SimPhone;
-use prov_sim::innovaphone::{DevicesSim, LoginState, PbxConfig, PbxSim, PhoneRequest, UsersSim};
+use prov_sim::innovaphone::{
+    DevicesSim, LoginState, PbxConfig, PbxSim, PhoneRequest, ServicesShape, UsersLoginForm,
+    UsersSim,
+};
 use prov_sim::rps::{RpsSim, RpsSimConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -52,6 +55,16 @@ async fn world_with(grant_devices: bool) -> World {
 
 /// `database_url`: an existing database for the app; `None` for a fresh SQLite file.
 async fn world_on(grant_devices: bool, database_url: Option<&str>) -> World {
+    world_shaped(grant_devices, database_url, |_, _| {}).await
+}
+
+/// As [`world_on`]; `shape` adjusts the PBX (how it lists services, how it signs Users' login)
+/// and the Devices URL it names, from the Devices simulator's App object URL.
+async fn world_shaped(
+    grant_devices: bool,
+    database_url: Option<&str>,
+    shape: impl FnOnce(&mut PbxConfig, &mut String),
+) -> World {
     let rps = RpsSim::start(RpsSimConfig {
         xmlrpc_user: "operator".into(),
         xmlrpc_password: "operator-secret".into(),
@@ -81,8 +94,10 @@ async fn world_on(grant_devices: bool, database_url: Option<&str>) -> World {
         response.text().await.unwrap_or_default()
     );
     let app_url = format!("{}/innovaphone-yealink", app.base);
-    let devices_url = grant_devices.then(|| devices.websocket_url());
-    let pbx = PbxSim::start(PbxConfig::new(&app_url, PASSWORD), devices_url).await;
+    let mut config = PbxConfig::new(&app_url, PASSWORD);
+    let mut devices_url = devices.websocket_url();
+    shape(&mut config, &mut devices_url);
+    let pbx = PbxSim::start(config, grant_devices.then_some(devices_url)).await;
     pbx.wait_logged_in(WAIT).await.expect("PBX logs in");
     pbx.wait_subscribed(WAIT)
         .await
@@ -304,6 +319,94 @@ async fn profile_to_users_to_app_to_devices_to_phone_to_pbx() {
         assert!(!shown.contains(secret), "{secret} shown by the API");
     }
     w.app.stop().await;
+}
+
+/// What a real PBX may send and the first simulators never did: the Devices App object URL as
+/// entered (`http://`, ending in the app's file name), Devices nested under `info.apis`, and
+/// Users' login signed with `info.appobj` = our App object. "+ Phone" must complete in each.
+#[tokio::test]
+async fn a_real_pbx_shapes_of_services_and_users_login_all_provision_the_phone() {
+    for (case, shape, http_url, users_login) in [
+        (
+            "documented, users' own appobj",
+            ServicesShape::Documented,
+            false,
+            false,
+        ),
+        (
+            "info.apis, http:// URL",
+            ServicesShape::ApisNested,
+            true,
+            false,
+        ),
+        (
+            "appobj = our App object",
+            ServicesShape::Documented,
+            false,
+            true,
+        ),
+    ] {
+        let w = world_shaped(true, None, |config, devices_url| {
+            config.services_shape = shape;
+            if users_login {
+                config.users_login = UsersLoginForm::GrantingAppObject(config.app_sip.clone());
+            }
+            if http_url {
+                *devices_url = devices_url.replacen("ws://", "http://", 1);
+            }
+        })
+        .await;
+        w.pbx.add_user("John Doe", "jdoe", vec![]);
+        let outcome = add_phone(&w, "John Doe", MAC).await;
+        assert_eq!(outcome.result, "ok", "{case}: {:?}", outcome.raw);
+        let known = w.devices.device(MAC).expect("Devices knows the phone");
+        assert!(known.connected && known.has_password, "{case}: {known:?}");
+        // Nothing ever asked for a path below the App object URL.
+        assert!(
+            w.devices
+                .events()
+                .iter()
+                .all(|e| !e.contains("handshake refused")),
+            "{case}: {:?}",
+            w.devices.events()
+        );
+        let device = w.app.device(MAC).await;
+        assert_eq!(
+            device["status"]["device_config"], "Config Received",
+            "{case}: {device}"
+        );
+    }
+}
+
+/// ProvisioningPhone is answered whatever the connection: before a login it is refused with
+/// the reason, not dropped.
+#[tokio::test]
+async fn provisioning_phone_before_a_login_gets_a_failed_answer() {
+    use futures::{SinkExt, StreamExt};
+    let app = app_with_limits(|_| {}).await;
+    let mut ws = raw_connect(&app).await.expect("connect");
+    ws.send(text(
+        json!({"mt": "ProvisioningPhone", "src": "p9", "mac": MAC, "code": "1",
+                        "usename": "x", "dns": "pbx.example.com"}),
+    ))
+    .await
+    .expect("send");
+    let answer = loop {
+        match tokio::time::timeout(WAIT, ws.next()).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => {
+                break serde_json::from_str::<Value>(t.as_str()).expect("JSON");
+            }
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no answer: {other:?}"),
+        }
+    };
+    assert_eq!(answer["mt"], "ProvisioningPhoneResult", "{answer}");
+    assert_eq!(answer["src"], "p9", "{answer}");
+    assert_eq!(answer["result"], "failed", "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("AppLogin"),
+        "{answer}"
+    );
 }
 
 #[tokio::test]

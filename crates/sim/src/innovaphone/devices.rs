@@ -2,7 +2,8 @@
 //! websocket endpoint (§6, §10 C), the provisioning categories and the codes Users gets for
 //! them (§4).
 //!
-//! It serves `ws://127.0.0.1:PORT/{domain}/devices/sysclients` only (any other path: HTTP 404)
+//! It serves `ws://127.0.0.1:PORT/{domain}/devices/sysclients` only (any other path, such as
+//! `.../devices/innovaphone-devices-api/sysclients` below the App object URL: HTTP 404)
 //! and is strict: a text frame, an unreadable binary frame, an Identify it cannot accept or a
 //! wrong digest makes it log why (see [`DevicesSim::events`]) and close the connection with
 //! close code 1008. A refused provisioning code (unknown, used, expired) does not close it: as
@@ -62,6 +63,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::crypto;
 use super::frame::{self, Frame};
+
+/// The file name a Devices API App object URL ends in (innovaphone's Devices app).
+pub const DEVICES_APP_FILE: &str = "innovaphone-devices-api";
 
 /// How long a provisioning code is valid (GetProvisioningCode without `rollout`).
 pub const CODE_VALIDITY: Duration = Duration::from_secs(15 * 60);
@@ -281,15 +285,35 @@ impl DevicesSim {
         self.inner.addr
     }
 
-    /// `ws://127.0.0.1:PORT/{domain}/devices/`: the URL the PBX's ServicesInfo advertises
-    /// (clients append `sysclients`).
+    /// `ws://127.0.0.1:PORT/{domain}/devices/innovaphone-devices-api`: the Devices API App
+    /// object URL, as the PBX's ServicesInfo advertises it. A real App object URL ends in the
+    /// app's file name (13r1-SDK `doc/appwebsocket/Services.htm` "url"; the wiki's App object
+    /// URL `https://<ap>/<domain>/<instance>/<app file>`), and the sysclient endpoint is *beside*
+    /// it ([`DevicesSim::sysclients_url`]), so a client that appends `/sysclients` to this URL
+    /// gets HTTP 404, as from a real App Platform.
     pub fn websocket_url(&self) -> String {
-        format!("ws://{}/{}/devices/", self.inner.addr, self.inner.domain)
+        format!(
+            "ws://{}/{}/devices/{DEVICES_APP_FILE}",
+            self.inner.addr, self.inner.domain
+        )
     }
 
-    /// `ws://127.0.0.1:PORT/{domain}/devices/sysclients`.
+    /// The same App object URL as the PBX's admin UI shows it (`http://`), which the PBX also
+    /// puts into ServicesInfo when the App object was entered that way.
+    pub fn app_object_http_url(&self) -> String {
+        format!(
+            "http://{}/{}/devices/{DEVICES_APP_FILE}",
+            self.inner.addr, self.inner.domain
+        )
+    }
+
+    /// `ws://127.0.0.1:PORT/{domain}/devices/sysclients` (13r1-SDK `doc/protocol/sysclient.htm`:
+    /// `wss://app-platform-dns/domain.com/devices/sysclients`).
     pub fn sysclients_url(&self) -> String {
-        format!("{}sysclients", self.websocket_url())
+        format!(
+            "ws://{}/{}/devices/sysclients",
+            self.inner.addr, self.inner.domain
+        )
     }
 
     /// Creates (or replaces) a provisioning category with these configuration items.

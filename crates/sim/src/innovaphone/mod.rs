@@ -24,5 +24,5 @@ pub mod users;
 mod ws;
 
 pub use devices::{DeviceView, DevicesSim, TunnelEventSeen, example_items};
-pub use pbx::{LoginState, PbxConfig, PbxSim};
-pub use users::{PhoneRequest, ProvisionOutcome, UsersSession, UsersSim};
+pub use pbx::{LoginState, PbxConfig, PbxSim, ServicesShape};
+pub use users::{PhoneRequest, ProvisionOutcome, UsersLoginForm, UsersSession, UsersSim};

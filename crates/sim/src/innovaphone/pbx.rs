@@ -76,12 +76,30 @@ pub struct PbxConfig {
     pub apis: Vec<String>,
     /// The App object's guid (32 hex digits), sent in AppLogin.
     pub guid: String,
+    /// Where ServicesInfo puts a service's id in `info`.
+    pub services_shape: ServicesShape,
+    /// How this PBX signs Users' login to the app ([`super::UsersSim::add_phone`]).
+    pub users_login: super::UsersLoginForm,
+}
+
+/// The shape of `services[].info` in ServicesInfo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ServicesShape {
+    /// `{"com.innovaphone.devices": {}}`, as 13r1-SDK `doc/appwebsocket/Services.htm` documents
+    /// `AppServiceInfo` (service id to model).
+    #[default]
+    Documented,
+    /// `{"apis": {"com.innovaphone.devices": {}}}`: the app's published info as myApps' `AppInfo`
+    /// has it (`doc/appwebsocket/myApps.htm`), which innovaphone's app code also reads.
+    ApisNested,
 }
 
 impl std::fmt::Debug for PbxConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PbxConfig")
             .field("app_url", &self.app_url)
+            .field("services_shape", &self.services_shape)
+            .field("users_login", &self.users_login)
             .field("password", &"***")
             .field("domain", &self.domain)
             .field("pbx_name", &self.pbx_name)
@@ -108,6 +126,8 @@ impl PbxConfig {
             app_dn: "Yealink".to_owned(),
             apis: vec!["PbxAdminApi".to_owned(), "Services".to_owned()],
             guid: crypto::random_guid(),
+            services_shape: ServicesShape::Documented,
+            users_login: super::UsersLoginForm::OwnAppObject,
         }
     }
 }
@@ -387,9 +407,13 @@ impl Inner {
 
     fn services_info(&self, src: Option<&String>) -> String {
         let url = self.state.lock().devices_url.clone();
+        let info = match self.config.services_shape {
+            ServicesShape::Documented => json!({"com.innovaphone.devices": {}}),
+            ServicesShape::ApisNested => json!({"apis": {"com.innovaphone.devices": {}}}),
+        };
         let services = match url {
             Some(url) => json!([{"name": "devices-api", "title": "Devices API", "url": url,
-                                 "info": {"com.innovaphone.devices": {}}}]),
+                                 "info": info}]),
             None => json!([]),
         };
         let mut msg = json!({"api": "Services", "mt": "ServicesInfo"});

@@ -5,10 +5,15 @@
 //!
 //! Choices where the notes are silent or unsure:
 //!
-//! - AppLogin: `app` = the last path segment of the app URL, `domain`, `sip` `users`, a random
+//! - AppLogin, as the PBX signs a service login (13r1-SDK `doc/appwebsocket/Services.htm`,
+//!   `GetServiceLoginResult`: `domain, sip, guid, dn, pbxObj, app, info, digest`, forwarded
+//!   unchanged): `app` = the last path segment of the app URL, `domain`, `sip` `users`, a random
 //!   `guid`, `dn` `Users`, `pbxObj` `users` (not hashed), and `info` with the keys
 //!   `appobj, appdn, appurl, pbx` (`appurl` = `<scheme>://<host>/<domain>/usersapp/innovaphone-users`
-//!   on the app's host); the digest hashes exactly the `info` text sent.
+//!   on the app's host); the digest hashes exactly the `info` text sent. Which App object the PBX
+//!   names in `info.appobj` is not documented: Users' own (as in AppWebsocket.htm's test vector)
+//!   or the App object that grants the access (ours, as for a myApps user's login); both are
+//!   played ([`UsersLoginForm`]).
 //! - `seed1` is 23 random digits (as in the sample), `src` is `p<n>`.
 //! - Messages other than the awaited result are skipped; a close while waiting is an error.
 
@@ -74,6 +79,17 @@ pub struct ProvisionOutcome {
     pub raw: Value,
 }
 
+/// Which App object the PBX names in `info.appobj` of Users' login to the app.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum UsersLoginForm {
+    /// `appobj` = `users`, the App object logging in (AppWebsocket.htm's long-info vector).
+    #[default]
+    OwnAppObject,
+    /// `appobj` = the SIP name of the app's own App object (the one that grants the access),
+    /// as the PBX signs a user's login to an app.
+    GrantingAppObject(String),
+}
+
 /// The simulated Users service (its operations are associated functions).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UsersSim;
@@ -102,6 +118,16 @@ impl UsersSim {
         password: &str,
         domain: &str,
     ) -> anyhow::Result<UsersSession> {
+        Self::connect_as(app_url, password, domain, &UsersLoginForm::OwnAppObject).await
+    }
+
+    /// As [`UsersSim::connect`], with `info.appobj` as `form` says.
+    pub async fn connect_as(
+        app_url: &str,
+        password: &str,
+        domain: &str,
+        form: &UsersLoginForm,
+    ) -> anyhow::Result<UsersSession> {
         let url = ws_url(app_url);
         let (mut ws, _) =
             tokio::time::timeout(STEP_TIMEOUT, tokio_tungstenite::connect_async(&url))
@@ -117,8 +143,12 @@ impl UsersSim {
             .to_owned();
         let app = last_segment(app_url);
         let guid = crypto::random_guid();
+        let appobj = match form {
+            UsersLoginForm::OwnAppObject => "users",
+            UsersLoginForm::GrantingAppObject(sip) => sip.as_str(),
+        };
         let info = json!({
-            "appobj": "users",
+            "appobj": appobj,
             "appdn": "Users",
             "appurl": format!("{}/{domain}/usersapp/innovaphone-users", origin(app_url)),
             "pbx": "master",
@@ -193,7 +223,8 @@ impl UsersSim {
         );
         let code = devices.issue_code(category);
         let config = pbx.config();
-        let mut session = UsersSim::connect(app_url, password, &config.domain).await?;
+        let mut session =
+            UsersSim::connect_as(app_url, password, &config.domain, &config.users_login).await?;
         let outcome = session
             .provision_phone(PhoneRequest {
                 mac: mac.clone(),

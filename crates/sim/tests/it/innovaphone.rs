@@ -200,7 +200,16 @@ async fn wait_disconnected(devices: &DevicesSim) {
 #[tokio::test]
 async fn devices_first_connection_reconnect_and_update() {
     let devices = DevicesSim::start("example.com").await.unwrap();
-    assert!(devices.websocket_url().ends_with("/example.com/devices/"));
+    assert!(
+        devices
+            .websocket_url()
+            .ends_with("/example.com/devices/innovaphone-devices-api")
+    );
+    assert!(
+        devices
+            .sysclients_url()
+            .ends_with("/example.com/devices/sysclients")
+    );
     devices.add_category("yealink", example_items());
     let (mut client, password, items) = provision(&devices, "yealink").await;
     assert_eq!(password.len(), 32);
@@ -283,6 +292,25 @@ async fn devices_first_connection_reconnect_and_update() {
             .events()
             .iter()
             .all(|e| !e.contains(&password) && !e.contains(&challenge))
+    );
+    devices.stop().await;
+}
+
+/// The sysclient endpoint is beside the Devices App object URL (sysclient.htm), not below it.
+#[tokio::test]
+async fn devices_serve_sysclients_beside_the_app_object_url_only() {
+    let devices = DevicesSim::start("example.com").await.unwrap();
+    let below = format!("{}/sysclients", devices.websocket_url());
+    match tokio_tungstenite::connect_async(&below).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 404, "{below}")
+        }
+        other => panic!("{below}: expected HTTP 404, got {:?}", other.map(|_| ())),
+    }
+    assert!(
+        tokio_tungstenite::connect_async(&devices.sysclients_url())
+            .await
+            .is_ok()
     );
     devices.stop().await;
 }
