@@ -88,6 +88,11 @@ impl Server {
             instance.clone(),
         )
         .await?;
+        if innovaphone.is_some() {
+            service.set_app_service(crate::service::AppServiceMode {
+                domain: config.innovaphone.domain.clone(),
+            });
+        }
         // Read at start-up so a missing or broken CA bundle stops the server with a clear error.
         let phone_certs = crate::phone_cert::PhoneCerts::load(
             config.phone_certificates,
@@ -150,11 +155,7 @@ impl Server {
             .claim_start_duty(state.service.store().as_ref(), START_ADD_SERVER_LEASE)
             .await
         {
-            state
-                .service
-                .rps()
-                .enqueue_add_server(&state.service.settings())
-                .await?;
+            state.service.queue_start_add_server().await?;
         } else {
             tracing::info!(
                 "an older instance runs on this database: it sent ADD SERVER at its start; not sent again"

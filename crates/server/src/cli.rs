@@ -297,7 +297,18 @@ async fn open_service(config: &Config) -> anyhow::Result<Service> {
         std::time::Duration::from_secs(config.rps_timeout_secs),
         config.rps_rate_per_second,
     )?);
-    Ok(Service::new(store, rps, Some(config.fallback_base_url()), false).await?)
+    let innovaphone_on = config.innovaphone.password.is_some()
+        || store
+            .get_meta(crate::innovaphone::META_INSTANCE_PASSWORD)
+            .await?
+            .is_some_and(|p| !p.is_empty());
+    let service = Service::new(store, rps, Some(config.fallback_base_url()), false).await?;
+    if innovaphone_on {
+        service.set_app_service(crate::service::AppServiceMode {
+            domain: config.innovaphone.domain.clone(),
+        });
+    }
+    Ok(service)
 }
 
 fn parse_mac(raw: &str) -> anyhow::Result<Mac> {
@@ -664,6 +675,9 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
                     crate::service::ServerNameSource::Setting => "the rps_server_name setting",
                     crate::service::ServerNameSource::PbxDomain => "the PBX's domain",
                     crate::service::ServerNameSource::UrlHost => "the host of the base URL",
+                    crate::service::ServerNameSource::ConfiguredDomain => "innovaphone.domain",
+                    crate::service::ServerNameSource::AwaitingPbx =>
+                        "nothing yet: waiting for the innovaphone PBX's login",
                 }
             );
             println!("Server URL:        {}", status.server_url);

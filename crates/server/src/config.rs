@@ -136,7 +136,9 @@ pub struct InnovaphoneConfig {
     /// ASCII characters (the PBX's limit), 16 recommended. Unset: the one `yealink-prov pbx
     /// app-object` generated, if any; otherwise the innovaphone integration is off.
     pub password: Option<Secret>,
-    /// Instance domain sent in AppLoginResult; empty: the domain the peer logged in with.
+    /// The domain this App instance serves: the RPS server name from the start (first 24
+    /// characters) and the domain sent in AppLoginResult. Empty: the domain of the PBX's login
+    /// (RPS gets no server before it).
     pub domain: Option<String>,
     /// Name of the provider in myApps Profile and Users Admin.
     pub title: String,

@@ -54,8 +54,11 @@ pub async fn run() -> anyhow::Result<()> {
             username: Some(rps_user),
             secret: Some(Secret::new(rps_password)),
         },
+        // An App instance is created for a domain: the simulated PBX's. It names the RPS server
+        // from the start, before the PBX logs in (docs/rps.md, "Server name").
         innovaphone: crate::config::InnovaphoneConfig {
             password: Some(Secret::new(INSTANCE_PASSWORD)),
+            domain: Some("example.com".into()),
             ..Default::default()
         },
         ..Config::default()

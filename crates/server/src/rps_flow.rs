@@ -693,6 +693,18 @@ impl RpsFlow {
                 if let Err(err) = service.refresh_rps_identity().await {
                     return Execution::Retry(err.to_string());
                 }
+                // The PBX's login queues it again once name and URL are known.
+                if let Err(why) = service.rps_identity_ready() {
+                    return Execution::Done(entry(
+                        command,
+                        None,
+                        serde_json::json!({}),
+                        OUTCOME_SKIPPED,
+                        why,
+                        0,
+                        attempts,
+                    ));
+                }
                 let (name, url) = (service.rps_server_name(), service.shared_provisioning_url());
                 let result = client.add_server(&name, &url).await;
                 if !matches!(&result, Err(e) if e.is_retryable()) {
@@ -726,6 +738,10 @@ impl RpsFlow {
                 (CommandDetail::None, client.check_device(mac).await)
             }
             (Command::RedirectDevice, Some(mac)) => {
+                // No server at RPS yet to point the phone at: retried with backoff.
+                if let Err(why) = service.rps_identity_ready() {
+                    return Execution::Retry(why);
+                }
                 let record = match self.store.get_device(mac).await {
                     Ok(Some(d)) => d.record,
                     Ok(None) => {

@@ -40,6 +40,15 @@ pub struct Service {
     pbx_noting: tokio::sync::Mutex<()>,
     /// Bodies served to phones, reused while their inputs are unchanged.
     renders: RenderCache,
+    /// Set when the innovaphone integration is on (see [`Service::set_app_service`]).
+    app_service: RwLock<Option<AppServiceMode>>,
+}
+
+/// The innovaphone App Service mode: RPS gets no server name but the PBX's domain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppServiceMode {
+    /// `innovaphone.domain`: the domain the App instance was created for.
+    pub domain: Option<String>,
 }
 
 /// Meta key of the App object URL learned from the PBX's login.
@@ -57,6 +66,10 @@ pub enum ServerNameSource {
     PbxDomain,
     /// The host of our base URL (standalone default).
     UrlHost,
+    /// `innovaphone.domain` from the configuration (App Service mode).
+    ConfiguredDomain,
+    /// App Service mode before any PBX logged in: no name yet, nothing is sent to RPS.
+    AwaitingPbx,
 }
 
 /// The RPS server name in force.
@@ -104,6 +117,7 @@ impl Service {
             refreshes: std::sync::atomic::AtomicU32::new(0),
             pbx_noting: tokio::sync::Mutex::new(()),
             renders: RenderCache::default(),
+            app_service: RwLock::new(None),
         })
     }
 
@@ -135,9 +149,21 @@ impl Service {
         self.rps_server().name
     }
 
+    /// Runs as an innovaphone App Service: the RPS server name is the PBX's domain and nothing
+    /// else (docs/rps.md, "Server name").
+    pub fn set_app_service(&self, mode: AppServiceMode) {
+        let domain = mode
+            .domain
+            .map(|d| d.trim().to_owned())
+            .filter(|d| !d.is_empty());
+        *self.app_service.write() = Some(AppServiceMode { domain });
+    }
+
     /// The RPS server name and where it comes from (docs/rps.md, "Server name"): the
-    /// `rps_server_name` setting when set; else, as an App Service, the first 24 characters of
-    /// the PBX's domain (what the original app registers); else the host of our base URL.
+    /// `rps_server_name` setting when set. As an App Service, the first 24 characters of the
+    /// domain: `innovaphone.domain` (the instance's domain), else the last PBX login's (stored),
+    /// else none yet ([`ServerNameSource::AwaitingPbx`]): never our URL's host, which may be an IP
+    /// or a load balancer's name. Standalone, the stored PBX domain if any, else our URL's host.
     pub fn rps_server(&self) -> RpsServerName {
         if let Some(name) = self.settings().rps_server_name.clone() {
             return RpsServerName {
@@ -145,10 +171,23 @@ impl Service {
                 source: ServerNameSource::Setting,
             };
         }
+        let app_service = self.app_service.read().clone();
+        if let Some(domain) = app_service.as_ref().and_then(|m| m.domain.clone()) {
+            return RpsServerName {
+                name: rps::server_name_from_domain(&domain),
+                source: ServerNameSource::ConfiguredDomain,
+            };
+        }
         if let Some(domain) = self.pbx_domain.read().clone() {
             return RpsServerName {
                 name: rps::server_name_from_domain(&domain),
                 source: ServerNameSource::PbxDomain,
+            };
+        }
+        if app_service.is_some() {
+            return RpsServerName {
+                name: String::new(),
+                source: ServerNameSource::AwaitingPbx,
             };
         }
         let base = self.base_url();
@@ -162,6 +201,51 @@ impl Service {
         RpsServerName {
             name: rps::server_name_from_domain(&host),
             source: ServerNameSource::UrlHost,
+        }
+    }
+
+    /// Whether RPS may be told about our server now. As an App Service it waits for the
+    /// domain (server name) and for our URL (the public base URL setting, or the App object URL
+    /// from the PBX's login): a server registered under a stand-in name or URL could not be
+    /// corrected on the XML-RPC API. `Err` says what it waits for.
+    pub fn rps_identity_ready(&self) -> Result<(), String> {
+        if self.app_service.read().is_none() {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        if self.rps_server().source == ServerNameSource::AwaitingPbx {
+            missing.push("the domain (innovaphone.domain, or the PBX's login)");
+        }
+        if self.settings().public_base_url.is_none() && self.learned_app_url.read().is_none() {
+            missing.push("our URL (public_base_url, or the App object URL in the PBX's login)");
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "waiting for the innovaphone PBX to log in: RPS gets no server until {} is known",
+                missing.join(" and ")
+            ))
+        }
+    }
+
+    /// Server name and URL as RPS should hold them, `None` while [not ready](Self::rps_identity_ready).
+    fn rps_identity(&self) -> Option<(String, String)> {
+        self.rps_identity_ready()
+            .ok()
+            .map(|()| (self.rps_server_name(), self.shared_provisioning_url()))
+    }
+
+    /// ADD SERVER at start-up (the original app sends it at every start), unless the server's
+    /// identity is not known yet: then the PBX's login queues it
+    /// ([`note_pbx_connected`](Self::note_pbx_connected)).
+    pub async fn queue_start_add_server(&self) -> Result<(), ServiceError> {
+        match self.rps_identity_ready() {
+            Ok(()) => self.rps.enqueue_add_server(&self.settings()).await,
+            Err(why) => {
+                tracing::info!("ADD SERVER not sent at start: {why}");
+                Ok(())
+            }
         }
     }
 
@@ -188,12 +272,13 @@ impl Service {
         // stored the same domain already, and two PBXs of one system connect together.
         let _one = self.pbx_noting.lock().await;
         self.refresh_rps_identity().await?;
-        let before = (self.rps_server_name(), self.shared_provisioning_url());
+        let before = self.rps_identity();
         self.note_pbx_domains(connected).await?;
         if let Some(url) = app_url {
             self.set_learned_app_url(url).await?;
         }
-        if (self.rps_server_name(), self.shared_provisioning_url()) != before {
+        let after = self.rps_identity();
+        if after.is_some() && after != before {
             self.rps.enqueue_add_server(&self.settings()).await?;
         }
         Ok(())
@@ -323,7 +408,7 @@ impl Service {
             || before.rps_username != settings.rps_username
             || before.rps_server_name != settings.rps_server_name
             || before.public_base_url != settings.public_base_url;
-        if rps_changed {
+        if rps_changed && self.rps_identity_ready().is_ok() {
             self.rps.enqueue_add_server(&settings).await?;
         }
         Ok(settings)

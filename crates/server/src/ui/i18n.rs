@@ -391,6 +391,14 @@ const EN: &[(&str, &str)] = &[
     ("rps_name_source.setting", "from this setting"),
     ("rps_name_source.pbx_domain", "from the PBX's domain"),
     ("rps_name_source.url_host", "from the host of the base URL"),
+    (
+        "rps_name_source.configured_domain",
+        "from innovaphone.domain",
+    ),
+    (
+        "rps_name_source.awaiting_pbx",
+        "none yet: waiting for the PBX's login",
+    ),
     ("settings.checks", "Checks"),
     (
         "rps.server_stale",
@@ -670,6 +678,14 @@ const DE: &[(&str, &str)] = &[
     ("rps_name_source.setting", "aus dieser Einstellung"),
     ("rps_name_source.pbx_domain", "aus der Domäne der PBX"),
     ("rps_name_source.url_host", "aus dem Host der Basis-URL"),
+    (
+        "rps_name_source.configured_domain",
+        "aus innovaphone.domain",
+    ),
+    (
+        "rps_name_source.awaiting_pbx",
+        "noch keiner: wartet auf die Anmeldung der PBX",
+    ),
     ("settings.checks", "Prüfungen"),
     (
         "rps.server_stale",

@@ -1091,6 +1091,8 @@ pub async fn settings(
             crate::service::ServerNameSource::Setting => "setting",
             crate::service::ServerNameSource::PbxDomain => "pbx_domain",
             crate::service::ServerNameSource::UrlHost => "url_host",
+            crate::service::ServerNameSource::ConfiguredDomain => "configured_domain",
+            crate::service::ServerNameSource::AwaitingPbx => "awaiting_pbx",
         },
         warnings,
         firmware,

@@ -469,9 +469,15 @@ async fn the_server_name_is_the_pbx_domain_as_an_app_service() {
         c.innovaphone.password = Some(Secret::new(PASSWORD));
     })
     .await;
+    // Before the PBX's first login there is no name: nothing goes to RPS under our URL's host
+    // (an IP here), neither at start nor for a settings change.
     let status = rps_status(&app).await;
-    assert_eq!(status["server_name_source"], "url_host", "{status}");
-    assert_eq!(status["server_name"], "127.0.0.1", "{status}");
+    assert_eq!(status["server_name_source"], "awaiting_pbx", "{status}");
+    assert_eq!(status["server_name"], "", "{status}");
+    let base = app.base.replace("127.0.0.1", "localhost");
+    patch_settings(&app, serde_json::json!({"public_base_url": base})).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(sim.servers().is_empty(), "{:?}", sim.calls());
 
     let mut pbx_config = PbxConfig::new(&format!("{}/innovaphone-yealink", app.base), PASSWORD);
     pbx_config.domain = "Voice.Headquarters.Example-Customer.com".into();
@@ -488,6 +494,9 @@ async fn the_server_name_is_the_pbx_domain_as_an_app_service() {
     let status = rps_status(&app).await;
     assert_eq!(status["server_name"], expected, "{status}");
     assert_eq!(status["server_name_source"], "pbx_domain", "{status}");
+    // Exactly one ADD SERVER, and only ever under the domain.
+    let names: Vec<String> = sim.servers().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, [expected], "{:?}", sim.calls());
 
     // A phone added now is bound to that name.
     app.add_device(device_json("805ec0aacd21", "621")).await;
@@ -518,6 +527,52 @@ async fn the_server_name_is_the_pbx_domain_as_an_app_service() {
     assert_eq!(response.status(), 422);
     let text = response.text().await.unwrap_or_default();
     assert!(text.contains("rps_server_name"), "{text}");
+    app.stop().await;
+}
+
+/// With `innovaphone.domain` configured (the domain the App instance was made for) the name is
+/// known at start: one ADD SERVER under it, and the PBX's login with that domain adds none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_innovaphone_domain_names_the_server_from_the_start() {
+    use prov_sim::innovaphone::{PbxConfig, PbxSim};
+    const PASSWORD: &str = "instance-password-4711";
+    let sim = RpsSim::start(sim_config()).await.expect("rps sim");
+    let app = spawn_app_with(|c| {
+        use_rps(c, &sim, rps::RpsApi::Xmlrpc);
+        c.innovaphone.password = Some(Secret::new(PASSWORD));
+        c.innovaphone.domain = Some("example.com".into());
+    })
+    .await;
+    eventually(20, "ADD SERVER under the configured domain", async || {
+        sim.servers().iter().any(|s| s.name == "example.com")
+    })
+    .await;
+    let status = rps_status(&app).await;
+    assert_eq!(
+        status["server_name_source"], "configured_domain",
+        "{status}"
+    );
+    let pbx = PbxSim::start(
+        PbxConfig::new(&format!("{}/innovaphone-yealink", app.base), PASSWORD),
+        None,
+    )
+    .await;
+    pbx.wait_logged_in(Duration::from_secs(15))
+        .await
+        .expect("PBX logs in");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let add_servers: Vec<_> = sim
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "redirect.addServer")
+        .collect();
+    assert_eq!(add_servers.len(), 1, "{add_servers:?}");
+    assert!(
+        sim.servers().iter().all(|s| s.name == "example.com"),
+        "{:?}",
+        sim.servers()
+    );
+    pbx.stop().await;
     app.stop().await;
 }
 
@@ -555,7 +610,10 @@ async fn a_pbx_connecting_sends_one_add_server_with_its_domain_and_url() {
             }
         }
     };
-    let before = settled().await;
+    // As an App Service nothing is sent before the PBX logged in (no domain yet).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = add_servers();
+    assert_eq!(before, 0, "{:?}", sim.calls());
 
     // Another host name for us than the listen address: the learned URL changes ours.
     let app_url = format!(
