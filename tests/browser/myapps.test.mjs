@@ -66,12 +66,20 @@ function myAppsPage(appUrl, password) {
   nav div { padding: 8px 0; } nav .on { color: #7bc3ff; }
   iframe { flex: 1; border: 0; background: #fff; }
 </style></head><body>
-<nav><b>myApps</b><div>Calls</div><div>Chats</div><div class="on">Yealink</div><div>Users Admin</div></nav>
+<nav><b>myApps</b><div>Calls</div><div>Chats</div>
+<div class="on"><img id="tile" alt="" width="50" height="50" src="${appUrl.split('.htm')[0]}.png"> Yealink</div>
+<div>Users Admin</div></nav>
 <iframe id="app" src="${appUrl}"></iframe>
 <script>
 const appOrigin = new URL(${JSON.stringify(appUrl)}).origin;
 const PASSWORD = ${JSON.stringify(password)};
 window.__getLogins = [];
+window.__alive = 0;
+// lib1's start() posts {mt:"Alive"} to its parent once the app is loaded.
+window.addEventListener('message', (e) => {
+  if (e.origin !== appOrigin) return;
+  try { if (JSON.parse(e.data).mt === 'Alive') window.__alive++; } catch (err) { /* not ours */ }
+});
 async function sha256(text) {
   const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
   return Array.from(new Uint8Array(d)).map((b) => b.toString(16).padStart(2, '0')).join('');
@@ -215,21 +223,36 @@ test('myApps: a digest made with the wrong password gets no session', async () =
   await fresh.close();
 });
 
-test('myApps: a page on an origin that is not the PBX\'s cannot frame the app (CSP frame-ancestors)', async () => {
-  const r = await fetch(`${base}/${APP}.htm`);
+test('myApps: the tile icon loads and the app page says Alive, as lib1 does', async () => {
+  const page = await context.newPage();
+  await page.goto(myapps + '/');
+  await appFrame(page, '/ui/devices');
+  const width = await page.$eval('#tile', (img) => img.complete ? img.naturalWidth : 0);
+  assert.equal(width, 50, 'the tile <App URL>.png did not load');
+  assert.ok((await page.evaluate(() => window.__alive)) >= 1, 'no Alive posted to myApps');
+  await page.close();
+});
+
+test('myApps: a page on an origin that is not the PBX\'s gets no sign-in and is told what to set', async () => {
+  // The UI behind the sign-in is restricted to the allowed framers.
+  const r = await fetch(`${base}/ui/login`);
   const csp = r.headers.get('content-security-policy');
   assert.match(csp, new RegExp(`frame-ancestors 'self' ${myapps.replace(/[.:/]/g, '\\$&')}$`));
   assert.ok(!csp.includes(stranger));
   const page = await context.newPage();
+  await page.goto(stranger + '/');
+  const frame = await appFrame(page, `/${APP}.htm`);
+  await frame.waitForSelector('#myapps-status.error');
+  const text = await frame.textContent('#myapps-status');
+  assert.ok(text.includes(stranger), text);
+  assert.match(text, /innovaphone\.frame_origins/);
+  assert.deepEqual(await page.evaluate(() => window.__getLogins), [], 'a stranger was asked for a login');
+  // Even with a session, the UI itself would not render in the stranger's frame.
   const refused = new Promise((resolve) => page.on('console', (m) => {
     if (/frame-ancestors|Refused to frame/i.test(m.text())) resolve(m.text());
   }));
-  await page.goto(stranger + '/');
+  await frame.goto(base + '/ui/login').catch(() => {});
   assert.match(await Promise.race([refused, page.waitForTimeout(5000).then(() => 'no refusal')]), /frame/i);
-  await page.waitForTimeout(500);
-  const frame = page.frames().find((f) => f !== page.mainFrame());
-  assert.ok(!frame || (await frame.$('#myapps')) === null, 'the app page was shown to a stranger');
-  assert.deepEqual(await page.evaluate(() => window.__getLogins), []);
   await page.close();
 });
 

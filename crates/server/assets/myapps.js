@@ -132,6 +132,26 @@
     ws.onclose = function () { if (!done) say(cfg.closed); };
   }
 
-  if (framed) connect();
-  else askPassword();
+  // The origin of the page that frames us: ancestorOrigins where the browser has it, else what
+  // the server read from the Referer, else our referrer.
+  function parentOrigin() {
+    if (location.ancestorOrigins && location.ancestorOrigins.length) return location.ancestorOrigins[0];
+    if (cfg.refusedOrigin) return cfg.refusedOrigin;
+    try { return document.referrer ? new URL(document.referrer).origin : ''; } catch (e) { return ''; }
+  }
+
+  if (framed) {
+    // As innovaphone's lib1 start() does once loaded (13r1-SDK web1/lib1/innovaphone.lib1.js).
+    window.parent.postMessage(JSON.stringify({ mt: 'Alive' }), '*');
+    var parent = parentOrigin();
+    if (cfg.refusedOrigin || (parent && parent !== location.origin && origins.indexOf(parent) < 0)) {
+      // The UI behind the sign-in would be refused in this frame: say why, and what fixes it.
+      done = true;
+      say(cfg.frameRefused.split('{origin}').join(parent || cfg.refusedOrigin));
+    } else {
+      connect();
+    }
+  } else {
+    askPassword();
+  }
 })();

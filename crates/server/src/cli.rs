@@ -963,6 +963,9 @@ pub async fn run_doctor(config: &Config, json: bool) -> anyhow::Result<()> {
             ),
         },
     });
+    if let Some(finding) = myapps_frame_finding(config, &service).await? {
+        findings.push(finding);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&findings)?);
         return Ok(());
@@ -976,6 +979,52 @@ pub async fn run_doctor(config: &Config, json: bool) -> anyhow::Result<()> {
         println!("[{tag}] {}: {}", f.check, f.text);
     }
     Ok(())
+}
+
+/// Who may frame the admin app in myApps, and who tried without being allowed (the app page
+/// notes that); `None` without the innovaphone integration.
+async fn myapps_frame_finding(
+    config: &Config,
+    service: &Service,
+) -> anyhow::Result<Option<crate::doctor::Finding>> {
+    use crate::innovaphone::frame_origins::{
+        META_REFUSED_FRAMES, META_TOLD_ORIGINS, decode_list, parse_origins,
+    };
+    if !service.is_app_service() {
+        return Ok(None);
+    }
+    let store = service.store();
+    let mut allowed = parse_origins(&config.innovaphone.frame_origins).unwrap_or_default();
+    allowed.extend(decode_list(
+        store.get_meta(META_TOLD_ORIGINS).await?.as_deref(),
+    ));
+    let refused: Vec<String> = decode_list(store.get_meta(META_REFUSED_FRAMES).await?.as_deref())
+        .into_iter()
+        .filter(|o| !allowed.contains(o))
+        .collect();
+    let known = if allowed.is_empty() {
+        "none yet besides https://<pbxDns> of a connected PBX".to_owned()
+    } else {
+        allowed.join(", ")
+    };
+    Ok(Some(if refused.is_empty() {
+        crate::doctor::Finding {
+            check: "myapps_frame",
+            level: crate::doctor::Level::Ok,
+            text: format!("origins that may frame the admin app in myApps: {known}"),
+        }
+    } else {
+        crate::doctor::Finding {
+            check: "myapps_frame",
+            level: crate::doctor::Level::Warn,
+            text: format!(
+                "the admin app was opened in a frame on {} and refused there; if that is your \
+                 myApps, add it to innovaphone.frame_origins (or \
+                 YEALINK_PROV_INNOVAPHONE__FRAME_ORIGINS) and restart (allowed now: {known})",
+                refused.join(", ")
+            ),
+        }
+    }))
 }
 
 pub async fn run_pbx(config: &Config, command: PbxCommand) -> anyhow::Result<()> {

@@ -159,6 +159,11 @@ impl Service {
         *self.app_service.write() = Some(AppServiceMode { domain });
     }
 
+    /// Whether the innovaphone integration is on.
+    pub fn is_app_service(&self) -> bool {
+        self.app_service.read().is_some()
+    }
+
     /// The RPS server name and where it comes from (docs/rps.md, "Server name"): the
     /// `rps_server_name` setting when set. As an App Service, the first 24 characters of the
     /// domain: `innovaphone.domain` (the instance's domain), else the last PBX login's (stored),

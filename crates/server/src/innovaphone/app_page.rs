@@ -4,6 +4,14 @@
 //! `doc/appwebsocket/myApps.htm` "App.url"; `web1/lib1/innovaphone.lib1.js` `start()`). The
 //! page's script (`assets/myapps.js`) logs in on our AppWebsocket (the App object URL) and asks
 //! for a UI session ([`ui_session`]); the UI itself is `/ui`, unchanged.
+//!
+//! Beside it, `<URL>.png` is the tile myApps shows: "a 50x50px png file at the same place as
+//! login.htm with the name login.png" (13r1-SDK `doc/tutorials/ExternalAppService.htm`).
+//!
+//! The page itself may be framed by any origin: it holds nothing but the sign-in, which only a
+//! PBX origin can complete, and so it can tell an administrator whose myApps runs under an
+//! origin we do not know what to configure, instead of a blank frame. `/ui` stays restricted
+//! ([`crate::ui::headers`]).
 
 use std::sync::Arc;
 
@@ -11,6 +19,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -22,13 +31,19 @@ use crate::state::AppState;
 use crate::ui::MyAppsUser;
 use crate::ui::i18n::{Lang, Tr};
 
+/// The tile, light (our own drawing, `scripts/make-app-icon.py`).
+const ICON_LIGHT: &[u8] = include_bytes!("../../assets/app-icon.png");
+/// The tile for myApps' dark scheme.
+const ICON_DARK: &[u8] = include_bytes!("../../assets/app-icon-dark.png");
+
 pub fn routes(path: &str, state: AppState) -> Router<AppState> {
     Router::new()
         .route(&format!("{path}.htm"), get(page))
         .layer(middleware::from_fn_with_state(
             state,
-            crate::ui::headers::add,
+            crate::ui::headers::add_frameable_anywhere,
         ))
+        .route(&format!("{path}.png"), get(icon))
 }
 
 #[derive(Deserialize, Default)]
@@ -36,6 +51,33 @@ pub struct PageQuery {
     lang: Option<String>,
     scheme: Option<String>,
     name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct IconQuery {
+    scheme: Option<String>,
+}
+
+/// `<App object URL>.png`; `?scheme=dark` gives the dark variant.
+async fn icon(State(state): State<AppState>, Query(q): Query<IconQuery>) -> Response {
+    if state.innovaphone.is_none() {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    let body = match q.scheme.as_deref() {
+        Some("dark") => ICON_DARK,
+        _ => ICON_LIGHT,
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 #[derive(Template, WebTemplate)]
@@ -53,9 +95,16 @@ pub struct AppPage {
     pub name: String,
     /// JSON array of the origins whose posted messages the page accepts.
     pub origins: String,
+    /// The framing origin (from the Referer) when it may not frame the UI: the page says so.
+    pub refused_origin: String,
 }
 
-async fn page(State(state): State<AppState>, Query(q): Query<PageQuery>, lang: Lang) -> Response {
+async fn page(
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+    lang: Lang,
+) -> Response {
     let Some(inn) = state.innovaphone.clone() else {
         return axum::http::StatusCode::NOT_FOUND.into_response();
     };
@@ -69,7 +118,12 @@ async fn page(State(state): State<AppState>, Query(q): Query<PageQuery>, lang: L
         .name
         .filter(|n| !n.is_empty() && n.len() <= 128)
         .unwrap_or_else(|| app.clone());
-    let origins = serde_json::to_string(&inn.frame_origins()).unwrap_or_else(|_| "[]".into());
+    let allowed = inn.frame_origins();
+    let refused_origin = framing_origin(&headers)
+        .filter(|o| !allowed.contains(o) && !is_own_origin(o, &headers))
+        .inspect(|o| inn.note_refused_frame(o))
+        .unwrap_or_default();
+    let origins = serde_json::to_string(&allowed).unwrap_or_else(|_| "[]".into());
     AppPage {
         t: Tr(lang),
         scheme,
@@ -77,8 +131,36 @@ async fn page(State(state): State<AppState>, Query(q): Query<PageQuery>, lang: L
         app,
         name,
         origins,
+        refused_origin,
     }
     .into_response()
+}
+
+/// The origin of the page that loads ours in a frame: browsers send it as the Referer of a
+/// cross-origin frame navigation (the default policy `strict-origin-when-cross-origin`).
+/// Only for frame loads (`Sec-Fetch-Dest: iframe` where the browser sends it).
+fn framing_origin(headers: &HeaderMap) -> Option<String> {
+    let dest = headers.get("sec-fetch-dest").and_then(|v| v.to_str().ok());
+    if dest.is_some_and(|d| d != "iframe" && d != "frame") {
+        return None;
+    }
+    headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(super::frame_origins::origin_of)
+}
+
+/// Whether `origin` is the one this request was sent to (our own pages may frame us).
+fn is_own_origin(origin: &str, headers: &HeaderMap) -> bool {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    !host.is_empty()
+        && origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority == host)
 }
 
 /// The answer to `UiSession` on a logged-in AppWebsocket: a UI session id for a myApps user
@@ -112,90 +194,9 @@ pub async fn ui_session(
     }
 }
 
-/// Checks `innovaphone.frame_origins`: each `http(s)://host[:port]`, nothing after it.
-pub fn parse_origins(list: &[String]) -> Result<Vec<String>, String> {
-    list.iter()
-        .map(|o| {
-            let o = o.trim().trim_end_matches('/');
-            let rest = o
-                .strip_prefix("https://")
-                .or_else(|| o.strip_prefix("http://"))
-                .ok_or_else(|| format!("{o:?}: an origin starts with https:// (or http://)"))?;
-            if !is_host_port(rest) {
-                return Err(format!(
-                    "{o:?}: an origin is scheme://host[:port], without path, query or spaces"
-                ));
-            }
-            Ok(o.to_ascii_lowercase())
-        })
-        .collect()
-}
-
-/// A DNS name or IPv4 address with an optional port (what a CSP host-source can name).
-fn is_host_port(s: &str) -> bool {
-    let (host, port) = match s.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (s, None),
-    };
-    !host.is_empty()
-        && host.len() <= 253
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        && port
-            .is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
 impl Innovaphone {
     /// The App object URL's last segment (`innovaphone-yealink`).
     pub fn app_name(&self) -> &str {
         self.path.rsplit('/').next().unwrap_or_default()
-    }
-
-    /// Origins allowed to frame the UI: `innovaphone.frame_origins`, and `https://<pbxDns>` of
-    /// each PBX connected to this instance (PbxInfo's `pbxDns`: the name myApps is served under).
-    pub fn frame_origins(&self) -> Vec<String> {
-        let mut list = self.frame_origins.clone();
-        for s in self.registry.sessions() {
-            let dns = s.pbx_dns.trim().to_ascii_lowercase();
-            if is_host_port(&dns) {
-                let origin = format!("https://{dns}");
-                if !list.contains(&origin) {
-                    list.push(origin);
-                }
-            }
-        }
-        list
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origins_are_checked() {
-        let ok = parse_origins(&[
-            "https://PBX.example.com/".into(),
-            "http://127.0.0.1:8080".into(),
-        ]);
-        assert_eq!(
-            ok,
-            Ok(vec![
-                "https://pbx.example.com".to_owned(),
-                "http://127.0.0.1:8080".to_owned()
-            ])
-        );
-        for bad in [
-            "pbx.example.com",
-            "https://pbx.example.com/path",
-            "https://pbx.example.com:port",
-            "https://a b",
-            "https://*",
-            "javascript:alert(1)",
-            "https://pbx; script-src *",
-        ] {
-            assert!(parse_origins(&[bad.into()]).is_err(), "{bad} accepted");
-        }
     }
 }

@@ -342,6 +342,11 @@ fn handle_before_login(inn: &Arc<Innovaphone>, s: &mut Session, msg: &Incoming) 
             };
             let kind = login.kind();
             tracing::info!(peer = %s.peer, who = %LogSafe(&who), ?kind, "AppWebsocket login");
+            // The PBX signed it: the App object URL it names is one of the install's origins
+            // (the App Platform or reverse proxy that myApps may also be served from).
+            if kind == LoginKind::AppObject {
+                inn.learn_origin(login.info_str("appurl"));
+            }
             s.unauthenticated = None;
             s.login = Some(Login {
                 key: innovaphone::session_key(&challenge, &inn.password),

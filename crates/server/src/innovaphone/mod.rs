@@ -6,6 +6,7 @@ pub mod app_object;
 pub mod app_page;
 pub mod appws;
 pub mod devices_tls;
+pub mod frame_origins;
 pub mod mapping;
 pub mod pbx_update;
 pub mod provisioning;
@@ -57,6 +58,8 @@ pub struct Innovaphone {
     path: String,
     /// `innovaphone.frame_origins`: origins allowed to frame the UI besides the PBXs' own.
     frame_origins: Vec<String>,
+    /// Origins PBX-signed logins told us, and origins refused as framers (for `doctor`).
+    learned_origins: frame_origins::LearnedOrigins,
     /// `wss://` to Devices: the OS store plus `innovaphone.devices_ca_file`.
     devices_tls: Arc<rustls::ClientConfig>,
     /// Limits of the AppWebsocket endpoint for peers that have not logged in (yet).
@@ -85,6 +88,22 @@ impl Innovaphone {
                 })
             })?;
         let devices_url = service.store().get_meta(META_DEVICES_URL).await?;
+        let learned_origins = frame_origins::LearnedOrigins::new(
+            frame_origins::decode_list(
+                service
+                    .store()
+                    .get_meta(frame_origins::META_TOLD_ORIGINS)
+                    .await?
+                    .as_deref(),
+            ),
+            frame_origins::decode_list(
+                service
+                    .store()
+                    .get_meta(frame_origins::META_REFUSED_FRAMES)
+                    .await?
+                    .as_deref(),
+            ),
+        );
         Ok(Some(Arc::new(Innovaphone {
             service,
             registry: PbxRegistry::new(devices_url),
@@ -94,7 +113,8 @@ impl Innovaphone {
             domain: config.domain.clone().filter(|d| !d.is_empty()),
             title: config.title.clone(),
             path: config.path.clone(),
-            frame_origins: app_page::parse_origins(&config.frame_origins).map_err(|e| {
+            learned_origins,
+            frame_origins: frame_origins::parse_origins(&config.frame_origins).map_err(|e| {
                 ServiceError::Invalid(crate::settings::FieldError {
                     field: "innovaphone.frame_origins",
                     message: e,
@@ -192,6 +212,7 @@ impl Innovaphone {
                 if let Ok(Some(url)) = store.get_meta(META_DEVICES_URL).await {
                     inn.registry.learn_stored_devices_url(&url);
                 }
+                inn.reload_learned_origins().await;
                 let wanted = store.get_meta(META_PBX_UPDATE_WANTED).await.ok().flatten();
                 if wanted.is_some() && wanted != seen_wanted && inn.registry.has_admin_session() {
                     seen_wanted = wanted;

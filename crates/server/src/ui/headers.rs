@@ -60,6 +60,24 @@ pub async fn add(State(state): State<AppState>, request: Request, next: Next) ->
     response
 }
 
+/// The same headers, but any web origin may frame the response: for the myApps sign-in page
+/// only, which must be able to say that its framer is not allowed ([`crate::innovaphone`]'s
+/// `app_page`); everything it leads to is restricted by [`add`].
+pub async fn add_frameable_anywhere(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = add(State(state), request, next).await;
+    let headers = response.headers_mut();
+    let any = ["https:".to_owned(), "http:".to_owned()];
+    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(&any)) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    headers.remove(header::X_FRAME_OPTIONS);
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -169,6 +169,10 @@ const EN: &[(&str, &str)] = &[
     ),
     ("myapps.password", "App object password"),
     (
+        "myapps.frame_refused",
+        "This app is shown inside {origin}, which may not frame it. If that is your myApps, add {origin} to innovaphone.frame_origins (or YEALINK_PROV_INNOVAPHONE__FRAME_ORIGINS) and restart yealink-prov.",
+    ),
+    (
         "myapps.no_crypto",
         "This page needs HTTPS to compute the login.",
     ),
@@ -434,6 +438,10 @@ const DE: &[(&str, &str)] = &[
         "Außerhalb von myApps geöffnet: mit dem Passwort des App-Objekts anmelden.",
     ),
     ("myapps.password", "Passwort des App-Objekts"),
+    (
+        "myapps.frame_refused",
+        "Diese App wird in {origin} angezeigt, das sie nicht einbetten darf. Ist das Ihr myApps, tragen Sie {origin} in innovaphone.frame_origins (oder YEALINK_PROV_INNOVAPHONE__FRAME_ORIGINS) ein und starten yealink-prov neu.",
+    ),
     (
         "myapps.no_crypto",
         "Diese Seite braucht HTTPS, um die Anmeldung zu berechnen.",

@@ -10,8 +10,14 @@ use crate::helpers::{TestApp, spawn_app};
 
 /// Runs the CLI off the test's runtime thread: the server under test shares that thread, and a
 /// blocked thread would stall it mid-transaction and hold the database lock.
-async fn cli(app: &TestApp, args: &[&str]) -> Output {
+pub(crate) async fn cli(app: &TestApp, args: &[&str]) -> Output {
+    cli_with_env(app, args, &[]).await
+}
+
+/// [`cli`] with these environment variables (the configuration the server runs with).
+pub(crate) async fn cli_with_env(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_yealink-prov"));
+    command.envs(env.iter().copied());
     command
         .args(args)
         .arg("--database-url")

@@ -243,7 +243,60 @@ async fn no_session_for_a_wrong_digest_the_pbx_itself_or_users() {
     .await;
     send(&mut ws, json!({"mt": "UiSession"})).await;
     assert!(recv(&mut ws).await.expect("UiSessionResult")["token"].is_string());
-    let page = reqwest::get(format!("{}/{APP}.htm", app.base))
+    let csp = ui_csp(&app).await;
+    assert!(!csp.contains("evil.example"), "{csp}");
+    app.stop().await;
+}
+
+/// The CSP of the UI behind the sign-in (restricted to the allowed framers).
+async fn ui_csp(app: &TestApp) -> String {
+    let page = no_redirects()
+        .get(format!("{}/ui/login", app.base))
+        .send()
+        .await
+        .expect("login page");
+    page.headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Real installs reach myApps under other names: every origin a PBX-signed login names in
+/// `info.appurl` may frame the UI. A framer we do not know gets the page saying what to set,
+/// and `doctor` names it.
+#[tokio::test]
+async fn origins_the_pbx_names_may_frame_and_a_refused_framer_is_told_and_reported() {
+    let app = spawn_app_with(configure).await;
+    let csp = ui_csp(&app).await;
+    assert!(!csp.contains("https://ap.example.com"), "{csp}");
+    // The PBX's own login names our App object URL on the App Platform (a reverse proxy).
+    let mut pbx = user_login("yealink", "yealink");
+    pbx["info"]["appurl"] =
+        "https://AP.example.com:8443/example.com/yealink/innovaphone-yealink".into();
+    let (_ws, ok) = log_in(&app, pbx, PASSWORD).await;
+    assert_eq!(ok["ok"], true);
+    let mut learned = String::new();
+    for _ in 0..50 {
+        learned = ui_csp(&app).await;
+        if learned.contains("https://ap.example.com:8443") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(learned.contains("https://ap.example.com:8443"), "{learned}");
+    // A user's login names nothing that we trust for framing.
+    let mut user = user_login("jdoe", "yealink");
+    user["info"]["appurl"] = "https://user-said.example/x".into();
+    let _ = log_in(&app, user, PASSWORD).await;
+    assert!(!ui_csp(&app).await.contains("user-said.example"));
+
+    // Framed by an unknown origin: the page is shown (any framer), says why, and names the fix.
+    let page = no_redirects()
+        .get(format!("{}/{APP}.htm?lang=en&name=yealink", app.base))
+        .header("referer", "https://10.0.0.9:8443/PBX0/APPS/myapps.htm")
+        .header("sec-fetch-dest", "iframe")
+        .send()
         .await
         .expect("app page");
     let csp = page
@@ -252,7 +305,75 @@ async fn no_session_for_a_wrong_digest_the_pbx_itself_or_users() {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    assert!(!csp.contains("evil.example"), "{csp}");
+    assert!(csp.ends_with("frame-ancestors https: http:"), "{csp}");
+    let html = page.text().await.unwrap_or_default();
+    assert!(
+        html.contains("data-refused-origin=\"https://10.0.0.9:8443\""),
+        "{html}"
+    );
+    assert!(html.contains("innovaphone.frame_origins"), "{html}");
+    // An allowed framer is not refused.
+    let page = no_redirects()
+        .get(format!("{}/{APP}.htm", app.base))
+        .header("referer", format!("{MYAPPS}/PBX0/APPS/myapps.htm"))
+        .header("sec-fetch-dest", "iframe")
+        .send()
+        .await
+        .expect("app page");
+    let html = page.text().await.unwrap_or_default();
+    assert!(html.contains("data-refused-origin=\"\""), "{html}");
+
+    let mut report = String::new();
+    for _ in 0..50 {
+        let out = crate::cli::cli_with_env(
+            &app,
+            &["doctor"],
+            &[
+                ("YEALINK_PROV_INNOVAPHONE__PASSWORD", PASSWORD),
+                (
+                    "YEALINK_PROV_INNOVAPHONE__FRAME_ORIGINS",
+                    &format!("[\"{MYAPPS}\"]"),
+                ),
+            ],
+        )
+        .await;
+        report = String::from_utf8_lossy(&out.stdout).into_owned();
+        if report.contains("https://10.0.0.9:8443") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let line = report
+        .lines()
+        .find(|l| l.contains("myapps_frame"))
+        .unwrap_or_default();
+    assert!(line.starts_with("[WARN]"), "{report}");
+    assert!(line.contains("https://10.0.0.9:8443"), "{report}");
+    assert!(line.contains("innovaphone.frame_origins"), "{report}");
+    assert!(line.contains("https://ap.example.com:8443"), "{report}");
+    app.stop().await;
+}
+
+/// myApps shows `<App object URL>.png` as the app's tile (ExternalAppService.htm: 50x50 px).
+#[tokio::test]
+async fn the_tile_icon_is_served_beside_the_app_page() {
+    let app = spawn_app_with(configure).await;
+    for query in ["", "?scheme=dark"] {
+        let icon = reqwest::get(format!("{}/{APP}.png{query}", app.base))
+            .await
+            .expect("icon");
+        assert_eq!(icon.status(), StatusCode::OK, "{query}");
+        assert_eq!(
+            icon.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("image/png")
+        );
+        let bytes = icon.bytes().await.expect("body");
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{query}");
+        // IHDR: width and height, big-endian, at bytes 16..24.
+        assert_eq!(&bytes[16..24], &[0, 0, 0, 50, 0, 0, 0, 50], "{query}");
+    }
     app.stop().await;
 }
 
@@ -275,9 +396,13 @@ async fn the_app_page_is_served_where_myapps_loads_it() {
         .unwrap_or_default()
         .to_owned();
     assert!(csp.contains("script-src 'self'"), "{csp}");
+    // The sign-in page may be framed anywhere (it says when its framer is not allowed); the
+    // UI behind it only by the allowed origins.
+    assert!(csp.ends_with("frame-ancestors https: http:"), "{csp}");
+    let ui = ui_csp(&app).await;
     assert!(
-        csp.ends_with(&format!("frame-ancestors 'self' {MYAPPS}")),
-        "{csp}"
+        ui.ends_with(&format!("frame-ancestors 'self' {MYAPPS}")),
+        "{ui}"
     );
     let html = page.text().await.unwrap_or_default();
     assert!(
