@@ -7,6 +7,7 @@
 
 mod cfg;
 mod files;
+mod firmware;
 mod location;
 mod mac;
 mod media;
@@ -20,6 +21,7 @@ mod user_agent;
 
 pub use cfg::{CFG_HEADER, MASK, ParseError, is_secret_key, mask_secrets, parse_cfg};
 pub use files::{PhoneFile, classify_file};
+pub use firmware::{Firmware, handset_models};
 pub use location::{Location, location, locations};
 pub use mac::{Mac, MacError, YEALINK_OUIS};
 pub use media::{
@@ -27,8 +29,9 @@ pub use media::{
     TurnServer,
 };
 pub use model::{
-    DEFAULT_ACCOUNT_SLOTS, DEFAULT_HANDSET_SLOTS, Dialect, ModelInfo, common_code_from_firmware,
-    common_file_code, is_legacy_model, known_models, model_info, normalize_model,
+    AccountLayout, DEFAULT_ACCOUNT_SLOTS, DEFAULT_HANDSET_SLOTS, Dialect, ModelInfo,
+    common_code_from_firmware, common_file_code, is_legacy_model, known_models, model_info,
+    normalize_model,
 };
 pub use posix_tz::{iana_zone_for_posix, iana_zone_for_posix_in_year};
 pub use render::{
