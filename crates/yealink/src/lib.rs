@@ -5,7 +5,9 @@
 //!
 //! Decisions and sources: `docs/yealink-rendering.md`.
 
+mod auto_dst;
 mod cfg;
+mod dst_rule;
 mod files;
 mod firmware;
 mod location;
@@ -19,7 +21,9 @@ mod timezone;
 mod tz_table;
 mod user_agent;
 
+pub use auto_dst::auto_dst_rule;
 pub use cfg::{CFG_HEADER, MASK, ParseError, is_secret_key, mask_secrets, parse_cfg};
+pub use dst_rule::{DstDate, DstRule};
 pub use files::{PhoneFile, classify_file};
 pub use firmware::{Firmware, handset_models};
 pub use location::{Location, location, locations};
@@ -36,7 +40,7 @@ pub use model::{
 pub use posix_tz::{iana_zone_for_posix, iana_zone_for_posix_in_year};
 pub use render::{
     Account, GENERATED_COMMENT, MAX_REPEAT_MINUTES, MacFileInput, Provisioning, RenderError,
-    render_common_cfg, render_mac_boot, render_mac_cfg, settings_params,
+    render_common_cfg, render_mac_boot, render_mac_cfg, settings_params, time_zone_params,
 };
 pub use settings::{PhoneSettings, Transport, UnknownTransport};
 pub use timezone::{

@@ -14,7 +14,7 @@ use crate::media::{
     srtp_encryption,
 };
 use crate::model::{AccountLayout, Dialect};
-use crate::timezone::{TimeZoneError, resolve_time_zone};
+use crate::timezone::{TimeZoneError, YealinkTimeZone, resolve_time_zone};
 
 pub use crate::cfg::{ParseError, is_secret_key, mask_secrets, parse_cfg};
 pub use crate::settings::{PhoneSettings, Transport, UnknownTransport};
@@ -288,13 +288,14 @@ pub fn render_mac_cfg(input: &MacFileInput<'_>) -> Result<String, RenderError> {
         provisioning.password,
     )?;
     // The key appears once per login; the phone tells them apart by the name before ':'.
-    out.param(
-        "static.security.user_password",
-        &format!("admin:{}", input.admin_password),
-    )?;
+    // `user` first, as wazo writes them, so a reader that keeps the last value sees admin's.
     out.param(
         "static.security.user_password",
         &format!("user:{}", input.user_password),
+    )?;
+    out.param(
+        "static.security.user_password",
+        &format!("admin:{}", input.admin_password),
     )?;
     if let Some(url) = input.trusted_ca_url {
         check_url("static.trusted_certificates.url", url)?;
@@ -463,15 +464,8 @@ pub fn settings_params(
         let second = ntp.get(1).copied().unwrap_or(first);
         params.push(("local_time.ntp_server2", second.to_string()));
     }
-    params.extend([
-        ("local_time.time_zone", zone.offset),
-        ("local_time.time_zone_name", zone.name),
-        // 2 = automatic from the phone's AutoDST rule for the name; 0 also silences a stale rule.
-        (
-            "local_time.summer_time",
-            if zone.observes_dst { "2" } else { "0" }.to_string(),
-        ),
-    ]);
+    params.extend([]);
+    params.extend(time_zone_params(&zone));
     if dialect.is_dect() {
         // A base has no screen of its own: the handsets' language is a number.
         params.push(("lang.wui", place.language.to_string()));
@@ -495,6 +489,27 @@ pub fn settings_params(
         ("static.wui.http_enable", flag(false)),
     ]);
     Ok(params)
+}
+
+/// The time zone keys for `zone`: offset, name and summer time, plus the dates when summer
+/// time is written out.
+pub fn time_zone_params(zone: &YealinkTimeZone) -> Vec<(&'static str, String)> {
+    let mut params = vec![
+        ("local_time.time_zone", zone.offset.clone()),
+        ("local_time.time_zone_name", zone.name.clone()),
+        // 2 = automatic from the phone's AutoDST rule for the name; 1 = the dates below, where
+        // that rule would be wrong this year; 0 also silences a stale rule.
+        ("local_time.summer_time", zone.summer_time().to_string()),
+    ];
+    if let Some(rule) = zone.manual_dst {
+        params.extend([
+            ("local_time.dst_time_type", rule.type_code().to_string()),
+            ("local_time.start_time", rule.start.key_value()),
+            ("local_time.end_time", rule.end.key_value()),
+            ("local_time.offset_time", rule.save_minutes.to_string()),
+        ]);
+    }
+    params
 }
 
 /// `custom.handset.language` for a `lang.gui` name: 0 English, 1 French, 2 German, 3 Italian,

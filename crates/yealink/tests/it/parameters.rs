@@ -164,6 +164,15 @@ fn rendered_keys() -> BTreeMap<String, BTreeSet<&'static str>> {
                         add(&render_common_cfg(&s, dialect, common).unwrap(), dialect);
                     }
                     add(&render_mac_boot(mac, Some(108)), dialect);
+                    // A zone whose summer time is written out (Egypt: no AutoDST rule).
+                    let cairo = PhoneSettings {
+                        time_zone: "Africa/Cairo".into(),
+                        ..s.clone()
+                    };
+                    add(
+                        &render_common_cfg(&cairo, dialect, Firmware::NONE).unwrap(),
+                        dialect,
+                    );
                     for profile in &media {
                         for ca in [None, Some("https://prov.example.com/prov/t/ca.pem")] {
                             for baseline in [None, Some(&s)] {
