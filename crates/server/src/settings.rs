@@ -738,3 +738,61 @@ mod tests {
         assert!(s.set_from_text("pbx_reverse_proxy", "x").is_err());
     }
 }
+
+#[cfg(test)]
+mod dect_firmware_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Issue 17, item 8: W90B and W90DM share a common file but not the firmware; both can
+    /// be upgraded, each from its own MAC file. Desk phones sharing a file still share a URL.
+    #[test]
+    fn w90b_and_w90dm_take_different_firmware() {
+        let mut s = Settings::default();
+        s.set_from_text(
+            "firmware_url.W90B",
+            "https://fw.example/W90B-130.87.0.18.rom",
+        )
+        .unwrap();
+        s.set_from_text(
+            "firmware_url.W90DM",
+            "https://fw.example/W90DM-130.87.0.18.rom",
+        )
+        .unwrap();
+        s.set_from_text("handset_firmware_url.w56h", "https://fw.example/W56H.rom")
+            .unwrap();
+        assert!(s.validate().is_ok());
+        assert!(s.common_file_firmware(130).url.is_none());
+        let dm = s.mac_file_firmware(yealink::model_info("W90DM"));
+        assert_eq!(dm.url, Some("https://fw.example/W90DM-130.87.0.18.rom"));
+        let base = s.mac_file_firmware(yealink::model_info("W90B"));
+        assert_eq!(base.url, Some("https://fw.example/W90B-130.87.0.18.rom"));
+        assert!(s.mac_file_firmware(None).url.is_none());
+
+        assert!(
+            s.set_from_text("handset_firmware_url.W99H", "https://fw.example/x.rom")
+                .is_err()
+        );
+        s.handset_firmware_urls.remove("W99H");
+        s.set_from_text("firmware_url.T53", "https://fw.example/a.rom")
+            .unwrap();
+        assert!(
+            s.set_from_text("firmware_url.T53W", "https://fw.example/b.rom")
+                .is_err()
+        );
+    }
+
+    /// Issue 17, item 11: the user login's password is random-looking, stable, and follows
+    /// the admin password.
+    #[test]
+    fn user_password_is_derived_from_the_admin_password() {
+        let a = crate::secret::phone_user_password("Adm1n-Secret");
+        assert_eq!(a.len(), 16);
+        assert_eq!(a, crate::secret::phone_user_password("Adm1n-Secret"));
+        assert_ne!(a, crate::secret::phone_user_password("Adm1n-Secret2"));
+        assert!(
+            a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+    }
+}

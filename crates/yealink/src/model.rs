@@ -197,14 +197,36 @@ impl ModelInfo {
 /// Models whose firmware is V80 or older and does not know the `static.` parameter names we
 /// write. They are not in the table: the server refuses them with a clear message rather than
 /// serving files they would half ignore (see `docs/yealink-parameters.md`).
-static LEGACY_MODELS: &[&str] = &[
-    "T20P", "T22P", "T26P", "T28P", "T32G", "T38G", "VP530", "VP530P",
+/// Each with the newest firmware it runs: T49G's last plugin is wazo's `v80` (its FusionPBX
+/// template `t49g/y000000000051.cfg` has no `static.` name), the original T19P/T21P (not E2)
+/// stop at V73 like the T2xP (FusionPBX `t19p/`, `t21p/` without `static.`).
+static LEGACY_MODELS: &[(&str, &str)] = &[
+    ("T19P", "V73"),
+    ("T20P", "V73"),
+    ("T21P", "V73"),
+    ("T22P", "V73"),
+    ("T26P", "V73"),
+    ("T28P", "V73"),
+    ("T32G", "V80"),
+    ("T38G", "V80"),
+    ("T49G", "V80"),
+    ("VP530", "V80"),
+    ("VP530P", "V80"),
 ];
 
 /// Whether `model` is one of the V80-and-older models we do not provision (ignores case and
 /// `SIP-`/`VP-` prefixes, like [`model_info`]).
 pub fn is_legacy_model(model: &str) -> bool {
-    LEGACY_MODELS.contains(&normalize_model(model).as_str())
+    legacy_firmware(model).is_some()
+}
+
+/// The newest firmware a legacy model runs (`V73`, `V80`), to name it when refusing.
+pub fn legacy_firmware(model: &str) -> Option<&'static str> {
+    let wanted = normalize_model(model);
+    LEGACY_MODELS
+        .iter()
+        .find(|(name, _)| *name == wanted)
+        .map(|(_, firmware)| *firmware)
 }
 
 /// From the table in the reference (B4), which follows FusionPBX's template folders and
@@ -241,7 +263,6 @@ static MODELS: &[ModelInfo] = &[
     a("T42G", 29, "T4x", 12),
     a("T46G", 28, "T4x", 16),
     a("T48G", 35, "T4x", 16),
-    a("T49G", 51, "T4x", 16),
     a("T41S", 68, "T4xS", 6),
     a("T42S", 67, "T4xS", 12),
     a("T46S", 66, "T4xS", 16),
@@ -364,7 +385,7 @@ mod tests {
     fn lookups_ignore_case_and_prefixes() {
         assert_eq!(common_file_code("t46u"), Some(108));
         assert_eq!(common_file_code("SIP-T46U"), Some(108));
-        assert_eq!(common_file_code("VP-T49G"), Some(51));
+        assert_eq!(common_file_code("SIP-T48G"), Some(35));
         assert_eq!(common_file_code("T99X"), None);
     }
 

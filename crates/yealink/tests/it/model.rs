@@ -2,7 +2,7 @@
 
 use yealink::{
     DEFAULT_ACCOUNT_SLOTS, Dialect, common_code_from_firmware, common_file_code, is_legacy_model,
-    known_models, model_info,
+    known_models, legacy_firmware, model_info,
 };
 
 #[test]
@@ -21,7 +21,6 @@ fn reference_table_codes() {
         ("T42G", 29),
         ("T46G", 28),
         ("T48G", 35),
-        ("T49G", 51),
         ("CP860", 37),
         ("CP920", 78),
         ("CP925", 148),
@@ -131,7 +130,7 @@ fn unknown_and_excluded_models() {
     assert_eq!(common_file_code("T28P"), None);
     assert_eq!(common_file_code("T41U"), None);
     assert_eq!(common_file_code(""), None);
-    assert_eq!(model_info("sip vp-t49g").map(|m| m.name), Some("T49G"));
+    assert_eq!(model_info("sip-t48g").map(|m| m.name), Some("T48G"));
 }
 
 #[test]
@@ -154,6 +153,18 @@ fn firmware_fallback_is_the_first_field() {
         common_file_code("T48S"),
         common_code_from_firmware("66.86.0.15")
     );
+}
+
+/// Issue 17, item 9: T49G runs V80 at most, the original T19P/T21P V73; refused by name.
+#[test]
+fn v80_and_v73_models_are_refused_with_their_firmware() {
+    assert_eq!(model_info("SIP VP-T49G"), None);
+    assert_eq!(legacy_firmware("VP-T49G"), Some("V80"));
+    assert_eq!(legacy_firmware("SIP-T19P"), Some("V73"));
+    assert_eq!(legacy_firmware("T21P"), Some("V73"));
+    // The E2 generation runs current firmware and stays.
+    assert_eq!(legacy_firmware("T19P_E2"), None);
+    assert!(model_info("T19P_E2").is_some());
 }
 
 /// Issue 17, item 8: each DECT base gets the names its own template uses, for as many
