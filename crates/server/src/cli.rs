@@ -475,6 +475,7 @@ fn print_device(v: &DeviceView, reveal: bool) {
     println!("HTTP username:       {}", v.http_username);
     println!("HTTP password:       {}", v.http_password);
     println!("Phone web admin:     admin / {}", v.phone_admin_password);
+    println!("Phone web user:      user / {}", v.phone_user_password);
     if !v.overrides.is_empty() {
         println!(
             "Overrides:           {}",

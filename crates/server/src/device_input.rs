@@ -135,11 +135,11 @@ fn check_model(model: Option<String>) -> Result<Option<String>, FieldError> {
         return Ok(None);
     };
     let upper = model.to_ascii_uppercase();
-    if yealink::is_legacy_model(&upper) {
+    if let Some(firmware) = yealink::legacy_firmware(&upper) {
         return Err(err(
             "model",
             format!(
-                "{model:?} runs Yealink firmware V80 or older, which does not know the static.* parameter names yealink-prov writes; this model is not supported"
+                "{model:?} runs Yealink firmware {firmware} at most, which does not know the static.* parameter names yealink-prov writes; this model is not supported"
             ),
         ));
     }

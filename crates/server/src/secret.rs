@@ -45,5 +45,25 @@ pub fn random_token(len: usize) -> String {
         .collect()
 }
 
+/// The password of a phone's `user` web login: derived from its random admin password, so it
+/// is as unpredictable as that one and changes with it, without a second stored secret
+/// (decision 73). HMAC-SHA256 keyed with the admin password over a fixed label, the first
+/// 16 characters of its URL-safe base64 (96 bits).
+pub fn phone_user_password(admin_password: &str) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac as _};
+    const LABEL: &[u8] = b"yealink-prov phone web login: user";
+    // HMAC accepts keys of any length, so this cannot fail; an empty string would be refused
+    // by the renderer rather than written.
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(admin_password.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(LABEL);
+    let digest = mac.finalize().into_bytes();
+    let mut encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+    encoded.truncate(16);
+    encoded
+}
+
 /// Shown instead of a secret's value.
 pub const MASK: &str = "********";

@@ -792,7 +792,7 @@ impl Service {
             PhoneFile::Common(file_code) => yealink::render_common_cfg(
                 &settings.phone,
                 dialect_for_code(Some(file_code)),
-                settings.firmware_url_for_code(file_code),
+                settings.common_file_firmware(file_code),
             )
             .map(Some)
             .map_err(|e| failed(&e)),
@@ -809,9 +809,10 @@ impl Service {
                     .map_err(|e| failed(&e))?;
                 // The MAC file speaks the dialect of the common file the boot file includes, so
                 // the baseline comparison compares like with like.
-                let model =
-                    device_model(record, ua, model_seen).or_else(|| code.and_then(model_for_code));
+                let known_model = device_model(record, ua, model_seen);
+                let model = known_model.or_else(|| code.and_then(model_for_code));
                 let ca_url = format!("{url}{CA_FILE}");
+                let user_password = crate::secret::phone_user_password(&record.admin_password);
                 let input = yealink::MacFileInput {
                     mac: record.mac,
                     account: yealink::Account {
@@ -829,6 +830,7 @@ impl Service {
                         password: &record.http_password,
                     },
                     admin_password: &record.admin_password,
+                    user_password: &user_password,
                     settings: &effective,
                     // The boot file includes the common file exactly when the code is known.
                     common_baseline: code.map(|_| &settings.phone),
@@ -836,7 +838,8 @@ impl Service {
                     dialect: dialect_for_code(code),
                     account_slots: model
                         .map_or(yealink::DEFAULT_ACCOUNT_SLOTS, |m| m.account_slots()),
-                    handsets: model.map_or(0, |m| m.handset_slots()),
+                    layout: model.map_or(yealink::AccountLayout::DESK, |m| m.account_layout()),
+                    firmware: settings.mac_file_firmware(known_model),
                     trusted_ca_url: settings.ca_certificate.is_some().then_some(ca_url.as_str()),
                 };
                 yealink::render_mac_cfg(&input)

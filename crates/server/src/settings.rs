@@ -37,8 +37,13 @@ pub struct Settings {
     /// device, so by default it is left as the PBX has it.
     pub pbx_reverse_proxy: ReverseProxy,
     /// Firmware file URL per model (`T46U` -> `https://.../T46U-108.87.0.10.rom`), written as
-    /// `static.firmware.url` into that model's common file.
+    /// `static.firmware.url` into that model's common file, or into the device's own file for
+    /// models whose common file is shared with a model of other firmware (W90B and W90DM ...,
+    /// `yealink::ModelInfo::firmware_in_mac_file`).
     pub firmware_urls: BTreeMap<String, String>,
+    /// DECT handset firmware per handset model (`W56H` -> URL), written as
+    /// `over_the_air.url.<handset>` for every base whose template lists that handset.
+    pub handset_firmware_urls: BTreeMap<String, String>,
     /// PEM of a private CA that signs the PBX's (or our) certificate. Served to enrolled
     /// phones as `/prov/<token>/ca.pem` and named by `static.trusted_certificates.url`.
     pub ca_certificate: Option<String>,
@@ -135,6 +140,7 @@ impl Default for Settings {
             rps_server_name: None,
             pbx_reverse_proxy: ReverseProxy::Keep,
             firmware_urls: BTreeMap::new(),
+            handset_firmware_urls: BTreeMap::new(),
             ca_certificate: None,
         }
     }
@@ -332,17 +338,16 @@ fn validate_firmware_urls(urls: &BTreeMap<String, String>) -> Result<(), FieldEr
                 format!("write the model as {:?}, not {model:?}", info.name),
             ));
         }
-        let lower = url.to_ascii_lowercase();
-        if !(lower.starts_with("https://") || lower.starts_with("http://"))
-            || url.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
+        if !is_firmware_url(url) {
             return Err(field_error(
                 "firmware_urls",
                 format!("{model}: the firmware URL must be http(s):// without spaces"),
             ));
         }
-        // One common file per code: models sharing it must share the firmware file too.
-        if let Some((other, other_url)) = by_code.insert(info.common_code, (model, url))
+        // One common file per code: models sharing it must share the firmware file too,
+        // unless their firmware keys go into each device's own file.
+        if !info.firmware_in_mac_file()
+            && let Some((other, other_url)) = by_code.insert(info.common_code, (model, url))
             && other_url != url
         {
             return Err(field_error(
@@ -351,6 +356,34 @@ fn validate_firmware_urls(urls: &BTreeMap<String, String>) -> Result<(), FieldEr
                     "{other} and {model} share the common file y{:012}.cfg; give them the same firmware URL",
                     info.common_code
                 ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_firmware_url(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://"))
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn validate_handset_firmware_urls(urls: &BTreeMap<String, String>) -> Result<(), FieldError> {
+    let known = yealink::handset_models();
+    for (handset, url) in urls {
+        if !known.contains(&handset.as_str()) {
+            return Err(field_error(
+                "handset_firmware_urls",
+                format!(
+                    "unknown Yealink handset {handset:?}; known: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+        if !is_firmware_url(url) {
+            return Err(field_error(
+                "handset_firmware_urls",
+                format!("{handset}: the firmware URL must be http(s):// without spaces"),
             ));
         }
     }
@@ -463,6 +496,7 @@ impl Settings {
             ));
         }
         validate_firmware_urls(&self.firmware_urls)?;
+        validate_handset_firmware_urls(&self.handset_firmware_urls)?;
         if let Some(pem) = &self.ca_certificate {
             validate_ca_certificate(pem)?;
         }
@@ -472,13 +506,43 @@ impl Settings {
         validate_phone_settings(&self.phone)
     }
 
-    /// The firmware URL for the models of common-file `code` (they share one, see
-    /// [`validate_firmware_urls`]).
-    pub fn firmware_url_for_code(&self, code: u16) -> Option<&str> {
-        self.firmware_urls
+    /// The firmware keys of common file `code`: its models share one firmware URL (see
+    /// [`validate_firmware_urls`]) and one handset list. None where the keys go into each
+    /// device's own file instead ([`Settings::mac_file_firmware`]).
+    pub fn common_file_firmware(&self, code: u16) -> yealink::Firmware<'_> {
+        let Some(model) = yealink::known_models()
             .iter()
-            .find(|(model, _)| yealink::common_file_code(model) == Some(code))
-            .map(|(_, url)| url.as_str())
+            .find(|m| m.common_code == code)
+            .filter(|m| !m.firmware_in_mac_file())
+        else {
+            return yealink::Firmware::NONE;
+        };
+        yealink::Firmware {
+            model: Some(model),
+            url: self
+                .firmware_urls
+                .iter()
+                .find(|(name, _)| yealink::common_file_code(name) == Some(code))
+                .map(|(_, url)| url.as_str()),
+            handset_urls: Some(&self.handset_firmware_urls),
+        }
+    }
+
+    /// The firmware keys of a device's own file: only for a model known for certain (never
+    /// guessed from the common-file code, which would push a W90B's file to a W90DM) whose
+    /// firmware keys go there.
+    pub fn mac_file_firmware(
+        &self,
+        model: Option<&'static yealink::ModelInfo>,
+    ) -> yealink::Firmware<'_> {
+        match model.filter(|m| m.firmware_in_mac_file()) {
+            None => yealink::Firmware::NONE,
+            Some(model) => yealink::Firmware {
+                model: Some(model),
+                url: self.firmware_urls.get(model.name).map(String::as_str),
+                handset_urls: Some(&self.handset_firmware_urls),
+            },
+        }
     }
 
     pub fn scheme(&self) -> Option<Scheme> {
@@ -540,6 +604,14 @@ impl Settings {
                 self.phone.backup_registrar = (!value.is_empty()).then(|| value.to_owned())
             }
             "ca_certificate" => self.ca_certificate = (!value.is_empty()).then(|| value.to_owned()),
+            _ if key.starts_with("handset_firmware_url.") => {
+                let handset = key["handset_firmware_url.".len()..].to_ascii_uppercase();
+                if value.is_empty() {
+                    self.handset_firmware_urls.remove(&handset);
+                } else {
+                    self.handset_firmware_urls.insert(handset, value.to_owned());
+                }
+            }
             _ if key.starts_with("firmware_url.") => {
                 let model = yealink::normalize_model(&key["firmware_url.".len()..]);
                 if value.is_empty() {
@@ -664,5 +736,63 @@ mod tests {
         s.set_from_text("pbx_reverse_proxy", "on").unwrap();
         assert_eq!(s.pbx_reverse_proxy, ReverseProxy::On);
         assert!(s.set_from_text("pbx_reverse_proxy", "x").is_err());
+    }
+}
+
+#[cfg(test)]
+mod dect_firmware_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Issue 17, item 8: W90B and W90DM share a common file but not the firmware; both can
+    /// be upgraded, each from its own MAC file. Desk phones sharing a file still share a URL.
+    #[test]
+    fn w90b_and_w90dm_take_different_firmware() {
+        let mut s = Settings::default();
+        s.set_from_text(
+            "firmware_url.W90B",
+            "https://fw.example/W90B-130.87.0.18.rom",
+        )
+        .unwrap();
+        s.set_from_text(
+            "firmware_url.W90DM",
+            "https://fw.example/W90DM-130.87.0.18.rom",
+        )
+        .unwrap();
+        s.set_from_text("handset_firmware_url.w56h", "https://fw.example/W56H.rom")
+            .unwrap();
+        assert!(s.validate().is_ok());
+        assert!(s.common_file_firmware(130).url.is_none());
+        let dm = s.mac_file_firmware(yealink::model_info("W90DM"));
+        assert_eq!(dm.url, Some("https://fw.example/W90DM-130.87.0.18.rom"));
+        let base = s.mac_file_firmware(yealink::model_info("W90B"));
+        assert_eq!(base.url, Some("https://fw.example/W90B-130.87.0.18.rom"));
+        assert!(s.mac_file_firmware(None).url.is_none());
+
+        assert!(
+            s.set_from_text("handset_firmware_url.W99H", "https://fw.example/x.rom")
+                .is_err()
+        );
+        s.handset_firmware_urls.remove("W99H");
+        s.set_from_text("firmware_url.T53", "https://fw.example/a.rom")
+            .unwrap();
+        assert!(
+            s.set_from_text("firmware_url.T53W", "https://fw.example/b.rom")
+                .is_err()
+        );
+    }
+
+    /// Issue 17, item 11: the user login's password is random-looking, stable, and follows
+    /// the admin password.
+    #[test]
+    fn user_password_is_derived_from_the_admin_password() {
+        let a = crate::secret::phone_user_password("Adm1n-Secret");
+        assert_eq!(a.len(), 16);
+        assert_eq!(a, crate::secret::phone_user_password("Adm1n-Secret"));
+        assert_ne!(a, crate::secret::phone_user_password("Adm1n-Secret2"));
+        assert!(
+            a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
     }
 }

@@ -4,7 +4,7 @@ use prov_store::{Device, DeviceStatus, PhoneRequest};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::secret::MASK;
+use crate::secret::{MASK, phone_user_password};
 use crate::service::{Service, overrides_of};
 use crate::settings::SettingsOverride;
 
@@ -25,6 +25,8 @@ pub struct DeviceView {
     pub http_username: String,
     pub http_password: String,
     pub phone_admin_password: String,
+    /// The phone's `user` web login, derived from the admin password (decision 73).
+    pub phone_user_password: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -113,6 +115,7 @@ impl DeviceView {
             http_username: r.mac.to_string(),
             http_password: shown(&r.http_password, reveal),
             phone_admin_password: shown(&r.admin_password, reveal),
+            phone_user_password: shown(&phone_user_password(&r.admin_password), reveal),
             created_at: r.created_at,
             updated_at: r.updated_at,
             status: StatusView::from_status(&device.status, service.pbx_config_state(r.mac)),

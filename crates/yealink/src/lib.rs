@@ -5,8 +5,11 @@
 //!
 //! Decisions and sources: `docs/yealink-rendering.md`.
 
+mod auto_dst;
 mod cfg;
+mod dst_rule;
 mod files;
+mod firmware;
 mod location;
 mod mac;
 mod media;
@@ -18,8 +21,11 @@ mod timezone;
 mod tz_table;
 mod user_agent;
 
+pub use auto_dst::auto_dst_rule;
 pub use cfg::{CFG_HEADER, MASK, ParseError, is_secret_key, mask_secrets, parse_cfg};
+pub use dst_rule::{DstDate, DstRule};
 pub use files::{PhoneFile, classify_file};
+pub use firmware::{Firmware, handset_models};
 pub use location::{Location, location, locations};
 pub use mac::{Mac, MacError, YEALINK_OUIS};
 pub use media::{
@@ -27,13 +33,14 @@ pub use media::{
     TurnServer,
 };
 pub use model::{
-    DEFAULT_ACCOUNT_SLOTS, DEFAULT_HANDSET_SLOTS, Dialect, ModelInfo, common_code_from_firmware,
-    common_file_code, is_legacy_model, known_models, model_info, normalize_model,
+    AccountLayout, DEFAULT_ACCOUNT_SLOTS, DEFAULT_HANDSET_SLOTS, Dialect, ModelInfo,
+    common_code_from_firmware, common_file_code, is_legacy_model, known_models, legacy_firmware,
+    model_info, normalize_model,
 };
 pub use posix_tz::{iana_zone_for_posix, iana_zone_for_posix_in_year};
 pub use render::{
     Account, GENERATED_COMMENT, MAX_REPEAT_MINUTES, MacFileInput, Provisioning, RenderError,
-    render_common_cfg, render_mac_boot, render_mac_cfg, settings_params,
+    render_common_cfg, render_mac_boot, render_mac_cfg, settings_params, time_zone_params,
 };
 pub use settings::{PhoneSettings, Transport, UnknownTransport};
 pub use timezone::{

@@ -12,9 +12,12 @@ pub enum Dialect {
     Classic,
     /// Firmware V83 and later with `static.ice.enable`: T3x, T4xU, T5x, T7x/T8x, CP965, AX.
     Current,
-    /// DECT bases (W5x, W60B, W70B, W80B, W90): `Current` names, no phone GUI language, a
-    /// numeric handset language, handset line assignment and SIP server templates.
+    /// DECT bases on V82 and later (W60B, W70B, W75, W80, W90): `Current` names, no phone GUI
+    /// language, a numeric handset language.
     Dect,
+    /// W52P/W56P on V81, their last firmware: as `Dect`, but the firmware URL and the handset
+    /// configuration switch have no `static.` prefix (wazo's V81 W52P template).
+    DectV81,
 }
 
 impl Dialect {
@@ -26,9 +29,51 @@ impl Dialect {
     pub fn ice_key(self) -> &'static str {
         match self {
             Dialect::Classic => "ice.enable",
-            Dialect::Current | Dialect::Dect => "static.ice.enable",
+            Dialect::Current | Dialect::Dect | Dialect::DectV81 => "static.ice.enable",
         }
     }
+
+    /// Whether this is a DECT base's dialect (handset language, no GUI language).
+    pub fn is_dect(self) -> bool {
+        matches!(self, Dialect::Dect | Dialect::DectV81)
+    }
+
+    /// The base or phone firmware URL key.
+    pub fn firmware_key(self) -> &'static str {
+        match self {
+            Dialect::DectV81 => "firmware.url",
+            _ => "static.firmware.url",
+        }
+    }
+
+    /// The switch that makes handsets take the base's configuration.
+    pub fn handset_configured_key(self) -> &'static str {
+        match self {
+            Dialect::DectV81 => "auto_provision.handset_configured.enable",
+            _ => "static.auto_provision.handset_configured.enable",
+        }
+    }
+}
+
+/// Where a model's MAC file names account 1's SIP server, and which handsets get its line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AccountLayout {
+    /// `account.1.sip_server.N.*` (every model except the multi-cell DECT systems).
+    pub account_server: bool,
+    /// `template.1.*` plus `account.1.sip_server.template = 1` (W70B from 146.87, W75, W80,
+    /// W90).
+    pub server_template: bool,
+    /// Handsets 1 up to this number get account 1 (`handset.N.incoming_lines` ...); 0 = none.
+    pub handset_lines: u8,
+}
+
+impl AccountLayout {
+    /// Desk phones, and any model we do not know.
+    pub const DESK: AccountLayout = AccountLayout {
+        account_server: true,
+        server_template: false,
+        handset_lines: 0,
+    };
 }
 
 /// Accounts cleared (`account.N.enable = 0`) when the model's account count is unknown: the
@@ -37,6 +82,12 @@ pub const DEFAULT_ACCOUNT_SLOTS: u8 = 16;
 
 /// Handset slots given line 1 on a DECT base whose template lists no handset count.
 pub const DEFAULT_HANDSET_SLOTS: u8 = 10;
+
+/// Common-file codes shared by models that need different firmware files (a DECT manager and
+/// its base station: W75DM/W75B, W80DM/W80B, W90DM/W90B; wazo names their files `$PN-...`), and
+/// code 25, whose W52P and W56P have different handsets behind one `over_the_air.url`. For
+/// these the firmware keys go into the MAC file, per device model, as wazo does for all models.
+const FIRMWARE_PER_MODEL_CODES: &[u16] = &[25, 103, 130, 175];
 
 /// One model and the code of its common file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +129,7 @@ impl ModelInfo {
             // CP965 is the one conference phone whose template uses `static.ice.enable`.
             "CP" if self.name == "CP965" => Dialect::Current,
             "T2x" | "T4x" | "T4xS" | "CP" => Dialect::Classic,
+            "DECT" if self.common_code == 25 => Dialect::DectV81,
             "DECT" => Dialect::Dect,
             // T3x, T4xU, T5x, T7x, T8x, AX.
             _ => Dialect::Current,
@@ -90,28 +142,91 @@ impl ModelInfo {
         self.accounts.unwrap_or(DEFAULT_ACCOUNT_SLOTS)
     }
 
-    /// Handset slots of a DECT base (0 for other models): W60B 8 (FusionPBX's W60B template
-    /// lists `handset.1`..`handset.8`), otherwise [`DEFAULT_HANDSET_SLOTS`].
+    /// Handset slots of a DECT base that assigns lines per handset (0 for other models): W60B
+    /// 8 (FusionPBX's W60B template lists `handset.1`..`handset.8`), the multi-cell systems
+    /// none (their templates have no `handset.N.incoming_lines`), otherwise
+    /// [`DEFAULT_HANDSET_SLOTS`].
     pub fn handset_slots(&self) -> u8 {
-        match (self.dialect(), self.name) {
-            (Dialect::Dect, "W60B") => 8,
-            (Dialect::Dect, _) => DEFAULT_HANDSET_SLOTS,
+        match (self.dialect().is_dect(), self.name) {
+            (true, "W60B") => 8,
+            (true, _) if self.multi_cell() => 0,
+            (true, _) => DEFAULT_HANDSET_SLOTS,
             _ => 0,
         }
+    }
+
+    /// How the MAC file names the SIP server and assigns handsets for this model.
+    pub fn account_layout(&self) -> AccountLayout {
+        let handset_lines = self.handset_slots();
+        match self.name {
+            // Both: firmware before 146.87 reads account 1's server, later the template.
+            "W70B" => AccountLayout {
+                account_server: true,
+                server_template: true,
+                handset_lines,
+            },
+            _ if self.multi_cell() => AccountLayout {
+                account_server: false,
+                server_template: true,
+                handset_lines,
+            },
+            _ => AccountLayout {
+                handset_lines,
+                ..AccountLayout::DESK
+            },
+        }
+    }
+
+    /// W75, W80 and W90 systems: SIP servers only as templates (wazo's `base-dect.tpl`).
+    fn multi_cell(&self) -> bool {
+        matches!(self.common_code, 103 | 130 | 175) && self.family == "DECT"
+    }
+
+    /// Whether the firmware keys go into the MAC file (per device model) rather than the
+    /// common file, because models sharing the common file need different firmware.
+    pub fn firmware_in_mac_file(&self) -> bool {
+        FIRMWARE_PER_MODEL_CODES.contains(&self.common_code)
+    }
+
+    /// The handsets whose firmware this base pushes over the air, each with its key.
+    pub fn handset_firmware_keys(&self) -> &'static [(&'static str, &'static str)] {
+        crate::firmware::handset_keys(self)
     }
 }
 
 /// Models whose firmware is V80 or older and does not know the `static.` parameter names we
 /// write. They are not in the table: the server refuses them with a clear message rather than
 /// serving files they would half ignore (see `docs/yealink-parameters.md`).
-static LEGACY_MODELS: &[&str] = &[
-    "T20P", "T22P", "T26P", "T28P", "T32G", "T38G", "VP530", "VP530P",
+/// Each with the newest firmware it runs: T49G's last plugin is wazo's `v80` (its FusionPBX
+/// template `t49g/y000000000051.cfg` has no `static.` name), the original T19P/T21P (not E2)
+/// stop at V73 like the T2xP (FusionPBX `t19p/`, `t21p/` without `static.`).
+static LEGACY_MODELS: &[(&str, &str)] = &[
+    ("T19P", "V73"),
+    ("T20P", "V73"),
+    ("T21P", "V73"),
+    ("T22P", "V73"),
+    ("T26P", "V73"),
+    ("T28P", "V73"),
+    ("T32G", "V80"),
+    ("T38G", "V80"),
+    ("T49G", "V80"),
+    ("VP530", "V80"),
+    ("VP530P", "V80"),
 ];
 
 /// Whether `model` is one of the V80-and-older models we do not provision (ignores case and
 /// `SIP-`/`VP-` prefixes, like [`model_info`]).
 pub fn is_legacy_model(model: &str) -> bool {
-    LEGACY_MODELS.contains(&normalize_model(model).as_str())
+    legacy_firmware(model).is_some()
+}
+
+/// The newest firmware a legacy model runs (`V73`, `V80`), to name it when refusing.
+pub fn legacy_firmware(model: &str) -> Option<&'static str> {
+    let wanted = normalize_model(model);
+    LEGACY_MODELS
+        .iter()
+        .find(|(name, _)| *name == wanted)
+        .map(|(_, firmware)| *firmware)
 }
 
 /// From the table in the reference (B4), which follows FusionPBX's template folders and
@@ -120,7 +235,7 @@ pub fn is_legacy_model(model: &str) -> bool {
 ///
 /// Left out on purpose: T28P, whose code 000 would be `y000000000000.cfg`, a name that clashes
 /// with the common boot file and that [`crate::classify_file`] refuses (the T28P predates boot
-/// files anyway); T41U and W75, whose codes are unconfirmed; the V80-and-older models in
+/// files anyway); T41U, whose code is unconfirmed; the V80-and-older models in
 /// [`LEGACY_MODELS`].
 static MODELS: &[ModelInfo] = &[
     // T2x (E2 generation)
@@ -148,7 +263,6 @@ static MODELS: &[ModelInfo] = &[
     a("T42G", 29, "T4x", 12),
     a("T46G", 28, "T4x", 16),
     a("T48G", 35, "T4x", 16),
-    a("T49G", 51, "T4x", 16),
     a("T41S", 68, "T4xS", 6),
     a("T42S", 67, "T4xS", 12),
     a("T46S", 66, "T4xS", 16),
@@ -189,12 +303,17 @@ static MODELS: &[ModelInfo] = &[
     m("CP965", 143, "CP"),
     // DECT bases
     a("W52P", 25, "DECT", 5),
-    m("W56P", 25, "DECT"),
+    a("W56P", 25, "DECT", 5),
     a("W60B", 77, "DECT", 8),
     a("W70B", 146, "DECT", 10),
-    m("W80B", 103, "DECT"),
-    m("W90B", 130, "DECT"),
-    m("W90DM", 130, "DECT"),
+    // A manager (DM) and its base stations share a common file; the accounts are the
+    // system's (W75 and W90: wazo's DM count; W80: the 100 handsets of FusionPBX's W80 file).
+    a("W75B", 175, "DECT", 20),
+    a("W75DM", 175, "DECT", 20),
+    a("W80B", 103, "DECT", 100),
+    a("W80DM", 103, "DECT", 100),
+    a("W90B", 130, "DECT", 250),
+    a("W90DM", 130, "DECT", 250),
     // Android desk phones
     a("AX83H", 180, "AX", 4),
     a("AX86R", 182, "AX", 4),
@@ -266,7 +385,7 @@ mod tests {
     fn lookups_ignore_case_and_prefixes() {
         assert_eq!(common_file_code("t46u"), Some(108));
         assert_eq!(common_file_code("SIP-T46U"), Some(108));
-        assert_eq!(common_file_code("VP-T49G"), Some(51));
+        assert_eq!(common_file_code("SIP-T48G"), Some(35));
         assert_eq!(common_file_code("T99X"), None);
     }
 

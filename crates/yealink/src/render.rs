@@ -6,14 +6,15 @@ use std::fmt;
 
 use crate::cfg::CFG_HEADER;
 use crate::files::PhoneFile;
+use crate::firmware::Firmware;
 use crate::location::location;
 use crate::mac::Mac;
 use crate::media::{
     ALL_CODEC_ENABLE_KEYS, Codec, MediaProfile, STUN_PORT_KEY, STUN_SERVER_KEY, parse_host_port,
     srtp_encryption,
 };
-use crate::model::Dialect;
-use crate::timezone::{TimeZoneError, resolve_time_zone};
+use crate::model::{AccountLayout, Dialect};
+use crate::timezone::{TimeZoneError, YealinkTimeZone, resolve_time_zone};
 
 pub use crate::cfg::{ParseError, is_secret_key, mask_secrets, parse_cfg};
 pub use crate::settings::{PhoneSettings, Transport, UnknownTransport};
@@ -26,6 +27,8 @@ pub const MAX_REPEAT_MINUTES: u32 = 43_200;
 
 /// The factory admin password, which we never write.
 const FACTORY_ADMIN_PASSWORD: &str = "admin";
+/// The factory password of the web UI's `user` login, which we never write either.
+const FACTORY_USER_PASSWORD: &str = "user";
 
 /// Why a file could not be rendered. Messages name the parameter, never its value (it may be
 /// a secret).
@@ -55,6 +58,10 @@ pub enum RenderError {
         "static.security.user_password: the admin password must not be the factory default; set a device admin password"
     )]
     FactoryAdminPassword,
+    #[error(
+        "static.security.user_password: the user login's password must not be the factory default nor the admin password"
+    )]
+    WeakUserPassword,
     #[error("{parameter} must be an http:// or https:// URL without spaces")]
     Url { parameter: &'static str },
 }
@@ -97,6 +104,9 @@ pub struct MacFileInput<'a> {
     pub provisioning: Provisioning<'a>,
     /// Web UI admin password (`static.security.user_password = admin:<this>`); never `admin`.
     pub admin_password: &'a str,
+    /// Web UI password of the `user` login (`static.security.user_password = user:<this>`);
+    /// never `user`, never the admin password.
+    pub user_password: &'a str,
     /// The settings in effect for this device (common settings plus its overrides).
     pub settings: &'a PhoneSettings,
     /// What the included common file already sets. `None` when the boot file includes no
@@ -112,9 +122,13 @@ pub struct MacFileInput<'a> {
     /// previous deployment set up stop registering: [`crate::ModelInfo::account_slots`], or
     /// [`crate::DEFAULT_ACCOUNT_SLOTS`] for an unknown model.
     pub account_slots: u8,
-    /// DECT only: handsets 1 up to this number get account 1 as their line
-    /// ([`crate::ModelInfo::handset_slots`]); ignored for other dialects.
-    pub handsets: u8,
+    /// Where account 1's SIP server is named and which handsets get its line
+    /// ([`crate::ModelInfo::account_layout`], or [`AccountLayout::DESK`] for an unknown model).
+    pub layout: AccountLayout,
+    /// Firmware keys written here rather than in the common file, for models whose common
+    /// file is shared with a model of different firmware
+    /// ([`crate::ModelInfo::firmware_in_mac_file`]); [`Firmware::NONE`] otherwise.
+    pub firmware: Firmware<'a>,
     /// Where the phone downloads the private CA that signs the PBX's certificate
     /// (`static.trusted_certificates.url`); `None` leaves the phone's trust settings alone.
     pub trusted_ca_url: Option<&'a str>,
@@ -143,21 +157,37 @@ fn include_line(file: PhoneFile) -> String {
 }
 
 /// The per-model common file: exactly [`settings_params`] of the common settings in the
-/// model's dialect, then `static.firmware.url` when a firmware file is set for the model.
+/// model's dialect, then the firmware keys (the model's firmware file and, on a DECT base,
+/// its handsets' files) when set.
 pub fn render_common_cfg(
     settings: &PhoneSettings,
     dialect: Dialect,
-    firmware_url: Option<&str>,
+    firmware: Firmware<'_>,
 ) -> Result<String, RenderError> {
     let mut out = CfgWriter::new();
     for (key, value) in settings_params(settings, dialect)? {
         out.param(key, &value)?;
     }
-    if let Some(url) = firmware_url.filter(|url| !url.is_empty()) {
-        check_url("static.firmware.url", url)?;
-        out.param("static.firmware.url", url)?;
-    }
+    write_firmware(&mut out, dialect, &firmware)?;
     Ok(out.finish())
+}
+
+/// The firmware URL (the dialect names its key) and the handset files over the air.
+fn write_firmware(
+    out: &mut CfgWriter,
+    dialect: Dialect,
+    firmware: &Firmware<'_>,
+) -> Result<(), RenderError> {
+    if let Some(url) = firmware.url.filter(|url| !url.is_empty()) {
+        let key = dialect.firmware_key();
+        check_url(key, url)?;
+        out.param(key, url)?;
+    }
+    for (key, url) in firmware.handset_params() {
+        check_url(key, url)?;
+        out.param(key, url)?;
+    }
+    Ok(())
 }
 
 /// The device's own file: its account, its provisioning binding and admin password, the media
@@ -187,10 +217,14 @@ pub fn render_mac_cfg(input: &MacFileInput<'_>) -> Result<String, RenderError> {
     if input.admin_password == FACTORY_ADMIN_PASSWORD {
         return Err(RenderError::FactoryAdminPassword);
     }
+    require("static.security.user_password", input.user_password)?;
+    if input.user_password == FACTORY_USER_PASSWORD || input.user_password == input.admin_password {
+        return Err(RenderError::WeakUserPassword);
+    }
 
     let backup = backup_registrar(input.settings)?;
     let transport_code = transport.yealink_code().to_string();
-    let dect = input.dialect == Dialect::Dect;
+    let layout = input.layout;
 
     let mut out = CfgWriter::new();
     out.param("account.1.enable", "1")?;
@@ -199,18 +233,20 @@ pub fn render_mac_cfg(input: &MacFileInput<'_>) -> Result<String, RenderError> {
     out.param("account.1.auth_name", account.auth_name)?;
     out.param("account.1.user_name", account.user_name)?;
     out.param("account.1.password", account.password)?;
-    // Written on DECT bases too: firmware before 146.87 reads the server from here, later
-    // firmware from the template below, which the account then names.
-    out.param("account.1.sip_server.1.address", account.registrar_host)?;
-    out.param("account.1.sip_server.1.port", &port.to_string())?;
-    out.param("account.1.sip_server.1.transport_type", &transport_code)?;
-    if let Some((host, backup_port)) = &backup {
-        let backup_port = backup_port.unwrap_or(transport.default_port()).to_string();
-        out.param("account.1.sip_server.2.address", host)?;
-        out.param("account.1.sip_server.2.port", &backup_port)?;
-        out.param("account.1.sip_server.2.transport_type", &transport_code)?;
+    // A W70B gets both: firmware before 146.87 reads the server from here, later firmware
+    // from the template below, which the account then names. W75/W80/W90 know only templates.
+    if layout.account_server {
+        out.param("account.1.sip_server.1.address", account.registrar_host)?;
+        out.param("account.1.sip_server.1.port", &port.to_string())?;
+        out.param("account.1.sip_server.1.transport_type", &transport_code)?;
+        if let Some((host, backup_port)) = &backup {
+            let backup_port = backup_port.unwrap_or(transport.default_port()).to_string();
+            out.param("account.1.sip_server.2.address", host)?;
+            out.param("account.1.sip_server.2.port", &backup_port)?;
+            out.param("account.1.sip_server.2.transport_type", &transport_code)?;
+        }
     }
-    if dect {
+    if layout.server_template {
         out.param("account.1.sip_server.template", DECT_TEMPLATE)?;
         out.param("template.1.name", DECT_TEMPLATE_NAME)?;
         out.param("template.1.sip_server.1.address", account.registrar_host)?;
@@ -234,9 +270,9 @@ pub fn render_mac_cfg(input: &MacFileInput<'_>) -> Result<String, RenderError> {
     for n in 2..=input.account_slots {
         out.generated(format!("account.{n}.enable"), "0");
     }
-    if dect {
+    if input.dialect.is_dect() {
         // Every handset rings on and dials out with the one account of this device.
-        for n in 1..=input.handsets {
+        for n in 1..=layout.handset_lines {
             out.generated(format!("handset.{n}.incoming_lines"), "1");
             out.generated(format!("handset.{n}.dial_out_lines"), "1");
             out.generated(format!("handset.{n}.dial_out_default_line"), "1");
@@ -251,17 +287,26 @@ pub fn render_mac_cfg(input: &MacFileInput<'_>) -> Result<String, RenderError> {
         "static.auto_provision.server.password",
         provisioning.password,
     )?;
+    // The key appears once per login; the phone tells them apart by the name before ':'.
+    // `user` first, as wazo writes them, so a reader that keeps the last value sees admin's.
+    out.param(
+        "static.security.user_password",
+        &format!("user:{}", input.user_password),
+    )?;
     out.param(
         "static.security.user_password",
         &format!("admin:{}", input.admin_password),
     )?;
     if let Some(url) = input.trusted_ca_url {
         check_url("static.trusted_certificates.url", url)?;
-        // Verify servers against the built-in CAs plus the ones we upload (ca_cert 2 = all).
+        // Verify servers against the built-in CAs plus the ones we upload (ca_cert 2 = all),
+        // and check that the certificate names the server we connect to.
         out.param("static.security.trust_certificates", "1")?;
+        out.param("static.security.cn_validation", "1")?;
         out.param("static.security.ca_cert", "2")?;
         out.param("static.trusted_certificates.url", url)?;
     }
+    write_firmware(&mut out, input.dialect, &input.firmware)?;
     if let Some(media) = input.media {
         write_media(&mut out, media, transport)?;
     }
@@ -398,12 +443,9 @@ pub fn settings_params(
             "0".to_string(),
         ),
     ]);
-    if dialect == Dialect::Dect {
+    if dialect.is_dect() {
         // Handsets take the settings the base gets from us.
-        params.push((
-            "static.auto_provision.handset_configured.enable",
-            flag(true),
-        ));
+        params.push((dialect.handset_configured_key(), flag(true)));
     }
 
     // Slot 2 repeats slot 1 when only one server is given, so no server from an earlier file
@@ -422,16 +464,9 @@ pub fn settings_params(
         let second = ntp.get(1).copied().unwrap_or(first);
         params.push(("local_time.ntp_server2", second.to_string()));
     }
-    params.extend([
-        ("local_time.time_zone", zone.offset),
-        ("local_time.time_zone_name", zone.name),
-        // 2 = automatic from the phone's AutoDST rule for the name; 0 also silences a stale rule.
-        (
-            "local_time.summer_time",
-            if zone.observes_dst { "2" } else { "0" }.to_string(),
-        ),
-    ]);
-    if dialect == Dialect::Dect {
+    params.extend([]);
+    params.extend(time_zone_params(&zone));
+    if dialect.is_dect() {
         // A base has no screen of its own: the handsets' language is a number.
         params.push(("lang.wui", place.language.to_string()));
         params.push((
@@ -454,6 +489,27 @@ pub fn settings_params(
         ("static.wui.http_enable", flag(false)),
     ]);
     Ok(params)
+}
+
+/// The time zone keys for `zone`: offset, name and summer time, plus the dates when summer
+/// time is written out.
+pub fn time_zone_params(zone: &YealinkTimeZone) -> Vec<(&'static str, String)> {
+    let mut params = vec![
+        ("local_time.time_zone", zone.offset.clone()),
+        ("local_time.time_zone_name", zone.name.clone()),
+        // 2 = automatic from the phone's AutoDST rule for the name; 1 = the dates below, where
+        // that rule would be wrong this year; 0 also silences a stale rule.
+        ("local_time.summer_time", zone.summer_time().to_string()),
+    ];
+    if let Some(rule) = zone.manual_dst {
+        params.extend([
+            ("local_time.dst_time_type", rule.type_code().to_string()),
+            ("local_time.start_time", rule.start.key_value()),
+            ("local_time.end_time", rule.end.key_value()),
+            ("local_time.offset_time", rule.save_minutes.to_string()),
+        ]);
+    }
+    params
 }
 
 /// `custom.handset.language` for a `lang.gui` name: 0 English, 1 French, 2 German, 3 Italian,
@@ -623,12 +679,14 @@ impl fmt::Debug for MacFileInput<'_> {
             .field("account", &self.account)
             .field("provisioning", &self.provisioning)
             .field("admin_password", &Redacted(self.admin_password))
+            .field("user_password", &Redacted(self.user_password))
             .field("settings", &self.settings)
             .field("common_baseline", &self.common_baseline)
             .field("media", &self.media)
             .field("dialect", &self.dialect)
             .field("account_slots", &self.account_slots)
-            .field("handsets", &self.handsets)
+            .field("layout", &self.layout)
+            .field("firmware", &self.firmware)
             .field("trusted_ca_url", &self.trusted_ca_url)
             .finish()
     }

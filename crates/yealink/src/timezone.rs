@@ -9,9 +9,12 @@
 //!    representative zone has the very same transitions this year (e.g. `Europe/Zurich`
 //!    behaves exactly like `Europe/Berlin`).
 //! 3. Otherwise, to the first entry with the same standard offset, preferring entries without
-//!    a DST rule, with `observes_dst = false`. A zone whose DST rule no Yealink entry shares
-//!    is then an hour off during its DST period; that is the price of not sending explicit
-//!    DST dates (`summer_time = 1`).
+//!    a DST rule, with `observes_dst = false`.
+//!
+//! A zone with DST uses the phone's own rule for the name (`summer_time = 2`) only when that
+//! rule (FusionPBX's AutoDST.xml, `auto_dst.rs`) gives exactly the zone's changes this year;
+//! otherwise the year's changes are written explicitly (`summer_time = 1`, `dst_rule.rs`), and
+//! a year no such rule can express is an error (`NoYealinkDstRule`).
 //!
 //! Time zone data is jiff's bundled tzdb (rearguard form, so `Europe/Dublin` has ordinary
 //! summer time), never the host's, so results do not depend on the machine.
@@ -23,6 +26,8 @@ use jiff::Timestamp;
 use jiff::civil::{Date, DateTime};
 use jiff::tz::{TimeZone, TimeZoneDatabase};
 
+use crate::auto_dst::auto_dst_rule;
+use crate::dst_rule::DstRule;
 use crate::tz_table::{ENTRIES, Entry};
 
 /// What to write into `local_time.time_zone` and `local_time.time_zone_name`.
@@ -35,6 +40,20 @@ pub struct YealinkTimeZone {
     /// Whether the zone has DST this year; `local_time.summer_time` is 2 (automatic) if so,
     /// else 0 (which also switches off a stale DST rule the phone may have for the name).
     pub observes_dst: bool,
+    /// Summer time written out (`summer_time = 1` and its dates) because the phone's rule for
+    /// the name would be wrong this year; `None` = the phone's own rule or no DST.
+    pub manual_dst: Option<DstRule>,
+}
+
+impl YealinkTimeZone {
+    /// `local_time.summer_time`: 0 off, 1 by the dates we write, 2 by the phone's rule.
+    pub fn summer_time(&self) -> u8 {
+        match (self.observes_dst, self.manual_dst) {
+            (false, _) => 0,
+            (true, Some(_)) => 1,
+            (true, None) => 2,
+        }
+    }
 }
 
 /// Why an IANA name could not be turned into a Yealink time zone.
@@ -48,6 +67,10 @@ pub enum TimeZoneError {
     NoYealinkEquivalent { name: String, offset: String },
     #[error("cannot evaluate time zone rules for the year {year}")]
     UnsupportedYear { year: i16 },
+    #[error(
+        "time zone {name:?} changes its clock in {year} in a way a Yealink phone cannot follow (more than one summer period, or changes at half hours); pick a neighbouring zone"
+    )]
+    NoYealinkDstRule { name: String, year: i16 },
     #[error(
         "cannot read the POSIX TZ string {posix:?} ({reason}); expected e.g. CET-1CEST,M3.5.0,M10.5.0/3"
     )]
@@ -113,29 +136,63 @@ pub fn resolve_time_zone_in_year(iana: &str, year: i16) -> Result<YealinkTimeZon
             })
         })
         .filter(|entry| i32::from(entry.minutes) == profile.standard_minutes);
-    if let Some(entry) = explicit {
-        return Ok(to_yealink(entry, profile.observes_dst));
+    if let Some(entry) = explicit
+        && !profile.observes_dst
+    {
+        return Ok(to_yealink(entry, false));
     }
 
-    if profile.observes_dst {
-        for entry in same_offset(profile.standard_minutes).filter(|entry| entry.rule) {
-            if representative_profile(entry, year).is_some_and(|rep| rep == profile) {
+    // A zone that leaves summer time for good this year: its final clock, without DST.
+    let keeps_one_offset = phone_follows(&tz, year, profile.standard_minutes, None);
+    if let Some(entry) = explicit
+        && keeps_one_offset
+    {
+        return Ok(to_yealink(entry, false));
+    }
+    if profile.observes_dst && !keeps_one_offset {
+        let std = profile.standard_minutes;
+        // The phone's own rule, when it gives exactly this year's changes: the listed entry
+        // first, then any entry with the offset.
+        let by_rule = explicit
+            .into_iter()
+            .chain(same_offset(std).filter(|entry| entry.rule))
+            .find(|entry| {
+                auto_dst_rule(entry.name)
+                    .is_some_and(|rule| phone_follows(&tz, year, std, Some(rule)))
+            });
+        let manual = DstRule::from_tzdb(&tz, year, std)
+            .filter(|rule| phone_follows(&tz, year, std, Some(rule)));
+        // The listed entry keeps its name: its own rule when right, else the dates written out.
+        match (by_rule, explicit, manual) {
+            (Some(entry), Some(listed), _) if entry.name == listed.name => {
                 return Ok(to_yealink(entry, true));
             }
+            (_, Some(listed), Some(rule)) => {
+                return Ok(YealinkTimeZone {
+                    manual_dst: Some(rule),
+                    ..to_yealink(listed, true)
+                });
+            }
+            (Some(entry), _, _) => return Ok(to_yealink(entry, true)),
+            _ => {}
         }
+        let manual = manual.ok_or_else(|| TimeZoneError::NoYealinkDstRule {
+            name: iana.to_string(),
+            year,
+        })?;
+        let entry = explicit
+            .or_else(|| fallback_entry(std, year))
+            .ok_or_else(|| TimeZoneError::NoYealinkEquivalent {
+                name: iana.to_string(),
+                offset: format_offset(std),
+            })?;
+        return Ok(YealinkTimeZone {
+            manual_dst: Some(manual),
+            ..to_yealink(entry, true)
+        });
     }
 
-    // Any entry with the offset will do since DST is switched off; prefer one that has no
-    // DST in Yealink's list or in reality, so the phone's settings page does not suggest one.
-    let fallback = same_offset(profile.standard_minutes)
-        .find(|entry| !entry.rule)
-        .or_else(|| {
-            same_offset(profile.standard_minutes).find(|entry| {
-                representative_profile(entry, year).is_some_and(|rep| !rep.observes_dst)
-            })
-        })
-        .or_else(|| same_offset(profile.standard_minutes).next());
-    match fallback {
+    match fallback_entry(profile.standard_minutes, year) {
         Some(entry) => Ok(to_yealink(entry, false)),
         None => Err(TimeZoneError::NoYealinkEquivalent {
             name: iana.to_string(),
@@ -202,6 +259,93 @@ fn same_offset(minutes: i32) -> impl Iterator<Item = &'static Entry> {
         .filter(move |entry| i32::from(entry.minutes) == minutes)
 }
 
+/// Any entry with the offset will do when DST is switched off or written out; prefer one that
+/// has no DST in Yealink's list or in reality, so the phone's settings page does not suggest
+/// one.
+fn fallback_entry(minutes: i32, year: i16) -> Option<&'static Entry> {
+    same_offset(minutes)
+        .find(|entry| !entry.rule)
+        .or_else(|| {
+            same_offset(minutes).find(|entry| {
+                representative_profile(entry, year).is_some_and(|rep| !rep.observes_dst)
+            })
+        })
+        .or_else(|| same_offset(minutes).next())
+}
+
+/// Whether a phone with standard offset `std_minutes` and `rule` shows `tz`'s offset at every
+/// instant of `year`, or from the zone's last clock change on when its standard time changes
+/// this year (before that, no single standard offset can be right). Both are piecewise
+/// constant, so comparing at every change of either is exact.
+pub(crate) fn phone_follows(
+    tz: &TimeZone,
+    year: i16,
+    std_minutes: i32,
+    rule: Option<&DstRule>,
+) -> bool {
+    let Some((start, end)) = year_bounds(year) else {
+        return false;
+    };
+    let window = clock_since(tz, start, end);
+    let mut instants = vec![window];
+    instants.extend(
+        tz.following(window)
+            .take_while(|t| t.timestamp() < end)
+            .map(|t| t.timestamp()),
+    );
+    if let Some(rule) = rule {
+        let Some((on, off)) = rule.instants(year, std_minutes) else {
+            return false;
+        };
+        instants.extend([on, off].into_iter().filter(|t| window <= *t && *t < end));
+    }
+    instants.into_iter().all(|at| {
+        let phone = match rule {
+            None => Some(std_minutes * 60),
+            Some(rule) => rule.phone_offset(at, year, std_minutes),
+        };
+        phone == Some(tz.to_offset(at).seconds())
+    })
+}
+
+/// The start of the year; or, when the zone's standard time at the end of the year differs
+/// from the one at its start (a province keeping summer time all year), its last change of
+/// offset in the year, from which on the new clock holds.
+pub(crate) fn clock_since(tz: &TimeZone, start: Timestamp, end: Timestamp) -> Timestamp {
+    let first = tz.to_offset_info(start);
+    let mut states = vec![(start, first.offset().seconds(), first.dst().is_dst())];
+    states.extend(
+        tz.following(start)
+            .take_while(|t| t.timestamp() < end)
+            .map(|t| (t.timestamp(), t.offset().seconds(), t.dst().is_dst())),
+    );
+    let standard = |mut it: Box<dyn Iterator<Item = &(Timestamp, i32, bool)> + '_>| {
+        it.find(|(_, _, dst)| !dst).map(|&(_, seconds, _)| seconds)
+    };
+    let (first_std, last_std) = (
+        standard(Box::new(states.iter())),
+        standard(Box::new(states.iter().rev())),
+    );
+    if first_std == last_std {
+        return start;
+    }
+    states
+        .windows(2)
+        .rev()
+        .find(|pair| pair[0].1 != pair[1].1)
+        .map_or(start, |pair| pair[1].0)
+}
+
+/// 1 January of `year` and of the next year, 00:00 UTC.
+fn year_bounds(year: i16) -> Option<(Timestamp, Timestamp)> {
+    let at = |y: i16| -> Option<Timestamp> {
+        TimeZone::UTC
+            .to_timestamp(DateTime::from(Date::new(y, 1, 1).ok()?))
+            .ok()
+    };
+    Some((at(year)?, at(year.checked_add(1)?)?))
+}
+
 fn representative_profile(entry: &Entry, year: i16) -> Option<YearProfile> {
     let tz = db().get(entry.zones.first()?).ok()?;
     YearProfile::of(&tz, year).ok()
@@ -212,6 +356,7 @@ fn to_yealink(entry: &Entry, observes_dst: bool) -> YealinkTimeZone {
         offset: format_offset(i32::from(entry.minutes)),
         name: entry.name.to_string(),
         observes_dst,
+        manual_dst: None,
     }
 }
 

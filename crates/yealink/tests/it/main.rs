@@ -11,4 +11,5 @@ mod model;
 mod parameters;
 mod render;
 mod timezone;
+mod tz_vs_tzdb;
 mod user_agent;

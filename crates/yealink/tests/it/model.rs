@@ -2,7 +2,7 @@
 
 use yealink::{
     DEFAULT_ACCOUNT_SLOTS, Dialect, common_code_from_firmware, common_file_code, is_legacy_model,
-    known_models, model_info,
+    known_models, legacy_firmware, model_info,
 };
 
 #[test]
@@ -21,7 +21,6 @@ fn reference_table_codes() {
         ("T42G", 29),
         ("T46G", 28),
         ("T48G", 35),
-        ("T49G", 51),
         ("CP860", 37),
         ("CP920", 78),
         ("CP925", 148),
@@ -75,6 +74,10 @@ fn reference_table_codes() {
         ("AX86R", 182),
         ("W60B", 77),
         ("W80B", 103),
+        // wazo's V87 User-Agents: "Yealink W75B 175.87...", "Yealink W80DM 103.87..." (common.py:83-85).
+        ("W75B", 175),
+        ("W75DM", 175),
+        ("W80DM", 103),
     ];
     for (model, code) in table {
         assert_eq!(common_file_code(model), Some(*code), "{model}");
@@ -127,7 +130,7 @@ fn unknown_and_excluded_models() {
     assert_eq!(common_file_code("T28P"), None);
     assert_eq!(common_file_code("T41U"), None);
     assert_eq!(common_file_code(""), None);
-    assert_eq!(model_info("sip vp-t49g").map(|m| m.name), Some("T49G"));
+    assert_eq!(model_info("sip-t48g").map(|m| m.name), Some("T48G"));
 }
 
 #[test]
@@ -150,4 +153,75 @@ fn firmware_fallback_is_the_first_field() {
         common_file_code("T48S"),
         common_code_from_firmware("66.86.0.15")
     );
+}
+
+/// Issue 17, item 9: T49G runs V80 at most, the original T19P/T21P V73; refused by name.
+#[test]
+fn v80_and_v73_models_are_refused_with_their_firmware() {
+    assert_eq!(model_info("SIP VP-T49G"), None);
+    assert_eq!(legacy_firmware("VP-T49G"), Some("V80"));
+    assert_eq!(legacy_firmware("SIP-T19P"), Some("V73"));
+    assert_eq!(legacy_firmware("T21P"), Some("V73"));
+    // The E2 generation runs current firmware and stays.
+    assert_eq!(legacy_firmware("T19P_E2"), None);
+    assert!(model_info("T19P_E2").is_some());
+}
+
+/// Issue 17, item 8: each DECT base gets the names its own template uses, for as many
+/// accounts as the system has.
+#[test]
+fn dect_bases_follow_their_templates() {
+    let info = |m: &str| model_info(m).unwrap();
+    // W52P/W56P/W60B: account 1's server, handset lines, no SIP server template.
+    for model in ["W52P", "W56P", "W60B"] {
+        let layout = info(model).account_layout();
+        assert!(layout.account_server && !layout.server_template, "{model}");
+        assert!(layout.handset_lines > 0, "{model}");
+    }
+    // W70B: both forms (firmware before and after 146.87).
+    let w70b = info("W70B").account_layout();
+    assert!(w70b.account_server && w70b.server_template);
+    // Multi-cell systems: template only, no handset lines.
+    for model in ["W75B", "W75DM", "W80B", "W80DM", "W90B", "W90DM"] {
+        let layout = info(model).account_layout();
+        assert!(!layout.account_server && layout.server_template, "{model}");
+        assert_eq!(layout.handset_lines, 0, "{model}");
+        assert_eq!(info(model).dialect(), Dialect::Dect, "{model}");
+        // A DM and its bases share the common file but not the firmware file.
+        assert!(info(model).firmware_in_mac_file(), "{model}");
+    }
+    assert_eq!(info("W80B").account_slots(), 100);
+    assert_eq!(info("W90DM").account_slots(), 250);
+    assert_eq!(info("W90B").account_slots(), 250);
+    assert_eq!(info("W75DM").account_slots(), 20);
+    // W52P/W56P run V81 at most: firmware and handset switch without `static.`.
+    assert_eq!(info("W52P").dialect(), Dialect::DectV81);
+    assert_eq!(Dialect::DectV81.firmware_key(), "firmware.url");
+    assert_eq!(
+        Dialect::DectV81.handset_configured_key(),
+        "auto_provision.handset_configured.enable"
+    );
+    assert_eq!(Dialect::Dect.firmware_key(), "static.firmware.url");
+    // Desk phones and single-cell bases keep the firmware in the common file.
+    assert!(!info("T46U").firmware_in_mac_file());
+    assert!(!info("W70B").firmware_in_mac_file());
+    // Handset firmware keys per base.
+    let keys = |m: &str| -> Vec<&str> {
+        info(m)
+            .handset_firmware_keys()
+            .iter()
+            .map(|(_, k)| *k)
+            .collect()
+    };
+    assert_eq!(keys("W52P"), ["over_the_air.url"]);
+    assert_eq!(
+        keys("W60B"),
+        [
+            "over_the_air.url.w53h",
+            "over_the_air.url.w56h",
+            "over_the_air.url.w59r"
+        ]
+    );
+    assert!(keys("W90DM").contains(&"over_the_air.url.w73h"));
+    assert!(keys("T46U").is_empty());
 }

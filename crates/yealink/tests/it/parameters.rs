@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use yealink::{
-    Account, Codec, DEFAULT_ACCOUNT_SLOTS, Dialect, Mac, MacFileInput, MediaProfile, PhoneSettings,
-    Provisioning, StunServer, TlsMinimum, Transport, known_models, parse_cfg, render_common_cfg,
-    render_mac_boot, render_mac_cfg,
+    Account, AccountLayout, Codec, DEFAULT_ACCOUNT_SLOTS, Dialect, Firmware, Mac, MacFileInput,
+    MediaProfile, ModelInfo, PhoneSettings, Provisioning, StunServer, TlsMinimum, Transport,
+    handset_models, known_models, parse_cfg, render_common_cfg, render_mac_boot, render_mac_cfg,
 };
 
 const DOC: &str = include_str!("../../../../docs/yealink-parameters.md");
@@ -25,6 +25,7 @@ fn dialect_name(dialect: Dialect) -> &'static str {
         Dialect::Classic => "Classic",
         Dialect::Current => "Current",
         Dialect::Dect => "Dect",
+        Dialect::DectV81 => "DectV81",
     }
 }
 
@@ -46,8 +47,9 @@ fn rows() -> Vec<Row> {
                 "Classic" => dialects.insert("Classic"),
                 "Current" => dialects.insert("Current"),
                 "Dect" => dialects.insert("Dect"),
+                "DectV81" => dialects.insert("DectV81"),
                 "all" => {
-                    dialects.extend(["Classic", "Current", "Dect"]);
+                    dialects.extend(["Classic", "Current", "Dect", "DectV81"]);
                     true
                 }
                 other => panic!("unknown dialect {other:?} in: {line}"),
@@ -125,24 +127,52 @@ fn rendered_keys() -> BTreeMap<String, BTreeSet<&'static str>> {
         }
     };
     let mac = Mac::parse("805ec0112233").unwrap();
-    // (dialect, account slots, handsets) of every model, plus the unknown-model choice.
-    let mut targets: Vec<(Dialect, u8, u8)> = known_models()
-        .iter()
-        .map(|m| (m.dialect(), m.account_slots(), m.handset_slots()))
+    // Every handset's firmware set, so every over-the-air key a base lists is rendered.
+    let handset_urls: BTreeMap<String, String> = handset_models()
+        .into_iter()
+        .map(|h| (h.to_string(), format!("https://fw.example.com/{h}.rom")))
         .collect();
-    targets.push((Dialect::FOR_UNKNOWN_MODEL, DEFAULT_ACCOUNT_SLOTS, 0));
-    targets.sort_by_key(|(d, a, h)| (dialect_name(*d), *a, *h));
-    targets.dedup();
+    // (dialect, account slots, layout, model) of every model, plus the unknown-model choice.
+    let mut targets: Vec<(Dialect, u8, AccountLayout, Option<&'static ModelInfo>)> = known_models()
+        .iter()
+        .map(|m| (m.dialect(), m.account_slots(), m.account_layout(), Some(m)))
+        .collect();
+    targets.push((
+        Dialect::FOR_UNKNOWN_MODEL,
+        DEFAULT_ACCOUNT_SLOTS,
+        AccountLayout::DESK,
+        None,
+    ));
     let media = media_profiles();
-    for (dialect, slots, handsets) in targets {
+    for (dialect, slots, layout, model) in targets {
+        let in_mac = model.is_some_and(|m| m.firmware_in_mac_file());
         for transport in [Transport::Udp, Transport::Tls] {
             for (relay, ice) in [(false, false), (false, true), (true, true)] {
                 for backup in [None, Some("pbx2.example.com:5070")] {
                     let s = settings(relay, ice, transport, backup);
-                    for firmware in [None, Some("https://fw.example.com/x.rom")] {
-                        add(&render_common_cfg(&s, dialect, firmware).unwrap(), dialect);
+                    let firmware = |url| Firmware {
+                        model,
+                        url,
+                        handset_urls: Some(&handset_urls),
+                    };
+                    for url in [None, Some("https://fw.example.com/x.rom")] {
+                        let common = if in_mac {
+                            Firmware::NONE
+                        } else {
+                            firmware(url)
+                        };
+                        add(&render_common_cfg(&s, dialect, common).unwrap(), dialect);
                     }
                     add(&render_mac_boot(mac, Some(108)), dialect);
+                    // A zone whose summer time is written out (Egypt: no AutoDST rule).
+                    let cairo = PhoneSettings {
+                        time_zone: "Africa/Cairo".into(),
+                        ..s.clone()
+                    };
+                    add(
+                        &render_common_cfg(&cairo, dialect, Firmware::NONE).unwrap(),
+                        dialect,
+                    );
                     for profile in &media {
                         for ca in [None, Some("https://prov.example.com/prov/t/ca.pem")] {
                             for baseline in [None, Some(&s)] {
@@ -163,12 +193,18 @@ fn rendered_keys() -> BTreeMap<String, BTreeSet<&'static str>> {
                                         password: "p",
                                     },
                                     admin_password: "adm",
+                                    user_password: "usr",
                                     settings: &s,
                                     common_baseline: baseline,
                                     media: profile.as_ref(),
                                     dialect,
                                     account_slots: slots,
-                                    handsets,
+                                    layout,
+                                    firmware: if in_mac {
+                                        firmware(Some("https://fw.example.com/x.rom"))
+                                    } else {
+                                        Firmware::NONE
+                                    },
                                     trusted_ca_url: ca,
                                 };
                                 add(&render_mac_cfg(&input).unwrap(), dialect);

@@ -1,10 +1,12 @@
 //! Golden files for five models of different families, plus the rendering rules.
 
+use std::collections::BTreeMap;
+
 use yealink::{
-    ALL_CODEC_ENABLE_KEYS, Account, CFG_HEADER, Codec, DEFAULT_ACCOUNT_SLOTS, Dialect, Mac,
-    MacFileInput, MediaProfile, PhoneFile, PhoneSettings, Provisioning, RenderError, StunServer,
-    TlsMinimum, Transport, TurnServer, common_file_code, mask_secrets, model_info, parse_cfg,
-    render_common_cfg, render_mac_boot, render_mac_cfg, settings_params,
+    ALL_CODEC_ENABLE_KEYS, Account, AccountLayout, CFG_HEADER, Codec, DEFAULT_ACCOUNT_SLOTS,
+    Dialect, Firmware, Mac, MacFileInput, MediaProfile, PhoneFile, PhoneSettings, Provisioning,
+    RenderError, StunServer, TlsMinimum, Transport, TurnServer, common_file_code, mask_secrets,
+    model_info, parse_cfg, render_common_cfg, render_mac_boot, render_mac_cfg, settings_params,
 };
 
 use crate::golden::assert_golden;
@@ -31,8 +33,10 @@ struct Scenario {
     media: Option<MediaProfile>,
     /// DECT: handsets given the line; `None` = the model's slot count.
     handsets: Option<u8>,
-    /// `static.firmware.url` of the model's common file.
+    /// The model's firmware file (common file, or MAC file where the model needs that).
     firmware_url: Option<&'static str>,
+    /// Handset model -> firmware file, pushed over the air by a DECT base.
+    handset_firmware: &'static [(&'static str, &'static str)],
     /// The private CA's URL under the device's token path.
     trusted_ca: bool,
 }
@@ -127,6 +131,30 @@ fn scenarios() -> Vec<Scenario> {
             Transport::Udp,
         )
     };
+    let zurich = settings(
+        60,
+        &["ntp.example.ch"],
+        "Europe/Zurich",
+        "CH",
+        false,
+        Transport::Tls,
+    );
+    let cairo = settings(
+        60,
+        &["pool.ntp.org"],
+        "Africa/Cairo",
+        "US",
+        false,
+        Transport::Udp,
+    );
+    let london_dect = settings(
+        60,
+        &["pool.ntp.org"],
+        "Europe/London",
+        "GB",
+        false,
+        Transport::Udp,
+    );
     // An innovaphone PBX: TLS, its own NTP, phones reach it through NAT with STUN.
     let innovaphone = settings(
         60,
@@ -152,6 +180,7 @@ fn scenarios() -> Vec<Scenario> {
             media: None,
             handsets: None,
             firmware_url: Some("https://fw.example.de/yealink/T46U-108.87.0.10.rom"),
+            handset_firmware: &[],
             trusted_ca: false,
         },
         Scenario {
@@ -169,6 +198,7 @@ fn scenarios() -> Vec<Scenario> {
             media: None,
             handsets: None,
             firmware_url: None,
+            handset_firmware: &[],
             trusted_ca: false,
         },
         Scenario {
@@ -186,6 +216,7 @@ fn scenarios() -> Vec<Scenario> {
             media: None,
             handsets: None,
             firmware_url: None,
+            handset_firmware: &[],
             trusted_ca: false,
         },
         Scenario {
@@ -203,6 +234,7 @@ fn scenarios() -> Vec<Scenario> {
             media: None,
             handsets: None,
             firmware_url: None,
+            handset_firmware: &[],
             trusted_ca: false,
         },
         // A DECT base whose model the server could not determine: the boot file names no
@@ -222,6 +254,7 @@ fn scenarios() -> Vec<Scenario> {
             media: None,
             handsets: None,
             firmware_url: None,
+            handset_firmware: &[],
             trusted_ca: false,
         },
         // A T54W whose media profile comes from an innovaphone Devices app: G.722 preferred
@@ -241,6 +274,7 @@ fn scenarios() -> Vec<Scenario> {
             media: Some(innovaphone_media()),
             handsets: None,
             firmware_url: None,
+            handset_firmware: &[],
             trusted_ca: true,
         },
         // A DECT base the server knows (W70B): three handsets share the account, the SIP
@@ -260,10 +294,78 @@ fn scenarios() -> Vec<Scenario> {
             media: None,
             handsets: Some(3),
             firmware_url: Some("https://fw.example.at/W70B-146.87.0.21.rom"),
+            handset_firmware: &[],
+            trusted_ca: false,
+        },
+        // A W80 system's base: SIP server only as a template, no handset lines, 100 accounts,
+        // its own firmware in the MAC file (the W80DM shares the common file) and two handset
+        // files over the air (W56H, W73H; a W52H file is not for this base).
+        Scenario {
+            dir: "w80b",
+            model: "W80B",
+            mac: "249ad8d1a631",
+            common: zurich.clone(),
+            device: zurich,
+            include_common: true,
+            user: "dect-zh",
+            display_name: "DECT Zürich",
+            registrar: "pbx.example.ch",
+            port: None,
+            token: "Rt5Yh7Uj9Ik1Ol3Pm5Nb7Vc9",
+            media: None,
+            handsets: None,
+            firmware_url: Some("https://fw.example.ch/W80B-103.87.0.18.rom"),
+            handset_firmware: HANDSET_FIRMWARE,
+            trusted_ca: true,
+        },
+        // A W90 manager in Cairo (summer time again since 2023): 250 accounts, templates only,
+        // the W90DM's own firmware in the MAC file so a W90B on the same common file keeps its.
+        Scenario {
+            dir: "w90dm",
+            model: "W90DM",
+            mac: "805ec0d9c744",
+            common: cairo.clone(),
+            device: cairo,
+            include_common: true,
+            user: "dect-cai",
+            display_name: "DECT Cairo",
+            registrar: "pbx.example.eg",
+            port: None,
+            token: "Gh2Jk4Lm6Np8Qr0St2Uv4Wx6",
+            media: None,
+            handsets: None,
+            firmware_url: Some("https://fw.example.eg/W90DM-130.87.0.18.rom"),
+            handset_firmware: HANDSET_FIRMWARE,
+            trusted_ca: false,
+        },
+        // A W52P on V81: firmware keys without `static.`, one `over_the_air.url` for its W52H.
+        Scenario {
+            dir: "w52p",
+            model: "W52P",
+            mac: "001565520052",
+            common: london_dect.clone(),
+            device: london_dect,
+            include_common: true,
+            user: "dect-ldn",
+            display_name: "DECT London",
+            registrar: "pbx.example.co.uk",
+            port: None,
+            token: "Cv3Bn5Mq7Wr9Ty1Ui3Op5As7",
+            media: None,
+            handsets: None,
+            firmware_url: Some("https://fw.example.co.uk/W52P-25.81.0.60.rom"),
+            handset_firmware: HANDSET_FIRMWARE,
             trusted_ca: false,
         },
     ]
 }
+
+/// Handset firmware files of an installation.
+const HANDSET_FIRMWARE: &[(&str, &str)] = &[
+    ("W52H", "https://fw.example.net/W52H-26.81.0.15.rom"),
+    ("W56H", "https://fw.example.net/W56H-61.87.0.5.rom"),
+    ("W73H", "https://fw.example.net/W73H-116.87.0.5.rom"),
+];
 
 fn innovaphone_media() -> MediaProfile {
     MediaProfile {
@@ -282,7 +384,30 @@ fn render_scenario(s: &Scenario) -> (Mac, u16, String, String, String) {
     let boot = render_mac_boot(mac, s.include_common.then_some(code));
     let info = model_info(s.model).unwrap();
     let dialect = s.dialect();
-    let common = render_common_cfg(&s.common, dialect, s.firmware_url).unwrap();
+    let handset_urls: BTreeMap<String, String> = s
+        .handset_firmware
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let firmware = Firmware {
+        model: Some(info),
+        url: s.firmware_url,
+        handset_urls: Some(&handset_urls),
+    };
+    let (common_firmware, mac_firmware) = if info.firmware_in_mac_file() {
+        (Firmware::NONE, firmware)
+    } else {
+        (firmware, Firmware::NONE)
+    };
+    let common = render_common_cfg(&s.common, dialect, common_firmware).unwrap();
+    let mut layout = if s.include_common {
+        info.account_layout()
+    } else {
+        AccountLayout::DESK
+    };
+    if let Some(handsets) = s.handsets {
+        layout.handset_lines = handsets;
+    }
     let url = format!("https://prov.example.net/prov/{}/", s.token);
     let ca_url = format!("{url}ca.pem");
     let username = mac.to_string();
@@ -303,6 +428,7 @@ fn render_scenario(s: &Scenario) -> (Mac, u16, String, String, String) {
             password: "http-Pass#42",
         },
         admin_password: "Adm1n-Pw",
+        user_password: "Us3r-Pw",
         settings: &s.device,
         common_baseline: s.include_common.then_some(&s.common),
         media: s.media.as_ref(),
@@ -312,7 +438,8 @@ fn render_scenario(s: &Scenario) -> (Mac, u16, String, String, String) {
         } else {
             DEFAULT_ACCOUNT_SLOTS
         },
-        handsets: s.handsets.unwrap_or(info.handset_slots()),
+        layout,
+        firmware: mac_firmware,
         trusted_ca_url: s.trusted_ca.then_some(ca_url.as_str()),
     };
     let mac_cfg = render_mac_cfg(&input).unwrap();
@@ -353,9 +480,14 @@ fn rendered_files_parse_back() {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        if let Some(url) = s.firmware_url {
-            expected.push(("static.firmware.url".into(), url.into()));
+        let info = model_info(s.model).unwrap();
+        if let Some(url) = s.firmware_url.filter(|_| !info.firmware_in_mac_file()) {
+            expected.push((s.dialect().firmware_key().into(), url.into()));
         }
+        let common_pairs: Vec<(String, String)> = common_pairs
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("over_the_air."))
+            .collect();
         assert_eq!(common_pairs, expected, "{}", s.dir);
     }
 }
@@ -417,12 +549,14 @@ fn input<'a>(settings: &'a PhoneSettings, account: Account<'a>) -> MacFileInput<
             password: "",
         },
         admin_password: "secret-admin",
+        user_password: "secret-user",
         settings,
         common_baseline: Some(settings),
         media: None,
         dialect: Dialect::Current,
         account_slots: 1,
-        handsets: 0,
+        layout: AccountLayout::DESK,
+        firmware: Firmware::NONE,
         trusted_ca_url: None,
     }
 }
@@ -572,7 +706,7 @@ fn invalid_values_name_the_parameter() {
         ntp_servers: vec!["ntp.example.com\r".into()],
         ..berlin()
     };
-    let err = render_common_cfg(&bad_ntp, Dialect::Current, None).unwrap_err();
+    let err = render_common_cfg(&bad_ntp, Dialect::Current, Firmware::NONE).unwrap_err();
     assert!(
         matches!(
             err,
@@ -623,7 +757,7 @@ fn required_values_and_ranges() {
         ..berlin()
     };
     assert!(matches!(
-        render_common_cfg(&too_long, Dialect::Current, None).unwrap_err(),
+        render_common_cfg(&too_long, Dialect::Current, Firmware::NONE).unwrap_err(),
         RenderError::OutOfRange { .. }
     ));
     let nowhere = PhoneSettings {
@@ -631,14 +765,14 @@ fn required_values_and_ranges() {
         ..berlin()
     };
     assert_eq!(
-        render_common_cfg(&nowhere, Dialect::Current, None).unwrap_err(),
+        render_common_cfg(&nowhere, Dialect::Current, Firmware::NONE).unwrap_err(),
         RenderError::UnknownLocation { code: "XX".into() }
     );
     let no_zone = PhoneSettings {
         time_zone: "Mars/Olympus".into(),
         ..berlin()
     };
-    let err = render_common_cfg(&no_zone, Dialect::Current, None).unwrap_err();
+    let err = render_common_cfg(&no_zone, Dialect::Current, Firmware::NONE).unwrap_err();
     assert!(err.to_string().contains("Mars/Olympus"), "{err}");
 }
 
@@ -657,15 +791,21 @@ fn transport_parses_and_serialises() {
 }
 
 /// Keys that appear more than once in a rendered file (the phone would apply the last).
-/// A boot file's `include:config` lines are a list, not a key.
+/// A boot file's `include:config` lines are a list, not a key; `static.security.user_password`
+/// is one key per login (`admin:...`, `user:...`).
 fn duplicate_keys(text: &str) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     parse_cfg(text)
         .unwrap()
         .into_iter()
         .filter(|(key, _)| key != "include:config")
-        .filter(|(key, _)| !seen.insert(key.clone()))
-        .map(|(key, _)| key)
+        .map(|(key, value)| match key.as_str() {
+            "static.security.user_password" => {
+                format!("{key}#{}", value.split(':').next().unwrap_or_default())
+            }
+            _ => key,
+        })
+        .filter(|key| !seen.insert(key.clone()))
         .collect()
 }
 

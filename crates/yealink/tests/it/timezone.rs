@@ -15,6 +15,7 @@ fn tz(offset: &str, name: &str, observes_dst: bool) -> YealinkTimeZone {
         offset: offset.to_string(),
         name: name.to_string(),
         observes_dst,
+        manual_dst: None,
     }
 }
 
@@ -158,12 +159,23 @@ fn golden_mapping_2026() {
     zones.dedup();
     for zone in zones {
         let line = match resolve_time_zone_in_year(&zone, 2026) {
-            Ok(t) => format!(
-                "{zone} -> {} | {} | {}\n",
-                t.offset,
-                t.name,
-                if t.observes_dst { 2 } else { 0 }
-            ),
+            Ok(t) => match t.manual_dst {
+                None => format!(
+                    "{zone} -> {} | {} | {}\n",
+                    t.offset,
+                    t.name,
+                    t.summer_time()
+                ),
+                Some(rule) => format!(
+                    "{zone} -> {} | {} | 1 type {} {} to {} +{} min\n",
+                    t.offset,
+                    t.name,
+                    rule.type_code(),
+                    rule.start.key_value(),
+                    rule.end.key_value(),
+                    rule.save_minutes
+                ),
+            },
             Err(e) => format!("{zone} -> error: {e}\n"),
         };
         out.push_str(&line);
