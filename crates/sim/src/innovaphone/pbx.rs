@@ -30,7 +30,8 @@
 //!   whole, deletes a boolean property sent as a number (at the top level and in each device),
 //!   identifies the object by `guid`, by `cn` for guid `"*"`, and by `cn` or creates it for
 //!   `"?"` or no guid; it answers `UpdateObjectResult` (`src` echoed), or with `error` when the
-//!   object is unknown. Every PbxAdminApi message is recorded ([`PbxSim::admin_requests`]).
+//!   object is unknown, or when a device carries a property the PBX does not document
+//!   ([`DEVICE_KEYS`]). Every PbxAdminApi message is recorded ([`PbxSim::admin_requests`]).
 //! - **Garbage from the app** (a text frame that is not a JSON object, or a binary frame):
 //!   logged, and the PBX closes the connection (then reconnects).
 
@@ -566,6 +567,7 @@ impl Inner {
 
     /// Applies an UpdateObject; returns the object's cn.
     fn update_object(&self, msg: &Map<String, Value>) -> Result<String, String> {
+        check_device_keys(msg)?;
         let guid = msg.get("guid").and_then(Value::as_str);
         let cn = msg.get("cn").and_then(Value::as_str);
         let mut state = self.state.lock();
@@ -927,4 +929,26 @@ mod tests {
             json!({"hw": "a", "mr": true, "text": "x"})
         );
     }
+}
+
+/// Device properties the PBX documents: PbxAdminApi's `device` object (`hw, text, app, admin,
+/// no-filter, tls, no-mob, trusted`; 13r1-SDK `doc/appwebsocket/PbxAdminApi.htm`) and the device
+/// columns of the same user object in PbxTableUsers (`sreg, mr, voip, gk-id, prim`;
+/// `doc/appwebsocket/PbxTableUsers.htm`). Anything else in `devices` is refused, so an app that
+/// guesses a property name finds out here.
+const DEVICE_KEYS: &[&str] = &[
+    "hw", "text", "app", "admin", "no-filter", "tls", "no-mob", "trusted", "sreg", "mr", "voip",
+    "gk-id", "prim",
+];
+
+fn check_device_keys(msg: &Map<String, Value>) -> Result<(), String> {
+    let Some(devices) = msg.get("devices").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    for device in devices.iter().filter_map(Value::as_object) {
+        if let Some(key) = device.keys().find(|k| !DEVICE_KEYS.contains(&k.as_str())) {
+            return Err(format!("unknown device property {key:?}"));
+        }
+    }
+    Ok(())
 }
