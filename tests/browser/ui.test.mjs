@@ -113,6 +113,8 @@ before(async () => {
   base = `http://127.0.0.1:${port}`;
   start(PROV, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(work, 'data')],
     { YEALINK_PROV_ADMIN_PASSWORD: PASSWORD, YEALINK_PROV_INNOVAPHONE__PASSWORD: INSTANCE_PASSWORD,
+      // The App instance's domain (the simulated PBX's): the RPS server name from the start.
+      YEALINK_PROV_INNOVAPHONE__DOMAIN: 'example.com',
       RUST_LOG: 'warn' }, /$^/).catch(() => {});
   await waitForHealth(base);
   browser = await chromium.launch({
