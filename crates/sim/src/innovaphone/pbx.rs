@@ -937,8 +937,19 @@ mod tests {
 /// `doc/appwebsocket/PbxTableUsers.htm`). Anything else in `devices` is refused, so an app that
 /// guesses a property name finds out here.
 const DEVICE_KEYS: &[&str] = &[
-    "hw", "text", "app", "admin", "no-filter", "tls", "no-mob", "trusted", "sreg", "mr", "voip",
-    "gk-id", "prim",
+    "hw",
+    "text",
+    "app",
+    "admin",
+    "no-filter",
+    "tls",
+    "no-mob",
+    "trusted",
+    "sreg",
+    "mr",
+    "voip",
+    "gk-id",
+    "prim",
 ];
 
 fn check_device_keys(msg: &Map<String, Value>) -> Result<(), String> {
