@@ -906,31 +906,6 @@ async fn serve(inner: &Arc<Inner>, mut ws: Ws, mut rx: mpsc::UnboundedReceiver<C
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn url_helpers() {
-        assert_eq!(
-            last_segment("http://127.0.0.1:1/example.com/yealink/innovaphone-yealink"),
-            "innovaphone-yealink"
-        );
-        assert_eq!(last_segment("https://h/a/b/"), "b");
-        assert_eq!(last_segment("http://h/app?x=1"), "app");
-        assert_eq!(last_segment("http://h"), "");
-    }
-
-    #[test]
-    fn inherited_booleans_are_removed() {
-        let device = json!({"hw": "a", "tls": -1, "mr": true, "text": "x"});
-        assert_eq!(
-            strip_inherited(&device),
-            json!({"hw": "a", "mr": true, "text": "x"})
-        );
-    }
-}
-
 /// Device properties the PBX documents: PbxAdminApi's `device` object (`hw, text, app, admin,
 /// no-filter, tls, no-mob, trusted`; 13r1-SDK `doc/appwebsocket/PbxAdminApi.htm`) and the device
 /// columns of the same user object in PbxTableUsers (`sreg, mr, voip, gk-id, prim`;
@@ -962,4 +937,29 @@ fn check_device_keys(msg: &Map<String, Value>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_helpers() {
+        assert_eq!(
+            last_segment("http://127.0.0.1:1/example.com/yealink/innovaphone-yealink"),
+            "innovaphone-yealink"
+        );
+        assert_eq!(last_segment("https://h/a/b/"), "b");
+        assert_eq!(last_segment("http://h/app?x=1"), "app");
+        assert_eq!(last_segment("http://h"), "");
+    }
+
+    #[test]
+    fn inherited_booleans_are_removed() {
+        let device = json!({"hw": "a", "tls": -1, "mr": true, "text": "x"});
+        assert_eq!(
+            strip_inherited(&device),
+            json!({"hw": "a", "mr": true, "text": "x"})
+        );
+    }
 }
