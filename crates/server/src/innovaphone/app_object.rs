@@ -61,15 +61,19 @@ output out of tickets and chat.
 mod tests {
     use super::*;
 
-    #[test]
-    fn names_every_field_and_grant() {
-        let text = AppObject {
+    fn text_with(password: Option<&str>) -> String {
+        AppObject {
             name: "Yealink".into(),
             sip: "yealink".into(),
             url: "https://prov.example.com/innovaphone-yealink".into(),
-            password: Some("s3cret".into()),
+            password: password.map(str::to_owned),
         }
-        .text();
+        .text()
+    }
+
+    #[test]
+    fn names_every_field_and_grant() {
+        let text = text_with(Some("s3cret"));
         for needle in [
             "Name        Yealink",
             "SIP         yealink",
@@ -89,13 +93,7 @@ mod tests {
     /// The PBX expects `pwd` encrypted: no PbxAdminApi message with a clear-text password.
     #[test]
     fn no_pbx_admin_api_message_carries_the_password() {
-        let text = AppObject {
-            name: "Yealink".into(),
-            sip: "yealink".into(),
-            url: "https://prov.example.com/innovaphone-yealink".into(),
-            password: Some("s3cret".into()),
-        }
-        .text();
+        let text = text_with(Some("s3cret"));
         for needle in ["PbxAdminApi", "UpdateObject", "\"pwd\"", "\"api\""] {
             assert!(!text.contains(needle), "{needle:?} printed in\n{text}");
         }
@@ -104,13 +102,7 @@ mod tests {
 
     #[test]
     fn a_password_shown_earlier_is_not_printed_again() {
-        let text = AppObject {
-            name: "Yealink".into(),
-            sip: "yealink".into(),
-            url: "https://prov.example.com/innovaphone-yealink".into(),
-            password: None,
-        }
-        .text();
+        let text = text_with(None);
         assert!(text.contains("generated earlier"), "{text}");
     }
 }
