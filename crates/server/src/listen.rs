@@ -144,8 +144,9 @@ impl Connections {
 
     /// A place for a connection from `ip`, and whether it is in the reserve; `None`: refuse.
     pub fn admit(&self, ip: IpAddr) -> Option<(Slot, bool)> {
+        let source = source_key(ip);
         let mut c = self.counts.lock();
-        let from_ip = c.per_source.get(&ip).copied().unwrap_or(0);
+        let from_ip = c.per_source.get(&source).copied().unwrap_or(0);
         if c.total >= self.caps.max || from_ip >= self.caps.per_source {
             return None;
         }
@@ -160,14 +161,27 @@ impl Connections {
             return None;
         }
         c.total += 1;
-        *c.per_source.entry(ip).or_insert(0) += 1;
+        *c.per_source.entry(source).or_insert(0) += 1;
         Some((
             Slot {
                 counts: self.counts.clone(),
-                ip,
+                ip: source,
             },
             reserve,
         ))
+    }
+}
+
+/// Whose share of the per-source cap a connection takes: an IPv4 address, or the /64 of an
+/// IPv6 one (one network gets a /64 and can use every address in it, RFC 6177). IPv4-mapped
+/// IPv6 addresses count as their IPv4 address.
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
     }
 }
 
@@ -456,6 +470,37 @@ fn shed() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_network_shares_one_per_source_share() {
+        let connections = Connections::new(ConnectionCaps {
+            max: 100,
+            per_source: 2,
+            reserved: 0,
+        });
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        let other_net: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        let _one = connections.admit(a).expect("first");
+        let _two = connections.admit(b).expect("second, same /64");
+        assert!(connections.admit(a).is_none(), "the /64's share is used up");
+        assert!(
+            connections
+                .admit("2001:db8:1:2::77".parse().expect("ip"))
+                .is_none()
+        );
+        assert!(
+            connections.admit(other_net).is_some(),
+            "another /64 has its own"
+        );
+        // An IPv4-mapped address is its IPv4 address.
+        let v4: IpAddr = [192, 0, 2, 7].into();
+        let _v4 = connections.admit(v4).expect("v4");
+        let _mapped = connections
+            .admit("::ffff:192.0.2.7".parse().expect("ip"))
+            .expect("same source, second place");
+        assert!(connections.admit(v4).is_none());
+    }
 
     #[test]
     fn caps_total_per_source_and_reserve() {

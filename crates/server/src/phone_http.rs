@@ -85,7 +85,10 @@ impl PhoneEndpoint {
     ) -> Response {
         let (parts, body) = request.into_parts();
         let (token, file) = match prov_path(parts.uri.path()) {
-            Ok(Some(found)) => found,
+            Ok(Some((token, file))) => {
+                let file = without_bare_token(token.as_deref(), file);
+                (token, file)
+            }
             Ok(None) => return StatusCode::NOT_FOUND.into_response(),
             Err(response) => return response,
         };
@@ -102,6 +105,20 @@ impl PhoneEndpoint {
 }
 
 const PREFIX: &str = "/prov/";
+
+/// What is logged and stored for `/prov/{name}` when `name` has no `.`: every file a phone asks
+/// for has an extension (`.boot`, `.cfg`, `.rom`, ...), so such a name is most likely a URL
+/// token given without its trailing `/` (`/prov/<token>`), a secret that must not reach the
+/// log or the request log.
+const BARE_NAME: &str = "(no-file-name)";
+
+fn without_bare_token(token: Option<&str>, file: String) -> String {
+    if token.is_none() && !file.contains('.') {
+        BARE_NAME.to_owned()
+    } else {
+        file
+    }
+}
 
 /// `(token, file)` of `/prov/{token}/{file}` or `/prov/{file}`, percent-decoded as the router's
 /// `Path` does; `None` for any other shape (the router's 404); a segment that does not decode

@@ -197,6 +197,39 @@ async fn removed_device_is_refused() {
     app.stop().await;
 }
 
+/// `/prov/<token>` without the trailing `/` reads as a file name; it must not put the token
+/// into the request log (or our log) in clear.
+#[tokio::test]
+async fn a_token_without_its_slash_is_not_logged() {
+    let app = spawn_app().await;
+    app.add_device(device_json("805ec0aacc09", "409")).await;
+    let url = app.revealed("805ec0aacc09").await["provisioning_url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let bare = url.trim_end_matches('/').to_owned();
+    let token = bare.rsplit('/').next().expect("token").to_owned();
+    let response = reqwest::get(&bare).await.expect("request");
+    assert_eq!(response.status(), 401);
+    let log = loop {
+        let rows: serde_json::Value = app
+            .api(Method::GET, "/requests?limit=100")
+            .send()
+            .await
+            .expect("log")
+            .json()
+            .await
+            .expect("json");
+        if rows.as_array().is_some_and(|r| !r.is_empty()) {
+            break rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(!log.to_string().contains(&token), "{log}");
+    assert_eq!(log[0]["file"], "(no-file-name)", "{log}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn rotated_credentials_retire_the_old_url() {
     let app = spawn_app().await;
