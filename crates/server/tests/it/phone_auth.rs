@@ -145,15 +145,7 @@ async fn unknown_wrong_and_foreign_requests_get_the_same_answer() {
         .and_then(|v| v.parse::<f64>().ok())
         .expect("failure counter present");
     assert!(failures >= 8.0, "{failures}");
-    let log = loop {
-        let rows: serde_json::Value = app
-            .api(Method::GET, "/requests?limit=1000")
-            .send()
-            .await
-            .expect("log")
-            .json()
-            .await
-            .expect("json");
+    let log = requests_until(&app, |rows| {
         // Identical refusals are folded into one row with a count (request_fold.rs).
         let denied: u64 = rows.as_array().map_or(0, |r| {
             r.iter()
@@ -161,11 +153,10 @@ async fn unknown_wrong_and_foreign_requests_get_the_same_answer() {
                 .map(|r| r["count"].as_u64().unwrap_or(0))
                 .sum()
         });
-        if denied >= 8 {
-            break rows.to_string();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+        denied >= 8
+    })
+    .await
+    .to_string();
     assert!(
         !log.contains(&token_a),
         "the request log holds no URL token"
@@ -197,6 +188,27 @@ async fn removed_device_is_refused() {
     app.stop().await;
 }
 
+/// The phone request log once `done` says it holds what the test waits for.
+async fn requests_until(
+    app: &TestApp,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    loop {
+        let rows: serde_json::Value = app
+            .api(Method::GET, "/requests?limit=1000")
+            .send()
+            .await
+            .expect("log")
+            .json()
+            .await
+            .expect("json");
+        if done(&rows) {
+            return rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// `/prov/<token>` without the trailing `/` reads as a file name; it must not put the token
 /// into the request log (or our log) in clear.
 #[tokio::test]
@@ -211,20 +223,7 @@ async fn a_token_without_its_slash_is_not_logged() {
     let token = bare.rsplit('/').next().expect("token").to_owned();
     let response = reqwest::get(&bare).await.expect("request");
     assert_eq!(response.status(), 401);
-    let log = loop {
-        let rows: serde_json::Value = app
-            .api(Method::GET, "/requests?limit=100")
-            .send()
-            .await
-            .expect("log")
-            .json()
-            .await
-            .expect("json");
-        if rows.as_array().is_some_and(|r| !r.is_empty()) {
-            break rows;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let log = requests_until(&app, |rows| rows.as_array().is_some_and(|r| !r.is_empty())).await;
     assert!(!log.to_string().contains(&token), "{log}");
     assert_eq!(log[0]["file"], "(no-file-name)", "{log}");
     app.stop().await;
