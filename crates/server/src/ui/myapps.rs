@@ -31,10 +31,12 @@ pub struct EnterForm {
 pub async fn enter(
     State(state): State<AppState>,
     tls: Option<Extension<OverTls>>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     Form(form): Form<EnterForm>,
 ) -> Response {
-    if !session::same_origin(&headers) {
+    let over_tls = tls.as_ref().is_some_and(|Extension(t)| t.0);
+    if !session::same_origin(&headers, &uri, over_tls) {
         return (StatusCode::FORBIDDEN, "cross-site sign-in refused\n").into_response();
     }
     if form.token.len() > 128
@@ -47,7 +49,7 @@ pub async fn enter(
     let cookie = if framed {
         session::framed_session_cookie(&form.token, max_age)
     } else {
-        session::session_cookie(&form.token, tls.is_some_and(|Extension(t)| t.0), max_age)
+        session::session_cookie(&form.token, over_tls, max_age)
     };
     let mut response = (
         StatusCode::SEE_OTHER,

@@ -237,17 +237,30 @@ pub struct LoginForm {
 
 /// The sign-in form must come from our own pages: a cross-site form could otherwise sign the
 /// browser into an attacker's session (login CSRF). Browsers send `Origin` on POST.
-pub fn same_origin(headers: &HeaderMap) -> bool {
+///
+/// Our authority is the `Host` header, or over HTTP/2 (browsers speak it on the HTTPS listener)
+/// the request URI's authority, since HTTP/2 has `:authority` instead of `Host`. On the TLS
+/// listener the Origin must be `https`: an `http` page of the same host (anyone on the path can
+/// write one) may not post a sign-in to it. On the plain listener both schemes pass, as a
+/// reverse proxy may terminate TLS in front of it.
+pub fn same_origin(headers: &HeaderMap, uri: &axum::http::Uri, over_tls: bool) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))
         .unwrap_or_default();
-    origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest == host)
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    let scheme_ok = match scheme.to_ascii_lowercase().as_str() {
+        "https" => true,
+        "http" => !over_tls,
+        _ => false,
+    };
+    scheme_ok && !host.is_empty() && authority.eq_ignore_ascii_case(host)
 }
 
 pub async fn login(
@@ -255,6 +268,7 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     tls: Option<Extension<OverTls>>,
     lang: Lang,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -269,7 +283,7 @@ pub async fn login(
         )
             .into_response()
     };
-    if !same_origin(&headers) {
+    if !same_origin(&headers, &uri, tls.as_ref().is_some_and(|Extension(t)| t.0)) {
         return page(StatusCode::FORBIDDEN, "login.cross_site");
     }
     let ip = peer.ip();
@@ -353,6 +367,46 @@ pub async fn logout(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, axum::http::HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    /// HTTP/1.1 carries `Host`; HTTP/2 (browsers on the HTTPS listener) the URI's authority.
+    #[test]
+    fn same_origin_reads_host_or_the_http2_authority_and_the_scheme() {
+        let path: axum::http::Uri = "/ui/login".parse().expect("uri");
+        let h2: axum::http::Uri = "https://prov.example.com:8443/ui/login"
+            .parse()
+            .expect("uri");
+        let h1 = headers(&[
+            ("origin", "http://prov.example.com:8080"),
+            ("host", "prov.example.com:8080"),
+        ]);
+        assert!(same_origin(&h1, &path, false));
+        // HTTP/2: no Host header at all.
+        let from_ours = headers(&[("origin", "https://prov.example.com:8443")]);
+        assert!(same_origin(&from_ours, &h2, true));
+        let from_other = headers(&[("origin", "https://evil.example")]);
+        assert!(!same_origin(&from_other, &h2, true));
+        // An http page of our host may not post to the TLS listener.
+        let downgraded = headers(&[("origin", "http://prov.example.com:8443")]);
+        assert!(!same_origin(&downgraded, &h2, true));
+        // Behind a TLS-terminating proxy the plain listener sees https origins.
+        let proxied = headers(&[
+            ("origin", "https://prov.example.com"),
+            ("host", "prov.example.com"),
+        ]);
+        assert!(same_origin(&proxied, &path, false));
+        // No authority known at all: refused; no Origin (not a browser form): allowed.
+        assert!(!same_origin(&from_ours, &path, true));
+        assert!(same_origin(&HeaderMap::new(), &path, true));
+        assert!(!same_origin(&headers(&[("origin", "null")]), &h2, true));
+    }
 
     #[test]
     fn only_the_hash_of_the_id_is_stored() {

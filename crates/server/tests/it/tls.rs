@@ -584,3 +584,62 @@ async fn idle_keep_alive_and_silent_sessions_over_tls_are_closed_after_the_heade
     assert!(started.elapsed() >= Duration::from_millis(900));
     h.app.stop().await;
 }
+
+/// Browsers speak HTTP/2 on the HTTPS listener, where there is no `Host` header: the sign-in's
+/// same-origin check must read the request's authority, and refuse an `http` Origin there.
+#[tokio::test]
+async fn the_sign_in_works_over_http2_on_the_tls_listener() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let dir = tempfile::tempdir().expect("dir");
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, certified.cert.pem()).expect("write cert");
+    std::fs::write(&key_path, certified.signing_key.serialize_pem()).expect("write key");
+    let tls_port = free_port();
+    let app = spawn_app_with(|c| {
+        c.listen_tls = Some(std::net::SocketAddr::from(([127, 0, 0, 1], tls_port)));
+        c.tls_cert = Some(cert_path.clone());
+        c.tls_key = Some(key_path.clone());
+    })
+    .await;
+    let client = reqwest::Client::builder()
+        .tls_certs_only([
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).expect("ca"),
+        ])
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let https = format!("https://localhost:{tls_port}");
+    for _ in 0..50 {
+        if client.get(format!("{https}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sign_in = |origin: String| {
+        client
+            .post(format!("{https}/ui/login"))
+            .header("origin", origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("password={}", crate::helpers::ADMIN_PASSWORD))
+            .send()
+    };
+    let ok = sign_in(https.clone()).await.expect("sign-in");
+    assert_eq!(ok.version(), reqwest::Version::HTTP_2, "ALPN gave HTTP/2");
+    assert!(
+        ok.status().is_redirection() && ok.headers().contains_key("set-cookie"),
+        "{} {:?}",
+        ok.status(),
+        ok.headers()
+    );
+    let downgraded = sign_in(format!("http://localhost:{tls_port}"))
+        .await
+        .expect("sign-in");
+    assert_eq!(downgraded.status(), StatusCode::FORBIDDEN);
+    let other = sign_in("https://evil.example".into())
+        .await
+        .expect("sign-in");
+    assert_eq!(other.status(), StatusCode::FORBIDDEN);
+    app.stop().await;
+}
