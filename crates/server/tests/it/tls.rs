@@ -6,7 +6,7 @@ use base64::Engine;
 use prov_sim::SimPhone;
 use reqwest::StatusCode;
 
-use crate::helpers::{device_json, spawn_app_with};
+use crate::helpers::{TestApp, device_json, spawn_app_with};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -589,34 +589,8 @@ async fn idle_keep_alive_and_silent_sessions_over_tls_are_closed_after_the_heade
 /// same-origin check must read the request's authority, and refuse an `http` Origin there.
 #[tokio::test]
 async fn the_sign_in_works_over_http2_on_the_tls_listener() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
-    let dir = tempfile::tempdir().expect("dir");
-    let cert_path = dir.path().join("cert.pem");
-    let key_path = dir.path().join("key.pem");
-    std::fs::write(&cert_path, certified.cert.pem()).expect("write cert");
-    std::fs::write(&key_path, certified.signing_key.serialize_pem()).expect("write key");
-    let tls_port = free_port();
-    let app = spawn_app_with(|c| {
-        c.listen_tls = Some(std::net::SocketAddr::from(([127, 0, 0, 1], tls_port)));
-        c.tls_cert = Some(cert_path.clone());
-        c.tls_key = Some(key_path.clone());
-    })
-    .await;
-    let client = reqwest::Client::builder()
-        .tls_certs_only([
-            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).expect("ca"),
-        ])
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
-    let https = format!("https://localhost:{tls_port}");
-    for _ in 0..50 {
-        if client.get(format!("{https}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (app, client, https, _dir) = spawn_tls_app(reqwest::redirect::Policy::none()).await;
+    let tls_port = https.rsplit(':').next().expect("port").to_owned();
     let sign_in = |origin: String| {
         client
             .post(format!("{https}/ui/login"))
@@ -642,4 +616,41 @@ async fn the_sign_in_works_over_http2_on_the_tls_listener() {
         .expect("sign-in");
     assert_eq!(other.status(), StatusCode::FORBIDDEN);
     app.stop().await;
+}
+
+/// An app with a TLS listener on `localhost` (self-signed), a client trusting it, its base URL,
+/// and the folder holding the certificate.
+async fn spawn_tls_app(
+    redirects: reqwest::redirect::Policy,
+) -> (TestApp, reqwest::Client, String, tempfile::TempDir) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let dir = tempfile::tempdir().expect("dir");
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, certified.cert.pem()).expect("write cert");
+    std::fs::write(&key_path, certified.signing_key.serialize_pem()).expect("write key");
+    let tls_port = free_port();
+    let app = spawn_app_with(|c| {
+        c.listen_tls = Some(std::net::SocketAddr::from(([127, 0, 0, 1], tls_port)));
+        c.tls_cert = Some(cert_path.clone());
+        c.tls_key = Some(key_path.clone());
+    })
+    .await;
+    let client = reqwest::Client::builder()
+        .tls_certs_only([
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).expect("ca"),
+        ])
+        .redirect(redirects)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let https = format!("https://localhost:{tls_port}");
+    // The listener starts with the server; give it a moment.
+    for _ in 0..50 {
+        if client.get(format!("{https}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (app, client, https, dir)
 }
