@@ -66,11 +66,16 @@ impl OriginList {
     }
 }
 
+/// The refused list reaches the database at most this often: anyone can send a Referer, and
+/// cycling through more origins than the list holds would otherwise cost a write per request.
+const REFUSED_STORE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The two learned lists of an [`Innovaphone`].
 #[derive(Debug, Default)]
 pub struct LearnedOrigins {
     pub told: OriginList,
     pub refused: OriginList,
+    refused_stored_at: Mutex<Option<std::time::Instant>>,
 }
 
 impl LearnedOrigins {
@@ -78,7 +83,18 @@ impl LearnedOrigins {
         LearnedOrigins {
             told: OriginList::new(MAX_TOLD, told),
             refused: OriginList::new(MAX_REFUSED, refused),
+            refused_stored_at: Mutex::new(None),
         }
+    }
+
+    /// Whether the refused list may be written now (and notes that it is).
+    fn may_store_refused(&self) -> bool {
+        let mut last = self.refused_stored_at.lock();
+        let due = last.is_none_or(|at| at.elapsed() >= REFUSED_STORE_EVERY);
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
     }
 }
 
@@ -181,7 +197,7 @@ impl Innovaphone {
 
     /// The app page was framed by `origin`, which may not frame the UI: kept for `doctor`.
     pub fn note_refused_frame(self: &std::sync::Arc<Self>, origin: &str) {
-        if self.learned_origins.refused.add(origin) {
+        if self.learned_origins.refused.add(origin) && self.learned_origins.may_store_refused() {
             tracing::warn!(
                 %origin,
                 "the admin app was opened in a frame on an origin that may not frame it: add it to innovaphone.frame_origins if it is your myApps"
@@ -265,6 +281,13 @@ mod tests {
         ] {
             assert_eq!(origin_of(url).as_deref(), want, "{url}");
         }
+    }
+
+    #[test]
+    fn refused_origins_are_stored_at_most_every_ten_seconds() {
+        let learned = LearnedOrigins::new(Vec::new(), Vec::new());
+        assert!(learned.may_store_refused());
+        assert!(!learned.may_store_refused());
     }
 
     #[test]
