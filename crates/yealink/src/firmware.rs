@@ -45,7 +45,7 @@ pub fn handset_models() -> Vec<&'static str> {
 }
 
 /// The handsets `base` updates over the air, each with its key (empty for non-DECT models).
-pub(crate) fn handset_keys(base: &ModelInfo) -> &'static [(&'static str, &'static str)] {
+pub fn handset_firmware_keys(base: &ModelInfo) -> &'static [(&'static str, &'static str)] {
     match base.name {
         // One key without a handset name: each base takes its own handset's file.
         "W52P" => &[("W52H", "over_the_air.url")],
@@ -80,7 +80,7 @@ impl Firmware<'_> {
         let (Some(model), Some(urls)) = (self.model, self.handset_urls) else {
             return Vec::new();
         };
-        handset_keys(model)
+        handset_firmware_keys(model)
             .iter()
             .filter_map(|(handset, key)| {
                 urls.get(*handset)

@@ -25,7 +25,7 @@ pub use auto_dst::auto_dst_rule;
 pub use cfg::{CFG_HEADER, MASK, ParseError, is_secret_key, mask_secrets, parse_cfg};
 pub use dst_rule::{DstDate, DstRule};
 pub use files::{PhoneFile, classify_file};
-pub use firmware::{Firmware, handset_models};
+pub use firmware::{Firmware, handset_firmware_keys, handset_models};
 pub use location::{Location, location, locations};
 pub use mac::{Mac, MacError, YEALINK_OUIS};
 pub use media::{

@@ -187,11 +187,6 @@ impl ModelInfo {
     pub fn firmware_in_mac_file(&self) -> bool {
         FIRMWARE_PER_MODEL_CODES.contains(&self.common_code)
     }
-
-    /// The handsets whose firmware this base pushes over the air, each with its key.
-    pub fn handset_firmware_keys(&self) -> &'static [(&'static str, &'static str)] {
-        crate::firmware::handset_keys(self)
-    }
 }
 
 /// Models whose firmware is V80 or older and does not know the `static.` parameter names we

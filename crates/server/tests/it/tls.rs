@@ -17,40 +17,12 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn phones_provision_over_https_and_basic_works_only_there() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
-    let dir = tempfile::tempdir().expect("dir");
-    let cert_path = dir.path().join("cert.pem");
-    let key_path = dir.path().join("key.pem");
-    std::fs::write(&cert_path, certified.cert.pem()).expect("write cert");
-    std::fs::write(&key_path, certified.signing_key.serialize_pem()).expect("write key");
-    let tls_port = free_port();
-    let app = spawn_app_with(|c| {
-        c.listen_tls = Some(std::net::SocketAddr::from(([127, 0, 0, 1], tls_port)));
-        c.tls_cert = Some(cert_path.clone());
-        c.tls_key = Some(key_path.clone());
-    })
-    .await;
+    let (app, client, https, _dir) = spawn_tls_app(reqwest::redirect::Policy::default()).await;
     app.add_device(device_json("805ec0aaff01", "901")).await;
     let device = app.revealed("805ec0aaff01").await;
     let password = device["http_password"].as_str().expect("pw").to_owned();
     let token_url = device["provisioning_url"].as_str().expect("url").to_owned();
     let path = token_url.trim_start_matches(&app.base).to_owned();
-
-    let client = reqwest::Client::builder()
-        .tls_certs_only([
-            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).expect("ca"),
-        ])
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
-    let https = format!("https://localhost:{tls_port}");
-    // The listener starts with the server; give it a moment.
-    for _ in 0..50 {
-        if client.get(format!("{https}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     // A simulated phone over HTTPS with its token URL.
     let mut phone = SimPhone::new("805ec0aaff01", "T46U", "108.86.0.90")

@@ -207,8 +207,7 @@ fn dect_bases_follow_their_templates() {
     assert!(!info("W70B").firmware_in_mac_file());
     // Handset firmware keys per base.
     let keys = |m: &str| -> Vec<&str> {
-        info(m)
-            .handset_firmware_keys()
+        yealink::handset_firmware_keys(info(m))
             .iter()
             .map(|(_, k)| *k)
             .collect()
