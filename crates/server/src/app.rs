@@ -21,8 +21,9 @@ use crate::admin_auth::{AdminVerifier, ensure_admin_credential};
 use crate::config::Config;
 use crate::digest::NonceKey;
 use crate::instance::Instance;
-use crate::listen::{ConnectionCaps, Connections, Tls};
+use crate::listen::{ConnectionCaps, Connections, Shared, Tls};
 use crate::phone_http::{self, OverTls};
+use crate::request_body::{BodyBudget, BodyRules};
 use crate::request_log::RequestLog;
 use crate::secret::random_token;
 use crate::service::Service;
@@ -166,9 +167,15 @@ impl Server {
             inn.start().await?;
         }
         let router = router(state.clone());
-        // One budget of connections for both listeners: the file descriptors are the process's.
-        let connections = Connections::new(ConnectionCaps::from_limits(&config.limits))
-            .reserve_for(config.limits.reserve_networks()?);
+        // One budget of connections and one of request-body bytes for both listeners.
+        let shared = Shared {
+            connections: Connections::new(ConnectionCaps::from_limits(&config.limits))
+                .reserve_for(config.limits.reserve_networks()?),
+            bodies: BodyRules {
+                budget: BodyBudget::new(config.limits.body_bytes_in_flight),
+                timeout: Duration::from_secs(config.limits.body_timeout_secs),
+            },
+        };
         let (stop_tls, tls_stopped) = tokio::sync::watch::channel(false);
         let tls = match config.listen_tls {
             Some(addr) => Some(
@@ -176,7 +183,7 @@ impl Server {
                     &config,
                     addr,
                     router.clone(),
-                    connections.clone(),
+                    shared.clone(),
                     &state,
                     tls_stopped,
                 )
@@ -191,23 +198,15 @@ impl Server {
             "yealink-prov serving"
         );
         let phones = phone_http::PhoneEndpoint::new(state.clone(), false);
-        crate::listen::serve(
-            listener,
-            router,
-            phones,
-            connections,
-            &config.limits,
-            None,
-            {
-                // Live pages hold a response open; end them so the shutdown does not wait on them.
-                let requests = state.requests.clone();
-                async move {
-                    shutdown.await;
-                    requests.close_subscribers();
-                    let _ = stop_tls.send(true);
-                }
-            },
-        )
+        crate::listen::serve(listener, router, phones, shared, &config.limits, None, {
+            // Live pages hold a response open; end them so the shutdown does not wait on them.
+            let requests = state.requests.clone();
+            async move {
+                shutdown.await;
+                requests.close_subscribers();
+                let _ = stop_tls.send(true);
+            }
+        })
         .await;
         if let Some(task) = tls {
             let _ = task.await;
@@ -389,7 +388,7 @@ async fn spawn_tls(
     config: &Config,
     addr: SocketAddr,
     router: Router,
-    connections: Connections,
+    shared: Shared,
     state: &AppState,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
@@ -423,7 +422,7 @@ async fn spawn_tls(
             listener,
             router,
             phones,
-            connections,
+            shared,
             &limits,
             Some(tls),
             stopped,

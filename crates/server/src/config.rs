@@ -86,6 +86,11 @@ pub struct Limits {
     pub header_timeout_secs: u64,
     /// A client of the HTTPS listener must finish the TLS handshake within this.
     pub tls_handshake_timeout_secs: u64,
+    /// A request's body must arrive whole within this, counted from its headers.
+    pub body_timeout_secs: u64,
+    /// Bytes of request bodies being received, all connections together; a body that would
+    /// go beyond is refused (503), so unfinished uploads cannot take the memory.
+    pub body_bytes_in_flight: usize,
     /// Request log rows of refused (anonymous) requests kept, newest first.
     pub request_log_keep_anonymous: u32,
 }
@@ -120,6 +125,8 @@ impl Default for Limits {
             max_connections_per_source: 256,
             header_timeout_secs: 15,
             tls_handshake_timeout_secs: 10,
+            body_timeout_secs: 30,
+            body_bytes_in_flight: 64 << 20,
             request_log_keep_anonymous: 100_000,
         }
     }
@@ -151,6 +158,8 @@ pub struct InnovaphoneConfig {
     /// At most this many connections may wait for their login at once; more are refused with
     /// 503 before the upgrade.
     pub max_unauthenticated: usize,
+    /// Of those, one source address (IPv6: its /64) may hold at most this many.
+    pub max_unauthenticated_per_source: usize,
     /// At most this many messages may wait to be written to one connection; a peer that does
     /// not read them is disconnected.
     pub outbox_limit: usize,
@@ -170,6 +179,7 @@ impl Default for InnovaphoneConfig {
             devices_ca_file: None,
             login_timeout_secs: 30,
             max_unauthenticated: 64,
+            max_unauthenticated_per_source: 16,
             outbox_limit: 256,
             frame_origins: Vec::new(),
         }
@@ -341,11 +351,14 @@ impl Config {
             || l.max_connections_per_source == 0
             || l.header_timeout_secs == 0
             || l.tls_handshake_timeout_secs == 0
+            || l.body_timeout_secs == 0
+            || l.body_bytes_in_flight < (1 << 20)
         {
             return Err(ConfigError::Invalid(
                 "limits.password_checks, auth_failures, auth_failure_refill_secs, \
-                 max_connections_per_source, header_timeout_secs and tls_handshake_timeout_secs \
-                 must be at least 1"
+                 max_connections_per_source, header_timeout_secs, tls_handshake_timeout_secs \
+                 and body_timeout_secs must be at least 1, body_bytes_in_flight at least \
+                 1048576"
                     .into(),
             ));
         }
@@ -362,6 +375,10 @@ impl Config {
                 inn.login_timeout_secs as usize,
             ),
             ("innovaphone.max_unauthenticated", inn.max_unauthenticated),
+            (
+                "innovaphone.max_unauthenticated_per_source",
+                inn.max_unauthenticated_per_source,
+            ),
             ("innovaphone.outbox_limit", inn.outbox_limit),
         ] {
             if value == 0 {

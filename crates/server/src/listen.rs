@@ -1,8 +1,11 @@
 //! The accept loop of both listeners (HTTP and HTTPS), with the defences `axum::serve` lacks: a
 //! cap on open connections (total and per source address, shared by the two listeners), a
-//! reserve of connections that serve only the admin side, a TLS handshake timeout, and a timeout
-//! for request headers that also ends idle keep-alive connections (hyper starts it whenever it
-//! waits for the next request's head).
+//! reserve of connections that serve only the admin side, and a deadline at every stage of a
+//! connection: the TLS handshake, the first bytes and the protocol preface (hyper-util reads
+//! the HTTP/2 preface without a timer), request heads (hyper's HTTP/1 timer, which also ends idle
+//! keep-alive), request bodies ([`crate::request_body`]), and a watchdog that closes a
+//! connection left unused or whose client stops taking a response ([`crate::conn_activity`]).
+//! HTTP/2 connections are also pinged, so a vanished peer of a WebSocket tunnel is noticed.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,7 +26,6 @@ use futures::future::Either;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{self, GracefulShutdown};
 use ipnet::IpNet;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
@@ -32,12 +34,23 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::Limits;
+use crate::conn_activity::{Activity, Tracked, Unused};
 use crate::phone_http::PhoneEndpoint;
+use crate::request_body::{BodyRules, RequestBody};
+use crate::source::source_key;
 
 /// File descriptors kept free for the database, log files and outgoing calls.
 const FD_HEADROOM: usize = 128;
 /// How long a shutdown waits for open requests before it stops anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long a connection closed for being unused may take to say goodbye (HTTP/2 GOAWAY waits
+/// for a PING answer a hostile client never sends); it has no request to finish.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// HTTP/2 PING interval and how long its answer may take: a WebSocket tunnel over HTTP/2 to a
+/// peer that vanished would otherwise keep its connection.
+const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
+/// The HTTP/2 connection preface (RFC 9113, 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Path prefixes a reserve connection still serves.
 const RESERVE_PATHS: &[&str] = &["/healthz", "/metrics", "/api/", "/ui/"];
 
@@ -172,19 +185,6 @@ impl Connections {
     }
 }
 
-/// Whose share of the per-source cap a connection takes: an IPv4 address, or the /64 of an
-/// IPv6 one (one network gets a /64 and can use every address in it, RFC 6177). IPv4-mapped
-/// IPv6 addresses count as their IPv4 address.
-fn source_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
-        v4 => v4,
-    }
-}
-
 /// A TCP stream that holds its [`Slot`]: the place is taken until the socket is closed, also
 /// after an upgrade to a WebSocket.
 struct Counted {
@@ -293,19 +293,29 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     phones: PhoneEndpoint,
-    connections: Connections,
+    shared: Shared,
     limits: &Limits,
     tls: Option<Tls>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let Shared {
+        connections,
+        bodies,
+    } = shared;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(limits.header_timeout_secs));
     // As axum::serve: the CONNECT protocol for WebSockets over HTTP/2.
-    builder.http2().enable_connect_protocol();
-    let graceful = GracefulShutdown::new();
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .enable_connect_protocol()
+        .keep_alive_interval(H2_KEEP_ALIVE)
+        .keep_alive_timeout(H2_KEEP_ALIVE);
+    // Every connection holds a receiver; the sender's `closed()` says when all have ended.
+    let (stopping, stop_signal) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -333,24 +343,34 @@ pub async fn serve(
             peer,
             reserve,
             header_timeout: Duration::from_secs(limits.header_timeout_secs),
+            bodies: bodies.clone(),
+            stop: stop_signal.clone(),
         };
-        let watcher = graceful.watcher();
         let counted = Counted {
             stream,
             _slot: slot,
         };
         match tls.clone() {
-            None => tokio::spawn(connection.plain(counted, watcher)),
-            Some(tls) => tokio::spawn(connection.tls(counted, tls, watcher)),
+            None => tokio::spawn(connection.plain(counted)),
+            Some(tls) => tokio::spawn(connection.tls(counted, tls)),
         };
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    drop(stop_signal);
+    let _ = stopping.send(true);
+    if tokio::time::timeout(SHUTDOWN_GRACE * 2, stopping.closed())
         .await
         .is_err()
     {
         tracing::warn!("some connections were still open after {SHUTDOWN_GRACE:?}; stopping");
     }
+}
+
+/// What the two listeners share, as the memory and file descriptors are the process's.
+#[derive(Clone)]
+pub struct Shared {
+    pub connections: Connections,
+    pub bodies: BodyRules,
 }
 
 /// One admitted connection, before its protocol runs.
@@ -361,21 +381,25 @@ struct Connection {
     peer: SocketAddr,
     reserve: bool,
     header_timeout: Duration,
+    bodies: BodyRules,
+    /// Turns `true` when the server stops.
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Connection {
-    async fn plain(self, counted: Counted, watcher: graceful::Watcher) {
-        // hyper-util's auto builder first reads the protocol preface without a timer, so a
-        // socket that never sends a byte would wait forever: wait for the first byte here.
-        let mut first = [0u8; 1];
-        match tokio::time::timeout(self.header_timeout, counted.stream.peek(&mut first)).await {
-            Ok(Ok(n)) if n > 0 => {}
-            _ => return,
-        }
-        self.http(counted, None, watcher).await;
+    async fn plain(self, mut counted: Counted) {
+        let Some(preamble) = read_preamble(&mut counted, self.header_timeout).await else {
+            return;
+        };
+        let io = Rewind {
+            prefix: preamble,
+            read: 0,
+            stream: counted,
+        };
+        self.http(io, None).await;
     }
 
-    async fn tls(self, counted: Counted, tls: Tls, watcher: graceful::Watcher) {
+    async fn tls(self, counted: Counted, tls: Tls) {
         let mut stream =
             match tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(counted)).await {
                 Ok(Ok(stream)) => stream,
@@ -391,28 +415,20 @@ impl Connection {
             .peer_certificates()
             .map(|chain| chain.iter().map(|c| c.as_ref().to_vec()).collect())
             .unwrap_or_default();
-        // As on the plain listener, the first bytes must come within the header timeout; a TLS
-        // stream cannot be peeked, so they are read and handed to hyper again.
-        let mut first = vec![0u8; 1024];
-        match tokio::time::timeout(self.header_timeout, stream.read(&mut first)).await {
-            Ok(Ok(n)) if n > 0 => first.truncate(n),
-            _ => return,
-        }
+        let Some(preamble) = read_preamble(&mut stream, self.header_timeout).await else {
+            return;
+        };
         let io = Rewind {
-            prefix: first,
+            prefix: preamble,
             read: 0,
             stream,
         };
         let certificates = PeerCertificates(Arc::new(certificates));
-        self.http(io, Some(certificates), watcher).await;
+        self.http(io, Some(certificates)).await;
     }
 
-    async fn http<S>(
-        self,
-        io: S,
-        certificates: Option<PeerCertificates>,
-        watcher: graceful::Watcher,
-    ) where
+    async fn http<S>(self, io: S, certificates: Option<PeerCertificates>)
+    where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let Connection {
@@ -421,31 +437,88 @@ impl Connection {
             builder,
             peer,
             reserve,
-            ..
+            header_timeout,
+            bodies,
+            mut stop,
         } = self;
+        let activity = Activity::new();
+        let watched = activity.clone();
+        let stall = bodies.timeout;
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let in_use = activity.in_use();
+            let tracked = move |response: Response| {
+                Ok::<_, std::convert::Infallible>(response.map(|b| Tracked::new(b, in_use)))
+            };
             // Decided here, not in a router layer: the connection knows, and every phone
             // request would otherwise pay for a boxed middleware future.
             if reserve && !is_reserve_path(request.uri().path()) {
-                return Either::Left(std::future::ready(Ok(shed())));
+                return Either::Left(std::future::ready(tracked(shed())));
             }
+            let request: hyper::Request<RequestBody> = request.map(|b| bodies.guard(b));
             if PhoneEndpoint::handles(request.uri().path()) {
                 let answer = phones.clone().serve(request, peer, certificates.clone());
-                return Either::Right(Either::Left(answer.map(Ok)));
+                return Either::Right(Either::Left(answer.map(tracked)));
             }
             let mut request = request.map(Body::new);
             request.extensions_mut().insert(ConnectInfo(peer));
+            // A WebSocket handler keeps the connection in use while its tunnel is open.
+            request.extensions_mut().insert(activity.clone());
             if let Some(certificates) = &certificates {
                 request.extensions_mut().insert(certificates.clone());
             }
-            Either::Right(Either::Right(router.clone().oneshot(request)))
+            let answer = router.clone().oneshot(request);
+            Either::Right(Either::Right(answer.map(|r| match r {
+                Ok(response) => tracked(response),
+                Err(never) => match never {},
+            })))
         });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service)
-            .into_owned();
-        // Errors here are the client's (reset, timeout); nothing to report.
-        let _ = watcher.watch(connection).await;
+        let mut connection =
+            std::pin::pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
+        let unused = tokio::select! {
+            // Errors here are the client's (reset, timeout); nothing to report.
+            _ = connection.as_mut() => return,
+            unused = watched.unused(header_timeout, stall) => Some(unused),
+            _ = stop.wait_for(|stopping| *stopping) => None,
+        };
+        let grace = match unused {
+            Some(Unused::Idle) => {
+                metrics::counter!("http_connections_closed_total", "why" => "idle").increment(1);
+                IDLE_CLOSE_GRACE
+            }
+            Some(Unused::Stalled) => {
+                // A client that does not take what it asked for gets no grace.
+                metrics::counter!("http_connections_closed_total", "why" => "stalled").increment(1);
+                return;
+            }
+            None => SHUTDOWN_GRACE,
+        };
+        // GOAWAY (HTTP/2) or no more keep-alive (HTTP/1); then closed whatever it does.
+        connection.as_mut().graceful_shutdown();
+        let _ = tokio::time::timeout(grace, connection).await;
     }
+}
+
+/// The first bytes of a connection, read within `timeout`: at least one, and the whole HTTP/2
+/// preface when they begin like it, so hyper-util's protocol detection (which has no timer)
+/// never waits on the network.
+async fn read_preamble<S: AsyncRead + Unpin>(stream: &mut S, timeout: Duration) -> Option<Vec<u8>> {
+    let read = async {
+        let mut buf = vec![0u8; 1024];
+        let mut len = 0;
+        loop {
+            let n = stream.read(&mut buf[len..]).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            len += n;
+            let seen = len.min(H2_PREFACE.len());
+            if buf[..seen] != H2_PREFACE[..seen] || len >= H2_PREFACE.len() {
+                buf.truncate(len);
+                return Some(buf);
+            }
+        }
+    };
+    tokio::time::timeout(timeout, read).await.ok().flatten()
 }
 
 fn is_reserve_path(path: &str) -> bool {

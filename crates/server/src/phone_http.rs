@@ -16,6 +16,7 @@ use yealink::{Mac, PhoneFile, UserAgent};
 
 use crate::digest::{self, Verdict};
 use crate::listen::PeerCertificates;
+use crate::request_body::{BodyError, RequestBody};
 use crate::request_fold::{RequestKey, logged_file, logged_user_agent};
 use crate::state::AppState;
 
@@ -58,7 +59,7 @@ impl PhoneEndpoint {
 
     pub async fn serve(
         self,
-        request: hyper::Request<hyper::body::Incoming>,
+        request: hyper::Request<RequestBody>,
         peer: SocketAddr,
         certificates: Option<PeerCertificates>,
     ) -> Response {
@@ -79,7 +80,7 @@ impl PhoneEndpoint {
 
     async fn answer(
         self,
-        request: hyper::Request<hyper::body::Incoming>,
+        request: hyper::Request<RequestBody>,
         peer: SocketAddr,
         certificates: Option<PeerCertificates>,
     ) -> Response {
@@ -97,10 +98,8 @@ impl PhoneEndpoint {
             tls: self.tls,
             certificates,
         };
-        match PhoneHttpRequest::read(token, file, conn, parts, axum::body::Body::new(body)).await {
-            Ok(request) => handle(&self.state, request).await,
-            Err(response) => response,
-        }
+        let request = PhoneHttpRequest::new(token, file, conn, parts, body);
+        handle(&self.state, request).await
     }
 }
 
@@ -158,21 +157,20 @@ struct PhoneHttpRequest {
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    /// Not read yet: only an authenticated upload's body is (a refused client costs no
+    /// buffer).
+    body: Option<RequestBody>,
 }
 
 impl PhoneHttpRequest {
-    async fn read(
+    fn new(
         token: Option<String>,
         file: String,
         conn: Conn,
         parts: axum::http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<PhoneHttpRequest, Response> {
-        let body = axum::body::to_bytes(body, MAX_LOCAL_CFG + 1)
-            .await
-            .map_err(|_| text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large\n"))?;
-        Ok(PhoneHttpRequest {
+        body: RequestBody,
+    ) -> PhoneHttpRequest {
+        PhoneHttpRequest {
             token,
             file,
             peer: conn.peer,
@@ -181,9 +179,30 @@ impl PhoneHttpRequest {
             method: parts.method,
             uri: parts.uri,
             headers: parts.headers,
-            body,
-        })
+            body: Some(body),
+        }
     }
+}
+
+/// An upload's body, read whole (at most [`MAX_LOCAL_CFG`] bytes), or the answer to give instead.
+async fn read_body(
+    body: Option<RequestBody>,
+) -> Result<Bytes, (u16, &'static str, Response, bool)> {
+    let Some(body) = body else {
+        return Ok(Bytes::new());
+    };
+    axum::body::to_bytes(axum::body::Body::new(body), MAX_LOCAL_CFG + 1)
+        .await
+        .map_err(|e| {
+            let e = e.into_inner();
+            let (status, message) = match BodyError::find(e.as_ref()) {
+                Some(BodyError::TimedOut(_)) => (StatusCode::REQUEST_TIMEOUT, "Request Timeout\n"),
+                Some(BodyError::Busy) => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n"),
+                Some(BodyError::Read(_)) => (StatusCode::BAD_REQUEST, "Bad Request\n"),
+                None => (StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large\n"),
+            };
+            (status.as_u16(), "error", text(status, message), false)
+        })
 }
 
 enum Auth {
@@ -191,7 +210,8 @@ enum Auth {
     Denied { stale: bool },
 }
 
-async fn handle(state: &AppState, req: PhoneHttpRequest) -> Response {
+async fn handle(state: &AppState, mut req: PhoneHttpRequest) -> Response {
+    let body = req.body.take();
     let user_agent = req
         .headers
         .get(header::USER_AGENT)
@@ -228,7 +248,8 @@ async fn handle(state: &AppState, req: PhoneHttpRequest) -> Response {
         .as_ref()
         .map(|ua| ua.model.as_str())
         .filter(|model| yealink::is_legacy_model(model));
-    let (status, outcome, response, mac_cfg_served) = match (file, &req.method) {
+    let method = req.method.clone();
+    let (status, outcome, response, mac_cfg_served) = match (file, &method) {
         // Firmware V80 and older does not know the parameter names we write: serving it files
         // it would half ignore would pretend it is provisioned (docs/yealink-parameters.md).
         _ if legacy.is_some() => {
@@ -248,9 +269,10 @@ async fn handle(state: &AppState, req: PhoneHttpRequest) -> Response {
             )
         }
         (None, &Method::GET) if req.file == crate::service::CA_FILE => serve_ca(state),
-        (Some(PhoneFile::MacLocalCfg(mac)), &Method::PUT) => {
-            store_local_cfg(state, mac, &req.body).await
-        }
+        (Some(PhoneFile::MacLocalCfg(mac)), &Method::PUT) => match read_body(body).await {
+            Ok(body) => store_local_cfg(state, mac, &body).await,
+            Err(answer) => answer,
+        },
         (Some(PhoneFile::MacLocalCfg(mac)), &Method::GET) => {
             match state.service.store().get_local_cfg(mac).await {
                 Ok(Some((body, _))) => (200, "served", text(StatusCode::OK, body), false),

@@ -2,11 +2,12 @@
 //! connection), and so does Users for each ProvisioningPhone. We are the AppWebsocket server:
 //! challenge, login check with the instance password, then messages until the peer leaves.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
@@ -19,10 +20,18 @@ use tokio::time::Instant;
 use super::Innovaphone;
 use super::registry::Outbox;
 use crate::config::InnovaphoneConfig;
+use crate::conn_activity::Activity;
 use crate::log_safe::LogSafe;
+use crate::log_throttle::Throttle;
 use crate::state::AppState;
 
+/// The largest message, and so the largest frame: tungstenite checks a frame's length in its
+/// header, before reading it, so a bigger one costs nothing.
 const MAX_MESSAGE: usize = 1 << 20;
+/// What tungstenite buffers per socket for reading; it grows up to a message when needed.
+const READ_BUFFER: usize = 16 * 1024;
+/// How often the warning about refused upgrades may be written.
+const REFUSED_LOG_EVERY: Duration = Duration::from_secs(10);
 /// How long a closing connection's writer may take to flush what is queued.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -31,8 +40,19 @@ pub struct Limits {
     /// Deadline of the login, counted from the upgrade (not from the last message).
     login_timeout: Duration,
     max_unauthenticated: usize,
+    /// Of those, one source address (an IPv6 /64) may hold at most this many, so one address
+    /// reopening sockets cannot keep the PBX out.
+    max_unauthenticated_per_source: usize,
     outbox_limit: usize,
-    unauthenticated: Arc<AtomicUsize>,
+    unauthenticated: Arc<parking_lot::Mutex<Waiting>>,
+    refused_log: Throttle,
+}
+
+/// The connections waiting for their login, in total and per source.
+#[derive(Default)]
+struct Waiting {
+    total: usize,
+    per_source: HashMap<IpAddr, usize>,
 }
 
 impl Limits {
@@ -40,30 +60,50 @@ impl Limits {
         Limits {
             login_timeout: Duration::from_secs(config.login_timeout_secs.max(1)),
             max_unauthenticated: config.max_unauthenticated.max(1),
+            max_unauthenticated_per_source: config.max_unauthenticated_per_source.max(1),
             outbox_limit: config.outbox_limit.max(1),
-            unauthenticated: Arc::new(AtomicUsize::new(0)),
+            unauthenticated: Arc::default(),
+            refused_log: Throttle::new(REFUSED_LOG_EVERY),
         }
     }
 
-    /// A place among the connections waiting for their login, or `None` when all are taken.
-    fn reserve(&self) -> Option<UnauthenticatedSlot> {
-        let max = self.max_unauthenticated;
-        self.unauthenticated
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()?;
+    /// A place among the connections waiting for their login, or `None` when all are taken, or
+    /// all of `ip`'s share.
+    fn reserve(&self, ip: IpAddr) -> Option<UnauthenticatedSlot> {
+        let source = crate::source::source_key(ip);
+        let mut waiting = self.unauthenticated.lock();
+        let from_source = waiting.per_source.get(&source).copied().unwrap_or(0);
+        if waiting.total >= self.max_unauthenticated
+            || from_source >= self.max_unauthenticated_per_source
+        {
+            return None;
+        }
+        waiting.total += 1;
+        *waiting.per_source.entry(source).or_insert(0) += 1;
         metrics::gauge!("appws_unauthenticated_connections").increment(1.0);
-        Some(UnauthenticatedSlot(self.unauthenticated.clone()))
+        Some(UnauthenticatedSlot {
+            waiting: self.unauthenticated.clone(),
+            source,
+        })
     }
 }
 
 /// Held by a connection until it logs in or ends.
-struct UnauthenticatedSlot(Arc<AtomicUsize>);
+struct UnauthenticatedSlot {
+    waiting: Arc<parking_lot::Mutex<Waiting>>,
+    source: IpAddr,
+}
 
 impl Drop for UnauthenticatedSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let mut waiting = self.waiting.lock();
+        waiting.total = waiting.total.saturating_sub(1);
+        if let Some(n) = waiting.per_source.get_mut(&self.source) {
+            *n -= 1;
+            if *n == 0 {
+                waiting.per_source.remove(&self.source);
+            }
+        }
         metrics::gauge!("appws_unauthenticated_connections").decrement(1.0);
     }
 }
@@ -71,6 +111,7 @@ impl Drop for UnauthenticatedSlot {
 pub async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    activity: Option<Extension<Arc<Activity>>>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let Some(inn) = state.innovaphone.clone() else {
@@ -78,12 +119,29 @@ pub async fn upgrade(
         return axum::http::StatusCode::NOT_FOUND.into_response();
     };
     // Counted before the upgrade, so a flood of sockets that never log in is refused cheaply.
-    let Some(slot) = inn.limits.reserve() else {
-        tracing::warn!(%peer, max = inn.limits.max_unauthenticated, "too many AppWebsocket connections waiting for their login; refused");
+    let Some(slot) = inn.limits.reserve(peer.ip()) else {
+        metrics::counter!("appws_upgrades_refused_total").increment(1);
+        if let Some(skipped) = inn.limits.refused_log.permit() {
+            tracing::warn!(
+                %peer,
+                max = inn.limits.max_unauthenticated,
+                per_source = inn.limits.max_unauthenticated_per_source,
+                refused_since_last_line = skipped,
+                "too many AppWebsocket connections waiting for their login; refused"
+            );
+        }
         return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
+    // Over HTTP/2 the WebSocket is a stream of a connection that stays open: it is in use
+    // while the socket is (the listener closes connections left unused).
+    let tunnel = activity.map(|Extension(activity)| activity.in_use());
     ws.max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| serve(inn, socket, peer, slot))
+        .max_frame_size(MAX_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| async move {
+            serve(inn, socket, peer, slot).await;
+            drop(tunnel);
+        })
 }
 
 struct Session {

@@ -14,12 +14,17 @@ mod sse;
 pub mod view;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 
 use crate::state::AppState;
 
 pub use session::{MyAppsUser, Session};
+
+/// The largest body of a sign-in form (user name, password, language; or a session token):
+/// anyone may send one, so it is read only up to what a form needs.
+const SIGN_IN_BODY: usize = 4 * 1024;
 
 /// The `/ui` routes. Sessions live in the store (`ui_sessions`), see [`session`].
 pub fn routes(state: AppState) -> Router<AppState> {
@@ -30,9 +35,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/devices/check-mac", get(pages::check_mac))
         .route(
             "/devices/import",
-            post(pages::import_devices).layer(axum::extract::DefaultBodyLimit::max(
-                crate::import::MAX_CSV + 64 * 1024,
-            )),
+            post(pages::import_devices)
+                .layer(DefaultBodyLimit::max(crate::import::MAX_CSV + 64 * 1024)),
         )
         .route("/devices/export.csv", get(pages::export_devices))
         .route(
@@ -55,8 +59,16 @@ pub fn routes(state: AppState) -> Router<AppState> {
             session::require,
         ));
     Router::new()
-        .route("/login", get(session::login_page).post(session::login))
-        .route("/myapps/enter", post(myapps::enter))
+        .route(
+            "/login",
+            get(session::login_page)
+                .post(session::login)
+                .layer(DefaultBodyLimit::max(SIGN_IN_BODY)),
+        )
+        .route(
+            "/myapps/enter",
+            post(myapps::enter).layer(DefaultBodyLimit::max(SIGN_IN_BODY)),
+        )
         .route("/lang/{lang}", get(i18n::switch))
         .route("/assets/{*file}", get(assets::serve))
         .merge(protected)

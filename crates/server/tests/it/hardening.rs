@@ -446,3 +446,147 @@ async fn refused_requests_are_capped_in_the_request_log() {
     assert!((1..=200).contains(&n), "{n} anonymous rows kept");
     app.stop().await;
 }
+
+/// The HTTP/2 client preface and an empty SETTINGS frame (RFC 9113, 3.4 and 6.5).
+const H2_START: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+/// A PING frame (RFC 9113, 6.7).
+const H2_PING: &[u8] = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00\x01\x02\x03\x04\x05\x06\x07\x08";
+
+#[tokio::test]
+async fn a_bare_pri_or_a_whole_http2_preface_is_closed_after_the_header_timeout() {
+    let app = spawn_app_with(|c| c.limits.header_timeout_secs = 1).await;
+    let to = addr(&app);
+    // hyper-util's protocol detection waits for 24 bytes without a timer.
+    let mut pri = TcpStream::connect(to).await.expect("connect");
+    pri.write_all(b"PRI").await.expect("write");
+    assert!(
+        closed_within(&mut pri, Duration::from_secs(8))
+            .await
+            .is_some(),
+        "a socket that sent `PRI` and nothing more must be closed"
+    );
+    // The whole preface, then silence: no SETTINGS, no request.
+    let mut preface = TcpStream::connect(to).await.expect("connect");
+    preface.write_all(&H2_START[..24]).await.expect("write");
+    assert!(
+        closed_within(&mut preface, Duration::from_secs(8))
+            .await
+            .is_some(),
+        "a socket that sent the HTTP/2 preface and nothing more must be closed"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_http2_connection_kept_open_by_pings_alone_is_closed() {
+    let app = spawn_app_with(|c| c.limits.header_timeout_secs = 1).await;
+    let mut stream = TcpStream::connect(addr(&app)).await.expect("connect");
+    stream.write_all(H2_START).await.expect("write");
+    let started = Instant::now();
+    let mut closed = false;
+    let mut buf = [0u8; 4096];
+    // A PING every 300 ms for up to 8 s: traffic, but never a request.
+    while started.elapsed() < Duration::from_secs(8) {
+        if stream.write_all(H2_PING).await.is_err() {
+            closed = true;
+            break;
+        }
+        match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) | Err(_) => {}
+        }
+    }
+    assert!(
+        closed,
+        "an HTTP/2 connection without requests must be closed"
+    );
+    // And a request on a fresh connection is still served.
+    assert_eq!(
+        app.client
+            .get(format!("{}/healthz", app.base))
+            .send()
+            .await
+            .expect("healthz")
+            .status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_trickled_byte_by_byte_is_cut_at_the_body_timeout() {
+    let app = spawn_app_with(|c| c.limits.body_timeout_secs = 2).await;
+    let to = addr(&app);
+    let mut stream = TcpStream::connect(to).await.expect("connect");
+    let head = format!(
+        "POST /ui/login HTTP/1.1\r\nHost: {to}\r\nOrigin: http://{to}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    // One byte every 500 ms: each would reset a timeout that only counts silence.
+    let answered = loop {
+        if started.elapsed() > Duration::from_secs(12) {
+            break false;
+        }
+        let _ = stream.write_all(b"x").await;
+        match tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => {
+                seen.extend_from_slice(&buf[..n]);
+                break true;
+            }
+            Err(_) => {}
+        }
+    };
+    assert!(answered, "a trickled body held its connection for 12 s");
+    let text = String::from_utf8_lossy(&seen);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 4"),
+        "refused, not signed in: {text}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_anonymous_upload_is_refused_before_its_body_is_read() {
+    let app = spawn_app_with(|_| {}).await;
+    let to = addr(&app);
+    let mut stream = TcpStream::connect(to).await.expect("connect");
+    // Headers announcing a 200 KB upload, and no body at all.
+    let head = format!(
+        "PUT /prov/001565aabb02-local.cfg HTTP/1.1\r\nHost: {to}\r\nContent-Length: 200000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf)).await;
+    let answer = match read {
+        Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+        other => panic!("no answer without the body: {other:?}"),
+    };
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_sign_in_body_beyond_what_a_form_needs_is_refused() {
+    let app = spawn_app_with(|_| {}).await;
+    let to = addr(&app);
+    let padding = "a".repeat(64 * 1024);
+    let status = reqwest::Client::new()
+        .post(format!("{}/ui/login", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", format!("http://{to}"))
+        .body(format!("password=wrong&pad={padding}"))
+        .send()
+        .await
+        .expect("answered")
+        .status();
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    app.stop().await;
+}

@@ -1085,3 +1085,88 @@ async fn a_peer_that_does_not_read_cannot_grow_our_queue() {
     );
     app.stop().await;
 }
+
+/// An AppWebsocket from `source` (a loopback address other than 127.0.0.1 counts as another
+/// client).
+async fn raw_connect_from(
+    app: &TestApp,
+    source: &str,
+) -> Result<RawWs, tokio_tungstenite::tungstenite::Error> {
+    let addr: std::net::SocketAddr = app
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("loopback address");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(format!("{source}:0").parse().expect("source address"))
+        .expect("bind");
+    let tcp = socket.connect(addr).await.expect("tcp connect");
+    tokio_tungstenite::client_async(ws_url(app), tcp)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+#[tokio::test]
+async fn one_address_holds_only_its_share_of_the_places_before_login() {
+    let app = app_with_limits(|c| {
+        c.innovaphone.max_unauthenticated = 8;
+        c.innovaphone.max_unauthenticated_per_source = 2;
+    })
+    .await;
+    let mut waiting = Vec::new();
+    for _ in 0..2 {
+        waiting.push(
+            raw_connect_from(&app, "127.0.0.2")
+                .await
+                .expect("within the share"),
+        );
+    }
+    match raw_connect_from(&app, "127.0.0.2").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503)
+        }
+        Ok(_) => panic!("a 3rd socket from one address was accepted (share 2)"),
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+    // The PBX, from another address, still gets in and logs in.
+    let app_url = format!("{}/innovaphone-yealink", app.base);
+    let users = UsersSim::connect(&app_url, PASSWORD, "example.com")
+        .await
+        .expect("another address is not kept out by the first one's sockets");
+    users.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_frame_longer_than_a_message_is_refused_from_its_header() {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let app = app_with_limits(|_| {}).await;
+    let mut ws = raw_connect(&app).await.expect("upgrade");
+    // A masked text frame announcing 15,000,000 bytes, then only a few of them: refused at
+    // once, not read (or waited for) whole.
+    let mut header = vec![0x81u8, 0x80 | 127];
+    header.extend_from_slice(&15_000_000u64.to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4]);
+    header.extend_from_slice(b"abcdefgh");
+    ws.get_mut().write_all(&header).await.expect("write");
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))
+                | None
+                | Some(Err(_)) => {
+                    return;
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the socket stayed open waiting for a 15 MB frame"
+    );
+    app.stop().await;
+}
