@@ -7,7 +7,8 @@
 #                       [--no-build] [--keep-work] [--out bench-out] [ATTACK ...]
 #
 # ATTACK: baseline bearer signin idle idle-many slowloris appws-keepalive appws-unread
-# phone-denied import (default: all, in that order). The driver is bench/load_check.py.
+# phone-denied import h2-preface slow-body unfinished-body big-frame (default: all, in that
+# order). The driver is bench/load_check.py.
 set -euo pipefail
 umask 077
 export RUST_LOG=warn

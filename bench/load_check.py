@@ -423,6 +423,119 @@ async def attack_import(a, stop):
     return note
 
 
+# The HTTP/2 client preface, an empty SETTINGS frame, and a PING (RFC 9113 3.4, 6.5, 6.7).
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+H2_PING = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"12345678"
+
+
+async def attack_h2_preface(a, stop):
+    """A third send `PRI`, a third the whole preface, a third the preface and SETTINGS and then
+    a PING every second; none ever sends a request."""
+    sent = set()
+
+    def start(i):
+        first = i not in sent
+        sent.add(i)
+        kind = i % 3
+        if kind == 0:
+            return b"PRI" if first else b""
+        if kind == 1:
+            return H2_PREFACE if first else b""
+        return H2_PREFACE + H2_SETTINGS + H2_PING if first else H2_PING
+
+    return await hold_sockets(a, stop, 2000, sources(20), start)
+
+
+async def attack_slow_body(a, stop):
+    """Sign-in bodies announced at 1,000 bytes and sent one byte a second."""
+    host = f"{a.host}:{a.port}"
+    head = request(
+        "POST", "/ui/login", host,
+        ["Content-Type: application/x-www-form-urlencoded", f"Origin: http://{host}",
+         "Content-Length: 1000"],
+    ).replace(b"Content-Length: 0\r\n", b"")
+    sent = set()
+
+    def drip(i):
+        first = i not in sent
+        sent.add(i)
+        return head if first else b"x"
+
+    return await hold_sockets(a, stop, 2000, sources(20), drip)
+
+
+def local_cfg_path(phone_path):
+    """The enrolled phone's `<MAC>-local.cfg` next to its `<MAC>.cfg` (same token URL)."""
+    base, _, name = phone_path.rpartition("/")
+    return f"{base}/{name.removesuffix('.cfg')}-local.cfg"
+
+
+async def attack_unfinished_body(a, stop):
+    """4,000 uploads from 40 addresses that stop before their end: half anonymous sign-ins
+    (3,000 of 4,000 bytes), half the enrolled phone's own `-local.cfg` PUT through its token URL
+    (200 KB of 250 KB), which is authenticated and so read."""
+    host = f"{a.host}:{a.port}"
+    signin = request(
+        "POST", "/ui/login", host,
+        ["Content-Type: application/x-www-form-urlencoded", f"Origin: http://{host}",
+         "Content-Length: 4000"],
+    ).replace(b"Content-Length: 0\r\n", b"") + b"password=" + b"x" * 2991
+    upload = request(
+        "PUT", local_cfg_path(a.phone_path), host, ["Content-Length: 250000"],
+    ).replace(b"Content-Length: 0\r\n", b"") + b"#" * 200_000
+    sent = set()
+
+    def start(i):
+        first = i not in sent
+        sent.add(i)
+        if not first:
+            return b""
+        return signin if i % 2 == 0 else upload
+
+    return await hold_sockets(a, stop, 4000, sources(40), start)
+
+
+async def attack_big_frame(a, stop):
+    """64 AppWebsockets (8 addresses) each announcing a 15,000,000-byte frame and sending it."""
+    seen = Counter()
+    srcs = sources(8)
+    mask = os.urandom(4)
+    header = bytes([0x81, 0x80 | 127]) + (15_000_000).to_bytes(8, "big") + mask
+    chunk = b"\x00" * 65536
+
+    async def one(i):
+        try:
+            reader, writer, status = await ws_upgrade(a, srcs[i % len(srcs)])
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError):
+            seen.add("upgrade failed")
+            return
+        if status != 101:
+            seen.add(f"upgrade {status}")
+            writer.close()
+            return
+        started = time.monotonic()
+        sent = 0
+        try:
+            writer.write(header)
+            while not stop.is_set() and sent < 15_000_000:
+                writer.write(chunk)
+                await asyncio.wait_for(writer.drain(), 5)
+                sent += len(chunk)
+            if sent >= 15_000_000:
+                seen.add("whole frame sent")
+            else:
+                seen.add("open at end")
+        except (OSError, asyncio.TimeoutError):
+            seen.add(f"{closed_after(started)} after {sent // 1_000_000} MB")
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(one(i) for i in range(64)))
+    await stop.wait()
+    return seen.text()
+
+
 async def attack_none(a, stop):
     await stop.wait()
     return ""
@@ -439,6 +552,10 @@ ATTACKS = {
     "appws-unread": (attack_appws_unread, "8 AppWebsockets sending AppChallenge without reading"),
     "phone-denied": (attack_phone_denied, "64 parallel phone requests with unknown MACs/tokens"),
     "import": (attack_import, "25,000-row CSV import (API)"),
+    "h2-preface": (attack_h2_preface, "2,000 sockets (20 addresses): `PRI`, the HTTP/2 preface, or preface + PINGs, never a request"),
+    "slow-body": (attack_slow_body, "2,000 sign-in bodies (20 addresses) trickled 1 byte/s"),
+    "unfinished-body": (attack_unfinished_body, "4,000 bodies (40 addresses) stopped before their end: sign-ins, and 200 KB of the phone's 250 KB upload"),
+    "big-frame": (attack_big_frame, "64 AppWebsockets (8 addresses) sending one 15 MB frame each"),
 }
 
 
@@ -456,7 +573,8 @@ async def run_one(a, kind):
         asyncio.ensure_future(p.run(stop)) for p in probes
     ]
     # Timeout defences need the long run; the import ends by itself.
-    long = ("idle", "idle-many", "slowloris", "appws-keepalive")
+    long = ("idle", "idle-many", "slowloris", "appws-keepalive", "h2-preface", "slow-body",
+            "unfinished-body")
     duration = 900 if kind == "import" else a.duration_long if kind in long else a.duration
     timer = asyncio.get_running_loop().call_later(duration, stop.set)
     started = time.monotonic()

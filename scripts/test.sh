@@ -32,13 +32,14 @@ if ! command -v python3 >/dev/null 2>&1; then
   fi
 fi
 
-# The web UI's browser tests: Debian's Chromium and Node.js, playwright-core from npm.
-if [ "$(id -u)" = 0 ] && { ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; }; then
-  log "installing Chromium and Node.js from Debian's packages"
+# The web UI's browser tests: Debian's Chromium and Node.js, playwright-core from npm; openssl
+# makes the HTTPS test's throwaway certificate.
+if [ "$(id -u)" = 0 ] && { ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; }; then
+  log "installing Chromium, Node.js and openssl from Debian's packages"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # Debian's nodejs brings no npm; a nodesource nodejs conflicts with Debian's npm.
-  apt-get install -y -qq chromium nodejs >/dev/null
+  apt-get install -y -qq chromium nodejs openssl >/dev/null
   command -v npm >/dev/null 2>&1 || apt-get install -y -qq npm >/dev/null
 fi
 if command -v chromium >/dev/null 2>&1 && command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then

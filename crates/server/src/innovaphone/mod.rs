@@ -127,7 +127,9 @@ impl Innovaphone {
 
     pub fn routes(&self, state: AppState) -> Router<AppState> {
         Router::new()
-            .route(&self.path, get(appws::upgrade))
+            // GET for HTTP/1.1; CONNECT for HTTP/2 (RFC 8441), which browsers use for a
+            // WebSocket on an HTTPS listener that offers it (myApps' AppWebsocket to us).
+            .route(&self.path, get(appws::upgrade).connect(appws::upgrade))
             .merge(app_page::routes(&self.path, state))
     }
 
