@@ -1170,3 +1170,24 @@ async fn a_frame_longer_than_a_message_is_refused_from_its_header() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_logged_in_appwebsocket_outlives_the_idle_timeout_of_its_http_connection() {
+    // The listener closes HTTP connections with nothing in use after the header timeout; an
+    // upgraded socket is no longer an HTTP connection and must stay.
+    let app = app_with_limits(|c| c.limits.header_timeout_secs = 1).await;
+    let app_url = format!("{}/innovaphone-yealink", app.base);
+    let mut users = UsersSim::connect(&app_url, PASSWORD, "example.com")
+        .await
+        .expect("login");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        users
+            .check_login("yealink", PASSWORD)
+            .await
+            .expect("still connected after 4 idle seconds"),
+        "answered"
+    );
+    users.close().await;
+    app.stop().await;
+}
