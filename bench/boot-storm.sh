@@ -8,6 +8,7 @@
 #                       [--generator wrk|sim] [--threads 2] [--duration 10]
 #                       [--port 18080] [--nginx-port 18081] [--big-port 18082]
 #                       [--no-build] [--keep-work] [--out bench-out]
+#                       [--tls [--tls-port 18443] [--tls-modes fresh,resumed,keepalive]]
 #
 # The functions below can also be sourced (`source bench/boot-storm.sh`) to run a part alone.
 set -euo pipefail
@@ -27,6 +28,11 @@ BIG=100000
 PORT=18080
 NGINX_PORT=18081
 BIG_PORT=18082
+# --tls: both servers on HTTPS with one throwaway P-256 certificate (our HTTPS listener on
+# TLS_PORT, nginx on NGINX_PORT), measured in each of TLS_MODES (see tls_mode_args).
+TLS=0
+TLS_PORT=18443
+TLS_MODES=fresh,resumed,keepalive
 # wrk (an outside generator, the reference) or sim (our own `yealink-sim boot-storm`).
 GENERATOR=wrk
 WRK_THREADS=2
@@ -41,6 +47,8 @@ ADMIN_PASSWORD="bench-admin-$$-$RANDOM$RANDOM"
 
 WORK=""
 STARTED_PIDS=()
+# curl's options for the bench's own HTTPS servers (the throwaway CA), set by make_pki.
+CURL_TLS=()
 
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() {
@@ -68,6 +76,9 @@ parse_args() {
             --no-build) BUILD=0; shift ;;
             --keep-work) KEEP_WORK=1; shift ;;
             --out) OUT_DIR="$(mkdir -p "$2" && cd "$2" && pwd)"; shift 2 ;;
+            --tls) TLS=1; shift ;;
+            --tls-port) TLS_PORT="$2"; shift 2 ;;
+            --tls-modes) TLS_MODES="$2"; shift 2 ;;
             -h | --help) usage; exit 0 ;;
             *) usage >&2; die "unknown argument: $1" ;;
         esac
@@ -75,7 +86,7 @@ parse_args() {
     local n
     [[ "$GENERATOR" == wrk || "$GENERATOR" == sim ]] || die "--generator must be wrk or sim"
     for n in "$PHONES" "$CONCURRENCY" "$ROUNDS" "$BIG" "$PORT" "$NGINX_PORT" "$BIG_PORT" \
-        "$WRK_THREADS" "$WRK_SECONDS"; do
+        "$WRK_THREADS" "$WRK_SECONDS" "$TLS_PORT"; do
         [[ "$n" =~ ^[0-9]+$ ]] || die "not a number: $n"
     done
     ((PHONES >= 1 && PHONES <= 1000000)) || die "--phones must be 1..1000000"
@@ -84,6 +95,11 @@ parse_args() {
     ((WRK_THREADS >= 1 && WRK_SECONDS >= 1 && WRK_SECONDS <= 600)) \
         || die "--threads must be >= 1 and --duration 1..600"
     ((CONCURRENCY >= WRK_THREADS)) || die "--concurrency must be >= --threads"
+    if ((TLS)); then
+        [[ "$GENERATOR" == wrk ]] || die "--tls measures with wrk only"
+        [[ "$TLS_MODES" =~ ^(fresh|resumed|keepalive)(,(fresh|resumed|keepalive))*$ ]] \
+            || die "--tls-modes: a comma-separated list of fresh, resumed, keepalive"
+    fi
 }
 
 # Stops every process this script started (TERM, then KILL after 5 s), removes the work dir.
@@ -141,7 +157,7 @@ wait_http() {
             [[ -n "$log_file" ]] && tail -n 20 "$log_file" >&2
             die "process $pid exited before $url answered"
         fi
-        curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
+        curl -fsS -o /dev/null --max-time 1 "${CURL_TLS[@]}" "$url" 2>/dev/null && return 0
         sleep 0.1
     done
     [[ -n "$log_file" ]] && tail -n 20 "$log_file" >&2
@@ -189,15 +205,32 @@ cpu_total() {
     echo $((u + s))
 }
 
-# wrk_round NAME BASE_URL PID: one timed wrk run; key/value results in $RAW/NAME.res.
+# tls_mode_args MODE: the words that run wrk in that --tls mode, before wrk's own arguments
+# (`env ...` or nothing) and after them (the Lua script's `close`).
+#   fresh      one request per connection, each a full TLS handshake (a factory-fresh phone:
+#              the no-resume shim drops wrk's session before each reconnect)
+#   resumed    one request per connection, resuming the session the server offered (a phone
+#              that reconnects for its next file)
+#   keepalive  connections kept for the whole round (handshakes only at the start)
+tls_mode_args() {
+    case "$1" in
+        fresh) PRE=(env "LD_PRELOAD=$NO_RESUME") POST=(close) ;;
+        resumed) PRE=() POST=(close) ;;
+        keepalive | "") PRE=() POST=() ;;
+        *) die "unknown TLS mode $1" ;;
+    esac
+}
+
+# wrk_round NAME BASE_URL PID [MODE]: one timed wrk run; key/value results in $RAW/NAME.res.
 wrk_round() {
-    local name="$1" url="$2" pid="$3" before after client
+    local name="$1" url="$2" pid="$3" mode="${4:-}" before after client PRE POST
+    tls_mode_args "$mode"
     before=$(cpu_ticks "$pid")
     client=$( {
         TIMEFORMAT='%U %S'
-        time timeout "$STEP_TIMEOUT" wrk -t"$WRK_THREADS" -c"$CONCURRENCY" -d"${WRK_SECONDS}s" \
-            --latency -s "$ROOT/bench/wrk-boot-storm.lua" "$url" \
-            -- "$WORK/requests.tsv" "$RAW/$name.res" >"$RAW/$name.txt" 2>&1
+        time timeout "$STEP_TIMEOUT" "${PRE[@]}" wrk -t"$WRK_THREADS" -c"$CONCURRENCY" \
+            -d"${WRK_SECONDS}s" --latency -s "$ROOT/bench/wrk-boot-storm.lua" "$url" \
+            -- "$WORK/requests.tsv" "$RAW/$name.res" "${POST[@]}" >"$RAW/$name.txt" 2>&1
     } 2>&1) || { cat "$RAW/$name.txt" >&2; die "wrk round $name failed"; }
     after=$(cpu_ticks "$pid")
     [[ -s "$RAW/$name.res" ]] || { cat "$RAW/$name.txt" >&2; die "wrk wrote no result for $name"; }
@@ -215,15 +248,18 @@ wrk_round() {
         "$RAW/$name.res" | sed "s/^/  [$name] /" >&2
 }
 
-# wrk_table: markdown comparison of the wrk rounds (every round, and the median ones).
+# wrk_table [MODE]: markdown comparison of the wrk rounds (every round, and the median ones);
+# with MODE, of the rounds named <side>-MODE-<round>.
 wrk_table() {
-    awk -v rounds="$ROUNDS" -v raw="$RAW" 'function load(file, k, v) {
+    local tag=""
+    [[ -z "${1:-}" ]] || tag="-$1"
+    awk -v rounds="$ROUNDS" -v raw="$RAW" -v tag="$tag" 'function load(file, k, v) {
             delete kv
             while ((getline line < file) > 0) { split(line, p, " "); kv[p[1]] = p[2] }
             close(file)
         }
         function row(side, r,    rps, cpu, gen, errs) {
-            load(raw "/" side "-" r ".res")
+            load(raw "/" side tag "-" r ".res")
             rps = kv["requests"] / (kv["duration_us"] / 1e6)
             cpu = kv["server_ticks"] / kv["clk_tck"] * 1e6 / kv["requests"]
             gen = kv["client_cpu_s"] * 1e6 / kv["requests"]
@@ -323,22 +359,96 @@ prepare_data() {
     "$OURS" settings set "public_base_url=http://127.0.0.1:$port" --data-dir "$dir" >/dev/null
 }
 
-# start_server DIR PORT: sets SERVER_PID.
+# start_server DIR PORT [TLS_PORT]: sets SERVER_PID. With TLS_PORT, also the HTTPS listener
+# there, with the certificate of make_pki.
 start_server() {
-    local dir="$1" port="$2"
+    local dir="$1" port="$2" tls_port="${3:-}" tls_env=()
     require_port_free "$port"
-    YEALINK_PROV_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+    if [[ -n "$tls_port" ]]; then
+        require_port_free "$tls_port"
+        tls_env=(env "YEALINK_PROV_LISTEN_TLS=127.0.0.1:$tls_port"
+            "YEALINK_PROV_TLS_CERT=$WORK/tls/server.pem" "YEALINK_PROV_TLS_KEY=$WORK/tls/server.key")
+    fi
+    YEALINK_PROV_ADMIN_PASSWORD="$ADMIN_PASSWORD" "${tls_env[@]}" \
         "$OURS" serve --listen "127.0.0.1:$port" --data-dir "$dir" >"$dir.server.log" 2>&1 &
     SERVER_PID=$!
     STARTED_PIDS+=("$SERVER_PID")
     wait_http "http://127.0.0.1:$port/healthz" "$SERVER_PID" 60 "$dir.server.log"
-    log "yealink-prov pid $SERVER_PID on 127.0.0.1:$port"
+    [[ -z "$tls_port" ]] \
+        || wait_http "https://127.0.0.1:$tls_port/healthz" "$SERVER_PID" 30 "$dir.server.log"
+    log "yealink-prov pid $SERVER_PID on 127.0.0.1:$port${tls_port:+ and https://127.0.0.1:$tls_port}"
 }
 
-# write_nginx_conf DIR ROOT PORT: a minimal static server rooted at ROOT.
+# make_pki: a throwaway CA and a P-256 server certificate for 127.0.0.1 in $WORK/tls (both
+# servers use the same files), and the no-resume shim for wrk ($NO_RESUME).
+make_pki() {
+    local dir="$WORK/tls"
+    mkdir -p "$dir"
+    (
+        cd "$dir"
+        umask 077
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+            -subj "/CN=boot-storm bench CA" -keyout ca.key -out ca.pem 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
+        printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+            "keyUsage=digitalSignature" "extendedKeyUsage=serverAuth" >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile server.ext -out server.pem 2>/dev/null
+    ) || die "cannot make the bench certificate (openssl)"
+    # nginx's workers (an unprivileged user) read the key too; it is a throwaway.
+    chmod 644 "$dir/server.key" "$dir/server.pem" "$dir/ca.pem"
+    chmod 711 "$dir"
+    CURL_TLS=(--cacert "$dir/ca.pem")
+    NO_RESUME="$dir/no-resume.so"
+    cc -shared -fPIC -O2 -o "$NO_RESUME" "$ROOT/bench/no-resume.c" -ldl \
+        || die "cannot build bench/no-resume.c (a C compiler is needed for --tls)"
+}
+
+# tls_probe NAME PORT: what one full handshake with OpenSSL's client negotiates (protocol,
+# cipher, group, certificate message, session tickets sent), as key/value lines in
+# $RAW/NAME.tls. The client is the same OpenSSL as wrk's, with its default offer.
+tls_probe() {
+    local name="$1" port="$2" out
+    out=$(printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' |
+        timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername localhost \
+            -CAfile "$WORK/tls/ca.pem" -msg -ign_eof 2>&1) || true
+    awk 'function hex(h,    i, v) {
+            v = 0; h = tolower(h)
+            for (i = 1; i <= length(h); i++) v = v * 16 + index("0123456789abcdef", substr(h, i, 1)) - 1
+            return v
+        }
+        /^New, / { proto = $2; sub(/,$/, "", proto); cipher = $NF }
+        /Server Temp Key:/ { group = $4; sub(/,$/, "", group) }
+        /<<< .*Handshake \[length [0-9a-f]+\], Certificate$/ {
+            len = $0; sub(/.*length /, "", len); sub(/\].*/, "", len); cert = hex(len) }
+        /<<< .*NewSessionTicket/ { tickets++ }
+        /Verify return code: 0/ { ok = 1 }
+        END { printf "protocol %s\ncipher %s\ngroup %s\ncertificate_bytes %d\ntickets %d\nverified %d\n",
+            proto, cipher, group, cert, tickets, ok }' <<<"$out" >"$RAW/$name.tls"
+    grep -q '^verified 1' "$RAW/$name.tls" || { echo "$out" | tail -n 20 >&2; die "TLS probe $name failed"; }
+    log "  [$name] $(tr '\n' ' ' <"$RAW/$name.tls")"
+}
+
+# write_nginx_conf DIR ROOT PORT [handshake-log]: a minimal static server rooted at ROOT; with
+# --tls on HTTPS with make_pki's certificate, and with handshake-log each request's TLS
+# session (reused or not) logged to DIR/handshakes.log (for the check, not for the rounds).
 write_nginx_conf() {
-    local dir="$1" root="$2" port="$3"
+    local dir="$1" root="$2" port="$3" variant="${4:-}" listen="127.0.0.1:$port" tls="" access="access_log off;"
     mkdir -p "$dir/tmp"
+    if ((TLS)); then
+        listen="$listen ssl"
+        # The protocol versions rustls offers (nginx 1.22's default also has TLS 1.0 and 1.1,
+        # and lacks 1.3); everything else is nginx's default: session tickets on (OpenSSL sends
+        # two per TLS 1.3 handshake), no server-side session cache.
+        tls="ssl_certificate $WORK/tls/server.pem;
+        ssl_certificate_key $WORK/tls/server.key;
+        ssl_protocols TLSv1.2 TLSv1.3;"
+    fi
+    if [[ "$variant" == handshake-log ]]; then
+        access="log_format handshake '\$ssl_session_reused \$ssl_protocol \$ssl_cipher';
+    access_log $dir/handshakes.log handshake;"
+    fi
     cat >"$dir/nginx.conf" <<EOF
 # Generated by bench/boot-storm.sh: static files only, as fast as nginx goes here.
 worker_processes auto;
@@ -349,7 +459,7 @@ events {
     worker_connections 4096;
 }
 http {
-    access_log off;
+    $access
     sendfile on;
     tcp_nopush on;
     tcp_nodelay on;
@@ -363,7 +473,8 @@ http {
     uwsgi_temp_path $dir/tmp/uwsgi;
     scgi_temp_path $dir/tmp/scgi;
     server {
-        listen 127.0.0.1:$port;
+        listen $listen;
+        $tls
         root $root;
         location / {
             try_files \$uri =404;
@@ -373,11 +484,12 @@ http {
 EOF
 }
 
-# start_nginx DIR ROOT PORT: sets NGINX_PID (the master, kept in the foreground).
+# start_nginx DIR ROOT PORT [VARIANT]: sets NGINX_PID (the master, kept in the foreground).
 start_nginx() {
-    local dir="$1" root="$2" port="$3"
+    local dir="$1" root="$2" port="$3" variant="${4:-}" scheme=http
+    ((TLS)) && scheme=https
     require_port_free "$port"
-    write_nginx_conf "$dir" "$root" "$port"
+    write_nginx_conf "$dir" "$root" "$port" "$variant"
     # Workers run as an unprivileged user: they must be able to read the files.
     chmod -R a+rX "$root"
     "$NGINX_BIN" -t -q -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" \
@@ -388,8 +500,68 @@ start_nginx() {
     local probe
     probe="$(cd "$root" && find . -type f -name '*.cfg' -print -quit)"
     [[ -n "$probe" ]] || die "nothing to serve in $root"
-    wait_http "http://127.0.0.1:$port/${probe#./}" "$NGINX_PID" 30 "$dir/error.log"
+    wait_http "$scheme://127.0.0.1:$port/${probe#./}" "$NGINX_PID" 30 "$dir/error.log"
     log "nginx pid $NGINX_PID on 127.0.0.1:$port"
+}
+
+# handshake_check: what the --tls modes make wrk do, counted by nginx (which can log whether
+# each request came on a resumed session) on a short run of 4 connections before the rounds:
+# in fresh mode no request may come on a resumed session. Lines in $RAW/handshakes.txt.
+handshake_check() {
+    local dir="$WORK/nginx-check" mode before full resumed PRE POST
+    start_nginx "$dir" "$WORK/www" "$NGINX_PORT" handshake-log
+    : >"$RAW/handshakes.txt"
+    for mode in fresh resumed; do
+        tls_mode_args "$mode"
+        before=$(wc -l <"$dir/handshakes.log")
+        timeout 60 "${PRE[@]}" wrk -t1 -c4 -d2s -s "$ROOT/bench/wrk-boot-storm.lua" \
+            "https://127.0.0.1:$NGINX_PORT" -- "$WORK/requests.tsv" "$RAW/check-$mode.res" \
+            "${POST[@]}" >"$RAW/check-$mode.txt" 2>&1 || die "wrk check ($mode) failed"
+        read -r full resumed < <(tail -n +"$((before + 1))" "$dir/handshakes.log" |
+            awk '$1 == "r" { r++ } $1 != "r" { f++ } END { print f + 0, r + 0 }')
+        echo "$mode $full $resumed" >>"$RAW/handshakes.txt"
+        log "  [check $mode] requests on a new session: $full, on a resumed one: $resumed"
+        if [[ "$mode" == fresh ]] && ((resumed > 0 || full == 0)); then
+            die "the fresh mode resumed $resumed sessions: the no-resume shim does not work here"
+        fi
+    done
+    stop_pid "$NGINX_PID"
+}
+
+# same_bytes_over_tls: the first phone's three files, fetched from our HTTPS listener with its
+# User-Agent, are byte for byte what nginx serves (saved from the plain listener).
+same_bytes_over_tls() {
+    local path agent
+    while IFS=$'\t' read -r path agent; do
+        curl -fsS --max-time 10 "${CURL_TLS[@]}" -A "$agent" -o "$WORK/tls/probe.body" \
+            "https://127.0.0.1:$TLS_PORT$path" || die "cannot fetch $path over HTTPS"
+        cmp -s "$WORK/tls/probe.body" "$WORK/www$path" \
+            || die "$path over HTTPS differs from the bytes nginx serves"
+    done < <(head -n 3 "$WORK/requests.tsv")
+}
+
+# tls_tables MODE...: the wrk tables of each --tls mode, and what the handshakes negotiated.
+tls_tables() {
+    local mode
+    echo "| one handshake with OpenSSL's client | yealink-prov | nginx |"
+    echo "|---|---|---|"
+    local key
+    for key in protocol cipher group certificate_bytes tickets; do
+        printf '| %s | %s | %s |\n' "$key" "$(awk -v k="$key" '$1 == k { print $2 }' "$RAW/ours.tls")" \
+            "$(awk -v k="$key" '$1 == k { print $2 }' "$RAW/nginx.tls")"
+    done
+    echo
+    echo "Handshake check (nginx's log, 4 connections, 2 s): $(awk '{ printf "%s%s: %d requests on a new session, %d on a resumed one", sep, $1, $2, $3; sep = "; " }' "$RAW/handshakes.txt")."
+    for mode in "$@"; do
+        echo
+        case "$mode" in
+            fresh) echo "#### fresh: one request per connection, each a full TLS handshake" ;;
+            resumed) echo "#### resumed: one request per connection, resuming the offered session" ;;
+            keepalive) echo "#### keepalive: HTTPS, connections kept for the whole round" ;;
+        esac
+        echo
+        wrk_table "$mode"
+    done
 }
 
 # storm NAME PHONES_JSON [extra boot-storm flags...]: report in $RAW/NAME.json.
@@ -469,6 +641,11 @@ main() {
     require_port_free "$PORT"
     require_port_free "$NGINX_PORT"
     ((BIG == 0)) || require_port_free "$BIG_PORT"
+    ((TLS == 0)) || require_port_free "$TLS_PORT"
+    if ((TLS)); then
+        command -v openssl >/dev/null || die "openssl is required for --tls (apt-get install openssl)"
+        command -v cc >/dev/null || die "a C compiler is required for --tls (apt-get install gcc)"
+    fi
 
     WORK="$(mktemp -d "${TMPDIR:-/tmp}/boot-storm.XXXXXX")"
     # nginx workers (an unprivileged user) need to traverse into the served copy.
@@ -484,7 +661,8 @@ main() {
     listed=$(jq length "$WORK/phones.json")
     ((listed == PHONES)) || die "device list printed $listed devices, expected $PHONES"
 
-    start_server "$WORK/data" "$PORT"
+    ((TLS == 0)) || make_pki
+    start_server "$WORK/data" "$PORT" "$( ((TLS)) && echo "$TLS_PORT")"
     local ours_pid="$SERVER_PID" rss_start
     rss_start=$(rss_kib "$ours_pid")
 
@@ -495,11 +673,39 @@ main() {
     ((warm_errors == 0)) || log "WARNING: $warm_errors errors in the warm-up: nginx will lack those files"
 
     ensure_nginx
+    if ((TLS)); then
+        ensure_wrk
+        handshake_check
+    fi
     start_nginx "$WORK/nginx" "$WORK/www" "$NGINX_PORT"
 
     local r ours_reports=() nginx_reports=() comparison load_before hwm_after
+    if ((TLS)); then
+        same_bytes_over_tls
+        tls_probe ours "$TLS_PORT"
+        tls_probe nginx "$NGINX_PORT"
+    fi
     load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-    if [[ "$GENERATOR" == wrk ]]; then
+    if ((TLS)); then
+        local mode modes
+        IFS=, read -r -a modes <<<"$TLS_MODES"
+        for ((r = 1; r <= ROUNDS; r++)); do
+            for mode in "${modes[@]}"; do
+                local order=(nginx ours)
+                ((r % 2 == 0)) && order=(ours nginx)
+                local side
+                for side in "${order[@]}"; do
+                    log "round $r/$ROUNDS, $mode: $side (wrk, ${WRK_SECONDS} s)"
+                    if [[ "$side" == nginx ]]; then
+                        wrk_round "nginx-$mode-$r" "https://127.0.0.1:$NGINX_PORT" "$NGINX_PID" "$mode"
+                    else
+                        wrk_round "ours-$mode-$r" "https://127.0.0.1:$TLS_PORT" "$ours_pid" "$mode"
+                    fi
+                done
+            done
+        done
+        comparison=$(tls_tables "${modes[@]}")
+    elif [[ "$GENERATOR" == wrk ]]; then
         ensure_wrk
         for ((r = 1; r <= ROUNDS; r++)); do
             local order=(nginx ours)
@@ -548,11 +754,14 @@ main() {
     {
         echo "## Boot storm: yealink-prov vs nginx ($(date -u +%Y-%m-%dT%H:%MZ))"
         echo
-        echo "- command: \`bench/boot-storm.sh --phones $PHONES --concurrency $CONCURRENCY --rounds $ROUNDS --big $BIG --generator $GENERATOR$([[ $GENERATOR == wrk ]] && echo " --threads $WRK_THREADS --duration $WRK_SECONDS")\`"
+        echo "- command: \`bench/boot-storm.sh --phones $PHONES --concurrency $CONCURRENCY --rounds $ROUNDS --big $BIG --generator $GENERATOR$([[ $GENERATOR == wrk ]] && echo " --threads $WRK_THREADS --duration $WRK_SECONDS")$( ((TLS)) && echo " --tls --tls-modes $TLS_MODES")\`"
         echo "- commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
         echo "- machine: $(machine)"
+        if ((TLS)); then
+            echo "- TLS: both servers on HTTPS with one throwaway P-256 certificate (ECDSA, signed by a throwaway CA; the chain sent is the certificate alone), TLS 1.2 and 1.3; $(openssl version | awk '{ print $1, $2 }') in wrk and nginx"
+        fi
         if [[ "$GENERATOR" == wrk ]]; then
-            echo "- load: wrk $(wrk -v 2>&1 | head -n 1 | awk '{ print $2 }'), $WRK_THREADS threads, $CONCURRENCY keep-alive connections, ${WRK_SECONDS} s per round, cycling the $(wc -l <"$WORK/requests.tsv") requests (\`<mac>.boot\`, common file, \`<mac>.cfg\` of $PHONES phones, token URLs, each phone's own User-Agent); load generator on the same machine"
+            echo "- load: wrk $(wrk -v 2>&1 | head -n 1 | awk '{ print $2 }'), $WRK_THREADS threads, $CONCURRENCY $( ((TLS)) && echo "connections (per mode below)" || echo "keep-alive connections"), ${WRK_SECONDS} s per round, cycling the $(wc -l <"$WORK/requests.tsv") requests (\`<mac>.boot\`, common file, \`<mac>.cfg\` of $PHONES phones, token URLs, each phone's own User-Agent); load generator on the same machine"
             echo "- load on the machine before the storm: $load_before (1, 5, 15 min; 2 cores)"
         else
             echo "- load: $PHONES phones × (\`<mac>.boot\`, common file, \`<mac>.cfg\`) per round, token URLs, keep-alive, $CONCURRENCY requests in flight; load generator on the same machine"

@@ -2,7 +2,7 @@
 -- own User-Agent.
 --
 --   wrk -t2 -c256 -d10s --latency -s bench/wrk-boot-storm.lua http://127.0.0.1:18080 \
---       -- requests.tsv [result.txt]
+--       -- requests.tsv [result.txt [close]]
 --
 -- requests.tsv: one `<url path>\t<User-Agent>` line per request, phone by phone in each phone's
 -- fetch order (`<mac>.boot`, common file, `<mac>.cfg`), as `yealink-sim boot-storm
@@ -10,6 +10,8 @@
 -- round-robin. The requests are formatted once in init(), so the generator does no string
 -- work per request. With result.txt, done() writes one `key value` per line (requests, errors,
 -- latency percentiles in µs) for the script to read; wrk's own text goes to stdout as usual.
+-- With `close`, every request says `Connection: close`: the server closes after its answer and
+-- wrk opens a new connection (over HTTPS, a new TLS handshake) for the next request.
 
 local threads = {}
 local counter = 0
@@ -28,7 +30,11 @@ function init(args)
     local list = args[1]
     result_file = args[2]
     if list == nil then
-        error("usage: wrk ... -s wrk-boot-storm.lua URL -- requests.tsv [result.txt]")
+        error("usage: wrk ... -s wrk-boot-storm.lua URL -- requests.tsv [result.txt [close]]")
+    end
+    local close = args[3] == "close"
+    if args[3] ~= nil and not close then
+        error("the third argument may only be `close`, not " .. args[3])
     end
     local file, err = io.open(list, "r")
     if file == nil then
@@ -40,7 +46,11 @@ function init(args)
             error("malformed line in " .. list .. ": " .. line)
         end
         n = n + 1
-        requests[n] = wrk.format("GET", path, { ["User-Agent"] = agent })
+        local headers = { ["User-Agent"] = agent }
+        if close then
+            headers["Connection"] = "close"
+        end
+        requests[n] = wrk.format("GET", path, headers)
     end
     file:close()
     if n == 0 then
