@@ -261,11 +261,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
         Ok(_) => match state.write_health.failure() {
             None => (StatusCode::OK, "ok\n").into_response(),
             // The reason is a StoreError's Display: no data, no credentials.
-            Some(why) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("database cannot write: {why}\n"),
-            )
-                .into_response(),
+            Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
         },
         Err(e) => {
             tracing::error!(error = %e, "health check: database unavailable");

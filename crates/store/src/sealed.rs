@@ -243,6 +243,10 @@ impl Store for SealedStore {
         self.inner.compact().await
     }
 
+    async fn check_readable(&self) -> Result<(), StoreError> {
+        self.inner.check_readable().await
+    }
+
     async fn check_writable(&self) -> Result<(), StoreError> {
         self.inner.check_writable().await
     }
