@@ -8,6 +8,7 @@ pub mod auth_limit;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod database_mark;
 pub mod demo;
 pub mod device_input;
 pub mod digest;

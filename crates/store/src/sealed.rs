@@ -103,6 +103,20 @@ impl SealedStore {
         &self.inner
     }
 
+    /// Checks the key ring against the database without writing anything: `Ok(true)` when it
+    /// opens the database's check value, `Ok(false)` when the database has none (new, or from
+    /// before encryption), [`StoreError::Secret`] when it does not fit. Lets a start-up refuse
+    /// before it creates a key file the database cannot use.
+    pub async fn verify_key(&self) -> Result<bool, StoreError> {
+        match self.inner.get_meta(KEY_CHECK_META).await? {
+            Some(v) => {
+                self.keys.open(KEY_CHECK_META, v.as_bytes())?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn check_key(&self) -> Result<(), StoreError> {
         match self.inner.get_meta(KEY_CHECK_META).await? {
             Some(v) => {

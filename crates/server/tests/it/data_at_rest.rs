@@ -174,3 +174,155 @@ async fn an_old_plaintext_database_is_encrypted_on_first_start() {
         assert_eq!(mode(&dir.path().join("secret.key")), 0o600);
     }
 }
+
+fn remove_sqlite_files(db: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(name);
+    }
+}
+
+/// Every file and folder under `dir`, relative, sorted (what a refused start must not add to).
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.expect("entry").path();
+            out.push(
+                p.strip_prefix(dir)
+                    .expect("under dir")
+                    .display()
+                    .to_string(),
+            );
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn config_on(dir: &Path, database_url: &str) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        database_url: Some(Secret::new(database_url.to_owned())),
+        ..Config::default()
+    }
+}
+
+/// Issue 18: the SQLite file deleted, a restart came up with 0 of its devices and no word.
+#[tokio::test]
+async fn a_restart_refuses_a_new_empty_database_in_place_of_one_that_held_devices() {
+    let app = spawn_app().await;
+    app.add_device(device_json("805ec0aabb71", "371")).await;
+    let database_url = app.database_url.clone();
+    let dir = app.stop_keeping_data().await;
+    let db = dir.path().join("test.db");
+    remove_sqlite_files(&db);
+    let before = tree(dir.path());
+
+    let err = Server::build(config_on(dir.path(), &database_url))
+        .await
+        .err()
+        .expect("an empty database in place of one with devices is refused");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains(&db.display().to_string()),
+        "names the database: {msg}"
+    );
+    assert!(msg.contains("database.marker"), "names the marker: {msg}");
+    assert!(
+        msg.contains("--allow-empty-database"),
+        "says how to go on: {msg}"
+    );
+    assert_eq!(tree(dir.path()), before, "a refused start creates nothing");
+    assert!(!db.exists());
+
+    // The operator says so: it starts, empty, and the next start needs no flag.
+    let mut config = config_on(dir.path(), &database_url);
+    config.allow_empty_database = true;
+    drop(Server::build(config).await.expect("allowed"));
+    drop(
+        Server::build(config_on(dir.path(), &database_url))
+            .await
+            .expect("accepted once, then the database is this one"),
+    );
+}
+
+/// Deleting every device is the administrator's choice, not a lost database.
+#[tokio::test]
+async fn a_database_emptied_by_the_administrator_restarts() {
+    let app = spawn_app().await;
+    app.add_device(device_json("805ec0aabb72", "372")).await;
+    // The marker is written once the devices are in memory (each refresh, 1 s).
+    let marker = app.data_path().join("database.marker");
+    for _ in 0..50 {
+        if marker.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(marker.exists(), "the data folder remembers the database");
+    let r = app
+        .api(reqwest::Method::DELETE, "/devices/805ec0aabb72")
+        .send()
+        .await
+        .expect("delete");
+    assert!(r.status().is_success(), "{}", r.status());
+    let database_url = app.database_url.clone();
+    let dir = app.stop_keeping_data().await;
+    drop(
+        Server::build(config_on(dir.path(), &database_url))
+            .await
+            .expect("the same database, empty: starts"),
+    );
+}
+
+/// The default key file lost beside a database whose secrets it sealed: refused, and no new
+/// key file is left behind (the next start would otherwise report a wrong key).
+#[tokio::test]
+async fn a_lost_key_file_is_refused_without_creating_a_new_one() {
+    let app = spawn_app().await;
+    app.add_device(device_json("805ec0aabb73", "373")).await;
+    let database_url = app.database_url.clone();
+    let dir = app.stop_keeping_data().await;
+    let key = dir.path().join("secret.key");
+    std::fs::remove_file(&key).expect("lose the key");
+    let before = tree(dir.path());
+    let err = Server::build(config_on(dir.path(), &database_url))
+        .await
+        .err()
+        .expect("refused");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains(&key.display().to_string()),
+        "names the key file: {msg}"
+    );
+    assert!(msg.contains("missing"), "says it is missing: {msg}");
+    assert!(!key.exists(), "no new key file left behind");
+    assert_eq!(tree(dir.path()), before, "a refused start creates nothing");
+}
+
+/// A configured key file that does not exist: refused before anything is created.
+#[tokio::test]
+async fn a_missing_configured_key_file_creates_nothing() {
+    let root = tempfile::tempdir().expect("dir");
+    let key = root.path().join("secrets").join("prov.key");
+    let err = Server::build(Config {
+        data_dir: root.path().join("data"),
+        secret_key_file: Some(key.clone()),
+        ..Config::default()
+    })
+    .await
+    .err()
+    .expect("refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains(&key.display().to_string()), "{msg}");
+    assert_eq!(tree(root.path()), Vec::<String>::new(), "nothing created");
+}
