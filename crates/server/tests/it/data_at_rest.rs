@@ -11,7 +11,7 @@ use yealink_prov::app::Server;
 use yealink_prov::config::Config;
 use yealink_prov::secret::Secret;
 
-use crate::helpers::{device_json, spawn_app, spawn_app_on_url};
+use crate::helpers::{Backend, device_json, spawn_app, spawn_app_on, spawn_app_on_url};
 
 /// The revealed secrets of a device: passwords, the URL token (in the provisioning URL).
 fn secrets_of(device: &Value) -> Vec<String> {
@@ -325,4 +325,41 @@ async fn a_missing_configured_key_file_creates_nothing() {
     let msg = format!("{err:#}");
     assert!(msg.contains(&key.display().to_string()), "{msg}");
     assert_eq!(tree(root.path()), Vec::<String>::new(), "nothing created");
+}
+
+/// The same on PostgreSQL: the database dropped and created again (empty) under its name.
+/// The marker is in the instance's data folder, not beside the (shared) key file.
+#[tokio::test]
+async fn postgres_a_recreated_empty_database_is_refused() {
+    let Some(app) = spawn_app_on(Backend::Postgres).await else {
+        return;
+    };
+    app.add_device(device_json("805ec0aabb74", "374")).await;
+    let database_url = app.database_url.clone();
+    let dir = app.stop_keeping_data().await;
+    assert!(dir.path().join("database.marker").exists());
+    let (_, name) = database_url
+        .rsplit_once('/')
+        .expect("url ends with the name");
+    let admin_url = std::env::var("TEST_DATABASE_URL").expect("set, or we had returned");
+    let pool = sqlx::PgPool::connect(&admin_url).await.expect("pg");
+    // The name is the helper's own lower-case token.
+    for sql in [
+        format!("DROP DATABASE {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .expect("recreate");
+    }
+    pool.close().await;
+    let mut config = config_on(dir.path(), &database_url);
+    config.secret_key_file = crate::helpers::pg_test_key_file(&database_url);
+    let err = Server::build(config.clone()).await.err().expect("refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("--allow-empty-database"), "{msg}");
+    assert!(msg.contains(name), "names the database: {msg}");
+    config.allow_empty_database = true;
+    drop(Server::build(config).await.expect("allowed"));
 }

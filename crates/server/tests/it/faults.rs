@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{device_json, spawn_app, spawn_app_on_sqlite_store};
+use crate::helpers::{Backend, device_json, spawn_app, spawn_app_on, spawn_app_on_sqlite_store};
 
 async fn healthz(base: &str) -> (StatusCode, String) {
     let r = reqwest::get(format!("{base}/healthz"))
@@ -125,5 +125,29 @@ async fn a_database_file_overwritten_with_garbage_fails_healthz() {
     std::fs::write(&db, garbage).expect("overwrite");
     let why = wait_health(&app.base, StatusCode::SERVICE_UNAVAILABLE).await;
     assert!(why.contains("cannot be read"), "{why}");
+    app.stop().await;
+}
+
+/// PostgreSQL has no file to compare, but a database that cannot be read fails `/healthz`
+/// too (here a table every read of the change feed needs is gone), and recovers with it.
+#[tokio::test]
+async fn postgres_read_failure_fails_healthz() {
+    let Some(app) = spawn_app_on(Backend::Postgres).await else {
+        return;
+    };
+    assert_eq!(wait_health(&app.base, StatusCode::OK).await, "ok\n");
+    let pool = sqlx::PgPool::connect(&app.database_url).await.expect("pg");
+    sqlx::query("ALTER TABLE change_counter RENAME TO change_counter_gone")
+        .execute(&pool)
+        .await
+        .expect("rename");
+    let why = wait_health(&app.base, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(why.contains("database"), "{why}");
+    sqlx::query("ALTER TABLE change_counter_gone RENAME TO change_counter")
+        .execute(&pool)
+        .await
+        .expect("rename back");
+    assert_eq!(wait_health(&app.base, StatusCode::OK).await, "ok\n");
+    pool.close().await;
     app.stop().await;
 }
