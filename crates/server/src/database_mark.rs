@@ -54,11 +54,12 @@ impl DatabaseMark {
                 database_id = %self.database_id,
                 "the data folder now remembers this database (it holds devices)"
             ),
-            Err(e) => {
-                // Tried again at the next refresh.
-                self.written.store(false, Ordering::Release);
-                tracing::warn!(error = %format!("{e:#}"), "cannot write the database marker");
-            }
+            // Said once, not at every refresh; the next start tries again.
+            Err(e) => tracing::warn!(
+                error = %format!("{e:#}"),
+                "cannot write the database marker: a start on a lost database will not be \
+                 refused"
+            ),
         }
     }
 }

@@ -110,82 +110,139 @@ pub async fn open_store_marked(
         );
     }
 
-    // Nothing refused yet that needs the database: the folders it lives in may be created.
-    if config.database_url.is_none() || (default && path.parent() == Some(&*config.data_dir)) {
+    // The default SQLite database lives in the data folder, so it must exist to open it. If it
+    // did not, the database is new and holds no sealed secret, so nothing below refuses.
+    if config.database_url.is_none() {
         prepare_data_dir(&config.data_dir)?;
     }
     let inner = prov_store::open(&url)
         .await
         .with_context(|| format!("cannot open {}", config.database_url_redacted()))?;
-    let probe = SealedStore::wrap(inner.clone(), keys.clone());
-    match probe.verify_key().await {
-        Ok(_) => {}
-        Err(e) if new_key.is_some() => {
-            return Err(e).with_context(|| {
-                format!(
-                    "the key file {} is missing, and {} holds secrets encrypted with another \
-                     key: restore the key file from your backup (a new key cannot open them); \
-                     no new key file was created",
-                    path.display(),
-                    config.database_url_redacted()
-                )
-            });
-        }
+    let opening = Opening {
+        config,
+        key_path: path,
+        default_key: default,
+        new_key,
+        keys,
+        marker,
+        mark_dir,
+        in_memory,
+    };
+    match opening.finish(inner.clone()).await {
+        Ok(opened) => Ok(opened),
         Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot open {}", config.database_url_redacted()));
+            // A refused start leaves no `-wal`/`-shm` files behind either.
+            inner.close().await;
+            Err(e)
         }
     }
-    let database_id = inner.get_meta(DATABASE_ID_META).await?;
-    let devices = inner.device_count().await?;
-    if let Some(id) = &marker
-        && database_id.as_deref() != Some(id.as_str())
-    {
-        if devices == 0 && !config.allow_empty_database {
-            bail!(
-                "{}",
-                lost_database(&config.database_url_redacted(), &mark_dir, id)
-            );
-        }
-        if devices == 0 {
-            tracing::warn!(
-                database = %config.database_url_redacted(),
-                marker = %mark_dir.join(MARKER_NAME).display(),
-                "starting with an empty database in place of the one that held this \
-                 installation's devices, as --allow-empty-database says"
-            );
-            remove_marker(&mark_dir)?;
-        } else {
-            tracing::warn!(
-                database = %config.database_url_redacted(),
-                devices,
-                "this database is not the one this data folder served before; it is used now"
-            );
-        }
-    }
+}
 
-    if let Some(key) = new_key {
-        write_key_file(&path, &[key], true)?;
-        tracing::info!(path = %path.display(), "created the key file that encrypts the database's secrets; back it up apart from the database");
+/// What [`open_store_marked`] found before it opened the database.
+struct Opening<'a> {
+    config: &'a Config,
+    key_path: PathBuf,
+    default_key: bool,
+    /// A key for a default key file that does not exist yet; written only once all is well.
+    new_key: Option<[u8; KEY_LEN]>,
+    keys: Keyring,
+    marker: Option<String>,
+    mark_dir: PathBuf,
+    in_memory: bool,
+}
+
+impl Opening<'_> {
+    /// The checks that need the database, then the writes.
+    async fn finish(
+        self,
+        inner: Arc<dyn Store>,
+    ) -> anyhow::Result<(Arc<dyn Store>, Option<Arc<DatabaseMark>>)> {
+        let Opening {
+            config,
+            key_path: path,
+            default_key: default,
+            new_key,
+            keys,
+            marker,
+            mark_dir,
+            in_memory,
+        } = self;
+        let probe = SealedStore::wrap(inner.clone(), keys.clone());
+        match probe.verify_key().await {
+            Ok(_) => {}
+            Err(e) if new_key.is_some() => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "the key file {} is missing, and {} holds secrets encrypted with another \
+                         key: restore the key file from your backup (a new key cannot open them); \
+                         no new key file was created",
+                        path.display(),
+                        config.database_url_redacted()
+                    )
+                });
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot open {}", config.database_url_redacted()));
+            }
+        }
+        let database_id = inner.get_meta(DATABASE_ID_META).await?;
+        let devices = inner.device_count().await?;
+        if let Some(id) = &marker
+            && database_id.as_deref() != Some(id.as_str())
+        {
+            if devices == 0 && !config.allow_empty_database {
+                bail!(
+                    "{}",
+                    lost_database(&config.database_url_redacted(), &mark_dir, id)
+                );
+            }
+            if devices == 0 {
+                tracing::warn!(
+                    database = %config.database_url_redacted(),
+                    marker = %mark_dir.join(MARKER_NAME).display(),
+                    "starting with an empty database in place of the one that held this \
+                     installation's devices, as --allow-empty-database says"
+                );
+                remove_marker(&mark_dir)?;
+            } else {
+                tracing::warn!(
+                    database = %config.database_url_redacted(),
+                    devices,
+                    "this database is not the one this data folder served before; it is used now"
+                );
+            }
+        }
+
+        // Nothing refused: the data folder may be created for the key file and the marker.
+        if (default && path.parent() == Some(&*config.data_dir))
+            || (!in_memory && mark_dir == config.data_dir)
+        {
+            prepare_data_dir(&config.data_dir)?;
+        }
+        if let Some(key) = new_key {
+            write_key_file(&path, &[key], true)?;
+            tracing::info!(path = %path.display(), "created the key file that encrypts the database's secrets; back it up apart from the database");
+        }
+        // Another process starting at the same moment may have written its key first.
+        let keys = Keyring::new(&read_key_file(&path)?)
+            .with_context(|| format!("key file {}", path.display()))?;
+        let store: Arc<dyn Store> = Arc::new(
+            SealedStore::open(inner, keys)
+                .await
+                .with_context(|| format!("cannot open {}", config.database_url_redacted()))?,
+        );
+        if in_memory {
+            return Ok((store, None));
+        }
+        let database_id = store
+            .insert_meta_if_absent(DATABASE_ID_META, &random_token(24))
+            .await?;
+        let written = marker.as_deref() == Some(database_id.as_str());
+        let mark = Arc::new(DatabaseMark::new(&mark_dir, database_id, written));
+        mark.note(usize::try_from(devices).unwrap_or(usize::MAX));
+        Ok((store, Some(mark)))
     }
-    // Another process starting at the same moment may have written its key first.
-    let keys = Keyring::new(&read_key_file(&path)?)
-        .with_context(|| format!("key file {}", path.display()))?;
-    let store: Arc<dyn Store> = Arc::new(
-        SealedStore::open(inner, keys)
-            .await
-            .with_context(|| format!("cannot open {}", config.database_url_redacted()))?,
-    );
-    if in_memory {
-        return Ok((store, None));
-    }
-    let database_id = store
-        .insert_meta_if_absent(DATABASE_ID_META, &random_token(24))
-        .await?;
-    let written = marker.as_deref() == Some(database_id.as_str());
-    let mark = Arc::new(DatabaseMark::new(&mark_dir, database_id, written));
-    mark.note(usize::try_from(devices).unwrap_or(usize::MAX));
-    Ok((store, Some(mark)))
 }
 
 /// Where the marker lives: where the default key file does (beside the SQLite file, else the

@@ -147,6 +147,11 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Closes the connections now instead of when the last handle is dropped, e.g. after a
+    /// refused start, so SQLite removes its `-wal` and `-shm` files before the process goes
+    /// on. Calls after it fail.
+    async fn close(&self) {}
+
     // ---- devices -------------------------------------------------------------------------
 
     /// Inserts a device and returns it as stored: `created_at` as given (UTC, µs),

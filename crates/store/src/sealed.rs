@@ -253,6 +253,10 @@ impl Store for SealedStore {
         self.inner.backend()
     }
 
+    async fn close(&self) {
+        self.inner.close().await
+    }
+
     async fn compact(&self) -> Result<(), StoreError> {
         self.inner.compact().await
     }

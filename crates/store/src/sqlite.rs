@@ -593,6 +593,10 @@ async fn insert_history(
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn compact(&self) -> Result<(), StoreError> {
         // VACUUM rebuilds the file without the free pages that still hold old values; the
         // checkpoints move the WAL in first and truncate it after.

@@ -184,6 +184,8 @@ fn remove_sqlite_files(db: &Path) {
 }
 
 /// Every file and folder under `dir`, relative, sorted (what a refused start must not add to).
+/// SQLite's `-wal` and `-shm` files of an existing database are left out: they come and go
+/// with its connections (the stopped server's last ones may still be closing).
 fn tree(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -193,12 +195,14 @@ fn tree(dir: &Path) -> Vec<String> {
         };
         for e in entries {
             let p = e.expect("entry").path();
-            out.push(
-                p.strip_prefix(dir)
-                    .expect("under dir")
-                    .display()
-                    .to_string(),
-            );
+            let name = p
+                .strip_prefix(dir)
+                .expect("under dir")
+                .display()
+                .to_string();
+            if !name.ends_with("-wal") && !name.ends_with("-shm") {
+                out.push(name);
+            }
             if p.is_dir() {
                 stack.push(p);
             }
