@@ -154,29 +154,20 @@ struct Opening<'a> {
 impl Opening<'_> {
     /// The checks that need the database, then the writes.
     async fn finish(
-        self,
+        &self,
         inner: Arc<dyn Store>,
     ) -> anyhow::Result<(Arc<dyn Store>, Option<Arc<DatabaseMark>>)> {
-        let Opening {
-            config,
-            key_path: path,
-            default_key: default,
-            new_key,
-            keys,
-            marker,
-            mark_dir,
-            in_memory,
-        } = self;
-        let probe = SealedStore::wrap(inner.clone(), keys.clone());
+        let config = self.config;
+        let probe = SealedStore::wrap(inner.clone(), self.keys.clone());
         match probe.verify_key().await {
             Ok(_) => {}
-            Err(e) if new_key.is_some() => {
+            Err(e) if self.new_key.is_some() => {
                 return Err(e).with_context(|| {
                     format!(
                         "the key file {} is missing, and {} holds secrets encrypted with another \
                          key: restore the key file from your backup (a new key cannot open them); \
                          no new key file was created",
-                        path.display(),
+                        self.key_path.display(),
                         config.database_url_redacted()
                     )
                 });
@@ -188,23 +179,23 @@ impl Opening<'_> {
         }
         let database_id = inner.get_meta(DATABASE_ID_META).await?;
         let devices = inner.device_count().await?;
-        if let Some(id) = &marker
+        if let Some(id) = &self.marker
             && database_id.as_deref() != Some(id.as_str())
         {
             if devices == 0 && !config.allow_empty_database {
                 bail!(
                     "{}",
-                    lost_database(&config.database_url_redacted(), &mark_dir, id)
+                    lost_database(&config.database_url_redacted(), &self.mark_dir, id)
                 );
             }
             if devices == 0 {
                 tracing::warn!(
                     database = %config.database_url_redacted(),
-                    marker = %mark_dir.join(MARKER_NAME).display(),
+                    marker = %self.mark_dir.join(MARKER_NAME).display(),
                     "starting with an empty database in place of the one that held this \
                      installation's devices, as --allow-empty-database says"
                 );
-                remove_marker(&mark_dir)?;
+                remove_marker(&self.mark_dir)?;
             } else {
                 tracing::warn!(
                     database = %config.database_url_redacted(),
@@ -215,31 +206,31 @@ impl Opening<'_> {
         }
 
         // Nothing refused: the data folder may be created for the key file and the marker.
-        if (default && path.parent() == Some(&*config.data_dir))
-            || (!in_memory && mark_dir == config.data_dir)
+        if (self.default_key && self.key_path.parent() == Some(&*config.data_dir))
+            || (!self.in_memory && self.mark_dir == config.data_dir)
         {
             prepare_data_dir(&config.data_dir)?;
         }
-        if let Some(key) = new_key {
-            write_key_file(&path, &[key], true)?;
-            tracing::info!(path = %path.display(), "created the key file that encrypts the database's secrets; back it up apart from the database");
+        if let Some(key) = self.new_key {
+            write_key_file(&self.key_path, &[key], true)?;
+            tracing::info!(path = %self.key_path.display(), "created the key file that encrypts the database's secrets; back it up apart from the database");
         }
         // Another process starting at the same moment may have written its key first.
-        let keys = Keyring::new(&read_key_file(&path)?)
-            .with_context(|| format!("key file {}", path.display()))?;
+        let keys = Keyring::new(&read_key_file(&self.key_path)?)
+            .with_context(|| format!("key file {}", self.key_path.display()))?;
         let store: Arc<dyn Store> = Arc::new(
             SealedStore::open(inner, keys)
                 .await
                 .with_context(|| format!("cannot open {}", config.database_url_redacted()))?,
         );
-        if in_memory {
+        if self.in_memory {
             return Ok((store, None));
         }
         let database_id = store
             .insert_meta_if_absent(DATABASE_ID_META, &random_token(24))
             .await?;
-        let written = marker.as_deref() == Some(database_id.as_str());
-        let mark = Arc::new(DatabaseMark::new(&mark_dir, database_id, written));
+        let written = self.marker.as_deref() == Some(database_id.as_str());
+        let mark = Arc::new(DatabaseMark::new(&self.mark_dir, database_id, written));
         mark.note(usize::try_from(devices).unwrap_or(usize::MAX));
         Ok((store, Some(mark)))
     }
