@@ -527,6 +527,28 @@ mod tests {
 
     #[test]
     #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn allow_empty_database_from_flag_or_env_only_when_said() {
+        figment::Jail::expect_with(|jail| {
+            let plain = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert!(!plain.allow_empty_database, "off unless said");
+            let flags = Overrides {
+                allow_empty_database: Some(true),
+                ..Overrides::default()
+            };
+            let flagged = Config::load(None, &flags).map_err(|e| e.to_string())?;
+            assert!(flagged.allow_empty_database, "--allow-empty-database");
+            jail.set_env("YEALINK_PROV_ALLOW_EMPTY_DATABASE", "true");
+            let env = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert!(
+                env.allow_empty_database,
+                "YEALINK_PROV_ALLOW_EMPTY_DATABASE"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
     fn rps_account_from_file_and_secret_from_env() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
