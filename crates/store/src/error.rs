@@ -31,7 +31,8 @@ pub enum StoreError {
     #[error("corrupt data in the database: {0}")]
     Corrupt(String),
     /// A secret could not be decrypted (wrong key file) or sealed; never contains the value.
-    #[error("{0}")]
+    // Transparent: with "{0}" the message came twice in an error chain (once as the source).
+    #[error(transparent)]
     Secret(#[from] crate::sealing::SealError),
     /// The SQLite file's path no longer names the file the store opened (deleted, or another
     /// file moved there): the store still reads and writes the old one.
