@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::admin_auth::{AdminVerifier, ensure_admin_credential};
 use crate::config::Config;
+use crate::database_mark::DatabaseMark;
 use crate::digest::NonceKey;
 use crate::instance::Instance;
 use crate::listen::{ConnectionCaps, Connections, Shared, Tls};
@@ -44,12 +45,16 @@ pub struct Server {
     instance: Arc<Instance>,
     generated_admin_password: Option<String>,
     log_writer: tokio::task::JoinHandle<()>,
+    /// The data folder's marker of this database, written once it holds devices.
+    database_mark: Option<Arc<DatabaseMark>>,
 }
 
 impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Server> {
-        let store = crate::key_file::open_store(&config).await?;
-        Self::build_with_store(config, store).await
+        let (store, mark) = crate::key_file::open_store_marked(&config).await?;
+        let mut server = Self::build_with_store(config, store).await?;
+        server.database_mark = mark;
+        Ok(server)
     }
 
     /// As [`Server::build`], on a store the caller opened (tests reach the store's seams).
@@ -117,6 +122,7 @@ impl Server {
             instance,
             generated_admin_password,
             log_writer,
+            database_mark: None,
         })
     }
 
@@ -140,6 +146,7 @@ impl Server {
             state,
             instance,
             log_writer,
+            database_mark,
             ..
         } = self;
         // The first beat before any work: what this instance takes is held by it.
@@ -162,7 +169,7 @@ impl Server {
                 "an older instance runs on this database: it sent ADD SERVER at its start; not sent again"
             );
         }
-        let background = spawn_background(state.clone(), &config);
+        let background = spawn_background(state.clone(), &config, database_mark.clone());
         if let Some(inn) = &state.innovaphone {
             inn.start().await?;
         }
@@ -214,6 +221,10 @@ impl Server {
         for task in background {
             task.abort();
         }
+        // Devices added since the last refresh (within a second of stopping) count too.
+        if let Some(mark) = &database_mark {
+            mark.note(state.service.cache().len());
+        }
         if let Some(inn) = &state.innovaphone {
             inn.shutdown().await;
         }
@@ -260,11 +271,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
         Ok(_) => match state.write_health.failure() {
             None => (StatusCode::OK, "ok\n").into_response(),
             // The reason is a StoreError's Display: no data, no credentials.
-            Some(why) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("database cannot write: {why}\n"),
-            )
-                .into_response(),
+            Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
         },
         Err(e) => {
             tracing::error!(error = %e, "health check: database unavailable");
@@ -302,7 +309,11 @@ fn metrics_handle() -> Option<PrometheusHandle> {
         .clone()
 }
 
-fn spawn_background(state: AppState, config: &Config) -> Vec<tokio::task::JoinHandle<()>> {
+fn spawn_background(
+    state: AppState,
+    config: &Config,
+    database_mark: Option<Arc<DatabaseMark>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let refresher = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -311,6 +322,10 @@ fn spawn_background(state: AppState, config: &Config) -> Vec<tokio::task::JoinHa
                 tick.tick().await;
                 if let Err(e) = state.service.refresh().await {
                     tracing::warn!(error = %e, "could not refresh devices and settings");
+                }
+                // Devices from any writer (API, CLI, other instances) arrive through here.
+                if let Some(mark) = &database_mark {
+                    mark.note(state.service.cache().len());
                 }
             }
         })

@@ -47,6 +47,10 @@ pub struct GlobalArgs {
     /// sqlite://PATH or postgres://USER:PASSWORD@HOST/DB [default: SQLite in the data folder].
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
+    /// Start with a new, empty database although the data folder says that another one held
+    /// the devices (it was lost; see docs/storage.md). For one start.
+    #[arg(long, global = true)]
+    pub allow_empty_database: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -283,6 +287,7 @@ impl GlobalArgs {
             listen,
             data_dir: self.data_dir.clone(),
             database_url: self.database_url.clone(),
+            allow_empty_database: self.allow_empty_database.then_some(true),
         };
         Ok(Config::load(self.config.as_deref(), &overrides)?)
     }

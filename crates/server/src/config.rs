@@ -34,6 +34,10 @@ pub struct Config {
     /// The key file that encrypts the database's secrets; must exist when given. Unset:
     /// `<data_dir>/secret.key`, created on first start (docs/security.md, "Data at rest").
     pub secret_key_file: Option<PathBuf>,
+    /// Start even though the database is new and empty while the data folder's
+    /// `database.marker` says that another one held the devices (the database was lost and
+    /// the operator accepts starting again). Meant for one start: the marker is then removed.
+    pub allow_empty_database: bool,
     /// Sets the admin password at start-up (otherwise one is generated on first start).
     pub admin_password: Option<Secret>,
     /// `text` or `json`.
@@ -228,6 +232,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database_url: None,
             secret_key_file: None,
+            allow_empty_database: false,
             admin_password: None,
             log_format: LogFormat::Text,
             request_log_retention_days: 30,
@@ -257,6 +262,7 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("database_url", &self.database_url_redacted())
             .field("secret_key_file", &self.secret_key_file)
+            .field("allow_empty_database", &self.allow_empty_database)
             .field(
                 "admin_password",
                 &self.admin_password.as_ref().map(|_| "***"),
@@ -282,6 +288,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_empty_database: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -530,6 +538,28 @@ mod tests {
             assert_eq!(config.data_dir, PathBuf::from("from-env"), "env beats file");
             assert_eq!(config.request_log_retention_days, 7, "file beats defaults");
             assert!(config.database_url().starts_with("sqlite://from-env/"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type
+    fn allow_empty_database_from_flag_or_env_only_when_said() {
+        figment::Jail::expect_with(|jail| {
+            let plain = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert!(!plain.allow_empty_database, "off unless said");
+            let flags = Overrides {
+                allow_empty_database: Some(true),
+                ..Overrides::default()
+            };
+            let flagged = Config::load(None, &flags).map_err(|e| e.to_string())?;
+            assert!(flagged.allow_empty_database, "--allow-empty-database");
+            jail.set_env("YEALINK_PROV_ALLOW_EMPTY_DATABASE", "true");
+            let env = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert!(
+                env.allow_empty_database,
+                "YEALINK_PROV_ALLOW_EMPTY_DATABASE"
+            );
             Ok(())
         });
     }

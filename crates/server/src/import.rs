@@ -39,21 +39,46 @@ pub const MAX_CSV: usize = 32 * 1024 * 1024;
 const FORMULA_START: &[char] = &['=', '+', '-', '@', '\t', '\r'];
 
 /// A cell for a CSV we hand out: a value a spreadsheet would run as a formula gets a leading
-/// `'`, which spreadsheets show as text. [`parse_csv`] takes it off again.
+/// `'`, which spreadsheets show as text. The same holds for every `;`-separated part of the
+/// cell, because German Excel splits lines on `;`, so a part after a `;` starts a cell there.
+/// A part that already starts with quotes before a formula character gets one more, so that
+/// [`parse_csv`], which takes exactly one off, gives back the value unchanged.
 pub fn export_cell(value: &str) -> std::borrow::Cow<'_, str> {
-    if value.starts_with(FORMULA_START) {
-        format!("'{value}").into()
-    } else {
-        value.into()
+    if !value.split(';').any(needs_quote) {
+        return value.into();
     }
+    let parts: Vec<String> = value
+        .split(';')
+        .map(|part| {
+            if needs_quote(part) {
+                format!("'{part}")
+            } else {
+                part.to_owned()
+            }
+        })
+        .collect();
+    parts.join(";").into()
+}
+
+/// `'`s (none or more) and then a formula character.
+fn needs_quote(part: &str) -> bool {
+    part.trim_start_matches('\'').starts_with(FORMULA_START)
 }
 
 /// Undoes [`export_cell`], so an exported file imports unchanged.
-fn import_cell(value: &str) -> &str {
-    match value.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(FORMULA_START) => rest,
-        _ => value,
+fn import_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    let unquote = |part: &str| part.strip_prefix('\'').is_some_and(needs_quote);
+    if !value.split(';').any(unquote) {
+        return value.into();
     }
+    let parts: Vec<&str> = value
+        .split(';')
+        .map(|part| match part.strip_prefix('\'') {
+            Some(rest) if needs_quote(rest) => rest,
+            _ => part,
+        })
+        .collect();
+    parts.join(";").into()
 }
 
 /// A data row's line number and the device it describes, or why it could not be read.
@@ -161,6 +186,7 @@ fn row_to_input(headers: &[String], record: &csv::StringRecord) -> Result<Device
     let mut overrides = SettingsOverride::default();
     for (header, value) in headers.iter().zip(record.iter()) {
         let value = import_cell(value);
+        let value = value.as_ref();
         let opt = || (!value.is_empty()).then(|| value.to_owned());
         match header.as_str() {
             "mac" => input.mac = value.to_owned(),
@@ -262,6 +288,46 @@ mod tests {
         let rows = parse_csv(csv.as_bytes()).expect("parses");
         let row = rows[0].1.as_ref().expect("ok");
         assert_eq!(row.display_name.as_deref(), Some("=1+1"));
+    }
+
+    #[test]
+    fn formulas_after_a_semicolon_are_neutralised_and_round_trip() {
+        // German Excel splits a CSV line on `;`, so each `;`-part starts a cell there.
+        for (hostile, exported) in [
+            (
+                "Office;=HYPERLINK(\"http://x\")",
+                "Office;'=HYPERLINK(\"http://x\")",
+            ),
+            ("a;+1;-2;@SUM(A1)", "a;'+1;'-2;'@SUM(A1)"),
+            ("=1;=2", "'=1;'=2"),
+            (";=x", ";'=x"),
+            ("a;\tb", "a;'\tb"),
+        ] {
+            assert_eq!(export_cell(hostile), exported, "{hostile:?}");
+            assert_eq!(import_cell(&export_cell(hostile)), hostile, "{hostile:?}");
+        }
+        // Values that already look neutralised survive the round trip too.
+        for tricky in [
+            "'=x",
+            "a;'=x",
+            "''=x;'-1",
+            "'quoted;'also",
+            "a;b;c",
+            ";;",
+            "",
+        ] {
+            assert_eq!(
+                import_cell(&export_cell(tricky)),
+                tricky,
+                "{tricky:?} -> {:?}",
+                export_cell(tricky)
+            );
+        }
+        let csv = "mac,sip_user,sip_password,registrar,display_name\n\
+                   001565aabb01,100,pw,pbx.local,Sales;'=1+1\n";
+        let rows = parse_csv(csv.as_bytes()).expect("parses");
+        let row = rows[0].1.as_ref().expect("ok");
+        assert_eq!(row.display_name.as_deref(), Some("Sales;=1+1"));
     }
 
     #[test]

@@ -17,6 +17,10 @@ use base64::engine::general_purpose::STANDARD;
 use prov_store::{KEY_LEN, Keyring, ResealReport, SealedStore, Store};
 
 use crate::config::Config;
+use crate::database_mark::{
+    DATABASE_ID_META, DatabaseMark, MARKER_NAME, read_marker, remove_marker,
+};
+use crate::secret::random_token;
 
 /// Mode of the data folder: the owner only.
 pub const DATA_DIR_MODE: u32 = 0o700;
@@ -54,31 +58,209 @@ pub fn key_file_path(config: &Config) -> (PathBuf, bool) {
 
 /// Opens the store with every secret sealed by the key file: the data folder and the key file
 /// are created if needed, plaintext rows of an older database are sealed, a key file that does
-/// not fit the database is a clear error.
+/// not fit the database is a clear error, and so is a new empty database in place of one that
+/// held devices ([`crate::database_mark`]).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let keys = load_keys(config)?;
-    let store = prov_store::open_sealed(&config.database_url(), keys)
-        .await
-        .with_context(|| format!("cannot open {}", config.database_url_redacted()))?;
-    Ok(store)
+    Ok(open_store_marked(config).await?.0)
 }
 
-fn load_keys(config: &Config) -> anyhow::Result<Keyring> {
+/// [`open_store`], with the data folder's [`DatabaseMark`] for this database (`None` in
+/// memory), which the server updates as devices appear.
+///
+/// Every check that can refuse runs before anything is created or written: a missing
+/// configured key file, a marker with the SQLite file gone, a key that does not fit, a new
+/// empty database. Only then are the data folder and a new key file created and the database
+/// written (key check value, sealing, its id). A refused start leaves the disk as it was,
+/// except that opening an existing database brings its schema up to date.
+pub async fn open_store_marked(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn Store>, Option<Arc<DatabaseMark>>)> {
+    let (path, default) = key_file_path(config);
+    let url = config.database_url();
+    let sqlite_file = prov_store::sqlite_file(&url);
+    let in_memory = url.starts_with("sqlite") && sqlite_file.is_none();
+    let mark_dir = marker_dir(config);
+    let (keys, new_key) = match read_key_file(&path) {
+        Ok(keys) => (keys, None),
+        Err(_) if default && !path.exists() => {
+            let key = new_key();
+            (vec![key], Some(key))
+        }
+        Err(e) if !path.exists() => {
+            return Err(e.context(format!(
+                "the key file {} (secret_key_file) does not exist",
+                path.display()
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let keys = Keyring::new(&keys).with_context(|| format!("key file {}", path.display()))?;
+    let marker = if in_memory {
+        None
+    } else {
+        read_marker(&mark_dir)?
+    };
+    if let (Some(id), Some(file)) = (&marker, &sqlite_file)
+        && !file.exists()
+        && !config.allow_empty_database
+    {
+        bail!(
+            "{}",
+            lost_database(&file.display().to_string(), &mark_dir, id)
+        );
+    }
+
+    // The default SQLite database lives in the data folder, so it must exist to open it. If it
+    // did not, the database is new and holds no sealed secret, so nothing below refuses.
     if config.database_url.is_none() {
         prepare_data_dir(&config.data_dir)?;
     }
-    let (path, default) = key_file_path(config);
-    if default {
-        if path.parent() == Some(config.data_dir.as_path()) {
-            prepare_data_dir(&config.data_dir)?;
-        }
-        if !path.exists() {
-            write_key_file(&path, &[new_key()], true)?;
-            tracing::info!(path = %path.display(), "created the key file that encrypts the database's secrets; back it up apart from the database");
+    let inner = prov_store::open(&url)
+        .await
+        .with_context(|| format!("cannot open {}", config.database_url_redacted()))?;
+    let opening = Opening {
+        config,
+        key_path: path,
+        default_key: default,
+        new_key,
+        keys,
+        marker,
+        mark_dir,
+        in_memory,
+    };
+    match opening.finish(inner.clone()).await {
+        Ok(opened) => Ok(opened),
+        Err(e) => {
+            // A refused start leaves no `-wal`/`-shm` files behind either.
+            inner.close().await;
+            Err(e)
         }
     }
-    let keys = read_key_file(&path)?;
-    Keyring::new(&keys).with_context(|| format!("key file {}", path.display()))
+}
+
+/// What [`open_store_marked`] found before it opened the database.
+struct Opening<'a> {
+    config: &'a Config,
+    key_path: PathBuf,
+    default_key: bool,
+    /// A key for a default key file that does not exist yet; written only once all is well.
+    new_key: Option<[u8; KEY_LEN]>,
+    keys: Keyring,
+    marker: Option<String>,
+    mark_dir: PathBuf,
+    in_memory: bool,
+}
+
+impl Opening<'_> {
+    /// The checks that need the database, then the writes.
+    async fn finish(
+        &self,
+        inner: Arc<dyn Store>,
+    ) -> anyhow::Result<(Arc<dyn Store>, Option<Arc<DatabaseMark>>)> {
+        let config = self.config;
+        let probe = SealedStore::wrap(inner.clone(), self.keys.clone());
+        match probe.verify_key().await {
+            Ok(_) => {}
+            Err(e) if self.new_key.is_some() => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "the key file {} is missing, and {} holds secrets encrypted with another \
+                         key: restore the key file from your backup (a new key cannot open them); \
+                         no new key file was created",
+                        self.key_path.display(),
+                        config.database_url_redacted()
+                    )
+                });
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot open {}", config.database_url_redacted()));
+            }
+        }
+        let database_id = inner.get_meta(DATABASE_ID_META).await?;
+        let devices = inner.device_count().await?;
+        if let Some(id) = &self.marker
+            && database_id.as_deref() != Some(id.as_str())
+        {
+            if devices == 0 && !config.allow_empty_database {
+                bail!(
+                    "{}",
+                    lost_database(&config.database_url_redacted(), &self.mark_dir, id)
+                );
+            }
+            if devices == 0 {
+                tracing::warn!(
+                    database = %config.database_url_redacted(),
+                    marker = %self.mark_dir.join(MARKER_NAME).display(),
+                    "starting with an empty database in place of the one that held this \
+                     installation's devices, as --allow-empty-database says"
+                );
+                remove_marker(&self.mark_dir)?;
+            } else {
+                tracing::warn!(
+                    database = %config.database_url_redacted(),
+                    devices,
+                    "this database is not the one this data folder served before; it is used now"
+                );
+            }
+        }
+
+        // Nothing refused: the data folder may be created for the key file and the marker.
+        if (self.default_key && self.key_path.parent() == Some(&*config.data_dir))
+            || (!self.in_memory && self.mark_dir == config.data_dir)
+        {
+            prepare_data_dir(&config.data_dir)?;
+        }
+        if let Some(key) = self.new_key {
+            write_key_file(&self.key_path, &[key], true)?;
+            tracing::info!(path = %self.key_path.display(), "created the key file that encrypts the database's secrets; back it up apart from the database");
+        }
+        // Another process starting at the same moment may have written its key first.
+        let keys = Keyring::new(&read_key_file(&self.key_path)?)
+            .with_context(|| format!("key file {}", self.key_path.display()))?;
+        let store: Arc<dyn Store> = Arc::new(
+            SealedStore::open(inner, keys)
+                .await
+                .with_context(|| format!("cannot open {}", config.database_url_redacted()))?,
+        );
+        if self.in_memory {
+            return Ok((store, None));
+        }
+        let database_id = store
+            .insert_meta_if_absent(DATABASE_ID_META, &random_token(24))
+            .await?;
+        let written = self.marker.as_deref() == Some(database_id.as_str());
+        let mark = Arc::new(DatabaseMark::new(&self.mark_dir, database_id, written));
+        mark.note(usize::try_from(devices).unwrap_or(usize::MAX));
+        Ok((store, Some(mark)))
+    }
+}
+
+/// Where the marker lives: where the default key file does (beside the SQLite file, else the
+/// data folder), also when `secret_key_file` names another key file, which may be a
+/// read-only mounted secret shared by instances that each have their own data folder.
+fn marker_dir(config: &Config) -> PathBuf {
+    let default = Config {
+        secret_key_file: None,
+        ..config.clone()
+    };
+    let (path, _) = key_file_path(&default);
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The refusal of a new, empty database where the marker says one held devices.
+fn lost_database(database: &str, mark_dir: &Path, id: &str) -> String {
+    format!(
+        "refusing to start: the database {database} is missing or new and empty, but {} \
+         says that this installation's devices were in database {id}. It was probably \
+         deleted or replaced. Restore it from a backup (with its key file), or, to really \
+         start again with no devices, start once with --allow-empty-database \
+         (YEALINK_PROV_ALLOW_EMPTY_DATABASE=true)",
+        mark_dir.join(MARKER_NAME).display()
+    )
 }
 
 fn new_key() -> [u8; KEY_LEN] {
@@ -212,11 +394,10 @@ pub struct Rotation {
 /// cannot read rows sealed with the new one: stop them first (docs/security.md).
 pub async fn rotate(config: &Config) -> anyhow::Result<Rotation> {
     let (path, _) = key_file_path(config);
-    let current = load_keys(config)?;
-    let old_ids = current.ids();
     // Check the key against the database (and seal plaintext) before the key file changes.
     drop(open_store(config).await?);
     let mut keys = read_key_file(&path)?;
+    let old_ids = Keyring::new(&keys)?.ids();
     if keys.len() == 1 {
         keys.insert(0, new_key());
         write_key_file(&path, &keys, false)?;

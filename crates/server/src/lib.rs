@@ -9,6 +9,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod conn_activity;
+pub mod database_mark;
 pub mod demo;
 pub mod device_input;
 pub mod digest;

@@ -31,8 +31,23 @@ pub enum StoreError {
     #[error("corrupt data in the database: {0}")]
     Corrupt(String),
     /// A secret could not be decrypted (wrong key file) or sealed; never contains the value.
-    #[error("{0}")]
+    // Transparent: with "{0}" the message came twice in an error chain (once as the source).
+    #[error(transparent)]
     Secret(#[from] crate::sealing::SealError),
+    /// The SQLite file's path no longer names the file the store opened (deleted, or another
+    /// file moved there): the store still reads and writes the old one.
+    #[error(
+        "the database file {} was deleted or replaced after it was opened; writes go to the \
+         old file. Restore it from a backup, or restart to open what is there now",
+        .0.display()
+    )]
+    Replaced(std::path::PathBuf),
+    /// A new connection cannot read the SQLite file (overwritten, damaged, unreadable).
+    #[error("the database file {} cannot be read: {}", .path.display(), DbErrorMessage(.source))]
+    Unreadable {
+        path: std::path::PathBuf,
+        source: sqlx::Error,
+    },
 }
 
 impl fmt::Debug for StoreError {
@@ -47,6 +62,8 @@ impl fmt::Debug for StoreError {
             Self::Corrupt(_) => "Corrupt",
             Self::Secret(_) => "Secret",
             Self::Full(_) => "Full",
+            Self::Replaced(_) => "Replaced",
+            Self::Unreadable { .. } => "Unreadable",
         };
         f.debug_tuple(variant)
             .field(&format_args!("{self}"))

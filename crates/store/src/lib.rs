@@ -52,6 +52,7 @@ mod sealed;
 mod sealing;
 mod sqlite;
 mod sqlite_conn;
+mod sqlite_file;
 mod types;
 mod url;
 
@@ -145,6 +146,11 @@ pub trait Store: Send + Sync + 'static {
     async fn compact(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Closes the connections now instead of when the last handle is dropped, e.g. after a
+    /// refused start, so SQLite removes its `-wal` and `-shm` files before the process goes
+    /// on. Calls after it fail.
+    async fn close(&self) {}
 
     // ---- devices -------------------------------------------------------------------------
 
@@ -271,6 +277,15 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_meta_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError>;
 
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    /// For the health check: `Err` when the database cannot be read or is not the one opened.
+    /// SQLite: the file at the path must still be the file opened (device and inode), and a
+    /// new connection must read it ([`StoreError::Replaced`], [`StoreError::Unreadable`]).
+    /// PostgreSQL (and by default): one small read; a database dropped and created again
+    /// under the same name is not told apart there.
+    async fn check_readable(&self) -> Result<(), StoreError> {
+        self.current_revision().await.map(|_| ())
+    }
 
     /// For the health check: `Err` when the store cannot write now (full, read-only, locked
     /// past the busy timeout, I/O error). One small real write (`meta.write_probe`).

@@ -536,6 +536,10 @@ impl Store for PgStore {
         "postgres"
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn insert_device(&self, d: &DeviceRecord) -> Result<DeviceRecord, StoreError> {
         let mut tx = self.pool.begin().await?;
         let revision = bump_revision(&mut tx).await?;

@@ -103,6 +103,20 @@ impl SealedStore {
         &self.inner
     }
 
+    /// Checks the key ring against the database without writing anything: `Ok(true)` when it
+    /// opens the database's check value, `Ok(false)` when the database has none (new, or from
+    /// before encryption), [`StoreError::Secret`] when it does not fit. Lets a start-up refuse
+    /// before it creates a key file the database cannot use.
+    pub async fn verify_key(&self) -> Result<bool, StoreError> {
+        match self.inner.get_meta(KEY_CHECK_META).await? {
+            Some(v) => {
+                self.keys.open(KEY_CHECK_META, v.as_bytes())?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn check_key(&self) -> Result<(), StoreError> {
         match self.inner.get_meta(KEY_CHECK_META).await? {
             Some(v) => {
@@ -239,8 +253,16 @@ impl Store for SealedStore {
         self.inner.backend()
     }
 
+    async fn close(&self) {
+        self.inner.close().await
+    }
+
     async fn compact(&self) -> Result<(), StoreError> {
         self.inner.compact().await
+    }
+
+    async fn check_readable(&self) -> Result<(), StoreError> {
+        self.inner.check_readable().await
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {

@@ -29,6 +29,7 @@ use crate::common::{
 };
 use crate::error::device_write_error;
 use crate::sqlite_conn::{self, NO_PAGE_LIMIT};
+use crate::sqlite_file::OpenedFile;
 use crate::{
     Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceStatus, HistoryQuery,
     InstanceBeat, NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store,
@@ -71,6 +72,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Test seam, see [`SqliteStore::set_page_limit`]; 0 = never set.
     page_limit: Arc<AtomicU32>,
+    /// The file opened, for [`Store::check_readable`]; `None` in memory.
+    file: Option<OpenedFile>,
 }
 
 /// Only pool counters: nothing about the connection (URL, credentials).
@@ -102,6 +105,7 @@ impl SqliteStore {
             crate::files::restrict_sqlite_files(options.get_filename())
                 .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         }
+        let path = options.get_filename().to_path_buf();
         let page_limit = Arc::new(AtomicU32::new(0));
         let pool_options = sqlite_conn::with_hooks(SqlitePoolOptions::new(), page_limit.clone());
         let pool = if in_memory {
@@ -120,7 +124,16 @@ impl SqliteStore {
                 .await?
         };
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, page_limit })
+        let file = if in_memory {
+            None
+        } else {
+            Some(OpenedFile::remember(&path)?)
+        };
+        Ok(Self {
+            pool,
+            page_limit,
+            file,
+        })
     }
 
     /// Test seam: caps the database at `pages` pages (`PRAGMA max_page_count` on every
@@ -580,6 +593,10 @@ async fn insert_history(
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn compact(&self) -> Result<(), StoreError> {
         // VACUUM rebuilds the file without the free pages that still hold old values; the
         // checkpoints move the WAL in first and truncate it after.
@@ -1076,6 +1093,13 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn check_readable(&self) -> Result<(), StoreError> {
+        match &self.file {
+            Some(file) => file.check().await,
+            None => self.current_revision().await.map(|_| ()),
+        }
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {

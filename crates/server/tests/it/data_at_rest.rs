@@ -11,7 +11,7 @@ use yealink_prov::app::Server;
 use yealink_prov::config::Config;
 use yealink_prov::secret::Secret;
 
-use crate::helpers::{device_json, spawn_app, spawn_app_on_url};
+use crate::helpers::{Backend, device_json, spawn_app, spawn_app_on, spawn_app_on_url};
 
 /// The revealed secrets of a device: passwords, the URL token (in the provisioning URL).
 fn secrets_of(device: &Value) -> Vec<String> {
@@ -173,4 +173,197 @@ async fn an_old_plaintext_database_is_encrypted_on_first_start() {
         assert_eq!(mode(dir.path()), 0o700, "the data folder is narrowed");
         assert_eq!(mode(&dir.path().join("secret.key")), 0o600);
     }
+}
+
+fn remove_sqlite_files(db: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(name);
+    }
+}
+
+/// Every file and folder under `dir`, relative, sorted (what a refused start must not add to).
+/// SQLite's `-wal` and `-shm` files of an existing database are left out: they come and go
+/// with its connections (the stopped server's last ones may still be closing).
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.expect("entry").path();
+            let name = p
+                .strip_prefix(dir)
+                .expect("under dir")
+                .display()
+                .to_string();
+            if !name.ends_with("-wal") && !name.ends_with("-shm") {
+                out.push(name);
+            }
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn config_on(dir: &Path, database_url: &str) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        database_url: Some(Secret::new(database_url.to_owned())),
+        ..Config::default()
+    }
+}
+
+/// Issue 18: the SQLite file deleted, a restart came up with 0 of its devices and no word.
+#[tokio::test]
+async fn a_restart_refuses_a_new_empty_database_in_place_of_one_that_held_devices() {
+    let app = spawn_app().await;
+    app.add_device(device_json("805ec0aabb71", "371")).await;
+    let database_url = app.database_url.clone();
+    let dir = app.stop_keeping_data().await;
+    let db = dir.path().join("test.db");
+    remove_sqlite_files(&db);
+    let before = tree(dir.path());
+
+    let err = Server::build(config_on(dir.path(), &database_url))
+        .await
+        .err()
+        .expect("an empty database in place of one with devices is refused");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains(&db.display().to_string()),
+        "names the database: {msg}"
+    );
+    assert!(msg.contains("database.marker"), "names the marker: {msg}");
+    assert!(
+        msg.contains("--allow-empty-database"),
+        "says how to go on: {msg}"
+    );
+    assert_eq!(tree(dir.path()), before, "a refused start creates nothing");
+    assert!(!db.exists());
+
+    // The operator says so: it starts, empty, and the next start needs no flag.
+    let mut config = config_on(dir.path(), &database_url);
+    config.allow_empty_database = true;
+    drop(Server::build(config).await.expect("allowed"));
+    drop(
+        Server::build(config_on(dir.path(), &database_url))
+            .await
+            .expect("accepted once, then the database is this one"),
+    );
+}
+
+/// Deleting every device is the administrator's choice, not a lost database.
+#[tokio::test]
+async fn a_database_emptied_by_the_administrator_restarts() {
+    let app = spawn_app().await;
+    app.add_device(device_json("805ec0aabb72", "372")).await;
+    // The marker is written once the devices are in memory (each refresh, 1 s).
+    let marker = app.data_path().join("database.marker");
+    for _ in 0..50 {
+        if marker.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(marker.exists(), "the data folder remembers the database");
+    let r = app
+        .api(reqwest::Method::DELETE, "/devices/805ec0aabb72")
+        .send()
+        .await
+        .expect("delete");
+    assert!(r.status().is_success(), "{}", r.status());
+    let database_url = app.database_url.clone();
+    let dir = app.stop_keeping_data().await;
+    drop(
+        Server::build(config_on(dir.path(), &database_url))
+            .await
+            .expect("the same database, empty: starts"),
+    );
+}
+
+/// The default key file lost beside a database whose secrets it sealed: refused, and no new
+/// key file is left behind (the next start would otherwise report a wrong key).
+#[tokio::test]
+async fn a_lost_key_file_is_refused_without_creating_a_new_one() {
+    let app = spawn_app().await;
+    app.add_device(device_json("805ec0aabb73", "373")).await;
+    let database_url = app.database_url.clone();
+    let dir = app.stop_keeping_data().await;
+    let key = dir.path().join("secret.key");
+    std::fs::remove_file(&key).expect("lose the key");
+    let before = tree(dir.path());
+    let err = Server::build(config_on(dir.path(), &database_url))
+        .await
+        .err()
+        .expect("refused");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains(&key.display().to_string()),
+        "names the key file: {msg}"
+    );
+    assert!(msg.contains("missing"), "says it is missing: {msg}");
+    assert!(!key.exists(), "no new key file left behind");
+    assert_eq!(tree(dir.path()), before, "a refused start creates nothing");
+}
+
+/// A configured key file that does not exist: refused before anything is created.
+#[tokio::test]
+async fn a_missing_configured_key_file_creates_nothing() {
+    let root = tempfile::tempdir().expect("dir");
+    let key = root.path().join("secrets").join("prov.key");
+    let err = Server::build(Config {
+        data_dir: root.path().join("data"),
+        secret_key_file: Some(key.clone()),
+        ..Config::default()
+    })
+    .await
+    .err()
+    .expect("refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains(&key.display().to_string()), "{msg}");
+    assert_eq!(tree(root.path()), Vec::<String>::new(), "nothing created");
+}
+
+/// The same on PostgreSQL: the database dropped and created again (empty) under its name.
+/// The marker is in the instance's data folder, not beside the (shared) key file.
+#[tokio::test]
+async fn postgres_a_recreated_empty_database_is_refused() {
+    let Some(app) = spawn_app_on(Backend::Postgres).await else {
+        return;
+    };
+    app.add_device(device_json("805ec0aabb74", "374")).await;
+    let database_url = app.database_url.clone();
+    let dir = app.stop_keeping_data().await;
+    assert!(dir.path().join("database.marker").exists());
+    let (_, name) = database_url
+        .rsplit_once('/')
+        .expect("url ends with the name");
+    let admin_url = std::env::var("TEST_DATABASE_URL").expect("set, or we had returned");
+    let pool = sqlx::PgPool::connect(&admin_url).await.expect("pg");
+    // The name is the helper's own lower-case token.
+    for sql in [
+        format!("DROP DATABASE {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .expect("recreate");
+    }
+    pool.close().await;
+    let mut config = config_on(dir.path(), &database_url);
+    config.secret_key_file = crate::helpers::pg_test_key_file(&database_url);
+    let err = Server::build(config.clone()).await.err().expect("refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("--allow-empty-database"), "{msg}");
+    assert!(msg.contains(name), "names the database: {msg}");
+    config.allow_empty_database = true;
+    drop(Server::build(config).await.expect("allowed"));
 }

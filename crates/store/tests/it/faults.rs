@@ -174,3 +174,49 @@ async fn transaction_rolled_back_by_sqlite_leaves_no_stuck_connection() {
             .is_some()
     );
 }
+
+/// The file under a running store deleted, replaced, or overwritten in place: queries on the
+/// pool may still succeed (the old inode, the page cache, the WAL), the health check must not.
+#[tokio::test]
+async fn check_readable_sees_a_lost_or_overwritten_file() {
+    let (dir, store, _) = file_store().await;
+    store.insert_device(&device(1)).await.expect("insert");
+    store.check_readable().await.expect("readable at first");
+    let db = dir.path().join("prov.sqlite");
+
+    // Overwritten in place: same inode, garbage from the first byte.
+    let len = std::fs::metadata(&db).expect("size").len();
+    std::fs::write(&db, vec![0x5a; len as usize]).expect("overwrite");
+    let err = store.check_readable().await.expect_err("garbage");
+    assert!(matches!(err, StoreError::Unreadable { .. }), "{err}");
+    assert!(err.to_string().contains("cannot be read"), "{err}");
+
+    // Deleted: the pool still holds the old file open.
+    std::fs::remove_file(&db).expect("delete");
+    let err = store.check_readable().await.expect_err("deleted");
+    assert!(matches!(err, StoreError::Replaced(_)), "{err}");
+    assert!(
+        err.to_string().contains("prov.sqlite"),
+        "names the file: {err}"
+    );
+
+    // Another valid database moved to the path: readable, but not ours.
+    let other = dir.path().join("other.sqlite");
+    drop(
+        SqliteStore::open(&format!("sqlite://{}?mode=rwc", other.display()))
+            .await
+            .expect("other"),
+    );
+    std::fs::rename(&other, &db).expect("replace");
+    let err = store.check_readable().await.expect_err("replaced");
+    assert!(matches!(err, StoreError::Replaced(_)), "{err}");
+
+    // A store opened on what is there now is fine.
+    let (_dir2, fresh, _) = file_store().await;
+    fresh.check_readable().await.expect("a healthy store");
+    let memory = SqliteStore::open("sqlite::memory:").await.expect("memory");
+    memory
+        .check_readable()
+        .await
+        .expect("in memory: nothing to compare");
+}

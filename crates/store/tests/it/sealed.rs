@@ -12,6 +12,7 @@ conformance!(
     plaintext_database_is_sealed_on_open,
     rotation_reseals_and_old_key_no_longer_opens,
     wrong_key_is_a_clear_error,
+    verify_key_checks_without_writing,
 );
 
 fn ring(b: u8) -> Keyring {
@@ -240,4 +241,27 @@ async fn wrong_key_is_a_clear_error(db: &TestDb) {
     let again: Arc<dyn Store> =
         Arc::new(SealedStore::open(db.store.clone(), ring(1)).await.unwrap());
     assert_secrets_readable(again.as_ref()).await;
+}
+
+/// The start-up's check before a new key file is written: answers without writing anything.
+async fn verify_key_checks_without_writing(db: &TestDb) {
+    db.store.check_readable().await.unwrap();
+    let fresh = SealedStore::wrap(db.store.clone(), ring(1));
+    assert!(
+        !fresh.verify_key().await.unwrap(),
+        "a new database has no check value"
+    );
+    assert_eq!(
+        db.store.get_meta("secrets.key_check").await.unwrap(),
+        None,
+        "and verify_key wrote none"
+    );
+    let right = SealedStore::open(db.store.clone(), ring(1)).await.unwrap();
+    write_secrets(&right).await;
+    assert!(right.verify_key().await.unwrap());
+    let before = raw_text(db.store.as_ref()).await;
+    let wrong = SealedStore::wrap(db.store.clone(), ring(3));
+    let err = wrong.verify_key().await.expect_err("another key");
+    assert!(matches!(err, StoreError::Secret(_)), "{err:?}");
+    assert_eq!(raw_text(db.store.as_ref()).await, before, "nothing written");
 }
