@@ -1336,3 +1336,55 @@ async fn serve_connection<S>(
     }
     inner.forget_connection(conn_id);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client_trusting(ca_pem: Option<&str>) -> Arc<rustls::ClientConfig> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(pem) = ca_pem {
+            roots
+                .add(CertificateDer::from_pem_slice(pem.as_bytes()).expect("CA"))
+                .expect("add CA");
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    }
+
+    #[tokio::test]
+    async fn serves_wss_with_the_throwaway_certificate_of_its_ca_only() {
+        let (ca, cert, key) = throwaway_certificate().expect("certificate");
+        let tls = DevicesTls::from_pem(&cert, &key).expect("TLS");
+        let devices = DevicesSim::start_tls("example.com", &tls)
+            .await
+            .expect("start");
+        let url = devices.sysclients_url();
+        assert!(url.starts_with("wss://127.0.0.1:"), "{url}");
+        assert!(devices.websocket_url().starts_with("wss://"));
+        let connect = |config| {
+            tokio_tungstenite::connect_async_tls_with_config(
+                url.clone(),
+                None,
+                false,
+                Some(tokio_tungstenite::Connector::Rustls(config)),
+            )
+        };
+        assert!(
+            connect(client_trusting(None)).await.is_err(),
+            "a client that does not trust the CA must be refused"
+        );
+        connect(client_trusting(Some(&ca)))
+            .await
+            .expect("wss with the CA trusted");
+        devices.stop().await;
+    }
+}
