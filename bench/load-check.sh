@@ -4,9 +4,13 @@
 # still answered within 1 s. A benchmark, not a test: nothing here fails a build.
 #
 #   bench/load-check.sh [--port 18437] [--duration 15] [--duration-long 40] [--sockets 19000]
-#                       [--no-build] [--keep-work] [--out bench-out] [ATTACK ...]
+#                       [--settle 3] [--bin PATH] [--no-build] [--keep-work] [--out bench-out]
+#                       [ATTACK ...]
 #
-# ATTACK: baseline bearer signin idle idle-many slowloris appws-keepalive appws-unread
+# --settle: seconds after each attack before its "after" RSS is read; --bin: the server binary
+# to run (implies --no-build), e.g. another build for a side-by-side comparison.
+#
+# ATTACK: baseline bearer signin signin-many idle idle-many slowloris appws-keepalive appws-unread
 # phone-denied import h2-preface slow-body unfinished-body big-frame (default: all, in that
 # order). The driver is bench/load_check.py.
 set -euo pipefail
@@ -21,6 +25,7 @@ PORT=18437
 DURATION=15
 DURATION_LONG=40
 SOCKETS=19000
+SETTLE=3
 BUILD=1
 KEEP_WORK=0
 OUT_DIR="$ROOT/bench-out"
@@ -38,7 +43,7 @@ die() {
     exit 1
 }
 
-usage() { sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
     case "$1" in
@@ -46,6 +51,8 @@ while (($#)); do
         --duration) DURATION="$2"; shift 2 ;;
         --duration-long) DURATION_LONG="$2"; shift 2 ;;
         --sockets) SOCKETS="$2"; shift 2 ;;
+        --settle) SETTLE="$2"; shift 2 ;;
+        --bin) OURS="$2"; BUILD=0; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --keep-work) KEEP_WORK=1; shift ;;
         --out) OUT_DIR="$2"; shift 2 ;;
@@ -125,7 +132,7 @@ log "attacks: ${ATTACKS[*]:-all}; results in $OUT_DIR/load-check-$STAMP.{md,json
     ulimit -n "$(ulimit -Hn)"
     YEALINK_PROV_ADMIN_PASSWORD="$ADMIN_PASSWORD" python3 "$ROOT/bench/load_check.py" \
         --pid "$SERVER_PID" --port "$PORT" --phone-path "$PHONE_PATH" \
-        --duration "$DURATION" --duration-long "$DURATION_LONG" --sockets "$SOCKETS" \
+        --duration "$DURATION" --duration-long "$DURATION_LONG" --sockets "$SOCKETS" --settle "$SETTLE" \
         --json-out "$OUT_DIR/load-check-$STAMP.json" "${ATTACKS[@]}"
 ) | tee "$OUT_DIR/load-check-$STAMP.md"
 kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 20 "$WORK/server.log" >&2; die "the server died"; }

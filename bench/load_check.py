@@ -164,11 +164,11 @@ class Counter(dict):
         return ", ".join(f"{k}: {v}" for k, v in sorted(self.items(), key=lambda kv: str(kv[0])))
 
 
-async def keep_alive_worker(a, stop, make_request, seen):
+async def keep_alive_worker(a, stop, make_request, seen, src=None):
     """Sends requests on one connection (reconnecting when closed) until `stop`."""
     while not stop.is_set():
         try:
-            reader, writer = await connect(a.host, a.port)
+            reader, writer = await connect(a.host, a.port, src)
         except (OSError, asyncio.TimeoutError):
             seen.add("connect failed")
             await asyncio.sleep(0.1)
@@ -199,20 +199,91 @@ async def attack_bearer(a, stop):
     return seen.text()
 
 
+def sign_in_request(a, password):
+    host = f"{a.host}:{a.port}"
+    return request(
+        "POST", "/ui/login", host,
+        ["Content-Type: application/x-www-form-urlencoded", f"Origin: http://{host}"],
+        f"password={password}".encode(),
+    )
+
+
+def guess(a):
+    return sign_in_request(a, f"wrong-{random.randrange(1 << 30)}")
+
+
 async def attack_signin(a, stop):
     seen = Counter()
-    host = f"{a.host}:{a.port}"
-    origin = f"http://{host}"
-
-    def guess():
-        body = f"password=wrong-{random.randrange(1 << 30)}".encode()
-        return request(
-            "POST", "/ui/login", host,
-            ["Content-Type: application/x-www-form-urlencoded", f"Origin: {origin}"], body,
-        )
-
-    await asyncio.gather(*(keep_alive_worker(a, stop, guess, seen) for _ in range(64)))
+    await asyncio.gather(*(keep_alive_worker(a, stop, lambda: guess(a), seen) for _ in range(64)))
     return seen.text()
+
+
+async def sign_in_once(a, src, password=None):
+    """A sign-in from `src` (the admin's password unless given): (status, seconds)."""
+    started = time.monotonic()
+    try:
+        status, _, _ = await one_request(
+            a.host, a.port, "POST", "/ui/login", src,
+            ["Content-Type: application/x-www-form-urlencoded", f"Origin: http://{a.host}:{a.port}"],
+            f"password={password or a.admin_password}".encode(), timeout=30,
+        )
+    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError):
+        status = "failed"
+    return status, time.monotonic() - started
+
+
+async def attack_signin_many(a, stop):
+    """255 addresses guessing (one keep-alive connection each) while the admin signs in from
+    another address every 0.5 s; meanwhile a 256th address guesses until it is refused (429),
+    stops, and the admin signs in from it every 0.5 s until it gets in. A sign-in that got in
+    answers 303."""
+    seen = Counter()
+    srcs = sources(256)
+    admin_src = "127.0.0.4"
+    admin = Counter()
+    first = []
+    same = Counter()
+    same_took = []
+
+    async def honest_admin():
+        await asyncio.sleep(1)  # once the flood is on
+        while not stop.is_set():
+            status, took = await sign_in_once(a, admin_src)
+            admin.add(status)
+            if status == 303 and not first:
+                first.append(took)
+            await asyncio.sleep(0.5)
+
+    async def admin_at_a_guessing_address():
+        await asyncio.sleep(1)
+        # Guesses that are turned away (503) cost no budget: go on until one is refused (429).
+        guessing = time.monotonic()
+        while time.monotonic() - guessing < 30:
+            status, _ = await sign_in_once(a, srcs[0], f"wrong-{random.randrange(1 << 30)}")
+            seen.add(status)
+            if status == 429:
+                same.add("budget used up")
+                break
+        else:
+            same.add("budget NOT used up within 30 s")
+        started = time.monotonic()
+        while time.monotonic() - started < 60:
+            status, _ = await sign_in_once(a, srcs[0])
+            same.add(status)
+            if status == 303:
+                same_took.append(time.monotonic() - started)
+                return
+            await asyncio.sleep(0.5)
+
+    await asyncio.gather(
+        honest_admin(),
+        admin_at_a_guessing_address(),
+        *(keep_alive_worker(a, stop, lambda: guess(a), seen, src) for src in srcs[1:]),
+    )
+    first_text = f"first in after {first[0]:.2f} s" if first else "never in"
+    same_text = f"in {same_took[0]:.1f} s after its last guess" if same_took else "not in within 60 s"
+    return (f"guesses: {seen.text()}; admin from another address: {admin.text()} ({first_text}); "
+            f"admin from an address that guessed until 429: {same.text()}, {same_text}")
 
 
 def sources(n):
@@ -545,6 +616,7 @@ ATTACKS = {
     "baseline": (attack_none, "no attack"),
     "bearer": (attack_bearer, "128 parallel wrong `Authorization: Bearer` guesses (keep-alive)"),
     "signin": (attack_signin, "64 parallel wrong UI sign-ins"),
+    "signin-many": (attack_signin_many, "wrong UI sign-ins from 256 addresses; the admin signs in meanwhile"),
     "idle": (attack_idle, "{sockets} silent sockets from one address"),
     "idle-many": (attack_idle_many, "{sockets} silent sockets from 100 addresses"),
     "slowloris": (attack_slowloris, "2,000 slowloris sockets (1 header byte/s) from 20 addresses"),
@@ -589,7 +661,9 @@ async def run_one(a, kind):
     hwm = proc_status(a.pid)["VmHWM"] if reset and sampler.alive else None
     # Let closed sockets and freed memory settle before the next row.
     await asyncio.sleep(a.settle)
+    rss_after = proc_status(a.pid)["VmRSS"] if sampler.alive else 0
     return {
+        "rss_after_mib": rss_after / 1024,
         "kind": kind,
         "what": what.format(sockets=f"{a.sockets:,}"),
         "seconds": took,
@@ -604,7 +678,7 @@ async def run_one(a, kind):
 
 def table(rows):
     out = [
-        "| attack | s | RSS before → peak, MiB | peak fds | /healthz worst (fail/n) | phone fetch worst (fail/n) | the attacker saw |",
+        "| attack | s | RSS before → peak → after, MiB | peak fds | /healthz worst (fail/n) | phone fetch worst (fail/n) | the attacker saw |",
         "|---|---:|---:|---:|---|---|---|",
     ]
     for r in rows:
@@ -614,7 +688,7 @@ def table(rows):
             cells.append(f"{worst * 1000:.0f} ms ({failed}/{n})")
         note = r["note"] if r["alive"] else "SERVER DIED; " + r["note"]
         out.append(
-            f"| {r['kind']}: {r['what']} | {r['seconds']:.0f} | {r['rss_before_mib']:.0f} → {r['peak_rss_mib']:.0f} | {r['peak_fds']} "
+            f"| {r['kind']}: {r['what']} | {r['seconds']:.0f} | {r['rss_before_mib']:.0f} → {r['peak_rss_mib']:.0f} → {r['rss_after_mib']:.0f} | {r['peak_fds']} "
             f"| {cells[0]} | {cells[1]} | {note} |"
         )
     return "\n".join(out)
@@ -631,7 +705,7 @@ async def main():
     p.add_argument("--duration", type=float, default=15, help="seconds per attack")
     p.add_argument("--duration-long", type=float, default=40,
                    help="seconds for attacks whose defence is a timeout (idle, slowloris, AppWebsocket login)")
-    p.add_argument("--settle", type=float, default=3)
+    p.add_argument("--settle", type=float, default=3, help="seconds after an attack before RSS 'after' is read")
     p.add_argument("--sockets", type=int, default=19_000, help="idle sockets (client ulimit -n)")
     p.add_argument("--json-out")
     p.add_argument("attacks", nargs="*", default=list(ATTACKS))

@@ -2,7 +2,7 @@
 # Cost per phone at scale (issue 12). A benchmark, not a timed test: it runs for minutes.
 #
 #   bench/scale.sh [--phones "1000 10000"] [--instances "1 3"] [--rest 60] [--storm]
-#                  [--storm-phones 10000] [--storm-rounds 1] [--duration 10]
+#                  [--storm-phones 10000] [--storm-rounds 1] [--duration 10] [--devices-tls]
 #                  [--debug] [--no-build] [--bin-dir DIR] [--keep-work] [--out FILE]
 #
 # --instances takes a list of instance counts; each N is measured with each, in order.
@@ -26,6 +26,10 @@
 # --instances, 3 when that is 1) on PostgreSQL behind nginx as the load balancer, (c) nginx serving the same bytes; the
 # same --storm-phones devices (boot-storm.sh's gen_csv) imported into both stores.
 # --phones '' runs the storm alone.
+#
+# --devices-tls: the simulated Devices serves wss:// (as a real App Platform does) with a
+# throwaway certificate from `yealink-sim tls-cert`, whose CA the server is told to trust
+# (innovaphone.devices_ca_file); without it, plain ws://.
 #
 # --debug measures the debug build instead (quicker to build; its figures are higher).
 # --bin-dir DIR takes yealink-prov and yealink-sim from DIR (implies --no-build), e.g. a copy of
@@ -59,6 +63,10 @@ declare -a INST_PID INST_PORT
 PG_DIR="" PG_URL=""
 # Extra environment for the instances on PostgreSQL (the storm's raise the per-source cap).
 PG_INSTANCE_ENV=()
+# --devices-tls: the sim's and the server's extra arguments/environment.
+DEVICES_TLS=0
+SIM_TLS_ARGS=()
+SERVER_TLS_ENV=()
 
 parse() {
   while (($#)); do
@@ -67,6 +75,7 @@ parse() {
       --instances) INSTANCES=$2; shift 2 ;;
       --rest) REST=$2; shift 2 ;;
       --storm) STORM=1; shift ;;
+      --devices-tls) DEVICES_TLS=1; shift ;;
       --storm-phones) STORM_PHONES=$2; shift 2 ;;
       --storm-rounds) STORM_ROUNDS=$2; shift 2 ;;
       --duration) WRK_SECONDS=$2; shift 2 ;;
@@ -183,7 +192,7 @@ start_pg_instances() {
     INST_PORT[i]=$(free_port)
     spawn "$dir/server$i.log" env YEALINK_PROV_ADMIN_PASSWORD=bench-admin \
       YEALINK_PROV_INNOVAPHONE__PASSWORD=bench-instance \
-      YEALINK_PROV_SECRET_KEY_FILE="$work/secret.key" RUST_LOG=warn "${PG_INSTANCE_ENV[@]}" \
+      YEALINK_PROV_SECRET_KEY_FILE="$work/secret.key" RUST_LOG=warn "${PG_INSTANCE_ENV[@]}" "${SERVER_TLS_ENV[@]}" \
       "$BIN/yealink-prov" --database-url "$url" serve --listen "127.0.0.1:${INST_PORT[i]}" \
       --data-dir "$dir/data$i"
     INST_PID[i]=$LAST_PID
@@ -211,7 +220,7 @@ wait_added() {
   done
 }
 
-devices_port() { sed -nE 's#^sysclients: +ws://127\.0\.0\.1:([0-9]+)/.*#\1#p' "$1"; }
+devices_port() { sed -nE 's#^sysclients: +wss?://127\.0\.0\.1:([0-9]+)/.*#\1#p' "$1"; }
 
 # sysclients_of PID DEV_PORT: established connections from PID to the simulated Devices.
 sysclients_of() {
@@ -226,7 +235,7 @@ one_instance() {
   port=$(free_port)
   log "N=$n: starting yealink-prov on 127.0.0.1:$port"
   spawn "$dir/server.log" env YEALINK_PROV_ADMIN_PASSWORD=bench-admin \
-    YEALINK_PROV_INNOVAPHONE__PASSWORD=bench-instance RUST_LOG=warn \
+    YEALINK_PROV_INNOVAPHONE__PASSWORD=bench-instance RUST_LOG=warn "${SERVER_TLS_ENV[@]}" \
     "$BIN/yealink-prov" serve --listen "127.0.0.1:$port" --data-dir "$dir/data"
   server=$LAST_PID
   wait_healthz "$port" "$server" "$dir/server.log"
@@ -235,7 +244,7 @@ one_instance() {
 
   mac_args "$n"
   start=$(date +%s.%N)
-  spawn "$dir/sim.out" "$BIN/yealink-sim" innovaphone \
+  spawn "$dir/sim.out" "$BIN/yealink-sim" innovaphone "${SIM_TLS_ARGS[@]}" \
     --app-url "http://127.0.0.1:$port/innovaphone-yealink" --password bench-instance "${MAC_ARGS[@]}"
   sim=$LAST_PID
   wait_added "$n" "$sim" "$dir/sim.out" "N=$n: "
@@ -258,11 +267,12 @@ one_instance() {
 }
 
 one_instance_report() {
-  python3 - "$PROFILE" "$label" "${results[@]}" <<'PY'
+  python3 - "$PROFILE" "$label" "$DEVICES_TLS" "${results[@]}" <<'PY'
 import sys
-profile, commit, rows = sys.argv[1], sys.argv[2], sys.argv[3:]
-flag = " --debug" if profile == "debug" else ""
-print(f"- command: `bench/scale.sh --phones \"{' '.join(r.split()[0] for r in rows)}\"{flag}` ({profile} build, one instance, SQLite)")
+profile, commit, tls, rows = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4:]
+flag = (" --debug" if profile == "debug" else "") + (" --devices-tls" if tls else "")
+transport = "wss:// to Devices (TLS)" if tls else "ws:// to Devices"
+print(f"- command: `bench/scale.sh --phones \"{' '.join(r.split()[0] for r in rows)}\"{flag}` ({profile} build, one instance, SQLite, {transport})")
 print(f"- build: {commit}")
 print()
 print("| phones | answered ok | sysclients connected | rollout per phone | RSS before | RSS after | peak (VmHWM) | per connected phone |")
@@ -295,7 +305,7 @@ spread() {
   done
   mac_args "$n"
   start=$(date +%s.%N)
-  spawn "$dir/sim.out" "$BIN/yealink-sim" innovaphone \
+  spawn "$dir/sim.out" "$BIN/yealink-sim" innovaphone "${SIM_TLS_ARGS[@]}" \
     --app-url "http://127.0.0.1:${INST_PORT[1]}/innovaphone-yealink" --password bench-instance \
     "${users[@]}" "${MAC_ARGS[@]}"
   sim=$LAST_PID
@@ -605,6 +615,11 @@ main() {
   work=$(mktemp -d /tmp/yp-scale.XXXXXX)
   trap cleanup_all EXIT
   trap 'exit 130' INT TERM
+  if ((DEVICES_TLS)); then
+    "$SIM" tls-cert --out "$work/devices-tls" >/dev/null
+    SIM_TLS_ARGS=(--devices-tls-cert "$work/devices-tls/cert.pem" --devices-tls-key "$work/devices-tls/key.pem")
+    SERVER_TLS_ENV=(YEALINK_PROV_INNOVAPHONE__DEVICES_CA_FILE="$work/devices-tls/ca.pem")
+  fi
   : >"$work/spread.md"
   : >"$work/storm.md"
   if ((MAX_INSTANCES > 1 || STORM)); then pg_start; fi

@@ -2,7 +2,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
@@ -11,11 +10,11 @@ use parking_lot::Mutex;
 use prov_store::Store;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 
 use crate::auth_limit::FailureLimiter;
 use crate::config::Limits;
 use crate::error::ServiceError;
+use crate::password_pool::{PasswordPool, Verdict};
 use crate::secret::random_token;
 
 const HASH_KEY: &str = "admin_password_hash";
@@ -81,6 +80,10 @@ pub async fn reset_admin_password(store: &dyn Store) -> Result<String, AdminAuth
 /// request); a reset of the hash ends it at once.
 const REMEMBER_FOR: Duration = Duration::from_secs(300);
 
+/// Checks that may wait for a password-check thread. At ~40 ms a check on two threads, the
+/// last of them waits about a second; beyond it, waiting would only hold requests open.
+const WAITING_CHECKS: usize = 64;
+
 /// What [`AdminVerifier::check`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminCheck {
@@ -88,22 +91,22 @@ pub enum AdminCheck {
     Wrong,
     /// The source address used its budget of wrong passwords; retry after this.
     Limited(Duration),
-    /// Too many password checks are running; nothing was checked.
+    /// The password checks are taken, and enough checks wait that rank at least as high as
+    /// this source's; nothing was checked.
     Busy,
 }
 
-/// Checks admin passwords: a per-address budget of failures, a bound on the argon2 checks
-/// running at once (each takes ~19 MiB and a core for a while), and the last good password
-/// remembered briefly (as a keyed SHA-256) so API clients do not pay for argon2 each time.
+/// Checks admin passwords: a per-address budget of failures, a fixed set of threads for the
+/// argon2 checks (each takes ~19 MiB and a core for a while) with a short queue that serves
+/// sources without recent failures first, and the last good password remembered briefly (as
+/// a keyed SHA-256) so API clients do not pay for argon2 each time.
 pub struct AdminVerifier {
     store: Arc<dyn Store>,
     remembered: Mutex<Option<Remembered>>,
     /// Keys the remembered fingerprint, so a memory dump does not hold a plain hash of it.
     key: String,
-    checks: Arc<Semaphore>,
+    checks: PasswordPool,
     failures: FailureLimiter,
-    in_flight: Arc<AtomicUsize>,
-    peak: Arc<AtomicUsize>,
 }
 
 struct Remembered {
@@ -118,34 +121,39 @@ impl AdminVerifier {
             store,
             remembered: Mutex::new(None),
             key: random_token(32),
-            checks: Arc::new(Semaphore::new(limits.password_checks.max(1))),
+            checks: PasswordPool::new(limits.password_checks, WAITING_CHECKS),
             failures: FailureLimiter::new(
                 limits.auth_failures,
                 Duration::from_secs(limits.auth_failure_refill_secs),
             ),
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            peak: Arc::new(AtomicUsize::new(0)),
         }
     }
 
     /// The most argon2 checks that ever ran at once (tests and `/metrics` watch it).
     pub fn peak_checks_in_flight(&self) -> usize {
-        self.peak.load(Ordering::Relaxed)
+        self.checks.peak_in_flight()
     }
 
     /// Checks `password` sent from `ip`. Only wrong passwords use up the address's budget.
     pub async fn check(&self, ip: IpAddr, password: &str) -> Result<AdminCheck, AdminAuthError> {
-        if let Err(wait) = self.failures.reserve(ip) {
-            return Ok(AdminCheck::Limited(wait));
-        }
-        let outcome = self.check_reserved(password).await;
-        if !matches!(outcome, Ok(AdminCheck::Wrong)) {
+        let last_failure = match self.failures.reserve(ip) {
+            Ok(last_failure) => last_failure,
+            Err(wait) => return Ok(AdminCheck::Limited(wait)),
+        };
+        let outcome = self.check_reserved(last_failure, password).await;
+        if matches!(outcome, Ok(AdminCheck::Wrong)) {
+            self.failures.failed(ip);
+        } else {
             self.failures.refund(ip);
         }
         outcome
     }
 
-    async fn check_reserved(&self, password: &str) -> Result<AdminCheck, AdminAuthError> {
+    async fn check_reserved(
+        &self,
+        last_failure: Option<Instant>,
+        password: &str,
+    ) -> Result<AdminCheck, AdminAuthError> {
         let Some(hash) = self.store.get_meta(HASH_KEY).await? else {
             return Ok(AdminCheck::Wrong);
         };
@@ -157,31 +165,13 @@ impl AdminVerifier {
         {
             return Ok(AdminCheck::Ok);
         }
-        let Ok(permit) = self.checks.clone().try_acquire_owned() else {
-            metrics::counter!("admin_auth_busy_total").increment(1);
-            return Ok(AdminCheck::Busy);
-        };
-        let password = password.to_owned();
-        let checked_hash = hash.clone();
-        let (in_flight, peak) = (self.in_flight.clone(), self.peak.clone());
-        // argon2 is deliberately slow: keep it off the async workers. The permit lives as long
-        // as the check, even if the request is dropped meanwhile.
-        let ok = tokio::task::spawn_blocking(move || {
-            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            peak.fetch_max(now, Ordering::SeqCst);
-            metrics::gauge!("admin_password_checks_in_flight").set(now as f64);
-            let ok = Argon2::default()
-                .verify_password(password.as_bytes(), checked_hash.as_str())
-                .is_ok();
-            let now = in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
-            metrics::gauge!("admin_password_checks_in_flight").set(now as f64);
-            drop(permit);
-            ok
-        })
-        .await
-        .unwrap_or(false);
-        if !ok {
-            return Ok(AdminCheck::Wrong);
+        match self.checks.verify(last_failure, password, &hash).await {
+            Verdict::Right => {}
+            Verdict::Wrong => return Ok(AdminCheck::Wrong),
+            Verdict::Busy => {
+                metrics::counter!("admin_auth_busy_total").increment(1);
+                return Ok(AdminCheck::Busy);
+            }
         }
         *self.remembered.lock() = Some(Remembered {
             hash,
@@ -189,5 +179,132 @@ impl AdminVerifier {
             at: Instant::now(),
         });
         Ok(AdminCheck::Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use argon2::password_hash::PasswordHasher;
+
+    use super::*;
+
+    const RIGHT: &str = "the-admin-password";
+
+    /// A verifier on a fresh store whose admin hash is cheap (~ms) but not free, so a flood
+    /// keeps its one thread busy.
+    async fn verifier(refill_secs: u64) -> AdminVerifier {
+        let store = prov_store::open("sqlite::memory:").await.expect("store");
+        let params = argon2::Params::new(2048, 1, 1, None).expect("params");
+        let hash = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+            .hash_password(RIGHT.as_bytes())
+            .expect("hash")
+            .to_string();
+        store.set_meta(HASH_KEY, &hash).await.expect("store hash");
+        let limits = Limits {
+            password_checks: 1,
+            auth_failures: 5,
+            auth_failure_refill_secs: refill_secs,
+            ..Limits::default()
+        };
+        AdminVerifier::new(store, &limits)
+    }
+
+    fn attacker(i: usize) -> IpAddr {
+        IpAddr::from([127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8])
+    }
+
+    /// 256 addresses guessing as fast as they are answered (again at once after 503, after
+    /// the wait after 429), each its own task, until `stop`; counts the checked guesses per
+    /// address.
+    fn flood(
+        v: &Arc<AdminVerifier>,
+        stop: &Arc<AtomicBool>,
+        skip: IpAddr,
+    ) -> (Vec<tokio::task::JoinHandle<()>>, Arc<Vec<AtomicUsize>>) {
+        let checked: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..256).map(|_| AtomicUsize::new(0)).collect());
+        let tasks = (0..256)
+            .map(|i| {
+                let (v, stop, checked) = (v.clone(), stop.clone(), checked.clone());
+                tokio::spawn(async move {
+                    let ip = attacker(i);
+                    let mut n = 0u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        if ip == skip && checked[i].load(Ordering::Relaxed) > 0 {
+                            // This address stops guessing after its first checked guess.
+                            break;
+                        }
+                        n += 1;
+                        match v.check(ip, &format!("guess-{i}-{n}")).await {
+                            Ok(AdminCheck::Wrong) => {
+                                checked[i].fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(AdminCheck::Limited(wait)) => {
+                                tokio::time::sleep(wait.max(Duration::from_millis(5))).await;
+                            }
+                            Ok(AdminCheck::Busy) => tokio::task::yield_now().await,
+                            other => panic!("guess answered {other:?}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        (tasks, checked)
+    }
+
+    /// Issue 18: 256 addresses guessing kept the honest admin out (32 of 32 sign-ins 503).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_guess_flood_from_many_addresses_does_not_keep_the_admin_out() {
+        let v = Arc::new(verifier(2).await);
+        let stop = Arc::new(AtomicBool::new(false));
+        let quiet = attacker(7);
+        let (tasks, checked) = flood(&v, &stop, quiet);
+        // Until every address has guessed wrong at least once: a fresh address cannot be told
+        // from the admin's, a guessing one can.
+        let started = Instant::now();
+        while checked.iter().any(|c| c.load(Ordering::Relaxed) == 0) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "flood too slow"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // From another address, during the flood: in at the first try, without waiting long.
+        let admin = IpAddr::from([127, 0, 0, 4]);
+        let asked = Instant::now();
+        assert_eq!(v.check(admin, RIGHT).await.expect("check"), AdminCheck::Ok);
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            asked.elapsed()
+        );
+        // From an address that guessed and then stopped, while the others go on: in within its
+        // refill (2 s here) and a short wait; a second right password is remembered, so the
+        // first one must have been the argon2 check. Forget it to make this one check again.
+        *v.remembered.lock() = None;
+        let asked = Instant::now();
+        let mut answers = Vec::new();
+        loop {
+            let answer = v.check(quiet, RIGHT).await.expect("check");
+            answers.push(answer);
+            match answer {
+                AdminCheck::Ok => break,
+                AdminCheck::Limited(wait) => tokio::time::sleep(wait).await,
+                AdminCheck::Busy => tokio::time::sleep(Duration::from_secs(1)).await,
+                AdminCheck::Wrong => panic!("the right password answered wrong"),
+            }
+            assert!(asked.elapsed() < Duration::from_secs(10), "{answers:?}");
+        }
+        assert!(
+            !answers.contains(&AdminCheck::Busy),
+            "the quiet address was turned away: {answers:?}"
+        );
+        stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            t.await.expect("attacker");
+        }
+        assert_eq!(v.peak_checks_in_flight(), 1);
     }
 }

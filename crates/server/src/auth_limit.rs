@@ -4,7 +4,8 @@
 //! between "is it limited?" and "count the failure"); a correct password or a check that did
 //! not run gives the token back, so only failures use the budget. An address that used its
 //! burst gets one more try per refill period. IPv6 addresses count per /64, the block one
-//! host usually holds.
+//! host usually holds. Each address's last wrong password is kept too: the password checks
+//! queue guessers behind sources that have not failed lately (`password_pool.rs`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -25,6 +26,7 @@ struct Bucket {
     tokens: u32,
     /// When `tokens` was last brought up to date.
     since: Instant,
+    last_failure: Option<Instant>,
 }
 
 impl FailureLimiter {
@@ -37,8 +39,16 @@ impl FailureLimiter {
     }
 
     /// Takes one try for `ip`; `Err(wait)` when it has none left (try again after `wait`).
-    pub fn reserve(&self, ip: IpAddr) -> Result<(), Duration> {
+    /// `Ok` holds when the address last sent a wrong password (`None`: not lately).
+    pub fn reserve(&self, ip: IpAddr) -> Result<Option<Instant>, Duration> {
         self.reserve_at(key(ip), Instant::now())
+    }
+
+    /// Notes a wrong password from `ip` (its try was taken by [`reserve`](Self::reserve)).
+    pub fn failed(&self, ip: IpAddr) {
+        if let Some(b) = self.buckets.lock().get_mut(&key(ip)) {
+            b.last_failure = Some(Instant::now());
+        }
     }
 
     /// Gives back a try taken by [`reserve`](Self::reserve): the password was right, or it
@@ -50,7 +60,7 @@ impl FailureLimiter {
         }
     }
 
-    fn reserve_at(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+    fn reserve_at(&self, ip: IpAddr, now: Instant) -> Result<Option<Instant>, Duration> {
         let mut buckets = self.buckets.lock();
         if buckets.len() >= TRACKED {
             buckets.retain(|_, b| {
@@ -61,13 +71,14 @@ impl FailureLimiter {
         let bucket = buckets.entry(ip).or_insert(Bucket {
             tokens: self.burst,
             since: now,
+            last_failure: None,
         });
         self.refilled(bucket, now);
         if bucket.tokens == 0 {
             return Err(self.refill.saturating_sub(now.duration_since(bucket.since)));
         }
         bucket.tokens -= 1;
-        Ok(())
+        Ok(bucket.last_failure)
     }
 
     fn refilled(&self, b: &mut Bucket, now: Instant) {
@@ -136,6 +147,19 @@ mod tests {
         assert!(l.reserve(IP).is_ok());
         assert!(l.reserve(IP).is_ok());
         assert!(l.reserve(IP).is_err());
+    }
+
+    #[test]
+    fn remembers_the_last_wrong_password_per_address() {
+        let l = FailureLimiter::new(5, Duration::from_secs(60));
+        assert_eq!(l.reserve(IP), Ok(None));
+        l.refund(IP);
+        assert_eq!(l.reserve(IP), Ok(None), "a right password is no failure");
+        l.failed(IP);
+        let failed = l.reserve(IP).ok().flatten();
+        assert!(failed.is_some());
+        let other = IpAddr::from([192, 0, 2, 2]);
+        assert_eq!(l.reserve(other), Ok(None));
     }
 
     #[test]

@@ -71,7 +71,9 @@ pub struct Config {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Limits {
-    /// Admin password checks (argon2, ~19 MiB each) running at once; more are answered 503.
+    /// Threads for the admin password checks (argon2, ~19 MiB each): that many run at once, up
+    /// to 64 more wait (sources without recent failures first), the rest are answered 503.
+    /// Default: the number of cores, at most 4.
     pub password_checks: usize,
     /// Wrong admin passwords a source address may send in a burst before it gets 429...
     pub auth_failures: u32,
@@ -120,7 +122,8 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            password_checks: 4,
+            // A check keeps a core busy: more threads than cores would only make each slower.
+            password_checks: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
             auth_failures: 5,
             auth_failure_refill_secs: 12,
             max_connections: 4096,

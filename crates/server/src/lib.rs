@@ -22,6 +22,7 @@ pub mod key_file;
 pub mod listen;
 pub mod log_safe;
 pub mod log_throttle;
+pub mod password_pool;
 pub mod phone_cert;
 pub mod phone_http;
 pub mod render_cache;

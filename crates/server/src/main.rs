@@ -9,6 +9,13 @@ use yealink_prov::cli::{
 };
 use yealink_prov::config::{Config, LogFormat};
 
+/// jemalloc rather than glibc's malloc: it gives freed memory back to the system (after a
+/// takeover, after a flood of password checks), where glibc kept it; measured in
+/// docs/benchmarks.md ("The allocator"), decided in docs/decisions.md.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

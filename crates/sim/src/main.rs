@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use prov_sim::SimPhone;
-use prov_sim::innovaphone::{DevicesSim, PbxConfig, PbxSim, UsersSim, example_items};
+use prov_sim::innovaphone::{
+    DevicesSim, DevicesTls, PbxConfig, PbxSim, UsersSim, example_items, throwaway_certificate,
+};
 use prov_sim::rps::{RpsSim, RpsSimConfig};
 use prov_sim::storm::{self, FileKind, StormConfig, StormReport};
 use url::Url;
@@ -65,6 +67,13 @@ enum Command {
     /// A simulated innovaphone Devices app (sysclient endpoint) on loopback, optionally with
     /// a simulated PBX connected to an App Service and Users adding phones, until Ctrl-C.
     Innovaphone(InnovaphoneArgs),
+    /// Writes a throwaway private CA and a certificate from it for 127.0.0.1 and localhost
+    /// (ca.pem, cert.pem, key.pem in DIR): `innovaphone --devices-tls-cert/--devices-tls-key`
+    /// serve with it, and the client is told to trust ca.pem. For benchmarks on loopback only.
+    TlsCert {
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -101,6 +110,12 @@ struct InnovaphoneArgs {
     /// instances, as a load balancer would spread Users' connections); default: --app-url.
     #[arg(long = "users-app-url", value_name = "URL", requires = "app_url")]
     users_app_url: Vec<String>,
+    /// Serve Devices over TLS (`wss://`) with this PEM certificate chain...
+    #[arg(long, requires = "devices_tls_key")]
+    devices_tls_cert: Option<PathBuf>,
+    /// ...and this PEM key (`yealink-sim tls-cert` writes a throwaway pair).
+    #[arg(long, requires = "devices_tls_cert")]
+    devices_tls_key: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -220,11 +235,31 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Rps(args) => rps(args).await,
         Command::Innovaphone(args) => innovaphone(args).await,
+        Command::TlsCert { out } => {
+            let (ca, cert, key) = throwaway_certificate()?;
+            std::fs::create_dir_all(&out)?;
+            std::fs::write(out.join("ca.pem"), ca)?;
+            std::fs::write(out.join("cert.pem"), cert)?;
+            std::fs::write(out.join("key.pem"), key)?;
+            println!("{}", out.join("ca.pem").display());
+            Ok(())
+        }
     }
 }
 
 async fn innovaphone(args: InnovaphoneArgs) -> anyhow::Result<()> {
-    let devices = DevicesSim::start(&args.domain).await?;
+    let devices = match (&args.devices_tls_cert, &args.devices_tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = DevicesTls::from_pem(
+                &std::fs::read_to_string(cert)
+                    .with_context(|| format!("reading {}", cert.display()))?,
+                &std::fs::read_to_string(key)
+                    .with_context(|| format!("reading {}", key.display()))?,
+            )?;
+            DevicesSim::start_tls(&args.domain, &tls).await?
+        }
+        _ => DevicesSim::start(&args.domain).await?,
+    };
     devices.add_category(&args.category, example_items());
     println!("Devices websocket URL: {}", devices.websocket_url());
     println!("sysclients:            {}", devices.sysclients_url());

@@ -52,10 +52,11 @@ const ELSEWHERE_DETAIL: &str = "another yealink-prov instance holds this phone's
 
 /// Small buffers: every phone keeps its connection open and Devices' messages are a few hundred
 /// bytes, while tungstenite's default 128 KiB read buffer per connection made a thousand phones
-/// cost 170 MiB (bench/innovaphone-rollout.sh, docs/benchmarks.md).
+/// cost 170 MiB (bench/innovaphone-rollout.sh, docs/benchmarks.md). The read buffer starts at
+/// this size and grows only to the largest frame received (a configuration item).
 fn socket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
     tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(512)
         .write_buffer_size(0)
         .max_message_size(Some(1 << 20))
         .max_frame_size(Some(1 << 20))
@@ -437,7 +438,9 @@ async fn serve_connection(
     state: &Mutex<LinkState>,
     acquired: Instant,
 ) -> Result<Ended, LinkError> {
-    let Some(mut doc) = load(inn, mac).await? else {
+    // Every store call below is boxed: each is rare and its state large, and a task is
+    // allocated for its largest state for as long as the phone stays connected.
+    let Some(mut doc) = Box::pin(load(inn, mac)).await? else {
         return Ok(Ended::DeviceGone);
     };
     // The configuration items are the bulk of the document and the store has them; each
@@ -545,7 +548,7 @@ async fn serve_connection(
                     };
                     doc.sysclient_password = Some(password.to_owned());
                     doc.code_pending = false;
-                    save_with_stored_items(inn, mac, &mut doc).await?;
+                    Box::pin(save_with_stored_items(inn, mac, &mut doc)).await?;
                     mark_accepted(inn, mac, state, &mut accepted);
                 }
                 AdminKind::Challenge => {
@@ -568,7 +571,7 @@ async fn serve_connection(
                         .reset(tokio::time::Instant::now() + ANSWER_WAIT);
                 }
                 AdminKind::AdminPassword => {
-                    apply_admin_password(inn, mac, &doc, &json).await;
+                    Box::pin(apply_admin_password(inn, mac, &doc, &json)).await;
                 }
                 AdminKind::Configuration => {
                     let message = match ConfigMessage::from_json(&json) {
@@ -580,7 +583,7 @@ async fn serve_connection(
                     };
                     mark_accepted(inn, mac, state, &mut accepted);
                     // The full set may come again (reconnect) or one item (update).
-                    if let Some(fresh) = load(inn, mac).await? {
+                    if let Some(fresh) = Box::pin(load(inn, mac)).await? {
                         doc = PbxDevice {
                             items: fresh.items,
                             ..doc
@@ -607,7 +610,7 @@ async fn serve_connection(
                             },
                         );
                     } else {
-                        save(inn, mac, &doc).await?;
+                        Box::pin(save(inn, mac, &doc)).await?;
                     }
                     doc.items = BTreeMap::new();
                 }

@@ -41,7 +41,8 @@ async fn parallel_wrong_bearer_guesses_run_a_bounded_number_of_argon2_checks() {
     })
     .await;
     let started = Instant::now();
-    let guesses = (0..64).map(|i| {
+    // More than the two running and the 64 that may wait.
+    let guesses = (0..160).map(|i| {
         app.client
             .get(format!("{}/api/v1/devices", app.base))
             .bearer_auth(format!("wrong-guess-{i}"))

@@ -52,7 +52,7 @@ use anyhow::{Context as _, bail};
 use futures::{SinkExt as _, StreamExt as _};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio_tungstenite::tungstenite::Message;
@@ -172,6 +172,8 @@ impl Drop for Lifetime {
 struct Inner {
     domain: String,
     addr: SocketAddr,
+    /// `wss://` when set (the bench's throwaway certificate, [`DevicesTls`]).
+    tls: Option<Arc<rustls::ServerConfig>>,
     state: Mutex<State>,
     events: Mutex<Vec<String>>,
     changed: watch::Sender<u64>,
@@ -250,6 +252,18 @@ enum Step {
 impl DevicesSim {
     /// Serves the sysclient endpoint of `domain` on `127.0.0.1` on a free port.
     pub async fn start(domain: &str) -> anyhow::Result<DevicesSim> {
+        DevicesSim::start_with(domain, None).await
+    }
+
+    /// The same over TLS (`wss://`), as a real App Platform serves it.
+    pub async fn start_tls(domain: &str, tls: &DevicesTls) -> anyhow::Result<DevicesSim> {
+        DevicesSim::start_with(domain, Some(tls.config.clone())).await
+    }
+
+    async fn start_with(
+        domain: &str,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> anyhow::Result<DevicesSim> {
         let listener =
             bind(SocketAddr::from(([127, 0, 0, 1], 0))).context("binding the Devices simulator")?;
         let addr = listener.local_addr()?;
@@ -257,6 +271,7 @@ impl DevicesSim {
         let inner = Arc::new(Inner {
             domain: domain.to_owned(),
             addr,
+            tls,
             state: Mutex::new(State {
                 admin_password: Some(DEFAULT_ADMIN_PASSWORD.to_owned()),
                 next_session: 1,
@@ -293,8 +308,10 @@ impl DevicesSim {
     /// gets HTTP 404, as from a real App Platform.
     pub fn websocket_url(&self) -> String {
         format!(
-            "ws://{}/{}/devices/{DEVICES_APP_FILE}",
-            self.inner.addr, self.inner.domain
+            "{}://{}/{}/devices/{DEVICES_APP_FILE}",
+            self.inner.scheme("ws"),
+            self.inner.addr,
+            self.inner.domain
         )
     }
 
@@ -302,8 +319,10 @@ impl DevicesSim {
     /// puts into ServicesInfo when the App object was entered that way.
     pub fn app_object_http_url(&self) -> String {
         format!(
-            "http://{}/{}/devices/{DEVICES_APP_FILE}",
-            self.inner.addr, self.inner.domain
+            "{}://{}/{}/devices/{DEVICES_APP_FILE}",
+            self.inner.scheme("http"),
+            self.inner.addr,
+            self.inner.domain
         )
     }
 
@@ -311,8 +330,10 @@ impl DevicesSim {
     /// `wss://app-platform-dns/domain.com/devices/sysclients`).
     pub fn sysclients_url(&self) -> String {
         format!(
-            "ws://{}/{}/devices/sysclients",
-            self.inner.addr, self.inner.domain
+            "{}://{}/{}/devices/sysclients",
+            self.inner.scheme("ws"),
+            self.inner.addr,
+            self.inner.domain
         )
     }
 
@@ -661,6 +682,14 @@ impl DevicesSim {
 }
 
 impl Inner {
+    fn scheme(&self, plain: &str) -> String {
+        if self.tls.is_some() {
+            format!("{plain}s")
+        } else {
+            plain.to_owned()
+        }
+    }
+
     fn event(&self, text: String) {
         self.events.lock().push(text);
     }
@@ -1101,6 +1130,47 @@ pub(crate) fn normalize_mac(mac: &str) -> String {
         .collect()
 }
 
+/// The simulated App Platform's certificate (benchmarks and tests).
+pub struct DevicesTls {
+    config: Arc<rustls::ServerConfig>,
+}
+
+/// A throwaway private CA and a certificate from it for `127.0.0.1` and `localhost`, as PEM:
+/// (CA certificate, server certificate, server key). The client is told to trust the CA.
+pub fn throwaway_certificate() -> anyhow::Result<(String, String, String)> {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+    let key = KeyPair::generate()?;
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?
+        .signed_by(&key, &ca)?;
+    Ok((ca.pem(), cert.pem(), key.serialize_pem()))
+}
+
+impl DevicesTls {
+    /// From a PEM certificate chain and its PEM private key.
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> anyhow::Result<DevicesTls> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .context("reading the Devices certificate")?;
+        let key =
+            PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).context("reading the Devices key")?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
+        Ok(DevicesTls {
+            config: Arc::new(config),
+        })
+    }
+}
+
 fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     if !addr.ip().is_loopback() {
         return Err(io::Error::new(
@@ -1127,7 +1197,33 @@ async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
                     state.conns.insert(id, Conn { tx, abort: None });
                     id
                 };
-                let task = tokio::spawn(serve_connection(Arc::clone(&inner), stream, conn_id, rx));
+                let task = match inner.tls.clone() {
+                    None => tokio::spawn(serve_connection(Arc::clone(&inner), stream, conn_id, rx)),
+                    Some(config) => {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                        let inner = Arc::clone(&inner);
+                        tokio::spawn(async move {
+                            let accepted = tokio::time::timeout(
+                                Duration::from_secs(10),
+                                acceptor.accept(stream),
+                            )
+                            .await;
+                            match accepted {
+                                Ok(Ok(stream)) => {
+                                    serve_connection(inner, stream, conn_id, rx).await
+                                }
+                                Ok(Err(e)) => {
+                                    inner.event(format!("TLS handshake failed: {e}"));
+                                    inner.forget_connection(conn_id);
+                                }
+                                Err(_) => {
+                                    inner.event("TLS handshake timed out".to_owned());
+                                    inner.forget_connection(conn_id);
+                                }
+                            }
+                        })
+                    }
+                };
                 if let Some(conn) = inner.state.lock().conns.get_mut(&conn_id) {
                     conn.abort = Some(task.abort_handle());
                 }
@@ -1137,12 +1233,14 @@ async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
     }
 }
 
-async fn serve_connection(
+async fn serve_connection<S>(
     inner: Arc<Inner>,
-    stream: TcpStream,
+    stream: S,
     conn_id: u64,
     mut rx: mpsc::UnboundedReceiver<Out>,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let expected = format!("/{}/devices/sysclients", inner.domain);
     let seen_path = Arc::new(Mutex::new(String::new()));
     let seen = Arc::clone(&seen_path);
@@ -1237,4 +1335,56 @@ async fn serve_connection(
         .await;
     }
     inner.forget_connection(conn_id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client_trusting(ca_pem: Option<&str>) -> Arc<rustls::ClientConfig> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(pem) = ca_pem {
+            roots
+                .add(CertificateDer::from_pem_slice(pem.as_bytes()).expect("CA"))
+                .expect("add CA");
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    }
+
+    #[tokio::test]
+    async fn serves_wss_with_the_throwaway_certificate_of_its_ca_only() {
+        let (ca, cert, key) = throwaway_certificate().expect("certificate");
+        let tls = DevicesTls::from_pem(&cert, &key).expect("TLS");
+        let devices = DevicesSim::start_tls("example.com", &tls)
+            .await
+            .expect("start");
+        let url = devices.sysclients_url();
+        assert!(url.starts_with("wss://127.0.0.1:"), "{url}");
+        assert!(devices.websocket_url().starts_with("wss://"));
+        let connect = |config| {
+            tokio_tungstenite::connect_async_tls_with_config(
+                url.clone(),
+                None,
+                false,
+                Some(tokio_tungstenite::Connector::Rustls(config)),
+            )
+        };
+        assert!(
+            connect(client_trusting(None)).await.is_err(),
+            "a client that does not trust the CA must be refused"
+        );
+        connect(client_trusting(Some(&ca)))
+            .await
+            .expect("wss with the CA trusted");
+        devices.stop().await;
+    }
 }

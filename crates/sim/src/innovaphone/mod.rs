@@ -23,6 +23,8 @@ pub mod pbx;
 pub mod users;
 mod ws;
 
-pub use devices::{DeviceView, DevicesSim, TunnelEventSeen, example_items};
+pub use devices::{
+    DeviceView, DevicesSim, DevicesTls, TunnelEventSeen, example_items, throwaway_certificate,
+};
 pub use pbx::{LoginState, PbxConfig, PbxSim, ServicesShape};
 pub use users::{PhoneRequest, ProvisionOutcome, UsersLoginForm, UsersSession, UsersSim};
