@@ -282,6 +282,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("devices").set(state.service.cache().len() as f64);
+    metrics::gauge!("render_cache_bytes").set(state.service.renders().bytes() as f64);
     // 1 while RPS keeps an old URL for our server name that its API cannot change (XML-RPC).
     match state.service.rps().server_url_stale().await {
         Ok(stale) => metrics::gauge!("rps_server_url_stale").set(if stale { 1.0 } else { 0.0 }),
@@ -327,6 +328,17 @@ fn spawn_background(
                 if let Some(mark) = &database_mark {
                     mark.note(state.service.cache().len());
                 }
+            }
+        })
+    };
+    let renders_ager = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::render_cache::AGE_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                state.service.renders().age();
             }
         })
     };
@@ -394,7 +406,7 @@ fn spawn_background(
             .clone()
             .run_worker(state_for_worker.service.clone()),
     );
-    vec![refresher, pruner, worker, probe]
+    vec![refresher, renders_ager, pruner, worker, probe]
 }
 
 /// Binds the HTTPS listener and serves it with the same accept loop as the plain one, until

@@ -8,7 +8,11 @@
 //! phone passwords) exactly like the records they were rendered from, in the same process.
 //!
 //! Bounded by the bytes it holds: when full, it starts over (a boot storm of more phones than
-//! fit gains only on the shared common files, which are rendered again at once).
+//! fit gains only on the shared common files, which are rendered again at once). And bounded in
+//! time: [`RenderCache::age`], called every [`AGE_EVERY`], forgets what was not asked for since
+//! the call before, so a body lives 5 to 10 minutes after its last use. A storm reuses bodies
+//! within seconds; a phone at rest asks again only at its update interval, so keeping its body
+//! until then would only hold memory (and a copy of its secrets).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +26,8 @@ use crate::settings::Settings;
 
 /// Upper bound of the cached bodies' bytes: about 20,000 phones' `<mac>.cfg` and boot files.
 pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// How often the cache ages: a body not asked for during one period is gone after the next.
+pub const AGE_EVERY: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// Which file: the per-device ones by MAC, the common file by its model code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,7 +74,11 @@ impl Entry {
 
 #[derive(Default)]
 struct Inner {
+    /// Asked for since the last [`RenderCache::age`].
     entries: HashMap<Slot, Entry>,
+    /// Asked for in the period before; moved back into `entries` when asked for again.
+    older: HashMap<Slot, Entry>,
+    /// Of both maps.
     bytes: usize,
 }
 
@@ -107,10 +117,22 @@ impl RenderCache {
                 return render().map(|body| body.map(Bytes::from));
             }
         };
-        if let Some(entry) = self.inner.read().entries.get(&slot)
-            && entry.matches(stamp)
-        {
-            return Ok(Some(entry.body.clone()));
+        let aged = {
+            let inner = self.inner.read();
+            if let Some(entry) = inner.entries.get(&slot)
+                && entry.matches(stamp)
+            {
+                return Ok(Some(entry.body.clone()));
+            }
+            inner
+                .older
+                .get(&slot)
+                .filter(|entry| entry.matches(stamp))
+                .map(|entry| entry.body.clone())
+        };
+        if let Some(body) = aged {
+            self.renew(slot);
+            return Ok(Some(body));
         }
         let Some(body) = render()?.map(Bytes::from) else {
             return Ok(None);
@@ -134,12 +156,32 @@ impl RenderCache {
         let mut inner = self.inner.write();
         if inner.bytes + entry.body.len() > self.max_bytes {
             inner.entries.clear();
+            inner.older.clear();
             inner.bytes = 0;
         }
         inner.bytes += entry.body.len();
+        if let Some(old) = inner.older.remove(&slot) {
+            inner.bytes -= old.body.len();
+        }
         if let Some(old) = inner.entries.insert(slot, entry) {
             inner.bytes -= old.body.len();
         }
+    }
+
+    /// Moves an entry of the period before back among the recent ones.
+    fn renew(&self, slot: Slot) {
+        let mut inner = self.inner.write();
+        if let Some(entry) = inner.older.remove(&slot) {
+            inner.entries.insert(slot, entry);
+        }
+    }
+
+    /// Forgets the bodies not asked for since the last call; the others wait one more period.
+    pub fn age(&self) {
+        let mut inner = self.inner.write();
+        let recent = std::mem::take(&mut inner.entries);
+        let dropped = std::mem::replace(&mut inner.older, recent);
+        inner.bytes -= dropped.values().map(|e| e.body.len()).sum::<usize>();
     }
 
     /// Bytes of the cached bodies (for tests and metrics).
@@ -241,6 +283,47 @@ mod tests {
             "o"
         );
         assert_eq!(renders.get(), 8);
+    }
+
+    #[test]
+    fn a_body_lives_until_a_whole_period_passed_without_it_being_asked_for() {
+        let cache = RenderCache::default();
+        let settings = Arc::new(Settings::default());
+        let renders = Cell::new(0);
+        let (used, idle) = (record("805ec0000001"), record("805ec0000002"));
+        let stamp_of = |device| Stamp {
+            record: device,
+            settings: &settings,
+            base_url: "http://a",
+            code: None,
+            model: None,
+        };
+        let (used_file, idle_file) = (PhoneFile::MacCfg(used.mac), PhoneFile::MacCfg(idle.mac));
+        fetch(&cache, used_file, &stamp_of(&used), &renders, "used");
+        fetch(&cache, idle_file, &stamp_of(&idle), &renders, "idle");
+        let both = cache.bytes();
+        cache.age();
+        assert_eq!(cache.bytes(), both, "one period: both are still kept");
+        // Asked for again in the new period: served from the cache, and kept one more.
+        assert_eq!(
+            fetch(&cache, used_file, &stamp_of(&used), &renders, "x"),
+            "used"
+        );
+        cache.age();
+        assert_eq!(cache.bytes(), "used".len(), "the idle one is forgotten");
+        assert_eq!(
+            fetch(&cache, used_file, &stamp_of(&used), &renders, "x"),
+            "used"
+        );
+        assert_eq!(renders.get(), 2);
+        cache.age();
+        cache.age();
+        assert_eq!(cache.bytes(), 0);
+        assert_eq!(
+            fetch(&cache, idle_file, &stamp_of(&idle), &renders, "new"),
+            "new"
+        );
+        assert_eq!(renders.get(), 3);
     }
 
     #[test]

@@ -316,6 +316,11 @@ impl Service {
         &self.cache
     }
 
+    /// The rendered phone files kept for reuse (see `render_cache`).
+    pub fn renders(&self) -> &RenderCache {
+        &self.renders
+    }
+
     pub fn settings(&self) -> Arc<Settings> {
         self.settings.read().clone()
     }
