@@ -379,6 +379,20 @@ async def ws_upgrade(a, src):
     return reader, writer, int(head.split(b" ")[1])
 
 
+async def ws_open(a, src, seen):
+    """An upgraded AppWebsocket `(reader, writer)`, or `None` with what happened counted."""
+    try:
+        reader, writer, status = await ws_upgrade(a, src)
+    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError):
+        seen.add("refused")
+        return None
+    if status != 101:
+        seen.add(f"upgrade {status}")
+        writer.close()
+        return None
+    return reader, writer
+
+
 async def attack_appws_keepalive(a, stop):
     """1,000 upgrades that never log in but send KeepAlive and pings every 2 s."""
     seen = Counter()
@@ -386,15 +400,10 @@ async def attack_appws_keepalive(a, stop):
     keepalive = ws_frame(0x1, json.dumps({"mt": "KeepAlive"}).encode())
 
     async def one(i):
-        try:
-            reader, writer, status = await ws_upgrade(a, srcs[i % len(srcs)])
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError):
-            seen.add("refused")
+        opened = await ws_open(a, srcs[i % len(srcs)], seen)
+        if opened is None:
             return
-        if status != 101:
-            seen.add(f"upgrade {status}")
-            writer.close()
-            return
+        reader, writer = opened
         started = time.monotonic()
 
         async def read_until_eof():
@@ -576,15 +585,10 @@ async def attack_big_frame(a, stop):
     chunk = b"\x00" * 65536
 
     async def one(i):
-        try:
-            reader, writer, status = await ws_upgrade(a, srcs[i % len(srcs)])
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError):
-            seen.add("upgrade failed")
+        opened = await ws_open(a, srcs[i % len(srcs)], seen)
+        if opened is None:
             return
-        if status != 101:
-            seen.add(f"upgrade {status}")
-            writer.close()
-            return
+        _, writer = opened
         started = time.monotonic()
         sent = 0
         try:

@@ -956,6 +956,15 @@ fn ws_url(app: &TestApp) -> String {
 
 /// Connects with a small receive buffer, so a client that does not read fills up quickly.
 async fn raw_connect(app: &TestApp) -> Result<RawWs, tokio_tungstenite::tungstenite::Error> {
+    raw_connect_with(app, None).await
+}
+
+/// As [`raw_connect`], from `source` when given (a loopback address other than 127.0.0.1
+/// counts as another client).
+async fn raw_connect_with(
+    app: &TestApp,
+    source: Option<&str>,
+) -> Result<RawWs, tokio_tungstenite::tungstenite::Error> {
     let addr: std::net::SocketAddr = app
         .base
         .trim_start_matches("http://")
@@ -963,6 +972,11 @@ async fn raw_connect(app: &TestApp) -> Result<RawWs, tokio_tungstenite::tungsten
         .expect("loopback address");
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    if let Some(source) = source {
+        socket
+            .bind(format!("{source}:0").parse().expect("source address"))
+            .expect("bind");
+    }
     let tcp = socket.connect(addr).await.expect("tcp connect");
     tokio_tungstenite::client_async(ws_url(app), tcp)
         .await
@@ -1086,27 +1100,6 @@ async fn a_peer_that_does_not_read_cannot_grow_our_queue() {
     app.stop().await;
 }
 
-/// An AppWebsocket from `source` (a loopback address other than 127.0.0.1 counts as another
-/// client).
-async fn raw_connect_from(
-    app: &TestApp,
-    source: &str,
-) -> Result<RawWs, tokio_tungstenite::tungstenite::Error> {
-    let addr: std::net::SocketAddr = app
-        .base
-        .trim_start_matches("http://")
-        .parse()
-        .expect("loopback address");
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket
-        .bind(format!("{source}:0").parse().expect("source address"))
-        .expect("bind");
-    let tcp = socket.connect(addr).await.expect("tcp connect");
-    tokio_tungstenite::client_async(ws_url(app), tcp)
-        .await
-        .map(|(ws, _)| ws)
-}
-
 #[tokio::test]
 async fn one_address_holds_only_its_share_of_the_places_before_login() {
     let app = app_with_limits(|c| {
@@ -1117,12 +1110,12 @@ async fn one_address_holds_only_its_share_of_the_places_before_login() {
     let mut waiting = Vec::new();
     for _ in 0..2 {
         waiting.push(
-            raw_connect_from(&app, "127.0.0.2")
+            raw_connect_with(&app, Some("127.0.0.2"))
                 .await
                 .expect("within the share"),
         );
     }
-    match raw_connect_from(&app, "127.0.0.2").await {
+    match raw_connect_with(&app, Some("127.0.0.2")).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 503)
         }
