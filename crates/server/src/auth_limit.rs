@@ -77,8 +77,10 @@ impl FailureLimiter {
         if bucket.tokens == 0 {
             return Err(self.refill.saturating_sub(now.duration_since(bucket.since)));
         }
+        // Back at its full budget, an address has rested: its old failure no longer counts.
+        let rested = bucket.tokens == self.burst;
         bucket.tokens -= 1;
-        Ok(bucket.last_failure)
+        Ok(if rested { None } else { bucket.last_failure })
     }
 
     fn refilled(&self, b: &mut Bucket, now: Instant) {
