@@ -5,6 +5,7 @@
 pub mod app_object;
 pub mod app_page;
 pub mod appws;
+mod devices_socket;
 pub mod devices_tls;
 pub mod frame_origins;
 pub mod mapping;

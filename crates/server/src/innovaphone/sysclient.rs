@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::Message;
 use yealink::Mac;
 
 use super::Innovaphone;
+use super::devices_socket::{self, DevicesSocket};
 use super::record::PbxDevice;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -449,10 +450,9 @@ async fn serve_connection(
     let url = innovaphone::sysclients_url(devices_url);
     // Boxed: the handshake's state is large and needed only until connected, while the task
     // (sized for its largest state) lives as long as the connection.
-    let socket = Box::pin(connect(&url, &inn.devices_tls))
+    let mut socket = Box::pin(connect(&url, &inn.devices_tls))
         .await
         .map_err(LinkError::Failed)?;
-    let (mut sink, mut stream) = socket.split();
 
     let id = mac.to_string();
     // A new code is presented until Devices confirms it with a password; the previous password
@@ -467,45 +467,49 @@ async fn serve_connection(
         identify.digest = digest;
         identify
     };
-    send(&mut sink, &identify(None).to_frame()).await?;
+    send(&mut socket, &identify(None).to_frame()).await?;
     let mut accepted = false;
     let mut answered_challenge = false;
     let mut tunnels = TunnelSessions::default();
-    let answer_by = tokio::time::sleep(ANSWER_WAIT);
-    tokio::pin!(answer_by);
-    let mut housekeeping = tokio::time::interval(HOUSEKEEPING_EVERY);
-    housekeeping.tick().await;
-    let mut ownership = tokio::time::interval(OWNERSHIP_CHECK_EVERY);
-    ownership.tick().await;
+    // One timer for the three deadlines: each connected phone holds it for as long as it
+    // stays connected, and a timer apiece cost three registrations per phone.
+    let mut checks = Checks::new(tokio::time::Instant::now());
+    let timer = tokio::time::sleep_until(checks.next(false));
+    tokio::pin!(timer);
     let name = lease_name(mac);
 
     loop {
         let message = tokio::select! {
-            m = stream.next() => m,
-            _ = &mut answer_by, if !accepted => {
-                let _ = sink.close().await;
-                return Err(not_taken(&doc, first_time, answered_challenge, ANSWER_WAIT));
-            }
-            _ = housekeeping.tick() => {
-                if inn.service.cache().by_mac(mac).is_none() {
-                    let _ = sink.close().await;
-                    return Ok(Ended::DeviceGone);
+            m = socket.next() => m,
+            () = &mut timer => {
+                let now = tokio::time::Instant::now();
+                if !accepted && now >= checks.answer_by {
+                    let _ = socket.close(None).await;
+                    return Err(not_taken(&doc, first_time, answered_challenge, ANSWER_WAIT));
                 }
-                continue;
-            }
-            _ = ownership.tick() => {
-                if !inn.instance.healthy() {
-                    // The others may count this instance dead and take the phone: close rather
-                    // than risk two connections; reconnecting re-acquires the lease.
-                    let _ = sink.close().await;
-                    return Err(LinkError::Failed(
-                        "this instance cannot write its heartbeat to the database; closed the connection so that another instance can take the phone".into(),
-                    ));
+                if now >= checks.ownership {
+                    if !inn.instance.healthy() {
+                        // The others may count this instance dead and take the phone: close
+                        // rather than risk two connections; reconnecting re-acquires the lease.
+                        let _ = socket.close(None).await;
+                        return Err(LinkError::Failed(
+                            "this instance cannot write its heartbeat to the database; closed the connection so that another instance can take the phone".into(),
+                        ));
+                    }
+                    if !inn.instance.still_holds(&name, acquired) {
+                        let _ = socket.close(None).await;
+                        return Ok(Ended::LeaseLost);
+                    }
+                    checks.ownership = now + OWNERSHIP_CHECK_EVERY;
                 }
-                if !inn.instance.still_holds(&name, acquired) {
-                    let _ = sink.close().await;
-                    return Ok(Ended::LeaseLost);
+                if now >= checks.housekeeping {
+                    if inn.service.cache().by_mac(mac).is_none() {
+                        let _ = socket.close(None).await;
+                        return Ok(Ended::DeviceGone);
+                    }
+                    checks.housekeeping = now + HOUSEKEEPING_EVERY;
                 }
+                timer.as_mut().reset(checks.next(accepted));
                 continue;
             }
         };
@@ -537,7 +541,7 @@ async fn serve_connection(
         match frame {
             Frame::Tunnel { .. } => {
                 for answer in tunnels.answer(&frame) {
-                    send(&mut sink, &answer).await?;
+                    send(&mut socket, &answer).await?;
                 }
             }
             Frame::Admin { kind, json } => match kind {
@@ -564,11 +568,10 @@ async fn serve_connection(
                     let digest = innovaphone::sysclient_digest(
                         &id, &product, &version, challenge, &password,
                     );
-                    send(&mut sink, &identify(Some(digest)).to_frame()).await?;
+                    send(&mut socket, &identify(Some(digest)).to_frame()).await?;
                     answered_challenge = true;
-                    answer_by
-                        .as_mut()
-                        .reset(tokio::time::Instant::now() + ANSWER_WAIT);
+                    checks.answer_by = tokio::time::Instant::now() + ANSWER_WAIT;
+                    timer.as_mut().reset(checks.next(accepted));
                 }
                 AdminKind::AdminPassword => {
                     Box::pin(apply_admin_password(inn, mac, &doc, &json)).await;
@@ -635,6 +638,33 @@ async fn serve_connection(
     }
 }
 
+/// When a connected link next looks at its deadlines.
+struct Checks {
+    /// Devices must take us by then (only until it has).
+    answer_by: tokio::time::Instant,
+    ownership: tokio::time::Instant,
+    housekeeping: tokio::time::Instant,
+}
+
+impl Checks {
+    fn new(now: tokio::time::Instant) -> Self {
+        Checks {
+            answer_by: now + ANSWER_WAIT,
+            ownership: now + OWNERSHIP_CHECK_EVERY,
+            housekeeping: now + HOUSEKEEPING_EVERY,
+        }
+    }
+
+    fn next(&self, accepted: bool) -> tokio::time::Instant {
+        let checks = self.ownership.min(self.housekeeping);
+        if accepted {
+            checks
+        } else {
+            checks.min(self.answer_by)
+        }
+    }
+}
+
 /// Devices did not take us: it closed the connection, or stayed silent for `waited`.
 fn not_taken(
     doc: &PbxDevice,
@@ -660,24 +690,8 @@ fn not_taken(
 pub async fn connect(
     url: &str,
     tls: &std::sync::Arc<rustls::ClientConfig>,
-) -> Result<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    String,
-> {
-    let connector = tokio_tungstenite::Connector::Rustls(tls.clone());
-    let (socket, _) = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        tokio_tungstenite::connect_async_tls_with_config(
-            url,
-            Some(socket_config()),
-            true,
-            Some(connector),
-        ),
-    )
-    .await
-    .map_err(|_| format!("no answer from Devices at {url} within {CONNECT_TIMEOUT:?}"))?
-    .map_err(|e| format!("cannot connect to Devices at {url}: {e}"))?;
-    Ok(socket)
+) -> Result<DevicesSocket, String> {
+    devices_socket::connect(url, tls, socket_config(), CONNECT_TIMEOUT).await
 }
 
 fn mark_accepted(inn: &Innovaphone, mac: Mac, state: &Mutex<LinkState>, accepted: &mut bool) {
