@@ -539,7 +539,7 @@ impl RpsFlow {
     }
 
     /// Waits for this command's turn under `rps_rate_per_second`, which all instances on the
-    /// database share (the slots are handed out by the store; decision 43).
+    /// database share (the slots are handed out by the store; decision 54).
     async fn wait_for_slot(&self) {
         let now = OffsetDateTime::now_utc();
         let wait = match self.store.reserve_rps_slot(now, self.min_interval).await {
