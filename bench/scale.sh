@@ -10,7 +10,9 @@
 # --instances 1 (the default): N simulated innovaphone phones rolled out through the simulated
 # PBX/Users/Devices (as bench/innovaphone-rollout.sh does), each keeping its sysclient
 # connection to Devices open, against one instance on SQLite. Reports the server's resident
-# memory (VmRSS, VmHWM from /proc) before and after, and per connected phone.
+# memory (VmRSS, VmHWM from /proc) before, 5 s after the last phone, and again after --rest
+# seconds at rest (the allocator returns the rollout's freed pages over seconds), and per
+# connected phone.
 #
 # --instances K (2..5): the same N phones spread over K instances on one throwaway PostgreSQL
 # (started on loopback as crates/store/tests/start-postgres.sh does, stopped on exit). One PBX,
@@ -230,7 +232,7 @@ sysclients_of() {
 # ---- one instance on SQLite (the original measurement) ----
 
 one_instance() {
-  local n=$1 dir=$work/n$n port server sim rss_before start end ok dev_port connected rss_after hwm last_status
+  local n=$1 dir=$work/n$n port server sim rss_before start end ok dev_port connected rss_after rss_rest hwm last_status
   mkdir -p "$dir"
   port=$(free_port)
   log "N=$n: starting yealink-prov on 127.0.0.1:$port"
@@ -256,35 +258,39 @@ one_instance() {
   sleep 5
   connected=$(ss -Htn state established "( dport = :$dev_port )" | wc -l)
   rss_after=$(kib "$server" VmRSS)
+  log "N=$n: $REST s at rest"
+  sleep "$REST"
+  rss_rest=$(kib "$server" VmRSS)
   hwm=$(kib "$server" VmHWM)
   last_status=$(curl -fs -H "Authorization: Bearer bench-admin" \
     "http://127.0.0.1:$port/api/v1/devices/$(printf '001565%06x' "$n")" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["innovaphone"]["sysclient"]["status"])')
-  log "N=$n: $ok ok, $connected sysclients connected, RSS $rss_before -> $rss_after KiB"
-  results+=("$n $ok $connected $start $end $rss_before $rss_after $hwm $last_status")
+  log "N=$n: $ok ok, $connected sysclients connected, RSS $rss_before -> $rss_after KiB, $rss_rest at rest"
+  results+=("$n $ok $connected $start $end $rss_before $rss_after $rss_rest $hwm $last_status")
   stop_pid "$sim"
   stop_pid "$server"
 }
 
 one_instance_report() {
-  python3 - "$PROFILE" "$label" "$DEVICES_TLS" "${results[@]}" <<'PY'
+  python3 - "$PROFILE" "$label" "$DEVICES_TLS" "$REST" "${results[@]}" <<'PY'
 import sys
-profile, commit, tls, rows = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4:]
+profile, commit, tls, rest, rows = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4], sys.argv[5:]
 flag = (" --debug" if profile == "debug" else "") + (" --devices-tls" if tls else "")
 transport = "wss:// to Devices (TLS)" if tls else "ws:// to Devices"
 print(f"- command: `bench/scale.sh --phones \"{' '.join(r.split()[0] for r in rows)}\"{flag}` ({profile} build, one instance, SQLite, {transport})")
 print(f"- build: {commit}")
 print()
-print("| phones | answered ok | sysclients connected | rollout per phone | RSS before | RSS after | peak (VmHWM) | per connected phone |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+print(f"| phones | answered ok | sysclients connected | rollout per phone | RSS before | RSS 5 s after | per phone | RSS {rest} s later | per phone | peak (VmHWM) |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for row in rows:
-    n, ok, conn, start, end, before, after, hwm, status = row.split()
+    n, ok, conn, start, end, before, after, rested, hwm, status = row.split()
     n, ok, conn = int(n), int(ok), int(conn)
-    before, after, hwm = int(before), int(after), int(hwm)
+    before, after, rested, hwm = int(before), int(after), int(rested), int(hwm)
     per = (after - before) / max(conn, 1)
+    per_rested = (rested - before) / max(conn, 1)
     ms = 1000 * (float(end) - float(start)) / n
     print(f"| {n:,} | {ok:,} | {conn:,} | {ms:.1f} ms | {before / 1024:.1f} MiB | {after / 1024:.1f} MiB "
-          f"| {hwm / 1024:.1f} MiB | {per:.1f} KiB |")
+          f"| {per:.1f} KiB | {rested / 1024:.1f} MiB | {per_rested:.1f} KiB | {hwm / 1024:.1f} MiB |")
 PY
 }
 

@@ -6,7 +6,7 @@
 //! instances would take it from each other forever. The lease is taken once and then held by
 //! the instance's heartbeat (crate::instance), not renewed per phone.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -441,12 +441,12 @@ async fn serve_connection(
 ) -> Result<Ended, LinkError> {
     // Every store call below is boxed: each is rare and its state large, and a task is
     // allocated for its largest state for as long as the phone stays connected.
-    let Some(mut doc) = Box::pin(load(inn, mac)).await? else {
+    let Some(doc) = Box::pin(load(inn, mac)).await? else {
         return Ok(Ended::DeviceGone);
     };
-    // The configuration items are the bulk of the document and the store has them; each
-    // configuration message reloads them, so an open connection does not hold them.
-    doc.items = BTreeMap::new();
+    // The open connection keeps only what it answers Devices with; each message that changes
+    // the phone's PBX-side document reads it from the store, changes it and writes it back.
+    let facts = Facts::of(doc);
     let url = innovaphone::sysclients_url(devices_url);
     // Boxed: the handshake's state is large and needed only until connected, while the task
     // (sized for its largest state) lives as long as the connection.
@@ -455,15 +455,16 @@ async fn serve_connection(
         .map_err(LinkError::Failed)?;
 
     let id = mac.to_string();
-    // A new code is presented until Devices confirms it with a password; the previous password
-    // stays meanwhile, so a challenge (the phone is still in a domain) can be answered.
-    let first_time = doc.code_pending || doc.sysclient_password.is_none();
-    // Fixed for this connection: the digest covers exactly what the Identify named.
-    let (product, version) = (doc.product.clone(), doc.version.clone());
-    let code = first_time.then(|| doc.code.clone());
+    let Facts {
+        product,
+        version,
+        code,
+        first_time,
+        mut password,
+    } = facts;
     let identify = |digest: Option<String>| {
         let mut identify = Identify::new(&id, &product, &version);
-        identify.provisioning_code = code.clone();
+        identify.provisioning_code = first_time.then(|| code.clone());
         identify.digest = digest;
         identify
     };
@@ -485,7 +486,7 @@ async fn serve_connection(
                 let now = tokio::time::Instant::now();
                 if !accepted && now >= checks.answer_by {
                     let _ = socket.close(None).await;
-                    return Err(not_taken(&doc, first_time, answered_challenge, ANSWER_WAIT));
+                    return Err(not_taken(&code, first_time, answered_challenge, ANSWER_WAIT));
                 }
                 if now >= checks.ownership {
                     if !inn.instance.healthy() {
@@ -546,13 +547,15 @@ async fn serve_connection(
             }
             Frame::Admin { kind, json } => match kind {
                 AdminKind::Password => {
-                    let Some(password) = json.get("password").and_then(|v| v.as_str()) else {
+                    let Some(given) = json.get("password").and_then(|v| v.as_str()) else {
                         tracing::warn!(%mac, "Devices sent a sysclient password message without a password");
                         continue;
                     };
-                    doc.sysclient_password = Some(password.to_owned());
-                    doc.code_pending = false;
-                    Box::pin(save_with_stored_items(inn, mac, &mut doc)).await?;
+                    let given = given.to_owned();
+                    if !Box::pin(store_password(inn, mac, &given)).await? {
+                        return Ok(Ended::DeviceGone);
+                    }
+                    password = Some(given);
                     mark_accepted(inn, mac, state, &mut accepted);
                 }
                 AdminKind::Challenge => {
@@ -560,21 +563,20 @@ async fn serve_connection(
                         .get("challenge")
                         .and_then(|v| v.as_str())
                         .unwrap_or_default();
-                    let Some(password) = doc.sysclient_password.clone() else {
+                    let Some(password) = password.as_deref() else {
                         return Err(LinkError::Rejected(
                             "Devices knows this phone but we hold no sysclient password for it: provision the phone again from Profile or Users Admin".into(),
                         ));
                     };
-                    let digest = innovaphone::sysclient_digest(
-                        &id, &product, &version, challenge, &password,
-                    );
+                    let digest =
+                        innovaphone::sysclient_digest(&id, &product, &version, challenge, password);
                     send(&mut socket, &identify(Some(digest)).to_frame()).await?;
                     answered_challenge = true;
                     checks.answer_by = tokio::time::Instant::now() + ANSWER_WAIT;
                     timer.as_mut().reset(checks.next(accepted));
                 }
                 AdminKind::AdminPassword => {
-                    Box::pin(apply_admin_password(inn, mac, &doc, &json)).await;
+                    Box::pin(apply_admin_password(inn, mac, password.as_deref(), &json)).await;
                 }
                 AdminKind::Configuration => {
                     let message = match ConfigMessage::from_json(&json) {
@@ -586,12 +588,9 @@ async fn serve_connection(
                     };
                     mark_accepted(inn, mac, state, &mut accepted);
                     // The full set may come again (reconnect) or one item (update).
-                    if let Some(fresh) = Box::pin(load(inn, mac)).await? {
-                        doc = PbxDevice {
-                            items: fresh.items,
-                            ..doc
-                        };
-                    }
+                    let Some(mut doc) = Box::pin(load(inn, mac)).await? else {
+                        return Ok(Ended::DeviceGone);
+                    };
                     let was_complete = doc.config_complete;
                     doc.items
                         .insert(message.item_type().to_owned(), message.item);
@@ -615,7 +614,6 @@ async fn serve_connection(
                     } else {
                         Box::pin(save(inn, mac, &doc)).await?;
                     }
-                    doc.items = BTreeMap::new();
                 }
                 AdminKind::Identify
                 | AdminKind::Provision
@@ -630,11 +628,41 @@ async fn serve_connection(
     if accepted {
         Ok(Ended::Closed)
     } else if first_time || answered_challenge {
-        Err(not_taken(&doc, first_time, answered_challenge, ANSWER_WAIT))
+        Err(not_taken(
+            &code,
+            first_time,
+            answered_challenge,
+            ANSWER_WAIT,
+        ))
     } else {
         Err(LinkError::Failed(
             "Devices closed the connection before answering".into(),
         ))
+    }
+}
+
+/// What an open connection answers Devices with, fixed when it opens.
+struct Facts {
+    /// Fixed for the connection: the digest covers exactly what the Identify named.
+    product: String,
+    version: String,
+    code: String,
+    /// A new code is presented until Devices confirms it with a password.
+    first_time: bool,
+    /// The previous password stays while a new code is pending, so that a challenge (the phone
+    /// is still in a domain) can be answered.
+    password: Option<String>,
+}
+
+impl Facts {
+    fn of(doc: PbxDevice) -> Self {
+        Facts {
+            first_time: doc.code_pending || doc.sysclient_password.is_none(),
+            product: doc.product,
+            version: doc.version,
+            code: doc.code,
+            password: doc.sysclient_password,
+        }
     }
 }
 
@@ -667,7 +695,7 @@ impl Checks {
 
 /// Devices did not take us: it closed the connection, or stayed silent for `waited`.
 fn not_taken(
-    doc: &PbxDevice,
+    code: &str,
     presented_code: bool,
     answered_challenge: bool,
     waited: Duration,
@@ -679,8 +707,7 @@ fn not_taken(
     }
     if presented_code {
         return LinkError::Rejected(format!(
-            "provisioning code {} refused or expired: Devices did not take the phone (closed the connection or did not take us within {waited:?}); the code is unknown, already used or expired (valid 15 minutes, 7 days for rollout codes); provision the phone again",
-            doc.code
+            "provisioning code {code} refused or expired: Devices did not take the phone (closed the connection or did not take us within {waited:?}); the code is unknown, already used or expired (valid 15 minutes, 7 days for rollout codes); provision the phone again"
         ));
     }
     LinkError::Failed(format!("Devices did not answer within {waited:?}"))
@@ -718,18 +745,16 @@ async fn load(inn: &Innovaphone, mac: Mac) -> Result<Option<PbxDevice>, LinkErro
         .map_err(|e| LinkError::Failed(format!("cannot read the phone's innovaphone data: {e}")))
 }
 
-/// Stores `doc` with the configuration items as stored (the connection does not keep them).
-async fn save_with_stored_items(
-    inn: &Innovaphone,
-    mac: Mac,
-    doc: &mut PbxDevice,
-) -> Result<(), LinkError> {
-    if let Some(fresh) = load(inn, mac).await? {
-        doc.items = fresh.items;
-    }
-    let saved = save(inn, mac, doc).await;
-    doc.items = BTreeMap::new();
-    saved
+/// Devices confirmed the code with this password: stores it; `false` when the phone's document
+/// is gone (the device was removed).
+async fn store_password(inn: &Innovaphone, mac: Mac, password: &str) -> Result<bool, LinkError> {
+    let Some(mut doc) = load(inn, mac).await? else {
+        return Ok(false);
+    };
+    doc.sysclient_password = Some(password.to_owned());
+    doc.code_pending = false;
+    save(inn, mac, &doc).await?;
+    Ok(true)
 }
 
 async fn save(inn: &Innovaphone, mac: Mac, doc: &PbxDevice) -> Result<(), LinkError> {
@@ -768,17 +793,18 @@ async fn apply_config(inn: &Innovaphone, mac: Mac, doc: &mut PbxDevice) -> Resul
     }
 }
 
-/// Devices' admin password for the domain's devices becomes the phone's web admin password.
+/// Devices' admin password for the domain's devices becomes the phone's web admin password;
+/// `key` is the connection's sysclient password, which encrypts it.
 async fn apply_admin_password(
     inn: &Innovaphone,
     mac: Mac,
-    doc: &PbxDevice,
+    key: Option<&str>,
     json: &serde_json::Value,
 ) {
     let (Some(seed), Some(pwd), Some(key)) = (
         json.get("seed").and_then(|v| v.as_str()),
         json.get("pwd").and_then(|v| v.as_str()),
-        doc.sysclient_password.as_deref(),
+        key,
     ) else {
         tracing::warn!(%mac, "Devices sent an admin password we cannot decrypt (no seed, pwd or sysclient password)");
         return;
@@ -790,9 +816,17 @@ async fn apply_admin_password(
             return;
         }
     };
+    let actor = match load(inn, mac).await {
+        Ok(Some(doc)) => devices_actor(&doc),
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(%mac, error = %e, "cannot store the admin password from Devices");
+            return;
+        }
+    };
     if let Err(e) = inn
         .service
-        .apply_pbx_config(mac, None, Some(&password), &devices_actor(doc))
+        .apply_pbx_config(mac, None, Some(&password), &actor)
         .await
     {
         tracing::warn!(%mac, error = %e, "cannot store the admin password from Devices");
