@@ -1,41 +1,28 @@
 //! `yealink-prov`: zero-touch provisioning for Yealink SIP phones. See `docs/how-it-works.md`.
+//!
+//! Layers, each importing only from those below it (checked by `tests/layers.rs`):
+//! - [`core`]: devices, settings, rendering, identity and secrets, the RPS outbox, request log,
+//!   audit, instances. Knows nothing of HTTP, HTML, AppWebsocket or the CLI.
+//! - [`web`]: the HTTP plumbing the three surfaces share (state, language, frame headers).
+//! - [`phone`], [`admin`], [`app_service`]: the phone surface (`/prov/...`), the admin API
+//!   and web UI, the innovaphone App Service side; side by side, never importing each other.
+//! - [`runtime`]: wiring, listeners, CLI, demo.
+//!
+//! Where the code placed things other than the plain picture, and why:
+//! - `web` is a layer of its own: the three surfaces share HTTP pieces (the handler state,
+//!   request-body rules, connection activity, Digest, UI language, frame headers) that the
+//!   core must not know and no surface may import from another.
+//! - `config`, `phone_cert` and `doctor` are in the core: every layer reads its section of the
+//!   start-up configuration, which names the phone certificate rule; the doctor's certificate
+//!   check serves both the settings page and the CLI. None of them speaks HTTP.
+//! - The RPS worker stays in the core (`core::rps::worker`), apart from the outbox: it needs
+//!   the service, which queues through the outbox; it is an RPS client, not an HTTP surface.
+//! - The surfaces reach the App Service side through `core::pbx::PbxSide`, a trait object in
+//!   the state; the App Service's own routes get the concrete `Innovaphone` as their state.
 
-pub mod admin_auth;
-pub mod api;
-pub mod app;
-pub mod audit;
-pub mod auth_limit;
-pub mod cache;
-pub mod cli;
-pub mod config;
-pub mod conn_activity;
-pub mod database_mark;
-pub mod demo;
-pub mod device_input;
-pub mod digest;
-pub mod doctor;
-pub mod error;
-pub mod import;
-pub mod innovaphone;
-pub mod instance;
-pub mod key_file;
-pub mod listen;
-pub mod log_safe;
-pub mod log_throttle;
-pub mod password_pool;
-pub mod phone_cert;
-pub mod phone_http;
-pub mod render_cache;
-pub mod request_body;
-pub mod request_fold;
-pub mod request_log;
-pub mod rps_flow;
-pub mod rps_registration;
-pub mod secret;
-pub mod service;
-pub mod settings;
-pub mod source;
-pub mod state;
-pub mod ui;
-pub mod views;
-pub mod write_probe;
+pub mod admin;
+pub mod app_service;
+pub mod core;
+pub mod phone;
+pub mod runtime;
+pub mod web;

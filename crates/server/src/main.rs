@@ -2,12 +2,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use yealink_prov::app::Server;
-use yealink_prov::cli::{
+use yealink_prov::core::config::{Config, LogFormat};
+use yealink_prov::runtime::app::Server;
+use yealink_prov::runtime::cli::{
     Cli, Command, run_admin, run_device, run_doctor, run_key, run_pbx, run_render, run_rps,
     run_settings,
 };
-use yealink_prov::config::{Config, LogFormat};
 
 /// jemalloc rather than glibc's malloc: it gives freed memory back to the system (after a
 /// takeover, after a flood of password checks), where glibc kept it; measured in
@@ -62,7 +62,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pbx(c) => run_pbx(&config, c).await,
         Command::Key(c) => run_key(&config, c).await,
         Command::Doctor { json } => run_doctor(&config, json).await,
-        Command::Demo => yealink_prov::demo::run().await,
+        Command::Demo => yealink_prov::runtime::demo::run().await,
     }
 }
 

@@ -8,6 +8,7 @@
 mod auto_dst;
 mod cfg;
 mod dst_rule;
+mod error;
 mod files;
 mod firmware;
 mod location;

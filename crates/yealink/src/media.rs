@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::render::RenderError;
+use crate::error::RenderError;
 use crate::settings::Transport;
 
 /// The STUN/TURN port when none is given (RFC 8489).

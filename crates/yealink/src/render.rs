@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::cfg::CFG_HEADER;
+pub use crate::error::RenderError;
 use crate::files::PhoneFile;
 use crate::firmware::Firmware;
 use crate::location::location;
@@ -14,7 +15,7 @@ use crate::media::{
     srtp_encryption,
 };
 use crate::model::{AccountLayout, Dialect};
-use crate::timezone::{TimeZoneError, YealinkTimeZone, resolve_time_zone};
+use crate::timezone::{YealinkTimeZone, resolve_time_zone};
 
 pub use crate::cfg::{ParseError, is_secret_key, mask_secrets, parse_cfg};
 pub use crate::settings::{PhoneSettings, Transport, UnknownTransport};
@@ -29,42 +30,6 @@ pub const MAX_REPEAT_MINUTES: u32 = 43_200;
 const FACTORY_ADMIN_PASSWORD: &str = "admin";
 /// The factory password of the web UI's `user` login, which we never write either.
 const FACTORY_USER_PASSWORD: &str = "user";
-
-/// Why a file could not be rendered. Messages name the parameter, never its value (it may be
-/// a secret).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RenderError {
-    #[error("{parameter} {problem}")]
-    InvalidValue {
-        parameter: &'static str,
-        problem: &'static str,
-    },
-    #[error("{parameter} is required but empty")]
-    Missing { parameter: &'static str },
-    #[error("{parameter} must be between {min} and {max}, got {value}")]
-    OutOfRange {
-        parameter: &'static str,
-        value: u64,
-        min: u64,
-        max: u64,
-    },
-    #[error("unknown location {code:?}; use one of the codes listed by yealink::locations()")]
-    UnknownLocation { code: String },
-    #[error("time zone: {0}")]
-    TimeZone(#[from] TimeZoneError),
-    #[error("static.auto_provision.server.url {problem}")]
-    ServerUrl { problem: &'static str },
-    #[error(
-        "static.security.user_password: the admin password must not be the factory default; set a device admin password"
-    )]
-    FactoryAdminPassword,
-    #[error(
-        "static.security.user_password: the user login's password must not be the factory default nor the admin password"
-    )]
-    WeakUserPassword,
-    #[error("{parameter} must be an http:// or https:// URL without spaces")]
-    Url { parameter: &'static str },
-}
 
 /// The SIP account of a device (account 1).
 #[derive(Clone, Copy)]

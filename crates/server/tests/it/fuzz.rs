@@ -3,8 +3,8 @@
 //! value or a clear error, never a panic; well-formed input keeps its values.
 
 use proptest::prelude::*;
-use yealink_prov::digest::parse_authorization;
-use yealink_prov::import::parse_csv;
+use yealink_prov::core::import::parse_csv;
+use yealink_prov::web::digest::parse_authorization;
 
 fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))

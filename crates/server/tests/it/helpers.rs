@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use yealink_prov::app::Server;
-use yealink_prov::config::Config;
-use yealink_prov::secret::Secret;
+use yealink_prov::core::config::Config;
+use yealink_prov::core::secret::Secret;
+use yealink_prov::runtime::app::Server;
 
 pub const ADMIN_PASSWORD: &str = "test-admin-password-0123456789";
 
@@ -21,7 +21,7 @@ pub struct TestApp {
     pub client: Client,
     /// The server's password checker (its counters; holding the whole state would keep the
     /// request log's writer alive past shutdown).
-    pub admin: std::sync::Arc<yealink_prov::admin_auth::AdminVerifier>,
+    pub admin: std::sync::Arc<yealink_prov::core::admin_auth::AdminVerifier>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -58,7 +58,7 @@ pub async fn fresh_postgres_url() -> Option<String> {
     };
     let name = format!(
         "it_{}",
-        yealink_prov::secret::random_token(12).to_lowercase()
+        yealink_prov::core::secret::random_token(12).to_lowercase()
     );
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(&admin_url)

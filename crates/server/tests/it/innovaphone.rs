@@ -13,8 +13,8 @@ use prov_sim::innovaphone::{
 use prov_sim::rps::{RpsSim, RpsSimConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
-use yealink_prov::config::{Config, StandardRpsAccount};
-use yealink_prov::secret::Secret;
+use yealink_prov::core::config::{Config, StandardRpsAccount};
+use yealink_prov::core::secret::Secret;
 
 use crate::helpers::{TestApp, spawn_app_on_url_with, spawn_app_with};
 
@@ -880,7 +880,7 @@ async fn reverse_proxy_setting_on_and_off_overrides_what_users_set() {
 #[tokio::test]
 async fn wss_to_devices_with_a_private_ca_needs_the_ca_file() {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    use yealink_prov::innovaphone::{devices_tls, sysclient};
+    use yealink_prov::app_service::{devices_tls, sysclient};
 
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

@@ -17,6 +17,7 @@ mod fuzz;
 mod hardening;
 mod import_crash;
 mod instances;
+mod layers;
 mod logs;
 mod myapps;
 mod phone_auth;

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio_tungstenite::tungstenite::Message;
-use yealink_prov::secret::Secret;
+use yealink_prov::core::secret::Secret;
 
 use crate::helpers::{TestApp, spawn_app_on_url_with, spawn_app_with};
 
@@ -87,7 +87,7 @@ async fn login_and_ask(app: &TestApp, login: Value, password: &str) -> Value {
     recv(&mut ws).await.expect("UiSessionResult")
 }
 
-fn configure(c: &mut yealink_prov::config::Config) {
+fn configure(c: &mut yealink_prov::core::config::Config) {
     c.innovaphone.password = Some(Secret::new(PASSWORD));
     c.innovaphone.frame_origins = vec![MYAPPS.to_owned()];
 }

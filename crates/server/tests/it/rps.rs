@@ -8,8 +8,8 @@ use prov_sim::SimPhone;
 use prov_sim::rps::{Behavior, RpsSim, RpsSimConfig};
 use reqwest::Method;
 use serde_json::Value;
-use yealink_prov::config::{Config, StandardRpsAccount};
-use yealink_prov::secret::Secret;
+use yealink_prov::core::config::{Config, StandardRpsAccount};
+use yealink_prov::core::secret::Secret;
 
 use crate::helpers::{TestApp, device_json, spawn_app, spawn_app_on_url_with, spawn_app_with};
 

@@ -1,0 +1,4 @@
+//! The admin surface: the JSON API under `/api/v1` and the web UI under `/ui`.
+
+pub mod api;
+pub mod ui;

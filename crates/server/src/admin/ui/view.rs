@@ -1,0 +1,230 @@
+//! View models: what the templates show of a device, a request or an RPS command. Derived from
+//! the store's records only; secrets never get here unmasked.
+
+use prov_store::{Device, PhoneRequest, RpsHistoryEntry, RpsJob};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+/// The Devices tab's "Device Config" column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceConfigState {
+    /// A standalone device: the administrator typed its data.
+    Entered,
+    /// innovaphone devices: the PBX sent the device's configuration.
+    ConfigReceived,
+    /// innovaphone devices: known, but the PBX has not sent its configuration yet.
+    WaitingForConfig,
+}
+
+impl DeviceConfigState {
+    /// Its i18n key.
+    pub fn key(self) -> &'static str {
+        match self {
+            DeviceConfigState::Entered => "config.entered",
+            DeviceConfigState::ConfigReceived => "config.received",
+            DeviceConfigState::WaitingForConfig => "config.waiting",
+        }
+    }
+}
+
+/// The one place that decides the "Device Config" column. `pbx_config`: `None` for a standalone
+/// device, else whether Devices sent the complete configuration (`Service::pbx_config_state`).
+pub fn device_config_state(pbx_config: Option<bool>) -> DeviceConfigState {
+    match pbx_config {
+        None => DeviceConfigState::Entered,
+        Some(true) => DeviceConfigState::ConfigReceived,
+        Some(false) => DeviceConfigState::WaitingForConfig,
+    }
+}
+
+/// What the device detail page's innovaphone panel shows (label, value). `None` renders no
+/// panel; the innovaphone integration returns its state here.
+pub struct InnovaphonePanel {
+    /// (i18n key of the label, value).
+    pub facts: Vec<(&'static str, String)>,
+    pub update: PbxUpdateLine,
+}
+
+/// The innovaphone side of a phone (no secrets in the view); standalone devices have no panel.
+/// Labels are i18n keys.
+pub fn innovaphone_panel(
+    view: Option<&crate::core::pbx::record::PbxDeviceView>,
+) -> Option<InnovaphonePanel> {
+    let v = view?;
+    let mut facts = vec![
+        ("pbx.user", format!("{} ({})", v.user_cn, v.user_sip)),
+        ("pbx.hwid", v.hwid.clone()),
+        ("pbx.registrar", v.registrar.clone()),
+        ("pbx.device_config", v.device_config.to_owned()),
+        ("pbx.items", v.config_items.join(", ")),
+        (
+            "pbx.sysclient",
+            match &v.sysclient.detail {
+                Some(detail) => format!("{}: {detail}", v.sysclient.status),
+                None => v.sysclient.status.clone(),
+            },
+        ),
+    ];
+    facts.extend(v.mapping_notes.iter().map(|n| ("pbx.note", n.clone())));
+    let update = match &v.pbx_update {
+        Some(u) if u.ok => PbxUpdateLine::Done(u.text.clone()),
+        Some(u) => PbxUpdateLine::Failed(u.text.clone()),
+        None => PbxUpdateLine::NotYet,
+    };
+    Some(InnovaphonePanel { facts, update })
+}
+
+/// The last edit of the user object, as the panel shows it.
+pub enum PbxUpdateLine {
+    Done(String),
+    Failed(String),
+    NotYet,
+}
+
+pub fn fmt_time(t: OffsetDateTime) -> String {
+    let f = format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
+}
+
+/// One row of the Devices tab.
+pub struct DeviceRow {
+    pub mac: String,
+    /// 12 lower-case hex digits: ids and URLs.
+    pub mac_hex: String,
+    pub name: String,
+    pub user: String,
+    pub model: String,
+    pub firmware: String,
+    pub config_key: &'static str,
+    pub requests_key: &'static str,
+    pub provisioned: bool,
+    pub last_config: String,
+    pub source_ip: String,
+}
+
+impl DeviceRow {
+    pub fn new(d: &Device, pbx_config: Option<bool>) -> DeviceRow {
+        let r = &d.record;
+        let s = &d.status;
+        let provisioned = s.provisioned_at.is_some();
+        DeviceRow {
+            mac: mac_colons(r.mac),
+            mac_hex: mac_hex(r.mac),
+            name: r.name.clone(),
+            user: r.sip_user.clone(),
+            // What the phone said it is beats what was typed.
+            model: s
+                .model_seen
+                .clone()
+                .or_else(|| r.model.clone())
+                .unwrap_or_default(),
+            firmware: s.firmware_seen.clone().unwrap_or_default(),
+            config_key: device_config_state(pbx_config).key(),
+            requests_key: if provisioned {
+                "requests.provisioned"
+            } else {
+                "requests.not_yet"
+            },
+            provisioned,
+            last_config: s.last_config_request.map(fmt_time).unwrap_or_default(),
+            source_ip: s.last_ip.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// 12 lower-case hex digits (how `Mac` displays): ids and URLs.
+pub fn mac_hex(mac: yealink::Mac) -> String {
+    mac.to_string()
+}
+
+/// `00:15:65:aa:bb:cc`: easier to read and compare with the phone's label.
+pub fn mac_colons(mac: yealink::Mac) -> String {
+    let hex = mac.to_string();
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| String::from_utf8_lossy(pair).into_owned())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+pub struct RequestRow {
+    pub at: String,
+    pub method: String,
+    pub file: String,
+    pub status: u16,
+    pub outcome: String,
+    pub source_ip: String,
+    pub user_agent: String,
+    /// Identical requests this row stands for (`request_fold.rs`).
+    pub count: u32,
+}
+
+impl From<&PhoneRequest> for RequestRow {
+    fn from(r: &PhoneRequest) -> Self {
+        RequestRow {
+            at: fmt_time(r.at),
+            method: r.method.clone(),
+            file: r.file.clone(),
+            status: r.status,
+            outcome: r.outcome.clone(),
+            source_ip: r.source_ip.clone(),
+            user_agent: r.user_agent.clone().unwrap_or_default(),
+            count: r.count,
+        }
+    }
+}
+
+/// Outcomes that mean RPS did what was asked (see `rps_flow`).
+const GOOD_OUTCOMES: &[&str] = &["ok", "already_done", "off"];
+
+pub struct HistoryRow {
+    pub at: String,
+    pub command: String,
+    pub mac: String,
+    /// Already redacted by `rps_flow` when recorded.
+    pub params: String,
+    pub outcome: String,
+    pub answer: String,
+    pub duration_ms: i64,
+    pub attempts: u32,
+    pub failed: bool,
+}
+
+impl From<&RpsHistoryEntry> for HistoryRow {
+    fn from(h: &RpsHistoryEntry) -> Self {
+        HistoryRow {
+            at: fmt_time(h.at),
+            command: h.command.clone(),
+            mac: h.mac.map(mac_colons).unwrap_or_default(),
+            params: h.params.to_string(),
+            outcome: h.outcome.clone(),
+            answer: h.answer.clone(),
+            duration_ms: h.duration_ms,
+            attempts: h.attempts,
+            failed: !GOOD_OUTCOMES.contains(&h.outcome.as_str()),
+        }
+    }
+}
+
+/// A queued RPS command (its payload, which may hold credentials, is never shown).
+pub struct PendingRow {
+    pub command: String,
+    pub mac: String,
+    pub attempts: u32,
+    pub last_error: String,
+    pub next_attempt_at: String,
+}
+
+impl From<&RpsJob> for PendingRow {
+    fn from(j: &RpsJob) -> Self {
+        PendingRow {
+            command: j.command.clone(),
+            mac: j.mac.map(mac_colons).unwrap_or_default(),
+            attempts: j.attempts,
+            last_error: j.last_error.clone().unwrap_or_default(),
+            next_attempt_at: fmt_time(j.next_attempt_at),
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The service's errors; the HTTP layer maps them to status codes in one place (`api::ApiError`).
+
+use yealink::Mac;
+
+use crate::core::settings::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Invalid(#[from] FieldError),
+    #[error("a device with MAC {0} already exists")]
+    Duplicate(Mac),
+    #[error("no device with MAC {0}")]
+    NotFound(Mac),
+    #[error("cannot render {file}: {reason}")]
+    Render { file: String, reason: String },
+    #[error("the stored settings cannot be read ({0}); fix them with `yealink-prov settings set`")]
+    CorruptSettings(String),
+    #[error("RPS: {0}")]
+    Rps(String),
+    #[error("storage: {0}")]
+    Store(prov_store::StoreError),
+}
+
+impl From<prov_store::StoreError> for ServiceError {
+    fn from(e: prov_store::StoreError) -> Self {
+        match e {
+            prov_store::StoreError::DuplicateMac(mac) => ServiceError::Duplicate(mac),
+            prov_store::StoreError::NotFound(mac) => ServiceError::NotFound(mac),
+            other => ServiceError::Store(other),
+        }
+    }
+}

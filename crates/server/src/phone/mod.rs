@@ -1,0 +1,3 @@
+//! The phone surface: `/prov/...`, what phones fetch and upload.
+
+pub mod http;

@@ -1,0 +1,510 @@
+//! Wiring: opens the store, builds the service and the router, runs the listeners and the
+//! background tasks. `Server::run` takes a bound listener, so tests run the real server on
+//! `127.0.0.1:0`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+
+use crate::core::admin_auth::{AdminVerifier, ensure_admin_credential};
+use crate::core::config::Config;
+use crate::core::database_mark::DatabaseMark;
+use crate::core::instance::Instance;
+use crate::core::request_log::RequestLog;
+use crate::core::secret::random_token;
+use crate::core::service::Service;
+use crate::phone::http as phone_http;
+use crate::runtime::listen::{ConnectionCaps, Connections, Shared, Tls};
+use crate::web::digest::NonceKey;
+use crate::web::request::OverTls;
+use crate::web::request_body::{BodyBudget, BodyRules};
+use crate::web::state::AppState;
+use crate::{admin::api, phone::http::MAX_LOCAL_CFG};
+
+/// The lease of the instance that sent ADD SERVER at its start (decision 62).
+const START_ADD_SERVER_LEASE: &str = "service:start-add-server";
+
+/// How often other writers' changes (CLI, other instances) are picked up.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+pub struct Server {
+    config: Config,
+    state: AppState,
+    /// The App Service side, when on (the state holds it as a [`crate::core::pbx::PbxSide`]).
+    innovaphone: Option<Arc<crate::app_service::Innovaphone>>,
+    /// This process among the instances on the database (heartbeat, ownership of work).
+    instance: Arc<Instance>,
+    generated_admin_password: Option<String>,
+    log_writer: tokio::task::JoinHandle<()>,
+    /// The data folder's marker of this database, written once it holds devices.
+    database_mark: Option<Arc<DatabaseMark>>,
+}
+
+impl Server {
+    pub async fn build(config: Config) -> anyhow::Result<Server> {
+        let (store, mark) = crate::core::key_file::open_store_marked(&config).await?;
+        let mut server = Self::build_with_store(config, store).await?;
+        server.database_mark = mark;
+        Ok(server)
+    }
+
+    /// As [`Server::build`], on a store the caller opened (tests reach the store's seams).
+    pub async fn build_with_store(
+        config: Config,
+        store: Arc<dyn prov_store::Store>,
+    ) -> anyhow::Result<Server> {
+        let generated_admin_password = ensure_admin_credential(
+            store.as_ref(),
+            config.admin_password.as_ref().map(|s| s.expose()),
+        )
+        .await?;
+        let secret = store
+            .insert_meta_if_absent("nonce_secret", &random_token(32))
+            .await?;
+        let instance = Instance::new();
+        let rps = Arc::new(
+            crate::core::rps::outbox::RpsFlow::new(
+                store.clone(),
+                config.rps.account(),
+                Duration::from_secs(config.rps_timeout_secs),
+                config.rps_rate_per_second,
+            )?
+            .with_instance(instance.clone()),
+        );
+        let service =
+            Service::new(store.clone(), rps, Some(config.fallback_base_url()), true).await?;
+        let (requests, log_writer) =
+            RequestLog::spawn(store.clone(), config.limits.request_log_keep_anonymous);
+        if requests.follow_store(store.as_ref()).await? {
+            tracing::info!("live updates follow every instance's phone requests (LISTEN/NOTIFY)");
+        }
+        let service = Arc::new(service);
+        let innovaphone = crate::app_service::Innovaphone::new(
+            &config.innovaphone,
+            service.clone(),
+            instance.clone(),
+        )
+        .await?;
+        if innovaphone.is_some() {
+            service.set_app_service(crate::core::service::AppServiceMode {
+                domain: config.innovaphone.domain.clone(),
+            });
+        }
+        // Read at start-up so a missing or broken CA bundle stops the server with a clear error.
+        let phone_certs = crate::core::phone_cert::PhoneCerts::load(
+            config.phone_certificates,
+            config.phone_ca_file.as_deref(),
+            tls_provider(),
+        )?;
+        let state = AppState::new(crate::web::state::Shared {
+            service,
+            innovaphone: innovaphone
+                .clone()
+                .map(|inn| inn as Arc<dyn crate::core::pbx::PbxSide>),
+            requests,
+            nonce: NonceKey::new(secret.as_bytes()),
+            admin: Arc::new(AdminVerifier::new(store, &config.limits)),
+            metrics: metrics_handle(),
+            tls_cert: config.listen_tls.and(config.tls_cert.clone()),
+            write_health: Arc::default(),
+            phone_certs: Arc::new(phone_certs),
+        });
+        Ok(Server {
+            config,
+            state,
+            innovaphone,
+            instance,
+            generated_admin_password,
+            log_writer,
+            database_mark: None,
+        })
+    }
+
+    /// The admin password generated on this first start (to be shown once), if any.
+    pub fn generated_admin_password(&self) -> Option<&str> {
+        self.generated_admin_password.as_deref()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then writes the pending request log.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Server {
+            config,
+            state,
+            innovaphone,
+            instance,
+            log_writer,
+            database_mark,
+            ..
+        } = self;
+        // The first beat before any work: what this instance takes is held by it.
+        instance.set_address(listener.local_addr()?.to_string());
+        instance
+            .beat(state.service.store().as_ref())
+            .await
+            .context("cannot write this instance's heartbeat to the database")?;
+        let heartbeat = instance.spawn(state.service.store().clone());
+        // ADD SERVER at every start, as the original app does; queued, so RPS may be down.
+        // Of several instances on one database only the oldest live one sends it: the others
+        // joined a service that is registered already (decision 62).
+        if instance
+            .claim_start_duty(state.service.store().as_ref(), START_ADD_SERVER_LEASE)
+            .await
+        {
+            state.service.queue_start_add_server().await?;
+        } else {
+            tracing::info!(
+                "an older instance runs on this database: it sent ADD SERVER at its start; not sent again"
+            );
+        }
+        let background = spawn_background(state.clone(), &config, database_mark.clone());
+        if let Some(inn) = &innovaphone {
+            inn.start().await?;
+        }
+        let router = router(state.clone(), innovaphone.as_ref());
+        // One budget of connections and one of request-body bytes for both listeners.
+        let shared = Shared {
+            connections: Connections::new(ConnectionCaps::from_limits(&config.limits))
+                .reserve_for(config.limits.reserve_networks()?),
+            bodies: BodyRules {
+                budget: BodyBudget::new(config.limits.body_bytes_in_flight),
+                timeout: Duration::from_secs(config.limits.body_timeout_secs),
+            },
+        };
+        let (stop_tls, tls_stopped) = tokio::sync::watch::channel(false);
+        let tls = match config.listen_tls {
+            Some(addr) => Some(
+                spawn_tls(
+                    &config,
+                    addr,
+                    router.clone(),
+                    shared.clone(),
+                    &state,
+                    tls_stopped,
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        tracing::info!(
+            listen = %listener.local_addr()?,
+            database = %config.database_url_redacted(),
+            devices = state.service.cache().len(),
+            "yealink-prov serving"
+        );
+        let phones = phone_http::PhoneEndpoint::new(state.clone(), false);
+        crate::runtime::listen::serve(listener, router, phones, shared, &config.limits, None, {
+            // Live pages hold a response open; end them so the shutdown does not wait on them.
+            let requests = state.requests.clone();
+            async move {
+                shutdown.await;
+                requests.close_subscribers();
+                let _ = stop_tls.send(true);
+            }
+        })
+        .await;
+        if let Some(task) = tls {
+            let _ = task.await;
+        }
+        for task in background {
+            task.abort();
+        }
+        // Devices added since the last refresh (within a second of stopping) count too.
+        if let Some(mark) = &database_mark {
+            mark.note(state.service.cache().len());
+        }
+        if let Some(inn) = &innovaphone {
+            inn.shutdown().await;
+        }
+        // Hands this instance's phones and jobs over at once.
+        heartbeat.abort();
+        let _ = heartbeat.await;
+        instance.leave(state.service.store().as_ref()).await;
+        state.requests.flush().await;
+        drop(state);
+        let _ = log_writer.await;
+        Ok(())
+    }
+}
+
+pub fn router(
+    state: AppState,
+    innovaphone: Option<&Arc<crate::app_service::Innovaphone>>,
+) -> Router {
+    let innovaphone = innovaphone
+        .map(|inn| inn.routes(state.clone()))
+        .unwrap_or_default();
+    Router::new()
+        .merge(innovaphone)
+        .nest("/api/v1", api::routes(state.clone()))
+        .nest("/ui", crate::admin::ui::routes(state.clone()))
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/ui/devices") }),
+        )
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_LOCAL_CFG * 2))
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                axum::http::HeaderValue::from_static("nosniff"),
+            ),
+        )
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.service.store().current_revision().await {
+        Ok(_) => match state.write_health.failure() {
+            None => (StatusCode::OK, "ok\n").into_response(),
+            // The reason is a StoreError's Display: no data, no credentials.
+            Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    metrics::gauge!("devices").set(state.service.cache().len() as f64);
+    metrics::gauge!("render_cache_bytes").set(state.service.renders().bytes() as f64);
+    // 1 while RPS keeps an old URL for our server name that its API cannot change (XML-RPC).
+    match state.service.rps().server_url_stale().await {
+        Ok(stale) => metrics::gauge!("rps_server_url_stale").set(if stale { 1.0 } else { 0.0 }),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the RPS server record"),
+    }
+    match &state.metrics {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics recorder unavailable\n").into_response(),
+    }
+}
+
+/// One Prometheus recorder per process (tests start several servers in one process).
+fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok().map(|_| handle)
+        })
+        .clone()
+}
+
+fn spawn_background(
+    state: AppState,
+    config: &Config,
+    database_mark: Option<Arc<DatabaseMark>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let refresher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REFRESH_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.service.refresh().await {
+                    tracing::warn!(error = %e, "could not refresh devices and settings");
+                }
+                // Devices from any writer (API, CLI, other instances) arrive through here.
+                if let Some(mark) = &database_mark {
+                    mark.note(state.service.cache().len());
+                }
+            }
+        })
+    };
+    let renders_ager = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::core::render_cache::AGE_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                state.service.renders().age();
+            }
+        })
+    };
+    let state_for_worker = state.clone();
+    let probe = state
+        .write_health
+        .clone()
+        .spawn(state.service.store().clone());
+    let retention = time::Duration::days(i64::from(config.request_log_retention_days));
+    let keep = config.request_log_keep_per_device;
+    let keep_anonymous = config.limits.request_log_keep_anonymous;
+    let history_retention = time::Duration::days(i64::from(config.rps_history_retention_days));
+    let history_keep = config.rps_history_keep;
+    let changes_retention = time::Duration::days(i64::from(config.changes_retention_days));
+    let changes_keep = config.changes_keep;
+    let pruner = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            tick.tick().await;
+            let cutoff = OffsetDateTime::now_utc() - retention;
+            match state
+                .service
+                .store()
+                .prune_phone_requests(cutoff, keep)
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "pruned old phone requests"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not prune phone requests"),
+            }
+            match state
+                .service
+                .store()
+                .prune_anonymous_phone_requests(keep_anonymous)
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "pruned refused phone requests"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not prune refused phone requests"),
+            }
+            let cutoff = OffsetDateTime::now_utc() - history_retention;
+            if let Err(e) = state
+                .service
+                .store()
+                .prune_rps_history(cutoff, history_keep)
+                .await
+            {
+                tracing::warn!(error = %e, "could not prune the RPS history");
+            }
+            let cutoff = OffsetDateTime::now_utc() - changes_retention;
+            if let Err(e) = state
+                .service
+                .store()
+                .prune_changes(cutoff, changes_keep)
+                .await
+            {
+                tracing::warn!(error = %e, "could not prune the audit of changes");
+            }
+        }
+    });
+    let worker = tokio::spawn(
+        state_for_worker
+            .service
+            .rps()
+            .clone()
+            .run_worker(state_for_worker.service.clone()),
+    );
+    vec![refresher, renders_ager, pruner, worker, probe]
+}
+
+/// Binds the HTTPS listener and serves it with the same accept loop as the plain one, until
+/// `stop` turns true.
+async fn spawn_tls(
+    config: &Config,
+    addr: SocketAddr,
+    router: Router,
+    shared: Shared,
+    state: &AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let phone_certs = &state.phone_certs;
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
+        anyhow::bail!("listen_tls needs tls_cert and tls_key");
+    };
+    let server_config =
+        tls_server_config(cert, key, phone_certs.tls_verifier()).with_context(|| {
+            format!(
+                "cannot load TLS certificate {} / key {}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    let tls = Tls {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server_config)),
+        handshake_timeout: Duration::from_secs(config.limits.tls_handshake_timeout_secs),
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (listen_tls)"))?;
+    let router = router.layer(Extension(OverTls(true)));
+    let phones = phone_http::PhoneEndpoint::new(state.clone(), true);
+    let limits = config.limits.clone();
+    let task = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        crate::runtime::listen::serve(
+            listener,
+            router,
+            phones,
+            shared,
+            &limits,
+            Some(tls),
+            stopped,
+        )
+        .await;
+    });
+    tracing::info!(listen_tls = %addr, "HTTPS listener started");
+    Ok(task)
+}
+
+/// The one crypto provider of the build (aws-lc-rs), passed explicitly so nothing depends on a
+/// process-wide default.
+fn tls_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The server certificate and key (PEM), and with `verifier` a request for the phone's device
+/// certificate (`phone_certificates` = preferred/required; the certificate is judged per request).
+fn tls_server_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+) -> std::io::Result<rustls::ServerConfig> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(std::io::Error::other)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(std::io::Error::other)?;
+    let builder = rustls::ServerConfig::builder_with_provider(tls_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?;
+    let builder = match verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(chain, key)
+        .map_err(std::io::Error::other)?;
+    // HTTP/2 for browsers, HTTP/1.1 for phones (as axum-server offered before).
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // Resumption for phones that reconnect for their next file (decision 78): tickets sealed
+    // with a key held in memory and rotated every 6 hours, so every phone of a storm can
+    // resume, where rustls' default cache keeps the last 256 sessions (about a tenth of a
+    // second of a storm). One TLS 1.3 ticket, not two: a phone opens one connection at a time,
+    // and each ticket costs every handshake, also a factory-fresh phone's that never uses it.
+    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().map_err(std::io::Error::other)?;
+    config.send_tls13_tickets = 1;
+    Ok(config)
+}

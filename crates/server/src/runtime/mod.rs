@@ -1,0 +1,6 @@
+//! On top: the wiring, the listeners, the CLI and the demo.
+
+pub mod app;
+pub mod cli;
+pub mod demo;
+pub mod listen;
