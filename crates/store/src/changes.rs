@@ -5,7 +5,7 @@ use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 use yealink::Mac;
 
-use crate::common::{clamp_limit, collect, parse_mac};
+use crate::common::{clamp_limit, parse_mac};
 use crate::values::{JsonCol, Ts};
 use crate::{Page, StoreError};
 
@@ -128,15 +128,7 @@ for_each_backend!({
         let list = list
             .bind(i64::from(clamp_limit(q.limit)))
             .bind(i64::from(q.offset));
-        // The page and the total from one snapshot.
-        let mut tx = db.begin_read().await?;
-        let rows = list.fetch_all(&mut *tx).await?;
-        let total = count.fetch_one(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(Page {
-            items: collect(rows)?,
-            total: u64::try_from(total).unwrap_or_default(),
-        })
+        crate::pages::fetch_page(db, list, count).await
     }
 
     pub(crate) async fn prune_changes(

@@ -9,7 +9,9 @@ use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 use yealink::Mac;
 
-use crate::common::{self, BULK_CHUNK, SearchPatterns, clamp_limit, collect, now, parse_mac, stamped};
+use crate::common::{
+    self, BULK_CHUNK, SearchPatterns, clamp_limit, collect, now, parse_mac, stamped,
+};
 use crate::error::device_write_error;
 use crate::values::{JsonCol, Ts};
 use crate::{
@@ -224,8 +226,7 @@ for_each_backend!(
                     .into_iter()
                     .map(|rejected| rejected.map(Err))
                     .collect();
-            for (chunk, chunk_results) in
-                ds.chunks(BULK_CHUNK).zip(results.chunks_mut(BULK_CHUNK))
+            for (chunk, chunk_results) in ds.chunks(BULK_CHUNK).zip(results.chunks_mut(BULK_CHUNK))
             {
                 insert_chunk(db, chunk, chunk_results, per_device_jobs).await?;
             }
@@ -342,7 +343,10 @@ for_each_backend!(
         ) -> Result<Page<Device>, StoreError> {
             let search = SearchPatterns::new(q.search.as_deref());
             let (filter, limit_offset) = if search.is_some() {
-                (format!(" WHERE {}", Db::DEVICE_SEARCH), " LIMIT $3 OFFSET $4")
+                (
+                    format!(" WHERE {}", Db::DEVICE_SEARCH),
+                    " LIMIT $3 OFFSET $4",
+                )
             } else {
                 (String::new(), " LIMIT $1 OFFSET $2")
             };
@@ -361,15 +365,7 @@ for_each_backend!(
                 .bind(i64::from(clamp_limit(q.limit)))
                 .bind(i64::from(q.offset));
 
-            // The page and the total come from the same snapshot.
-            let mut tx = db.begin_read().await?;
-            let rows = list.fetch_all(&mut *tx).await?;
-            let total = count.fetch_one(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(Page {
-                items: collect(rows)?,
-                total: u64::try_from(total).unwrap_or_default(),
-            })
+            crate::pages::fetch_page(db, list, count).await
         }
 
         pub(crate) async fn list_devices_after(
@@ -385,8 +381,7 @@ for_each_backend!(
             }
             if q.after.is_some() {
                 conditions.push(
-                    common::keyset_after(q.sort, q.descending)
-                        .replace("{A}", &format!("${next}")),
+                    common::keyset_after(q.sort, q.descending).replace("{A}", &format!("${next}")),
                 );
                 next += 1;
             }

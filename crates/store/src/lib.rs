@@ -93,6 +93,7 @@ mod error;
 mod files;
 mod instances;
 mod leases;
+mod pages;
 mod pbx;
 mod postgres;
 mod requests;

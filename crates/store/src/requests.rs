@@ -175,7 +175,11 @@ for_each_backend!(
                 .map(Option::unwrap_or_default)
         }
 
-        pub(crate) async fn put_local_cfg(db: &Db, mac: Mac, body: &[u8]) -> Result<(), StoreError> {
+        pub(crate) async fn put_local_cfg(
+            db: &Db,
+            mac: Mac,
+            body: &[u8],
+        ) -> Result<(), StoreError> {
             let done = sqlx::query(
                 "INSERT INTO local_cfg (mac, body, received_at) \
                  SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM devices WHERE mac = $1) \

@@ -128,8 +128,7 @@ const CLAIM_RPS_JOBS_PG: &str = concat!(
 
 /// `$1` id, `$2` worker. Only the holder of the lease may finish a job (an expired lease
 /// that nobody took over still counts: the work was done).
-const DELETE_LEASED_RPS_JOB: &str =
-    "DELETE FROM rps_jobs WHERE id = $1 AND leased_by = $2";
+const DELETE_LEASED_RPS_JOB: &str = "DELETE FROM rps_jobs WHERE id = $1 AND leased_by = $2";
 
 /// `$1` id, `$2` worker, `$3` next attempt, `$4` error.
 const RETRY_RPS_JOB: &str = "UPDATE rps_jobs SET attempts = attempts + 1, \
@@ -250,7 +249,10 @@ for_each_backend!(
             Ok(done.rows_affected() > 0)
         }
 
-        pub(crate) async fn retry_rps_jobs_now(db: &Db, at: OffsetDateTime) -> Result<u64, StoreError> {
+        pub(crate) async fn retry_rps_jobs_now(
+            db: &Db,
+            at: OffsetDateTime,
+        ) -> Result<u64, StoreError> {
             let done = sqlx::query(RETRY_RPS_JOBS_NOW)
                 .bind(Ts::from(at))
                 .execute(db.pool())
@@ -348,15 +350,7 @@ for_each_backend!(
                 .bind(i64::from(clamp_limit(q.limit)))
                 .bind(i64::from(q.offset));
 
-            // The page and the total come from the same snapshot.
-            let mut tx = db.begin_read().await?;
-            let rows = list.fetch_all(&mut *tx).await?;
-            let total = count.fetch_one(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(Page {
-                items: collect(rows)?,
-                total: u64::try_from(total).unwrap_or_default(),
-            })
+            crate::pages::fetch_page(db, list, count).await
         }
 
         pub(crate) async fn prune_rps_history(

@@ -89,7 +89,10 @@ pub(crate) struct JsonCol(Option<serde_json::Value>);
 
 impl JsonCol {
     /// The value, or [`StoreError::Corrupt`] with `what()` as the message.
-    pub(crate) fn value(self, what: impl FnOnce() -> String) -> Result<serde_json::Value, StoreError> {
+    pub(crate) fn value(
+        self,
+        what: impl FnOnce() -> String,
+    ) -> Result<serde_json::Value, StoreError> {
         self.0.ok_or_else(|| StoreError::Corrupt(what()))
     }
 }
