@@ -18,6 +18,12 @@ pub(crate) trait Dialect {
     /// interval (µs); returns the end of the reserved slot (µs).
     const RESERVE_RPS_SLOT: &'static str;
 
+    /// The MACs of `$1` (a `values::MacList`) that are devices.
+    const EXISTING_MACS: &'static str;
+
+    /// Deletes the tombstones of the MACs of `$1` (a `values::MacList`).
+    const DELETE_TOMBSTONES: &'static str;
+
     /// Deletes the UI sessions beyond the `$1` most recently used.
     const TRIM_UI_SESSIONS: &'static str;
 

@@ -1,6 +1,6 @@
 //! Devices and the change feed: the admin's records, their revisions and tombstones.
 //!
-//! Written once for both backends; only the bulk insert's chunk differs (SQLite: one
+//! Written once for both backends; only the bulk insert's statement differs (SQLite: one
 //! multi-row `VALUES`; PostgreSQL: column arrays and `UNNEST`).
 
 use std::collections::HashSet;
@@ -13,7 +13,7 @@ use crate::common::{
     self, BULK_CHUNK, SearchPatterns, clamp_limit, collect, now, parse_mac, stamped,
 };
 use crate::error::device_write_error;
-use crate::values::{JsonCol, Ts};
+use crate::values::{JsonCol, MacList, Ts};
 use crate::{
     Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceStatus, NewRpsJob, Page,
     StoreError,
@@ -466,14 +466,10 @@ for_each_backend!(
             let rows: Vec<DeviceRow> = sqlx::query_as(SQL).fetch_all(db.pool()).await?;
             collect(rows)
         }
-    },
-    sqlite = {
         /// Inserts one chunk of a bulk insert in one transaction; fills `results` for its rows.
-        ///
-        /// Set-based, because each statement costs a round trip to sqlx's SQLite worker
-        /// thread: one multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING mac` (15 binds per
-        /// row, well under SQLite's 32,766 limit), then one query to tell the skipped rows'
-        /// reasons apart.
+        /// Set-based, because every statement is a round trip: one multi-row insert that skips
+        /// conflicting rows and returns the MACs it inserted (`insert_rows`), then one query to
+        /// tell the skipped rows' reasons apart.
         async fn insert_chunk(
             db: &Db,
             chunk: &[DeviceRecord],
@@ -489,13 +485,63 @@ for_each_backend!(
             let at = now();
             let records: Vec<DeviceRecord> =
                 pending.iter().map(|d| stamped(d, revision, at)).collect();
+            let inserted = insert_rows(&mut tx, &records, revision, at).await?;
 
+            let skipped: Vec<String> = records
+                .iter()
+                .map(|d| d.mac.to_string())
+                .filter(|m| !inserted.contains(m))
+                .collect();
+            let existing: HashSet<String> = if skipped.is_empty() {
+                HashSet::new()
+            } else {
+                sqlx::query_scalar::<_, String>(Db::EXISTING_MACS)
+                    .bind(MacList(skipped))
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .collect()
+            };
+
+            if inserted.is_empty() {
+                // Don't publish a revision that changed nothing.
+                tx.rollback().await?;
+            } else {
+                sqlx::query(Db::DELETE_TOMBSTONES)
+                    .bind(MacList(inserted.iter().cloned().collect()))
+                    .execute(&mut *tx)
+                    .await?;
+                let jobs = common::jobs_for_devices(
+                    records
+                        .iter()
+                        .filter(|d| inserted.contains(&d.mac.to_string()))
+                        .map(|d| d.mac),
+                    per_device_jobs,
+                );
+                insert_rps_jobs(&mut tx, &jobs).await?;
+                tx.commit().await?;
+            }
+            fill_results(chunk, results, &inserted, &existing, revision, at);
+            Ok(())
+        }
+    },
+    sqlite = {
+        use crate::rps::sqlite::insert_rps_jobs;
+
+        /// One multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING mac` (15 binds per row,
+        /// well under SQLite's 32,766 limit).
+        async fn insert_rows(
+            conn: &mut Conn,
+            records: &[DeviceRecord],
+            revision: i64,
+            at: OffsetDateTime,
+        ) -> Result<HashSet<String>, StoreError> {
             let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO devices (mac, name, model, sip_user, auth_name, sip_password, \
                  display_name, registrar, overrides, http_password, url_token, admin_password, \
                  created_at, updated_at, revision) ",
             );
-            insert.push_values(records.iter(), |mut row, d| {
+            insert.push_values(records, |mut row, d| {
                 row.push_bind(d.mac.to_string())
                     .push_bind(d.name.clone())
                     .push_bind(d.model.clone())
@@ -509,66 +555,21 @@ for_each_backend!(
                     .push_bind(d.url_token.clone())
                     .push_bind(d.admin_password.clone())
                     .push_bind(Ts::from(d.created_at))
-                    .push_bind(Ts::from(d.updated_at))
-                    .push_bind(d.revision);
+                    .push_bind(Ts::from(at))
+                    .push_bind(revision);
             });
             insert.push(" ON CONFLICT DO NOTHING RETURNING mac");
-            let inserted: HashSet<String> = insert
+            Ok(insert
                 .build_query_scalar::<String>()
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut *conn)
                 .await?
                 .into_iter()
-                .collect();
-
-            let skipped: Vec<String> = records
-                .iter()
-                .map(|d| d.mac.to_string())
-                .filter(|m| !inserted.contains(m))
-                .collect();
-            let existing: HashSet<String> = if skipped.is_empty() {
-                HashSet::new()
-            } else {
-                sqlx::query_scalar::<_, String>(
-                    "SELECT mac FROM devices WHERE mac IN (SELECT value FROM json_each($1))",
-                )
-                .bind(json_array(&skipped)?)
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .collect()
-            };
-
-            if inserted.is_empty() {
-                // Don't publish a revision that changed nothing.
-                tx.rollback().await?;
-            } else {
-                let macs: Vec<&String> = inserted.iter().collect();
-                sqlx::query(
-                    "DELETE FROM device_tombstones WHERE mac IN (SELECT value FROM json_each($1))",
-                )
-                .bind(json_array(&macs)?)
-                .execute(&mut *tx)
-                .await?;
-                let jobs = common::jobs_for_devices(
-                    records
-                        .iter()
-                        .filter(|d| inserted.contains(&d.mac.to_string()))
-                        .map(|d| d.mac),
-                    per_device_jobs,
-                );
-                crate::rps::sqlite::insert_rps_jobs(&mut tx, &jobs).await?;
-                tx.commit().await?;
-            }
-            fill_results(chunk, results, &inserted, &existing, revision, at);
-            Ok(())
-        }
-
-        /// A list of strings as one JSON array bind, unpacked in SQL with `json_each`.
-        fn json_array<T: serde::Serialize>(items: &[T]) -> Result<String, StoreError> {
-            serde_json::to_string(items).map_err(|e| StoreError::Corrupt(format!("MAC list: {e}")))
+                .collect())
         }
     },
     postgres = {
+        use crate::rps::postgres::insert_rps_jobs;
+
         /// A chunk of devices as column arrays; `$14` updated_at and `$15` revision are shared.
         const INSERT_DEVICES_UNNEST: &str = "INSERT INTO devices (mac, name, model, sip_user, \
             auth_name, sip_password, display_name, registrar, overrides, http_password, url_token, \
@@ -582,36 +583,22 @@ for_each_backend!(
             display_name, registrar, overrides, http_password, url_token, admin_password, created_at) \
             ON CONFLICT DO NOTHING RETURNING mac";
 
-        /// Inserts one chunk of a bulk insert in one transaction; fills `results` for its rows.
-        /// The columns go as arrays, so the chunk costs one round trip.
-        async fn insert_chunk(
-            db: &Db,
-            chunk: &[DeviceRecord],
-            results: &mut [Option<Result<DeviceRecord, StoreError>>],
-            per_device_jobs: &[NewRpsJob],
-        ) -> Result<(), StoreError> {
-            let pending = pending(chunk, results);
-            if pending.is_empty() {
-                return Ok(());
-            }
-            let mut tx = db.begin_write().await?;
-            let revision = bump_revision(&mut tx).await?;
-            let at = now();
-
-            let col =
-                |f: fn(&DeviceRecord) -> String| pending.iter().map(|d| f(d)).collect::<Vec<_>>();
-            let opt = |f: fn(&DeviceRecord) -> Option<String>| {
-                pending.iter().map(|d| f(d)).collect::<Vec<_>>()
-            };
-            let overrides = pending
+        /// The columns as arrays, so the chunk is one statement whatever its size.
+        async fn insert_rows(
+            conn: &mut Conn,
+            records: &[DeviceRecord],
+            revision: i64,
+            at: OffsetDateTime,
+        ) -> Result<HashSet<String>, StoreError> {
+            let col = |f: fn(&DeviceRecord) -> String| records.iter().map(f).collect::<Vec<_>>();
+            let opt =
+                |f: fn(&DeviceRecord) -> Option<String>| records.iter().map(f).collect::<Vec<_>>();
+            let overrides = records
                 .iter()
                 .map(|d| serde_json::to_string(&d.overrides))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| StoreError::Corrupt(format!("device overrides: {e}")))?;
-            let created: Vec<OffsetDateTime> = pending
-                .iter()
-                .map(|d| common::normalize(d.created_at))
-                .collect();
+            let created: Vec<OffsetDateTime> = records.iter().map(|d| d.created_at).collect();
             let inserted: Vec<String> = sqlx::query_scalar(INSERT_DEVICES_UNNEST)
                 .bind(col(|d| d.mac.to_string()))
                 .bind(col(|d| d.name.clone()))
@@ -628,47 +615,9 @@ for_each_backend!(
                 .bind(created)
                 .bind(at)
                 .bind(revision)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut *conn)
                 .await?;
-            let inserted: HashSet<String> = inserted.into_iter().collect();
-
-            let skipped: Vec<String> = pending
-                .iter()
-                .map(|d| d.mac.to_string())
-                .filter(|m| !inserted.contains(m))
-                .collect();
-            let existing: HashSet<String> = if skipped.is_empty() {
-                HashSet::new()
-            } else {
-                sqlx::query_scalar::<_, String>("SELECT mac FROM devices WHERE mac = ANY($1)")
-                    .bind(&skipped)
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .into_iter()
-                    .collect()
-            };
-
-            if inserted.is_empty() {
-                // Don't publish a revision that changed nothing.
-                tx.rollback().await?;
-            } else {
-                let macs: Vec<String> = inserted.iter().cloned().collect();
-                sqlx::query("DELETE FROM device_tombstones WHERE mac = ANY($1)")
-                    .bind(macs)
-                    .execute(&mut *tx)
-                    .await?;
-                let jobs = common::jobs_for_devices(
-                    pending
-                        .iter()
-                        .filter(|d| inserted.contains(&d.mac.to_string()))
-                        .map(|d| d.mac),
-                    per_device_jobs,
-                );
-                crate::rps::postgres::insert_rps_jobs(&mut tx, &jobs).await?;
-                tx.commit().await?;
-            }
-            fill_results(chunk, results, &inserted, &existing, revision, at);
-            Ok(())
+            Ok(inserted.into_iter().collect())
         }
     },
 );

@@ -4,7 +4,7 @@
 //! (`migrations/sqlite`, `migrations/postgres`). The server holds an `Arc<dyn Store>`.
 //! See `docs/storage.md` for the schema, the change feed, retention and the RPS outbox.
 
-/// Columns of `devices d`, named like the fields of the backends' row structs.
+/// Columns of `devices d`, named like the fields of `devices::DeviceRow`.
 macro_rules! device_columns {
     () => {
         "d.mac, d.name, d.model, d.sip_user, d.auth_name, d.sip_password, d.display_name, \
@@ -29,7 +29,7 @@ macro_rules! request_columns {
     };
 }
 
-/// Columns of `rps_jobs`, named like the fields of the backends' job row structs.
+/// Columns of `rps_jobs`, named like the fields of `rps::RpsJobRow`.
 macro_rules! rps_job_columns {
     () => {
         "id, command, mac, payload, attempts, last_error, created_at, next_attempt_at"

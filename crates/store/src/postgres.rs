@@ -70,6 +70,10 @@ impl Dialect for PgStore {
          SET value = (GREATEST(meta.value::BIGINT, $2::BIGINT) + $3::BIGINT)::TEXT \
          RETURNING value::BIGINT";
 
+    const EXISTING_MACS: &'static str = "SELECT mac FROM devices WHERE mac = ANY($1)";
+
+    const DELETE_TOMBSTONES: &'static str = "DELETE FROM device_tombstones WHERE mac = ANY($1)";
+
     const TRIM_UI_SESSIONS: &'static str = "DELETE FROM ui_sessions WHERE id_hash IN \
          (SELECT id_hash FROM ui_sessions ORDER BY last_used DESC, id_hash OFFSET $1)";
 

@@ -135,6 +135,12 @@ impl Dialect for SqliteStore {
          SET value = CAST(MAX(CAST(meta.value AS INTEGER), $2) + $3 AS TEXT) \
          RETURNING CAST(value AS INTEGER)";
 
+    const EXISTING_MACS: &'static str =
+        "SELECT mac FROM devices WHERE mac IN (SELECT value FROM json_each($1))";
+
+    const DELETE_TOMBSTONES: &'static str =
+        "DELETE FROM device_tombstones WHERE mac IN (SELECT value FROM json_each($1))";
+
     const TRIM_UI_SESSIONS: &'static str = "DELETE FROM ui_sessions WHERE id_hash IN \
          (SELECT id_hash FROM ui_sessions ORDER BY last_used DESC, id_hash LIMIT -1 OFFSET $1)";
 

@@ -187,3 +187,32 @@ impl<'r> Decode<'r, Postgres> for Int4 {
         <i32 as Decode<Postgres>>::decode(value).map(|n| Int4(i64::from(n)))
     }
 }
+
+/// A list of MACs bound as one parameter: a JSON array (TEXT) that SQLite unpacks with
+/// `json_each`, a `text[]` on PostgreSQL (see `Dialect::EXISTING_MACS`).
+#[derive(Clone, Debug)]
+pub(crate) struct MacList(pub(crate) Vec<String>);
+
+impl Type<Sqlite> for MacList {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+}
+
+impl Encode<'_, Sqlite> for MacList {
+    fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
+        Encode::<Sqlite>::encode(serde_json::to_string(&self.0)?, buf)
+    }
+}
+
+impl Type<Postgres> for MacList {
+    fn type_info() -> PgTypeInfo {
+        <Vec<String> as Type<Postgres>>::type_info()
+    }
+}
+
+impl Encode<'_, Postgres> for MacList {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        Encode::<Postgres>::encode_by_ref(&self.0, buf)
+    }
+}
