@@ -2,8 +2,8 @@
 //! then one history entry (docs/storage.md, "RPS outbox").
 //!
 //! Written once for both backends, except enqueueing (SQLite: one writer, AUTOINCREMENT;
-//! PostgreSQL: an advisory lock and `UNNEST`) and claiming (SQLite: `BEGIN IMMEDIATE`;
-//! PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+//! PostgreSQL: an advisory lock and `UNNEST`) and the claiming statement (SQLite: chooses
+//! under `BEGIN IMMEDIATE`; PostgreSQL: `FOR UPDATE SKIP LOCKED`).
 
 use std::time::Duration;
 
@@ -208,6 +208,36 @@ for_each_backend!(
             Ok(ids)
         }
 
+        pub(crate) async fn claim_rps_jobs(
+            db: &Db,
+            worker: &str,
+            now: OffsetDateTime,
+            lease: Duration,
+            limit: u32,
+        ) -> Result<Vec<RpsJob>, StoreError> {
+            let limit = clamp_claim(limit);
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            let now = normalize(now);
+            // SQLite: BEGIN IMMEDIATE holds the write lock from choosing the jobs to leasing
+            // them, so two instances cannot choose the same job. PostgreSQL: the statement
+            // itself skips the rows another claim holds.
+            let mut tx = db.begin_write().await?;
+            let rows: Vec<RpsJobRow> = sqlx::query_as(CLAIM_RPS_JOBS)
+                .bind(worker)
+                .bind(Ts::from(now))
+                .bind(Ts::from(lease_until(now, lease)))
+                .bind(i64::from(limit))
+                .bind(Ts::from(live_cutoff(now)))
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            let mut jobs: Vec<RpsJob> = collect(rows)?;
+            jobs.sort_unstable_by_key(|j| j.id);
+            Ok(jobs)
+        }
+
         pub(crate) async fn complete_rps_job(
             db: &Db,
             id: i64,
@@ -400,34 +430,8 @@ for_each_backend!(
             Ok(ids)
         }
 
-        pub(crate) async fn claim_rps_jobs(
-            db: &Db,
-            worker: &str,
-            now: OffsetDateTime,
-            lease: Duration,
-            limit: u32,
-        ) -> Result<Vec<RpsJob>, StoreError> {
-            let limit = clamp_claim(limit);
-            if limit == 0 {
-                return Ok(Vec::new());
-            }
-            let now = normalize(now);
-            // BEGIN IMMEDIATE: the write lock is held from choosing the jobs to leasing them,
-            // so two instances cannot choose the same job.
-            let mut tx = db.begin_write().await?;
-            let rows: Vec<RpsJobRow> = sqlx::query_as(CLAIM_RPS_JOBS_SQLITE)
-                .bind(worker)
-                .bind(Ts::from(now))
-                .bind(Ts::from(lease_until(now, lease)))
-                .bind(i64::from(limit))
-                .bind(Ts::from(live_cutoff(now)))
-                .fetch_all(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            let mut jobs: Vec<RpsJob> = collect(rows)?;
-            jobs.sort_unstable_by_key(|j| j.id);
-            Ok(jobs)
-        }
+        /// The claim; runs inside BEGIN IMMEDIATE (see `claim_rps_jobs`).
+        const CLAIM_RPS_JOBS: &str = CLAIM_RPS_JOBS_SQLITE;
     },
     postgres = {
         /// Inserts RPS jobs inside the caller's transaction (taking the enqueue lock, so ids
@@ -461,31 +465,8 @@ for_each_backend!(
             Ok(ids)
         }
 
-        pub(crate) async fn claim_rps_jobs(
-            db: &Db,
-            worker: &str,
-            now: OffsetDateTime,
-            lease: Duration,
-            limit: u32,
-        ) -> Result<Vec<RpsJob>, StoreError> {
-            let limit = clamp_claim(limit);
-            if limit == 0 {
-                return Ok(Vec::new());
-            }
-            let now = normalize(now);
-            // One statement: choosing (FOR UPDATE SKIP LOCKED) and leasing happen together.
-            let rows: Vec<RpsJobRow> = sqlx::query_as(CLAIM_RPS_JOBS_PG)
-                .bind(worker)
-                .bind(now)
-                .bind(lease_until(now, lease))
-                .bind(i64::from(limit))
-                .bind(live_cutoff(now))
-                .fetch_all(db.pool())
-                .await?;
-            let mut jobs: Vec<RpsJob> = collect(rows)?;
-            jobs.sort_unstable_by_key(|j| j.id);
-            Ok(jobs)
-        }
+        /// The claim: one statement, choosing (FOR UPDATE SKIP LOCKED) and leasing together.
+        const CLAIM_RPS_JOBS: &str = CLAIM_RPS_JOBS_PG;
     },
 );
 
