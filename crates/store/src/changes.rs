@@ -1,12 +1,12 @@
-//! The audit of changes ("who did what"): the records and both backends' SQL. The trait
-//! methods in `sqlite.rs`/`postgres.rs` only call these, so the table lives in one place.
+//! The audit of changes ("who did what"): the records and their SQL, once for both backends.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
+use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 use yealink::Mac;
 
-use crate::common::{clamp_limit, from_micros, normalize, parse_mac, to_micros};
+use crate::common::{clamp_limit, parse_mac};
+use crate::values::{JsonCol, Ts};
 use crate::{Page, StoreError};
 
 /// One change made by someone, as recorded and shown. The store treats `actor` and `action`
@@ -64,32 +64,27 @@ fn sql(q: &ChangeQuery) -> (String, String) {
     )
 }
 
-fn json_text(v: &serde_json::Value) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("change actor: {e}")))
-}
-
-// ---- SQLite ---------------------------------------------------------------------------------
-
-#[derive(sqlx::FromRow)]
-struct SqliteRow {
+#[derive(FromRow)]
+struct ChangeRow {
     id: i64,
-    at: i64,
-    actor: String,
+    at: Ts,
+    actor: JsonCol,
     action: String,
     mac: Option<String>,
     summary: String,
 }
 
-impl TryFrom<SqliteRow> for ChangeEntry {
+impl TryFrom<ChangeRow> for ChangeEntry {
     type Error = StoreError;
 
-    fn try_from(r: SqliteRow) -> Result<Self, StoreError> {
-        let actor = serde_json::from_str(&r.actor)
-            .map_err(|_| StoreError::Corrupt(format!("actor of change {} is not JSON", r.id)))?;
+    fn try_from(r: ChangeRow) -> Result<Self, StoreError> {
+        let id = r.id;
         Ok(ChangeEntry {
-            id: r.id,
-            at: from_micros(r.at)?,
-            actor,
+            id,
+            at: r.at.time()?,
+            actor: r
+                .actor
+                .value(|| format!("actor of change {id} is not JSON"))?,
             action: r.action,
             mac: r.mac.as_deref().map(parse_mac).transpose()?,
             summary: r.summary,
@@ -97,155 +92,55 @@ impl TryFrom<SqliteRow> for ChangeEntry {
     }
 }
 
-/// All entries in one transaction (a CSV import records one per device).
-pub(crate) async fn sqlite_record(
-    pool: &SqlitePool,
-    entries: &[ChangeEntry],
-) -> Result<(), StoreError> {
-    if entries.is_empty() {
-        return Ok(());
+for_each_backend!({
+    /// All entries in one transaction (a CSV import records one per device).
+    pub(crate) async fn record_changes(db: &Db, entries: &[ChangeEntry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = db.begin_write().await?;
+        for e in entries {
+            sqlx::query(INSERT)
+                .bind(Ts::from(e.at))
+                .bind(&e.actor)
+                .bind(&e.action)
+                .bind(e.mac.map(|m| m.to_string()))
+                .bind(&e.summary)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    for e in entries {
-        sqlx::query(INSERT)
-            .bind(to_micros(normalize(e.at)))
-            .bind(json_text(&e.actor)?)
-            .bind(&e.action)
-            .bind(e.mac.map(|m| m.to_string()))
-            .bind(&e.summary)
-            .execute(&mut *tx)
+
+    pub(crate) async fn list_changes(
+        db: &Db,
+        q: &ChangeQuery,
+    ) -> Result<Page<ChangeEntry>, StoreError> {
+        let (list_sql, count_sql) = sql(q);
+        // Only static fragments are spliced in; the MAC is bound.
+        let mut list = sqlx::query_as::<_, ChangeRow>(AssertSqlSafe(list_sql));
+        let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(count_sql));
+        if let Some(mac) = q.mac {
+            list = list.bind(mac.to_string());
+            count = count.bind(mac.to_string());
+        }
+        let list = list
+            .bind(i64::from(clamp_limit(q.limit)))
+            .bind(i64::from(q.offset));
+        crate::pages::fetch_page(db, list, count).await
+    }
+
+    pub(crate) async fn prune_changes(
+        db: &Db,
+        older_than: OffsetDateTime,
+        keep_last: u32,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(PRUNE)
+            .bind(Ts::from(older_than))
+            .bind(i64::from(keep_last))
+            .execute(db.pool())
             .await?;
+        Ok(done.rows_affected())
     }
-    tx.commit().await?;
-    Ok(())
-}
-
-pub(crate) async fn sqlite_list(
-    pool: &SqlitePool,
-    q: &ChangeQuery,
-) -> Result<Page<ChangeEntry>, StoreError> {
-    let (list_sql, count_sql) = sql(q);
-    // Only static fragments are spliced in; the MAC is bound.
-    let mut list = sqlx::query_as::<_, SqliteRow>(AssertSqlSafe(list_sql));
-    let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(count_sql));
-    if let Some(mac) = q.mac {
-        list = list.bind(mac.to_string());
-        count = count.bind(mac.to_string());
-    }
-    let list = list
-        .bind(i64::from(clamp_limit(q.limit)))
-        .bind(i64::from(q.offset));
-    let mut tx = pool.begin().await?;
-    let rows = list.fetch_all(&mut *tx).await?;
-    let total = count.fetch_one(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(Page {
-        items: rows
-            .into_iter()
-            .map(ChangeEntry::try_from)
-            .collect::<Result<_, _>>()?,
-        total: u64::try_from(total).unwrap_or_default(),
-    })
-}
-
-pub(crate) async fn sqlite_prune(
-    pool: &SqlitePool,
-    older_than: OffsetDateTime,
-    keep_last: u32,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query(PRUNE)
-        .bind(to_micros(normalize(older_than)))
-        .bind(i64::from(keep_last))
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
-}
-
-// ---- PostgreSQL -----------------------------------------------------------------------------
-
-#[derive(sqlx::FromRow)]
-struct PgRow {
-    id: i64,
-    at: OffsetDateTime,
-    actor: serde_json::Value,
-    action: String,
-    mac: Option<String>,
-    summary: String,
-}
-
-impl TryFrom<PgRow> for ChangeEntry {
-    type Error = StoreError;
-
-    fn try_from(r: PgRow) -> Result<Self, StoreError> {
-        Ok(ChangeEntry {
-            id: r.id,
-            at: r.at,
-            actor: r.actor,
-            action: r.action,
-            mac: r.mac.as_deref().map(parse_mac).transpose()?,
-            summary: r.summary,
-        })
-    }
-}
-
-pub(crate) async fn pg_record(pool: &PgPool, entries: &[ChangeEntry]) -> Result<(), StoreError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let mut tx = pool.begin().await?;
-    for e in entries {
-        sqlx::query(INSERT)
-            .bind(normalize(e.at))
-            .bind(&e.actor)
-            .bind(&e.action)
-            .bind(e.mac.map(|m| m.to_string()))
-            .bind(&e.summary)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-pub(crate) async fn pg_list(
-    pool: &PgPool,
-    q: &ChangeQuery,
-) -> Result<Page<ChangeEntry>, StoreError> {
-    let (list_sql, count_sql) = sql(q);
-    let mut list = sqlx::query_as::<_, PgRow>(AssertSqlSafe(list_sql));
-    let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(count_sql));
-    if let Some(mac) = q.mac {
-        list = list.bind(mac.to_string());
-        count = count.bind(mac.to_string());
-    }
-    let list = list
-        .bind(i64::from(clamp_limit(q.limit)))
-        .bind(i64::from(q.offset));
-    // The page and the total from one snapshot.
-    let mut tx = pool
-        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .await?;
-    let rows = list.fetch_all(&mut *tx).await?;
-    let total = count.fetch_one(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(Page {
-        items: rows
-            .into_iter()
-            .map(ChangeEntry::try_from)
-            .collect::<Result<_, _>>()?,
-        total: u64::try_from(total).unwrap_or_default(),
-    })
-}
-
-pub(crate) async fn pg_prune(
-    pool: &PgPool,
-    older_than: OffsetDateTime,
-    keep_last: u32,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query(PRUNE)
-        .bind(normalize(older_than))
-        .bind(i64::from(keep_last))
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
-}
+});

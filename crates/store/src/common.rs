@@ -1,12 +1,13 @@
-//! Logic shared by both backends: value normalisation, search patterns, and the Rust-side
-//! halves of bulk insert and of recording phone requests.
+//! Logic shared by both backends that is not SQL: value normalisation, limits, search
+//! patterns, sort orders, and the Rust-side halves of bulk insert and of recording phone
+//! requests.
 
 use std::collections::{BTreeMap, HashSet};
 
 use time::{OffsetDateTime, UtcOffset};
 use yealink::Mac;
 
-use crate::{DeviceRecord, DeviceSort, HistoryQuery, PhoneRequest, StoreError};
+use crate::{DeviceRecord, DeviceSort, PhoneRequest, StoreError};
 
 /// Rows per transaction in `insert_devices`: big enough to amortise the commit, small enough
 /// that other writers are not blocked for long.
@@ -58,10 +59,6 @@ pub(crate) fn to_micros(t: OffsetDateTime) -> i64 {
 pub(crate) fn from_micros(micros: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
         .map_err(|_| StoreError::Corrupt(format!("timestamp out of range: {micros} µs")))
-}
-
-pub(crate) fn opt_from_micros(micros: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
-    micros.map(from_micros).transpose()
 }
 
 /// When a lease taken at `now` ends; an absurdly long lease ends at the end of year 9999.
@@ -263,207 +260,13 @@ pub(crate) fn status_updates(batch: &[PhoneRequest]) -> BTreeMap<Mac, StatusUpda
     updates
 }
 
-// ---- SQL that is the same in both dialects -------------------------------------------------
-
-pub(crate) const INSERT_DEVICE: &str = "INSERT INTO devices (mac, name, model, sip_user, auth_name, \
-     sip_password, display_name, registrar, overrides, http_password, url_token, \
-     admin_password, created_at, updated_at, revision) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
-
-/// `$1` mac, `$2` newest request time, `$3` ip, `$4` user agent, `$5` model, `$6` firmware,
-/// `$7`/`$8` first/last time the MAC .cfg was served in the batch (NULL if not).
-/// In an UPDATE every expression sees the old row, so `last_request_at` below is the stored one.
-pub(crate) const STATUS_UPDATE_SQL: &str = "UPDATE device_status SET \
-    last_request_at = CASE WHEN last_request_at IS NULL OR last_request_at <= $2 \
-        THEN $2 ELSE last_request_at END, \
-    last_ip = CASE WHEN last_request_at IS NULL OR last_request_at <= $2 \
-        THEN $3 ELSE last_ip END, \
-    last_user_agent = CASE WHEN $4 IS NOT NULL AND (last_request_at IS NULL OR last_request_at <= $2) \
-        THEN $4 ELSE last_user_agent END, \
-    model_seen = CASE WHEN $5 IS NOT NULL AND (last_request_at IS NULL OR last_request_at <= $2) \
-        THEN $5 ELSE model_seen END, \
-    firmware_seen = CASE WHEN $6 IS NOT NULL AND (last_request_at IS NULL OR last_request_at <= $2) \
-        THEN $6 ELSE firmware_seen END, \
-    provisioned_at = CASE WHEN $7 IS NOT NULL AND (provisioned_at IS NULL OR provisioned_at > $7) \
-        THEN $7 ELSE provisioned_at END, \
-    last_config_request = CASE WHEN $8 IS NOT NULL \
-        AND (last_config_request IS NULL OR last_config_request < $8) \
-        THEN $8 ELSE last_config_request END \
-    WHERE mac = $1";
-
-/// Deletes rows older than `$1` unless they are among the newest `$2` of their MAC.
-pub(crate) const PRUNE_SQL: &str = "DELETE FROM phone_requests WHERE at < $1 AND (mac IS NULL OR id NOT IN ( \
-    SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY mac ORDER BY at DESC, id DESC) AS rn \
-        FROM phone_requests WHERE mac IS NOT NULL) ranked \
-    WHERE rn <= $2))";
-
-/// Deletes anonymous rows (refused requests, no MAC) beyond the newest `$1`.
-pub(crate) const PRUNE_ANONYMOUS_SQL: &str = "DELETE FROM phone_requests WHERE mac IS NULL AND id NOT IN ( \
-    SELECT id FROM phone_requests WHERE mac IS NULL ORDER BY at DESC, id DESC LIMIT $1)";
-
-// ---- RPS outbox and history ----------------------------------------------------------------
-
-/// A job is claimable at `$2` (now): due, not held (its lease ran out and the instance that
-/// claimed it has no heartbeat newer than `$5`, see migrations/sqlite/0006_instances.sql), and
-/// the oldest job of its
-/// MAC. Jobs finish by being deleted, so "an older job of the MAC exists" means "an earlier
-/// command for this phone has not finished" (in backoff, leased or waiting). `o.mac = j.mac`
-/// is never true for NULL, so jobs without a MAC never wait for each other.
-macro_rules! rps_claimable {
-    () => {
-        "j.next_attempt_at <= $2 \
-         AND (j.leased_until IS NULL OR (j.leased_until <= $2 \
-             AND NOT EXISTS (SELECT 1 FROM instances i \
-                 WHERE i.id = j.leased_by AND i.last_beat > $5))) \
-         AND NOT EXISTS (SELECT 1 FROM rps_jobs o WHERE o.mac = j.mac AND o.id < j.id)"
-    };
+/// Rows into records.
+pub(crate) fn collect<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    rows.into_iter().map(T::try_from).collect()
 }
-
-/// SQLite's claim: `$1` worker, `$2` now, `$3` lease end, `$4` limit, `$5` the oldest
-/// heartbeat of a live instance. Runs inside BEGIN
-/// IMMEDIATE: the only writer, so nothing changes between choosing the rows and leasing them.
-pub(crate) const CLAIM_RPS_JOBS_SQLITE: &str = concat!(
-    "UPDATE rps_jobs SET leased_by = $1, leased_until = $3 WHERE id IN (\
-     SELECT j.id FROM rps_jobs j WHERE ",
-    rps_claimable!(),
-    " ORDER BY j.id LIMIT $4) RETURNING ",
-    rps_job_columns!()
-);
-
-/// PostgreSQL's claim, same parameters. `FOR UPDATE OF j SKIP LOCKED` locks the chosen rows
-/// and passes over rows another transaction holds (a concurrent claim, complete or retry);
-/// a row that a concurrent claim leased and committed meanwhile is re-checked on its new
-/// version and dropped (its lease is live). MATERIALIZED: the CTE runs once, so the rows it
-/// locked are exactly the rows updated. `= ANY (ARRAY(…))` lets the update find them by
-/// primary key (`IN (SELECT …)` planned a hash join over the whole table).
-pub(crate) const CLAIM_RPS_JOBS_PG: &str = concat!(
-    "WITH picked AS MATERIALIZED (SELECT j.id FROM rps_jobs j WHERE ",
-    rps_claimable!(),
-    " ORDER BY j.id LIMIT $4 FOR UPDATE OF j SKIP LOCKED) \
-     UPDATE rps_jobs SET leased_by = $1, leased_until = $3 \
-     WHERE id = ANY (ARRAY(SELECT id FROM picked)) RETURNING ",
-    rps_job_columns!()
-);
-
-/// `$1` id, `$2` worker. Only the holder of the lease may finish a job (an expired lease
-/// that nobody took over still counts: the work was done).
-pub(crate) const DELETE_LEASED_RPS_JOB: &str =
-    "DELETE FROM rps_jobs WHERE id = $1 AND leased_by = $2";
-
-/// `$1` id, `$2` worker, `$3` next attempt, `$4` error.
-pub(crate) const RETRY_RPS_JOB: &str = "UPDATE rps_jobs SET attempts = attempts + 1, \
-     last_error = $4, next_attempt_at = $3, leased_by = NULL, leased_until = NULL \
-     WHERE id = $1 AND leased_by = $2";
-
-pub(crate) const RETRY_RPS_JOBS_NOW: &str =
-    "UPDATE rps_jobs SET next_attempt_at = $1 WHERE next_attempt_at > $1";
-
-pub(crate) const PENDING_RPS_JOBS: &str = concat!(
-    "SELECT ",
-    rps_job_columns!(),
-    " FROM rps_jobs ORDER BY id LIMIT $1"
-);
-
-pub(crate) const PENDING_RPS_JOBS_OF_MAC: &str = concat!(
-    "SELECT ",
-    rps_job_columns!(),
-    " FROM rps_jobs WHERE mac = $1 ORDER BY id LIMIT $2"
-);
-
-/// `$1` now: pending, due (waiting for a worker), oldest, most attempts.
-pub(crate) const RPS_QUEUE_STATS: &str = "SELECT COUNT(*), \
-     COUNT(*) FILTER (WHERE next_attempt_at <= $1 \
-         AND (leased_until IS NULL OR leased_until <= $1)), \
-     MIN(created_at), COALESCE(MAX(attempts), 0) FROM rps_jobs";
-
-pub(crate) const INSERT_RPS_HISTORY: &str = "INSERT INTO rps_history (at, command, mac, params, \
-     outcome, answer, duration_ms, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-     RETURNING id";
-
-/// Deletes entries older than `$1` except the newest `$2` overall.
-pub(crate) const PRUNE_RPS_HISTORY: &str = "DELETE FROM rps_history WHERE at < $1 AND id NOT IN (\
-     SELECT id FROM rps_history ORDER BY at DESC, id DESC LIMIT $2)";
-
-// ---- leases --------------------------------------------------------------------------------
-
-/// `$1` name, `$2` holder, `$3` until, `$4` now, `$5` the oldest live heartbeat. One statement, so it is race-free on both
-/// backends: a free name is inserted (a concurrent insert of the same name makes the others
-/// conflict), and a taken one is overwritten only if `$2` holds it or it expired. The WHERE
-/// is evaluated on the row as it is after any concurrent writer committed (PostgreSQL waits
-/// for that writer; SQLite has one writer at a time). RETURNING yields a row iff `$2` holds
-/// the lease afterwards: an upsert whose WHERE is false returns nothing.
-/// A lease whose holder is an instance with a heartbeat newer than `$5` stays held after its
-/// `until` (migrations/sqlite/0006_instances.sql).
-pub(crate) const ACQUIRE_LEASE: &str = "INSERT INTO leases (name, holder, until) \
-     VALUES ($1, $2, $3) \
-     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
-     WHERE leases.holder = excluded.holder OR (leases.until <= $4 \
-         AND NOT EXISTS (SELECT 1 FROM instances i \
-             WHERE i.id = leases.holder AND i.last_beat > $5)) \
-     RETURNING holder";
-
-/// `$1` name, `$2` holder, `$3` until: the lease becomes `$2`'s whoever held it.
-pub(crate) const STEAL_LEASE: &str = "INSERT INTO leases (name, holder, until) \
-     VALUES ($1, $2, $3) \
-     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until";
-
-/// `$1` name, `$2` holder: only the holder's lease goes.
-pub(crate) const RELEASE_LEASE: &str = "DELETE FROM leases WHERE name = $1 AND holder = $2";
-
-// ---- instances -----------------------------------------------------------------------------
-
-/// `$1` id, `$2` started, `$3` beat, `$4` address.
-pub(crate) const BEAT_INSTANCE: &str = "INSERT INTO instances (id, started_at, last_beat, address) \
-     VALUES ($1, $2, $3, $4) \
-     ON CONFLICT (id) DO UPDATE SET last_beat = excluded.last_beat, address = excluded.address";
-
-/// `$1` cutoff: rows of instances dead for long. Their leases and claims are free already
-/// (stale beat); without the row they are judged by their own `until`, long past.
-pub(crate) const PRUNE_INSTANCES: &str = "DELETE FROM instances WHERE last_beat < $1";
-
-/// `$1` id: a clean stop hands everything over at once (one transaction, three statements).
-pub(crate) const LEAVE_LEASES: &str = "DELETE FROM leases WHERE holder = $1";
-pub(crate) const LEAVE_RPS_JOBS: &str =
-    "UPDATE rps_jobs SET leased_by = NULL, leased_until = NULL WHERE leased_by = $1";
-pub(crate) const LEAVE_INSTANCE: &str = "DELETE FROM instances WHERE id = $1";
-
-pub(crate) const LIST_INSTANCES: &str =
-    "SELECT id, started_at, last_beat, address FROM instances ORDER BY started_at, id";
-
-/// `$1` lease-name prefix, `$2` now, `$3` the oldest live heartbeat, `$4` limit: the stored PBX
-/// phones whose lease `$1 || mac` nobody holds: no row, or expired with no live heartbeat of its
-/// holder (exactly what ACQUIRE_LEASE would take). A read; at rest it returns nothing.
-pub(crate) const PUT_PBX_DEVICE: &str = "INSERT INTO pbx_devices (mac, doc, updated_at, config_complete) VALUES ($1, $2, $3, $4) \
-     ON CONFLICT (mac) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at, \
-     config_complete = COALESCE(excluded.config_complete, pbx_devices.config_complete)";
-pub(crate) const PBX_CONFIG_STATES: &str =
-    "SELECT mac, config_complete FROM pbx_devices ORDER BY mac";
-/// Only where the column is still NULL: a concurrent `put_pbx_device` wins.
-pub(crate) const FILL_PBX_CONFIG_COMPLETE: &str =
-    "UPDATE pbx_devices SET config_complete = $2 WHERE mac = $1 AND config_complete IS NULL";
-
-pub(crate) const UNHELD_PBX_DEVICES: &str = "SELECT p.mac FROM pbx_devices p \
-     WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.name = $1 || p.mac \
-         AND (l.until > $2 OR EXISTS (SELECT 1 FROM instances i \
-             WHERE i.id = l.holder AND i.last_beat > $3))) \
-     ORDER BY p.mac LIMIT $4";
-
-/// `$1` holder.
-pub(crate) const LEASES_HELD: &str = "SELECT name FROM leases WHERE holder = $1 ORDER BY name";
-
-/// `WHERE` and `LIMIT … OFFSET …` of a history page: static fragments only. Binds, in order:
-/// the MAC if filtered, the command if filtered, then limit and offset.
-pub(crate) fn history_filter(q: &HistoryQuery) -> (&'static str, &'static str) {
-    match (q.mac.is_some(), q.command.is_some()) {
-        (false, false) => ("", " LIMIT $1 OFFSET $2"),
-        (true, false) => (" WHERE mac = $1", " LIMIT $2 OFFSET $3"),
-        (false, true) => (" WHERE command = $1", " LIMIT $2 OFFSET $3"),
-        (true, true) => (" WHERE mac = $1 AND command = $2", " LIMIT $3 OFFSET $4"),
-    }
-}
-
-/// `ORDER BY` of the history: newest first, insertion order among equal times.
-pub(crate) const HISTORY_ORDER: &str = " ORDER BY at DESC, id DESC";
 
 /// `per_device` jobs for each MAC in `macs`, in that order: what a bulk insert enqueues in the
 /// same transaction as its rows.

@@ -4,7 +4,7 @@
 //! (`migrations/sqlite`, `migrations/postgres`). The server holds an `Arc<dyn Store>`.
 //! See `docs/storage.md` for the schema, the change feed, retention and the RPS outbox.
 
-/// Columns of `devices d`, named like the fields of the backends' row structs.
+/// Columns of `devices d`, named like the fields of `devices::DeviceRow`.
 macro_rules! device_columns {
     () => {
         "d.mac, d.name, d.model, d.sip_user, d.auth_name, d.sip_password, d.display_name, \
@@ -29,7 +29,7 @@ macro_rules! request_columns {
     };
 }
 
-/// Columns of `rps_jobs`, named like the fields of the backends' job row structs.
+/// Columns of `rps_jobs`, named like the fields of `rps::RpsJobRow`.
 macro_rules! rps_job_columns {
     () => {
         "id, command, mac, payload, attempts, last_error, created_at, next_attempt_at"
@@ -43,18 +43,72 @@ macro_rules! rps_history_columns {
     };
 }
 
+/// Store code written once for both backends. The items of the first block are emitted twice,
+/// into a module `sqlite` and a module `postgres` of the calling (topic) file; in each, `Db`
+/// names that backend's store, so every copy is type-checked against its own backend's types
+/// (binds, rows, transactions). `sqlite = { ... }` and `postgres = { ... }` add items to one
+/// copy only, for the statements whose dialects truly differ; they keep the names the shared
+/// items call. The differences that are only in how a value is stored live in `values.rs`,
+/// the fragments and transactions in [`backend::Dialect`]. See docs/storage.md ("One body of
+/// code for both backends").
+macro_rules! for_each_backend {
+    (
+        { $($shared:item)* }
+        $(, sqlite = { $($sqlite:item)* })?
+        $(, postgres = { $($postgres:item)* })?
+        $(,)?
+    ) => {
+        pub(crate) mod sqlite {
+            #![allow(unused_imports)]
+            use super::*;
+            use crate::backend::Dialect as _;
+            /// The backend of this copy.
+            pub(crate) type Db = crate::sqlite::SqliteStore;
+            /// A connection (or open transaction) of this backend.
+            #[allow(dead_code)]
+            pub(crate) type Conn = <<Db as crate::backend::Dialect>::Db as sqlx::Database>::Connection;
+            $($shared)*
+            $($($sqlite)*)?
+        }
+        pub(crate) mod postgres {
+            #![allow(unused_imports)]
+            use super::*;
+            use crate::backend::Dialect as _;
+            /// The backend of this copy.
+            pub(crate) type Db = crate::postgres::PgStore;
+            /// A connection (or open transaction) of this backend.
+            #[allow(dead_code)]
+            pub(crate) type Conn = <<Db as crate::backend::Dialect>::Db as sqlx::Database>::Connection;
+            $($shared)*
+            $($($postgres)*)?
+        }
+    };
+}
+
+mod backend;
 mod changes;
 mod common;
+mod devices;
 mod error;
 mod files;
+mod instances;
+mod leases;
+mod pages;
+mod pbx;
 mod postgres;
+mod requests;
+mod rps;
 mod sealed;
 mod sealing;
+mod sessions;
+mod settings;
 mod sqlite;
 mod sqlite_conn;
 mod sqlite_file;
+mod store_impl;
 mod types;
 mod url;
+mod values;
 
 use std::sync::Arc;
 use std::time::Duration;

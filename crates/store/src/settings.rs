@@ -1,0 +1,66 @@
+//! The settings document and the small key/value strings of `meta`.
+
+use crate::StoreError;
+use crate::common::now;
+use crate::values::{JsonCol, Ts};
+
+for_each_backend!({
+    pub(crate) async fn get_settings(db: &Db) -> Result<Option<serde_json::Value>, StoreError> {
+        let doc: Option<JsonCol> = sqlx::query_scalar("SELECT document FROM settings WHERE id = 1")
+            .fetch_optional(db.pool())
+            .await?;
+        doc.map(|d| d.value(|| "the settings document is not JSON".into()))
+            .transpose()
+    }
+
+    pub(crate) async fn put_settings(db: &Db, v: &serde_json::Value) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (id, document, version, updated_at) VALUES (1, $1, 1, $2) \
+             ON CONFLICT (id) DO UPDATE SET document = excluded.document, \
+             version = settings.version + 1, updated_at = excluded.updated_at",
+        )
+        .bind(v)
+        .bind(Ts::from(now()))
+        .execute(db.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn get_meta(db: &Db, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(db.pool())
+            .await?)
+    }
+
+    pub(crate) async fn insert_meta_if_absent(
+        db: &Db,
+        key: &str,
+        value: &str,
+    ) -> Result<String, StoreError> {
+        // The SELECT sees whichever insert won: SQLite serialises writers; on PostgreSQL a
+        // concurrent insert of the same key makes ON CONFLICT wait for it to commit, and the
+        // SELECT (a new statement, a new snapshot under READ COMMITTED) then sees the winner.
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(db.pool())
+            .await?;
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_one(db.pool())
+            .await?)
+    }
+
+    pub(crate) async fn set_meta(db: &Db, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(db.pool())
+        .await?;
+        Ok(())
+    }
+});
