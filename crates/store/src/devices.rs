@@ -15,8 +15,8 @@ use crate::common::{
 use crate::error::device_write_error;
 use crate::values::{JsonCol, MacList, Ts};
 use crate::{
-    Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceStatus, NewRpsJob, Page,
-    StoreError,
+    Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceStatus, NewRpsJob,
+    Overrides, Page, StoreError,
 };
 
 // ---- rows ------------------------------------------------------------------------------------
@@ -45,9 +45,10 @@ impl TryFrom<DeviceRow> for DeviceRecord {
 
     fn try_from(r: DeviceRow) -> Result<Self, StoreError> {
         let mac = r.mac;
-        let overrides = r
-            .overrides
-            .value(|| format!("overrides of device {mac} are not JSON"))?;
+        let overrides = Overrides::from_value(
+            &r.overrides
+                .value(|| format!("overrides of device {mac} are not JSON"))?,
+        );
         Ok(DeviceRecord {
             mac: parse_mac(&mac)?,
             name: r.name,
@@ -197,7 +198,7 @@ for_each_backend!(
                 .bind(&rec.sip_password)
                 .bind(&rec.display_name)
                 .bind(&rec.registrar)
-                .bind(&rec.overrides)
+                .bind(rec.overrides.to_value())
                 .bind(&rec.http_password)
                 .bind(&rec.url_token)
                 .bind(&rec.admin_password)
@@ -257,7 +258,7 @@ for_each_backend!(
             .bind(&d.sip_password)
             .bind(&d.display_name)
             .bind(&d.registrar)
-            .bind(&d.overrides)
+            .bind(d.overrides.to_value())
             .bind(&d.http_password)
             .bind(&d.url_token)
             .bind(&d.admin_password)
@@ -550,7 +551,7 @@ for_each_backend!(
                     .push_bind(d.sip_password.clone())
                     .push_bind(d.display_name.clone())
                     .push_bind(d.registrar.clone())
-                    .push_bind(d.overrides.clone())
+                    .push_bind(d.overrides.to_value())
                     .push_bind(d.http_password.clone())
                     .push_bind(d.url_token.clone())
                     .push_bind(d.admin_password.clone())
@@ -593,11 +594,7 @@ for_each_backend!(
             let col = |f: fn(&DeviceRecord) -> String| records.iter().map(f).collect::<Vec<_>>();
             let opt =
                 |f: fn(&DeviceRecord) -> Option<String>| records.iter().map(f).collect::<Vec<_>>();
-            let overrides = records
-                .iter()
-                .map(|d| serde_json::to_string(&d.overrides))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| StoreError::Corrupt(format!("device overrides: {e}")))?;
+            let overrides: Vec<&str> = records.iter().map(|d| d.overrides.as_str()).collect();
             let created: Vec<OffsetDateTime> = records.iter().map(|d| d.created_at).collect();
             let inserted: Vec<String> = sqlx::query_scalar(INSERT_DEVICES_UNNEST)
                 .bind(col(|d| d.mac.to_string()))

@@ -126,7 +126,7 @@ pub use crate::sealing::{KEY_LEN, Keyring, SealError};
 pub use crate::sqlite::SqliteStore;
 pub use crate::types::{
     Device, DeviceChanges, DeviceEvent, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceSort,
-    DeviceStatus, HistoryQuery, InstanceBeat, NewRpsJob, Page, PhoneRequest, QueueStats,
+    DeviceStatus, HistoryQuery, InstanceBeat, NewRpsJob, Overrides, Page, PhoneRequest, QueueStats,
     RpsHistoryEntry, RpsJob, UiSession,
 };
 pub use crate::url::redact_url;

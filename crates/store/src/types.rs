@@ -6,6 +6,77 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use yealink::Mac;
 
+/// A device's settings overrides: a JSON value, opaque to the store, held as compact JSON text.
+///
+/// Every device's record stays in memory for as long as the device exists (the server's device
+/// cache), where a parsed JSON tree took about 1.3 KiB per innovaphone phone against a few
+/// hundred bytes of text (docs/benchmarks.md). Readers parse it when they use it.
+#[derive(Clone)]
+pub struct Overrides(Box<str>);
+
+/// Equal as JSON values: the key order of the text is the database's (PostgreSQL's `jsonb`
+/// orders keys its own way).
+impl PartialEq for Overrides {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0 || self.to_value() == other.to_value()
+    }
+}
+
+impl Eq for Overrides {}
+
+impl Overrides {
+    pub fn from_value(value: &serde_json::Value) -> Self {
+        Overrides(value.to_string().into_boxed_str())
+    }
+
+    /// The JSON value; text that is not JSON (it cannot be built from outside) reads as null.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Reads the overrides as `T`.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.0)
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Overrides {
+    /// No overrides: `{}`.
+    fn default() -> Self {
+        Overrides("{}".into())
+    }
+}
+
+impl From<serde_json::Value> for Overrides {
+    fn from(value: serde_json::Value) -> Self {
+        Overrides::from_value(&value)
+    }
+}
+
+impl fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Written and read as the JSON value itself, as when it was a `serde_json::Value`.
+impl Serialize for Overrides {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Overrides {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde_json::Value::deserialize(deserializer).map(|v| Overrides::from_value(&v))
+    }
+}
+
 /// Shown by `Debug` instead of a value that may hold a secret.
 const REDACTED: &str = "***";
 
@@ -26,7 +97,7 @@ pub struct DeviceRecord {
     /// "host" or "host:port" as entered.
     pub registrar: String,
     /// Per-device settings overrides; an opaque JSON value to the store.
-    pub overrides: serde_json::Value,
+    pub overrides: Overrides,
     /// Per-phone HTTP credential.
     pub http_password: String,
     /// Per-phone URL secret, unique across devices.
@@ -339,4 +410,32 @@ pub enum DeviceEvent {
     Recorded(Vec<Mac>),
     /// Events may have been lost (the connection broke): reload rather than guess.
     Missed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Held as text, still written and read as the JSON value (API answers, sealed documents).
+    #[test]
+    fn overrides_are_compact_text_that_serializes_as_the_value() {
+        let value = serde_json::json!({"time_zone": "Europe/Berlin", "ntp_servers": ["a", "b"]});
+        let overrides = Overrides::from_value(&value);
+        assert_eq!(
+            overrides.as_str(),
+            r#"{"time_zone":"Europe/Berlin","ntp_servers":["a","b"]}"#
+        );
+        assert_eq!(overrides.to_value(), value);
+        let written = serde_json::to_value(&overrides).expect("serialize");
+        assert_eq!(written, value);
+        let read: Overrides = serde_json::from_value(written).expect("deserialize");
+        assert_eq!(read, overrides);
+        let reordered = Overrides::from_value(
+            &serde_json::from_str(r#"{"ntp_servers":["a","b"],"time_zone":"Europe/Berlin"}"#)
+                .expect("json"),
+        );
+        assert_eq!(reordered, overrides);
+        assert_ne!(reordered, Overrides::default());
+        assert_eq!(Overrides::default().to_value(), serde_json::json!({}));
+    }
 }

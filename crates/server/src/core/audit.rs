@@ -155,7 +155,7 @@ pub fn device_changes(before: &DeviceRecord, after: &DeviceRecord) -> Vec<String
         "admin_password",
     );
     names.extend(
-        changed_keys(&before.overrides, &after.overrides)
+        changed_keys(&before.overrides.to_value(), &after.overrides.to_value())
             .into_iter()
             .map(|k| format!("overrides.{k}")),
     );
@@ -242,7 +242,7 @@ mod tests {
             sip_password: "OldSipPassw0rd".into(),
             display_name: None,
             registrar: "pbx.example.com".into(),
-            overrides: serde_json::json!({"time_zone": "+1"}),
+            overrides: serde_json::json!({"time_zone": "+1"}).into(),
             http_password: "OldHttpPassw0rd".into(),
             url_token: "OldUrlT0ken".into(),
             admin_password: "OldAdminPassw0rd".into(),
@@ -260,7 +260,7 @@ mod tests {
         after.http_password = "NewHttpSecret-2k".into();
         after.url_token = "NewUrlToken-77".into();
         after.admin_password = "NewAdminSecret-1".into();
-        after.overrides = serde_json::json!({"time_zone": "+2", "ntp_servers": ["ntp.x"]});
+        after.overrides = serde_json::json!({"time_zone": "+2", "ntp_servers": ["ntp.x"]}).into();
         let names = device_changes(&before, &after);
         assert_eq!(
             names,

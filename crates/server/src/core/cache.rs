@@ -186,7 +186,7 @@ mod tests {
             sip_password: format!("sip-secret-{n}"),
             display_name: None,
             registrar: "pbx.example.com".into(),
-            overrides: serde_json::Value::Null,
+            overrides: serde_json::Value::Null.into(),
             http_password: format!("http-secret-{n}"),
             url_token: format!("tok{n:021}"),
             admin_password: format!("admin-secret-{n}"),

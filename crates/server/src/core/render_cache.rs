@@ -208,7 +208,7 @@ mod tests {
             sip_password: "pw".into(),
             display_name: None,
             registrar: "pbx.example.test".into(),
-            overrides: serde_json::json!({}),
+            overrides: prov_store::Overrides::default(),
             http_password: "http".into(),
             url_token: "token".into(),
             admin_password: "admin".into(),

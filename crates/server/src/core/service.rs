@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use prov_store::{Device, DeviceKeyset, DeviceQuery, DeviceRecord, Page, Store};
+use prov_store::{Device, DeviceKeyset, DeviceQuery, DeviceRecord, Overrides, Page, Store};
 use time::OffsetDateTime;
 use yealink::{Mac, PhoneFile, PhoneSettings, UserAgent};
 
@@ -449,6 +449,7 @@ impl Service {
         })?;
         let admin_changed = admin_password
             .is_some_and(|p| !p.is_empty() && p != record.admin_password && p != "admin");
+        let value = Overrides::from_value(&value);
         if value == record.overrides && !admin_changed {
             return Ok(false);
         }
@@ -927,7 +928,7 @@ pub fn app_url_base(app_url: &str) -> Option<String> {
 pub fn overrides_of(record: &DeviceRecord) -> SettingsOverride {
     // Stored overrides were validated on the way in; an unreadable one (hand-edited database)
     // falls back to the global settings rather than breaking the phone.
-    serde_json::from_value(record.overrides.clone()).unwrap_or_default()
+    record.overrides.parse().unwrap_or_default()
 }
 
 pub fn effective_settings(record: &DeviceRecord, global: &PhoneSettings) -> PhoneSettings {
@@ -944,7 +945,7 @@ fn new_record(valid: ValidDevice, now: OffsetDateTime) -> DeviceRecord {
         sip_password: String::new(),
         display_name: None,
         registrar: String::new(),
-        overrides: serde_json::Value::Object(Default::default()),
+        overrides: Overrides::default(),
         http_password: random_token(PASSWORD_LEN),
         url_token: random_token(TOKEN_LEN),
         admin_password: random_token(PASSWORD_LEN),
@@ -965,7 +966,8 @@ fn apply_valid(record: &mut DeviceRecord, valid: ValidDevice) {
     record.display_name = valid.display_name;
     record.registrar = valid.registrar;
     record.overrides = serde_json::to_value(&valid.overrides)
-        .unwrap_or_else(|_| serde_json::Value::Object(Default::default()));
+        .map(|v| Overrides::from_value(&v))
+        .unwrap_or_default();
 }
 
 fn valid_from_record(record: &DeviceRecord) -> Result<ValidDevice, ServiceError> {

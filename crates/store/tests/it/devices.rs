@@ -90,7 +90,7 @@ async fn update_and_not_found(db: &TestDb) {
     changed.name = "Reception".into();
     changed.model = None;
     changed.auth_name = Some("auth1".into());
-    changed.overrides = serde_json::json!({ "volume": 7 });
+    changed.overrides = serde_json::json!({ "volume": 7 }).into();
     changed.sip_password = "new-secret".into();
     changed.created_at = datetime!(2030-01-01 00:00 UTC); // ignored: created_at is kept
     let updated = s.update_device(&changed).await.unwrap();

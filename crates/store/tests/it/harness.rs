@@ -204,7 +204,7 @@ pub fn device(n: u32) -> DeviceRecord {
         sip_password: format!("sip-secret-{n}"),
         display_name: Some(format!("User {n}")),
         registrar: "pbx.example.com:5060".into(),
-        overrides: serde_json::json!({ "lang": "de", "keys": [n] }),
+        overrides: serde_json::json!({ "lang": "de", "keys": [n] }).into(),
         http_password: format!("http-secret-{n}"),
         url_token: format!("tok{n:021}"),
         admin_password: format!("admin-secret-{n}"),
