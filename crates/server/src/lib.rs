@@ -8,6 +8,8 @@
 //!   and web UI, the innovaphone App Service side; side by side, never importing each other.
 //! - [`runtime`]: wiring, listeners, CLI, demo.
 //!
+//! Modules are `pub(crate)` unless the binary (`main.rs`) or the integration tests reach them.
+//!
 //! Where the code placed things other than the plain picture, and why:
 //! - `web` is a layer of its own: the three surfaces share HTTP pieces (the handler state,
 //!   request-body rules, connection activity, Digest, UI language, frame headers) that the
@@ -20,9 +22,9 @@
 //! - The surfaces reach the App Service side through `core::pbx::PbxSide`, a trait object in
 //!   the state; the App Service's own routes get the concrete `Innovaphone` as their state.
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod app_service;
 pub mod core;
-pub mod phone;
+pub(crate) mod phone;
 pub mod runtime;
 pub mod web;

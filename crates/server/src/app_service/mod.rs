@@ -2,17 +2,17 @@
 //! and Users, the PBX sessions, ProvisioningPhone, one sysclient connection per phone to
 //! Devices, the mapping of Devices' configuration, and the user-object update after a fetch.
 
-pub mod app_object;
-pub mod app_page;
-pub mod appws;
+pub(crate) mod app_object;
+pub(crate) mod app_page;
+pub(crate) mod appws;
 mod devices_socket;
 pub mod devices_tls;
-pub mod frame_origins;
-pub mod mapping;
-pub mod pbx_update;
-pub mod provisioning;
+pub(crate) mod frame_origins;
+pub(crate) mod mapping;
+pub(crate) mod pbx_update;
+pub(crate) mod provisioning;
 
-pub mod registry;
+pub(crate) mod registry;
 pub mod sysclient;
 
 use std::sync::Arc;

@@ -37,10 +37,6 @@ impl DatabaseMark {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Writes the marker once the database holds devices (`devices > 0`); after that a plain
     /// flag read. Called at start-up and with every refresh of the device cache, so devices
     /// added by any writer (API, CLI, another instance) are noticed within a second.

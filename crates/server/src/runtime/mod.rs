@@ -3,4 +3,4 @@
 pub mod app;
 pub mod cli;
 pub mod demo;
-pub mod listen;
+pub(crate) mod listen;

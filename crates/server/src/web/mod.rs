@@ -2,10 +2,10 @@
 //! state every handler gets, the listeners' request-body rules and connection activity, HTTP
 //! Digest, the UI language and the frame headers. Above the core, below the three surfaces.
 
-pub mod conn_activity;
+pub(crate) mod conn_activity;
 pub mod digest;
-pub mod headers;
-pub mod i18n;
-pub mod request;
-pub mod request_body;
-pub mod state;
+pub(crate) mod headers;
+pub(crate) mod i18n;
+pub(crate) mod request;
+pub(crate) mod request_body;
+pub(crate) mod state;

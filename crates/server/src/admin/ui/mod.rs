@@ -20,8 +20,6 @@ use axum::routing::{get, post};
 use crate::web::state::AppState;
 use crate::web::{headers, i18n};
 
-pub use session::{MyAppsUser, Session};
-
 /// The largest body of a sign-in form (user name, password, language; or a session token):
 /// anyone may send one, so it is read only up to what a form needs.
 const SIGN_IN_BODY: usize = 4 * 1024;

@@ -18,7 +18,7 @@ use axum::{Extension, Form};
 use serde::Deserialize;
 
 use crate::core::admin_auth::AdminCheck;
-pub use crate::core::auth::{MyAppsUser, Session, idle_secs, is_live};
+pub use crate::core::auth::{Session, idle_secs, is_live};
 use crate::core::auth::{create, end, touch};
 use crate::web::i18n::{Lang, Tr};
 use crate::web::request::OverTls;
