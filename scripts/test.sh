@@ -55,6 +55,18 @@ cargo fmt --all -- --check
 log "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# Without the `demo` feature the simulators are not linked into the production binary.
+log "a build without the demo feature links no simulator"
+if cargo tree -p yealink-prov --no-default-features --features jemalloc -e normal --prefix none |
+  grep -q '^prov-sim '; then
+  echo "prov-sim is a dependency of yealink-prov without the demo feature" >&2
+  exit 1
+fi
+cargo tree -p yealink-prov -e normal --prefix none | grep -q '^prov-sim ' || {
+  echo "prov-sim is missing from the default build, which runs the demo" >&2
+  exit 1
+}
+
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
   log "starting a throwaway PostgreSQL cluster on loopback"
   pg_dir=$(mktemp -d /tmp/yealink-prov-pg.XXXXXX)

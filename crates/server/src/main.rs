@@ -62,8 +62,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pbx(c) => run_pbx(&config, c).await,
         Command::Key(c) => run_key(&config, c).await,
         Command::Doctor { json } => run_doctor(&config, json).await,
-        Command::Demo => yealink_prov::runtime::demo::run().await,
+        Command::Demo => demo().await,
     }
+}
+
+#[cfg(feature = "demo")]
+async fn demo() -> anyhow::Result<()> {
+    yealink_prov::runtime::demo::run().await
+}
+
+/// Built without the simulators: say so rather than offer a command that cannot work.
+#[cfg(not(feature = "demo"))]
+async fn demo() -> anyhow::Result<()> {
+    anyhow::bail!(
+        "this yealink-prov was built without the `demo` feature (the simulators it runs); build it with the default features to run the demo"
+    )
 }
 
 fn init_logging(config: &Config, default_level: &str) {

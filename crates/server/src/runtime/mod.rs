@@ -2,5 +2,6 @@
 
 pub mod app;
 pub mod cli;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub(crate) mod listen;
