@@ -1,8 +1,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use prov_core::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
-use yealink_prov::core::config::{Config, LogFormat};
 use yealink_prov::runtime::app::Server;
 use yealink_prov::runtime::cli::{
     Cli, Command, run_admin, run_device, run_doctor, run_key, run_pbx, run_render, run_rps,

@@ -16,14 +16,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use yealink::{Mac, PhoneFile};
 
-use crate::core::admin_auth::AdminCheck;
-use crate::core::audit::Actor;
-use crate::core::device_input::{DeviceInput, DevicePatch};
-use crate::core::error::ServiceError;
-use crate::core::import::parse_csv;
-use crate::core::settings::{FieldError, Settings};
-use crate::core::views::{DeviceView, RequestView};
 use crate::web::state::AppState;
+use prov_core::admin_auth::AdminCheck;
+use prov_core::audit::Actor;
+use prov_core::device_input::{DeviceInput, DevicePatch};
+use prov_core::error::ServiceError;
+use prov_core::import::parse_csv;
+use prov_core::settings::{FieldError, Settings};
+use prov_core::views::{DeviceView, RequestView};
 
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -34,7 +34,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/devices/import",
             // The import's own limit, not the server-wide one for everything else.
             axum::routing::post(import_devices).layer(axum::extract::DefaultBodyLimit::max(
-                crate::core::import::MAX_CSV,
+                prov_core::import::MAX_CSV,
             )),
         )
         .route(
@@ -197,7 +197,7 @@ async fn require_admin(State(state): State<AppState>, request: Request, next: Ne
             ApiError::TooMany(wait).into_response()
         }
         Ok(AdminCheck::Busy) => ApiError::Busy.into_response(),
-        Err(crate::core::admin_auth::AdminAuthError::Service(e)) => {
+        Err(prov_core::admin_auth::AdminAuthError::Service(e)) => {
             ApiError::Service(e).into_response()
         }
         Err(e) => {
@@ -323,7 +323,7 @@ async fn show_device(
     let device = state.service.get_device(parse_mac(&mac)?).await?;
     let mut view = DeviceView::new(&state.service, &device, params.reveal);
     // The SIP password is the administrator's own input: the API never gives it back.
-    view.sip_password = crate::core::secret::MASK.to_owned();
+    view.sip_password = prov_core::secret::MASK.to_owned();
     if let Some(inn) = &state.innovaphone {
         view.innovaphone = inn.view(device.record.mac).await?;
     }
@@ -448,7 +448,7 @@ async fn settings_answer(state: &AppState) -> ApiResult<Json<Value>> {
         fields.insert(
             "rps_secret".into(),
             if has_secret {
-                json!(crate::core::secret::MASK)
+                json!(prov_core::secret::MASK)
             } else {
                 Value::Null
             },
@@ -465,7 +465,7 @@ async fn take_rps_secret(
 ) -> ApiResult<bool> {
     match fields.remove("rps_secret") {
         None | Some(Value::Null) => Ok(false),
-        Some(Value::String(s)) if s == crate::core::secret::MASK => Ok(false),
+        Some(Value::String(s)) if s == prov_core::secret::MASK => Ok(false),
         Some(Value::String(s)) => {
             state.service.rps().set_own_secret(s.trim()).await?;
             Ok(true)
@@ -558,7 +558,7 @@ struct StatusParams {
 async fn rps_status(
     State(state): State<AppState>,
     Query(params): Query<StatusParams>,
-) -> ApiResult<Json<crate::core::rps::outbox::RpsStatus>> {
+) -> ApiResult<Json<prov_core::rps::outbox::RpsStatus>> {
     let service = &state.service;
     Ok(Json(service.rps_status(params.probe).await?))
 }
@@ -596,10 +596,10 @@ async fn changes(
             limit: params.limit,
         })
         .await?;
-    let items: Vec<crate::core::audit::ChangeView> = page
+    let items: Vec<prov_core::audit::ChangeView> = page
         .items
         .iter()
-        .map(crate::core::audit::ChangeView::from)
+        .map(prov_core::audit::ChangeView::from)
         .collect();
     Ok(Json(json!({"items": items, "total": page.total})))
 }
@@ -625,9 +625,9 @@ async fn rps_history(
         .pending_rps_jobs(mac, 100)
         .await
         .map_err(ServiceError::from)?;
-    let pending: Vec<crate::core::views::PendingView> = pending
+    let pending: Vec<prov_core::views::PendingView> = pending
         .iter()
-        .map(crate::core::views::PendingView::from)
+        .map(prov_core::views::PendingView::from)
         .collect();
     Ok(Json(json!({
         "pending": pending,

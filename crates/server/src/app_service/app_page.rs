@@ -27,9 +27,9 @@ use innovaphone::LoginKind;
 use serde::Deserialize;
 
 use super::Innovaphone;
-use crate::core::auth::MyAppsUser;
 use crate::web::i18n::{Lang, Tr};
 use crate::web::state::AppState;
+use prov_core::auth::MyAppsUser;
 
 /// The tile, light (our own drawing, `scripts/make-app-icon.py`).
 const ICON_LIGHT: &[u8] = include_bytes!("../../assets/app-icon.png");
@@ -169,7 +169,7 @@ pub async fn ui_session(
     let refuse = |why: &str| serde_json::json!({"mt": "UiSessionResult", "error": why}).to_string();
     // The digest covers `app`: a login signed for another App object's URL is not for us.
     if app != inn.app_name() {
-        tracing::warn!(app = %crate::core::log_safe::LogSafe(app), "UiSession refused: the login is for another app");
+        tracing::warn!(app = %prov_core::log_safe::LogSafe(app), "UiSession refused: the login is for another app");
         return refuse("not this app");
     }
     let user = match (kind, user) {
@@ -177,9 +177,9 @@ pub async fn ui_session(
         (LoginKind::AppPassword, _) => None,
         _ => return refuse("this login does not open the admin UI"),
     };
-    match crate::core::auth::create(inn.service.store().as_ref(), user).await {
+    match prov_core::auth::create(inn.service.store().as_ref(), user).await {
         Ok(id) => {
-            tracing::info!(user = %crate::core::log_safe::LogSafe(user.map_or("(App object password)", |u| u.sip.as_str())), "web UI session through myApps");
+            tracing::info!(user = %prov_core::log_safe::LogSafe(user.map_or("(App object password)", |u| u.sip.as_str())), "web UI session through myApps");
             serde_json::json!({"mt": "UiSessionResult", "token": id}).to_string()
         }
         Err(e) => {

@@ -19,10 +19,10 @@ use tokio::time::Instant;
 
 use super::Innovaphone;
 use super::registry::Outbox;
-use crate::core::config::InnovaphoneConfig;
-use crate::core::log_safe::LogSafe;
-use crate::core::log_throttle::Throttle;
 use crate::web::conn_activity::Activity;
+use prov_core::config::InnovaphoneConfig;
+use prov_core::log_safe::LogSafe;
+use prov_core::log_throttle::Throttle;
 
 /// The largest message, and so the largest frame: tungstenite checks a frame's length in its
 /// header, before reading it, so a bigger one costs nothing.
@@ -69,7 +69,7 @@ impl Limits {
     /// A place among the connections waiting for their login, or `None` when all are taken, or
     /// all of `ip`'s share.
     fn reserve(&self, ip: IpAddr) -> Option<UnauthenticatedSlot> {
-        let source = crate::core::source::source_key(ip);
+        let source = prov_core::source::source_key(ip);
         let mut waiting = self.unauthenticated.lock();
         let from_source = waiting.per_source.get(&source).copied().unwrap_or(0);
         if waiting.total >= self.max_unauthenticated
@@ -157,7 +157,7 @@ struct Login {
     app_url: Option<String>,
     kind: LoginKind,
     /// The signed user (for [`LoginKind::User`]).
-    user: Option<crate::core::auth::MyAppsUser>,
+    user: Option<prov_core::auth::MyAppsUser>,
 }
 
 async fn serve(
@@ -407,7 +407,7 @@ fn handle_before_login(inn: &Arc<Innovaphone>, s: &mut Session, msg: &Incoming) 
                 who,
                 // Users logs in with its own App object's URL; only a PBX's is ours.
                 app_url: login.info_str("appurl").map(str::to_owned),
-                user: (kind == LoginKind::User).then(|| crate::core::auth::MyAppsUser {
+                user: (kind == LoginKind::User).then(|| prov_core::auth::MyAppsUser {
                     sip: login.sip.clone(),
                     dn: login.dn.clone(),
                     guid: login.guid.clone(),

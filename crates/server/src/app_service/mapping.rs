@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::core::settings::{MediaOverride, SettingsOverride, is_host_name};
+use prov_core::settings::{MediaOverride, SettingsOverride, is_host_name};
 
 /// The per-device overrides Devices' items imply, and notes on what could not be mapped.
 pub fn pbx_overrides(items: &BTreeMap<String, Value>) -> (SettingsOverride, Vec<String>) {

@@ -21,12 +21,12 @@ use axum::Router;
 use axum::routing::get;
 use yealink::Mac;
 
-use crate::core::config::InnovaphoneConfig;
-use crate::core::error::ServiceError;
-use crate::core::instance::Instance;
-use crate::core::pbx::record::{PbxDevice, PbxDeviceView};
-use crate::core::service::Service;
 use crate::web::state::AppState;
+use prov_core::config::InnovaphoneConfig;
+use prov_core::error::ServiceError;
+use prov_core::instance::Instance;
+use prov_core::pbx::record::{PbxDevice, PbxDeviceView};
+use prov_core::service::Service;
 use registry::PbxRegistry;
 use sysclient::Sysclients;
 
@@ -83,7 +83,7 @@ impl Innovaphone {
         };
         let devices_tls =
             devices_tls::client_config(config.devices_ca_file.as_deref()).map_err(|e| {
-                ServiceError::Invalid(crate::core::settings::FieldError {
+                ServiceError::Invalid(prov_core::settings::FieldError {
                     field: "innovaphone.devices_ca_file",
                     message: e.to_string(),
                 })
@@ -116,7 +116,7 @@ impl Innovaphone {
             path: config.path.clone(),
             learned_origins,
             frame_origins: frame_origins::parse_origins(&config.frame_origins).map_err(|e| {
-                ServiceError::Invalid(crate::core::settings::FieldError {
+                ServiceError::Invalid(prov_core::settings::FieldError {
                     field: "innovaphone.frame_origins",
                     message: e,
                 })
@@ -332,7 +332,7 @@ impl Innovaphone {
 }
 
 #[async_trait::async_trait]
-impl crate::core::pbx::PbxSide for Innovaphone {
+impl prov_core::pbx::PbxSide for Innovaphone {
     fn phone_fetched_config(self: Arc<Self>, mac: Mac) {
         Innovaphone::phone_fetched_config(&self, mac);
     }
@@ -345,7 +345,7 @@ impl crate::core::pbx::PbxSide for Innovaphone {
         Innovaphone::view(self, mac).await
     }
 
-    fn sessions(&self) -> Vec<crate::core::pbx::PbxSessionView> {
+    fn sessions(&self) -> Vec<prov_core::pbx::PbxSessionView> {
         self.registry.sessions()
     }
 

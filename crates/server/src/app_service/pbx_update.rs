@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use yealink::{Mac, Transport};
 
 use super::Innovaphone;
-use crate::core::pbx::record::{PbxDevice, PbxUpdate};
+use prov_core::pbx::record::{PbxDevice, PbxUpdate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
@@ -32,7 +32,7 @@ pub enum UpdateError {
 pub fn wanted_flags(inn: &Innovaphone, mac: Mac) -> Option<DeviceFlags> {
     let record = inn.service.cache().by_mac(mac)?;
     let settings = inn.service.settings();
-    let effective = crate::core::service::effective_settings(&record, &settings.phone);
+    let effective = prov_core::service::effective_settings(&record, &settings.phone);
     Some(DeviceFlags {
         mr: effective.media_relay,
         tls: effective.sip_transport == Transport::Tls,
@@ -55,7 +55,7 @@ pub async fn update_after_fetch(inn: &Arc<Innovaphone>, mac: Mac) {
     if !inn.registry.has_admin_session() {
         // The PBX is connected to another instance (or none): ask it through the database;
         // it makes the update (Innovaphone::spawn_peer_sync). Recorded as not done yet.
-        let wanted = crate::core::secret::random_token(12);
+        let wanted = prov_core::secret::random_token(12);
         if let Err(e) = store.set_meta(super::META_PBX_UPDATE_WANTED, &wanted).await {
             tracing::warn!(%mac, error = %e, "could not ask the other instances for the PBX update");
         }

@@ -10,10 +10,10 @@ use yealink::Mac;
 
 use super::Innovaphone;
 use super::sysclient::LinkEvent;
-use crate::core::audit::Actor;
-use crate::core::device_input::{DeviceInput, DevicePatch};
-use crate::core::error::ServiceError;
-use crate::core::pbx::record::PbxDevice;
+use prov_core::audit::Actor;
+use prov_core::device_input::{DeviceInput, DevicePatch};
+use prov_core::error::ServiceError;
+use prov_core::pbx::record::PbxDevice;
 
 /// How long Users waits for our answer while Devices sends the configuration.
 pub const CONFIG_WAIT: Duration = Duration::from_secs(20);

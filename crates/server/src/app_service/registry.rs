@@ -77,7 +77,7 @@ pub struct PbxRegistry {
     devices_url: watch::Sender<Option<String>>,
 }
 
-pub use crate::core::pbx::PbxSessionView;
+pub use prov_core::pbx::PbxSessionView;
 
 impl PbxRegistry {
     /// `devices_url`: the last one known (kept in the database across restarts).

@@ -4,7 +4,7 @@
 //! Instances sharing a database hold a lease per phone (`sysclient:<mac>`) so that only one of
 //! them keeps the phone's connection: Devices keeps only the newest connection of an id, so two
 //! instances would take it from each other forever. The lease is taken once and then held by
-//! the instance's heartbeat (crate::core::instance), not renewed per phone.
+//! the instance's heartbeat (prov_core::instance), not renewed per phone.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +22,8 @@ use yealink::Mac;
 
 use super::Innovaphone;
 use super::devices_socket::{self, DevicesSocket};
-pub use crate::core::pbx::record::LinkState;
-use crate::core::pbx::record::PbxDevice;
+pub use prov_core::pbx::record::LinkState;
+use prov_core::pbx::record::PbxDevice;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long Devices may take to take us after an Identify. A refused or expired code need not
@@ -823,8 +823,8 @@ async fn save(inn: &Innovaphone, mac: Mac, doc: &PbxDevice) -> Result<(), LinkEr
 }
 
 /// The audit's actor for what Devices' configuration changes on a device.
-fn devices_actor(doc: &PbxDevice) -> crate::core::audit::Actor {
-    crate::core::audit::Actor::Innovaphone {
+fn devices_actor(doc: &PbxDevice) -> prov_core::audit::Actor {
+    prov_core::audit::Actor::Innovaphone {
         service: "Devices".into(),
         user: Some(doc.usename.clone()).filter(|u| !u.is_empty()),
     }
@@ -845,7 +845,7 @@ async fn apply_config(inn: &Innovaphone, mac: Mac, doc: &mut PbxDevice) -> Resul
             tracing::info!(%mac, changed, items = doc.items.len(), "device configuration from Devices applied");
             Ok(())
         }
-        Err(crate::core::error::ServiceError::NotFound(_)) => Ok(()),
+        Err(prov_core::error::ServiceError::NotFound(_)) => Ok(()),
         Err(e) => Err(LinkError::Failed(format!(
             "cannot apply the configuration from Devices: {e}"
         ))),

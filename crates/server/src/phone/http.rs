@@ -14,10 +14,10 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use yealink::{Mac, PhoneFile, UserAgent};
 
-use crate::core::request_fold::{RequestKey, logged_file, logged_user_agent};
 use crate::web::digest::{self, Verdict};
 use crate::web::request_body::{BodyError, RequestBody};
 use crate::web::state::AppState;
+use prov_core::request_fold::{RequestKey, logged_file, logged_user_agent};
 
 /// Largest `<mac>-local.cfg` upload we keep.
 pub const MAX_LOCAL_CFG: usize = 256 * 1024;
@@ -236,7 +236,7 @@ async fn handle(state: &AppState, mut req: PhoneHttpRequest) -> Response {
             tracing::info!(
                 file = %printable(&req.file),
                 ip = %req.peer.ip(),
-                user_agent = %crate::core::log_safe::LogSafe(user_agent.unwrap_or("-")),
+                user_agent = %prov_core::log_safe::LogSafe(user_agent.unwrap_or("-")),
                 "phone request denied"
             );
             record(state, &req, None, &ua, user_agent, 401, "denied", false);
@@ -268,7 +268,7 @@ async fn handle(state: &AppState, mut req: PhoneHttpRequest) -> Response {
                 false,
             )
         }
-        (None, &Method::GET) if req.file == crate::core::service::CA_FILE => serve_ca(state),
+        (None, &Method::GET) if req.file == prov_core::service::CA_FILE => serve_ca(state),
         (Some(PhoneFile::MacLocalCfg(mac)), &Method::PUT) => match read_body(body).await {
             Ok(body) => store_local_cfg(state, mac, &body).await,
             Err(answer) => answer,

@@ -17,20 +17,20 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
 
-use crate::core::admin_auth::{AdminVerifier, ensure_admin_credential};
-use crate::core::config::Config;
-use crate::core::database_mark::DatabaseMark;
-use crate::core::instance::Instance;
-use crate::core::request_log::RequestLog;
-use crate::core::secret::random_token;
-use crate::core::service::Service;
 use crate::phone::http as phone_http;
+use crate::runtime::database_mark::DatabaseMark;
 use crate::runtime::listen::{ConnectionCaps, Connections, Shared, Tls};
 use crate::web::digest::NonceKey;
 use crate::web::request::OverTls;
 use crate::web::request_body::{BodyBudget, BodyRules};
 use crate::web::state::AppState;
 use crate::{admin::api, phone::http::MAX_LOCAL_CFG};
+use prov_core::admin_auth::{AdminVerifier, ensure_admin_credential};
+use prov_core::config::Config;
+use prov_core::instance::Instance;
+use prov_core::request_log::RequestLog;
+use prov_core::secret::random_token;
+use prov_core::service::Service;
 
 /// The lease of the instance that sent ADD SERVER at its start (decision 62).
 const START_ADD_SERVER_LEASE: &str = "service:start-add-server";
@@ -42,7 +42,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub struct Server {
     config: Config,
     state: AppState,
-    /// The App Service side, when on (the state holds it as a [`crate::core::pbx::PbxSide`]).
+    /// The App Service side, when on (the state holds it as a [`prov_core::pbx::PbxSide`]).
     innovaphone: Option<Arc<crate::app_service::Innovaphone>>,
     /// This process among the instances on the database (heartbeat, ownership of work).
     instance: Arc<Instance>,
@@ -54,7 +54,7 @@ pub struct Server {
 
 impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Server> {
-        let (store, mark) = crate::core::key_file::open_store_marked(&config).await?;
+        let (store, mark) = crate::runtime::key_file::open_store_marked(&config).await?;
         let mut server = Self::build_with_store(config, store).await?;
         server.database_mark = mark;
         Ok(server)
@@ -75,7 +75,7 @@ impl Server {
             .await?;
         let instance = Instance::new();
         let rps = Arc::new(
-            crate::core::rps::outbox::RpsFlow::new(
+            prov_core::rps::outbox::RpsFlow::new(
                 store.clone(),
                 config.rps.account(),
                 Duration::from_secs(config.rps_timeout_secs),
@@ -98,12 +98,12 @@ impl Server {
         )
         .await?;
         if innovaphone.is_some() {
-            service.set_app_service(crate::core::service::AppServiceMode {
+            service.set_app_service(prov_core::service::AppServiceMode {
                 domain: config.innovaphone.domain.clone(),
             });
         }
         // Read at start-up so a missing or broken CA bundle stops the server with a clear error.
-        let phone_certs = crate::core::phone_cert::PhoneCerts::load(
+        let phone_certs = prov_core::phone_cert::PhoneCerts::load(
             config.phone_certificates,
             config.phone_ca_file.as_deref(),
             tls_provider(),
@@ -112,7 +112,7 @@ impl Server {
             service,
             innovaphone: innovaphone
                 .clone()
-                .map(|inn| inn as Arc<dyn crate::core::pbx::PbxSide>),
+                .map(|inn| inn as Arc<dyn prov_core::pbx::PbxSide>),
             requests,
             nonce: NonceKey::new(secret.as_bytes()),
             admin: Arc::new(AdminVerifier::new(store, &config.limits)),
@@ -342,7 +342,7 @@ fn spawn_background(
     let renders_ager = {
         let state = state.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(crate::core::render_cache::AGE_EVERY);
+            let mut tick = tokio::time::interval(prov_core::render_cache::AGE_EVERY);
             tick.tick().await;
             loop {
                 tick.tick().await;

@@ -6,10 +6,10 @@ use anyhow::Context;
 use prov_sim::SimPhone;
 use prov_sim::rps::{RpsSim, RpsSimConfig};
 
-use crate::core::config::{Config, StandardRpsAccount};
-use crate::core::device_input::DeviceInput;
-use crate::core::secret::{MASK, Secret, random_token};
 use crate::runtime::app::Server;
+use prov_core::config::{Config, StandardRpsAccount};
+use prov_core::device_input::DeviceInput;
+use prov_core::secret::{MASK, Secret, random_token};
 
 const MAC: &str = "80:5e:c0:de:00:01";
 const PBX_MAC: &str = "80:5e:c0:de:00:02";
@@ -56,7 +56,7 @@ pub async fn run() -> anyhow::Result<()> {
         },
         // An App instance is created for a domain: the simulated PBX's. It names the RPS server
         // from the start, before the PBX logs in (docs/rps.md, "Server name").
-        innovaphone: crate::core::config::InnovaphoneConfig {
+        innovaphone: prov_core::config::InnovaphoneConfig {
             password: Some(Secret::new(INSTANCE_PASSWORD)),
             domain: Some("example.com".into()),
             ..Default::default()
@@ -68,7 +68,7 @@ pub async fn run() -> anyhow::Result<()> {
     let mut settings = service.settings().as_ref().clone();
     settings.public_base_url = Some(format!("http://{addr}"));
     service
-        .update_settings(settings, &crate::core::audit::Actor::Demo, false)
+        .update_settings(settings, &prov_core::audit::Actor::Demo, false)
         .await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(server.run(listener, async {
@@ -93,7 +93,7 @@ pub async fn run() -> anyhow::Result<()> {
                 display_name: Some("Reception".into()),
                 ..DeviceInput::default()
             },
-            &crate::core::audit::Actor::Demo,
+            &prov_core::audit::Actor::Demo,
         )
         .await?;
     println!(
@@ -163,7 +163,7 @@ pub async fn run() -> anyhow::Result<()> {
     step(7, "The Devices tab");
     wait_provisioned(&service, record.mac).await;
     let device = service.get_device(record.mac).await?;
-    let view = crate::core::views::DeviceView::new(&service, &device, false);
+    let view = prov_core::views::DeviceView::new(&service, &device, false);
     println!(
         "    {}  {}  Device Config: {}  Phone Requests: {}  Last Config Request: {}",
         view.mac,
@@ -189,7 +189,7 @@ pub async fn run() -> anyhow::Result<()> {
 
 /// Part two: the same server as an innovaphone App Service.
 async fn innovaphone_flow(
-    service: &crate::core::service::Service,
+    service: &prov_core::service::Service,
     rps: &RpsSim,
     base: &str,
 ) -> anyhow::Result<()> {
@@ -241,7 +241,7 @@ async fn innovaphone_flow(
         outcome.error.map(|e| format!(" ({e})")).unwrap_or_default()
     );
     let mac = yealink::Mac::parse(PBX_MAC)?;
-    let doc = crate::core::pbx::record::PbxDevice::load(service.store().as_ref(), mac)
+    let doc = prov_core::pbx::record::PbxDevice::load(service.store().as_ref(), mac)
         .await?
         .context("no innovaphone data stored")?;
     println!(
@@ -298,7 +298,7 @@ async fn innovaphone_flow(
     );
     wait_provisioned(service, mac).await;
     let device = service.get_device(mac).await?;
-    let view = crate::core::views::DeviceView::new(service, &device, false);
+    let view = prov_core::views::DeviceView::new(service, &device, false);
     println!(
         "    Devices tab: {}  Device Config: {}  Phone Requests: {}",
         view.mac, view.status.device_config, view.status.phone_requests
@@ -346,7 +346,7 @@ async fn wait_until_async(limit: Duration, mut check: impl AsyncFnMut() -> bool)
 }
 
 /// The request log is written in batches; give it a moment before reading the status.
-async fn wait_provisioned(service: &crate::core::service::Service, mac: yealink::Mac) {
+async fn wait_provisioned(service: &prov_core::service::Service, mac: yealink::Mac) {
     for _ in 0..50 {
         if service
             .store()

@@ -33,11 +33,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::core::config::Limits;
-use crate::core::source::source_key;
 use crate::phone::http::{PeerCertificates, PhoneEndpoint};
 use crate::web::conn_activity::{Activity, Tracked, Unused};
 use crate::web::request_body::{BodyRules, RequestBody};
+use prov_core::config::Limits;
+use prov_core::source::source_key;
 
 /// File descriptors kept free for the database, log files and outgoing calls.
 const FD_HEADROOM: usize = 128;

@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::core::admin_auth::AdminVerifier;
-use crate::core::pbx::PbxSide;
-use crate::core::phone_cert::PhoneCerts;
-use crate::core::request_log::RequestLog;
-use crate::core::service::Service;
-use crate::core::write_probe::WriteHealth;
 use crate::web::digest::NonceKey;
+use prov_core::admin_auth::AdminVerifier;
+use prov_core::pbx::PbxSide;
+use prov_core::phone_cert::PhoneCerts;
+use prov_core::request_log::RequestLog;
+use prov_core::service::Service;
+use prov_core::write_probe::WriteHealth;
 
 /// Cloned for every request (axum's `State`): one reference count, not one per part.
 #[derive(Clone)]

@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::process::Command;
 
+use prov_core::config::Config;
+use prov_core::secret::Secret;
 use prov_sim::SimPhone;
 use serde_json::Value;
-use yealink_prov::core::config::Config;
-use yealink_prov::core::secret::Secret;
 use yealink_prov::runtime::app::Server;
 
 use crate::helpers::{Backend, device_json, spawn_app, spawn_app_on, spawn_app_on_url};

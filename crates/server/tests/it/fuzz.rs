@@ -3,7 +3,7 @@
 //! value or a clear error, never a panic; well-formed input keeps its values.
 
 use proptest::prelude::*;
-use yealink_prov::core::import::parse_csv;
+use prov_core::import::parse_csv;
 use yealink_prov::web::digest::parse_authorization;
 
 fn quote(s: &str) -> String {

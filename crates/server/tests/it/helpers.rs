@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use prov_core::config::Config;
+use prov_core::secret::Secret;
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use yealink_prov::core::config::Config;
-use yealink_prov::core::secret::Secret;
 use yealink_prov::runtime::app::Server;
 
 pub const ADMIN_PASSWORD: &str = "test-admin-password-0123456789";
@@ -21,7 +21,7 @@ pub struct TestApp {
     pub client: Client,
     /// The server's password checker (its counters; holding the whole state would keep the
     /// request log's writer alive past shutdown).
-    pub admin: std::sync::Arc<yealink_prov::core::admin_auth::AdminVerifier>,
+    pub admin: std::sync::Arc<prov_core::admin_auth::AdminVerifier>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -56,10 +56,7 @@ pub async fn fresh_postgres_url() -> Option<String> {
         eprintln!("SKIPPED on PostgreSQL: TEST_DATABASE_URL is not set");
         return None;
     };
-    let name = format!(
-        "it_{}",
-        yealink_prov::core::secret::random_token(12).to_lowercase()
-    );
+    let name = format!("it_{}", prov_core::secret::random_token(12).to_lowercase());
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(&admin_url)
         .await

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use prov_core::config::{Config, StandardRpsAccount};
+use prov_core::secret::Secret;
 use prov_sim::SimPhone;
 use prov_sim::innovaphone::{
     DevicesSim, LoginState, PbxConfig, PbxSim, PhoneRequest, ServicesShape, UsersLoginForm,
@@ -13,8 +15,6 @@ use prov_sim::innovaphone::{
 use prov_sim::rps::{RpsSim, RpsSimConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
-use yealink_prov::core::config::{Config, StandardRpsAccount};
-use yealink_prov::core::secret::Secret;
 
 use crate::helpers::{TestApp, spawn_app_on_url_with, spawn_app_with};
 

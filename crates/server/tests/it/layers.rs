@@ -1,14 +1,16 @@
-//! The module structure: no import circle between the files of any crate, and in the server
-//! the layers point only down (`src/lib.rs` names them). Reads each file's `crate::` and
-//! `super::` paths (comments and `#[cfg(test)]` code left out), maps them to files, and fails
-//! naming the files and imports that break a rule.
+//! The module structure: no import circle between the files of any crate; in the server the
+//! layers point only down (`src/lib.rs` names them); the core crate (`crates/core`, the lowest
+//! layer, which the compiler keeps from importing the server) depends on no HTTP server, HTML,
+//! AppWebsocket or CLI crate. Reads each file's `crate::` and `super::` paths (comments and
+//! `#[cfg(test)]` code left out), maps them to files, and fails naming the files and imports
+//! that break a rule.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// The server's layers, lowest first; layers of the same rank must not import each other.
+/// The server's layers above the core crate, lowest first; layers of the same rank must not
+/// import each other.
 const LAYERS: &[(&str, u8)] = &[
-    ("core", 0),
     ("web", 1),
     ("phone", 2),
     ("admin", 2),
@@ -300,6 +302,49 @@ fn server_layers_point_down() {
         }
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// Crates that would let the core serve HTTP, write HTML, speak AppWebsocket or parse a
+/// command line.
+const NOT_IN_CORE: &[&str] = &[
+    "axum",
+    "hyper",
+    "hyper-util",
+    "tower",
+    "tower-http",
+    "askama",
+    "askama_web",
+    "rust-embed",
+    "tokio-tungstenite",
+    "innovaphone",
+    "clap",
+    "indicatif",
+    "yealink-prov",
+];
+
+/// The names in the `[dependencies]` table of a crate's manifest.
+fn dependencies(manifest: &str) -> Vec<String> {
+    let table: toml::Table = manifest.parse().unwrap();
+    table
+        .get("dependencies")
+        .and_then(|d| d.as_table())
+        .map(|d| d.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_core_crate_knows_no_http_server_html_appwebsocket_or_cli() {
+    let manifest = std::fs::read_to_string(crates_dir().join("core/Cargo.toml")).unwrap();
+    let found: Vec<String> = dependencies(&manifest)
+        .into_iter()
+        .filter(|d| NOT_IN_CORE.contains(&d.as_str()))
+        .collect();
+    assert!(found.is_empty(), "crates/core depends on {found:?}");
+    let server = std::fs::read_to_string(crates_dir().join("server/Cargo.toml")).unwrap();
+    assert!(
+        dependencies(&server).iter().any(|d| d == "axum"),
+        "the reader sees the server's axum"
+    );
 }
 
 #[test]

@@ -3,11 +3,11 @@
 //! the PBX's own login, Users' and a wrong digest get none; framing follows the PBX's origins.
 
 use futures::{SinkExt, StreamExt};
+use prov_core::secret::Secret;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio_tungstenite::tungstenite::Message;
-use yealink_prov::core::secret::Secret;
 
 use crate::helpers::{TestApp, spawn_app_on_url_with, spawn_app_with};
 
@@ -87,7 +87,7 @@ async fn login_and_ask(app: &TestApp, login: Value, password: &str) -> Value {
     recv(&mut ws).await.expect("UiSessionResult")
 }
 
-fn configure(c: &mut yealink_prov::core::config::Config) {
+fn configure(c: &mut prov_core::config::Config) {
     c.innovaphone.password = Some(Secret::new(PASSWORD));
     c.innovaphone.frame_origins = vec![MYAPPS.to_owned()];
 }

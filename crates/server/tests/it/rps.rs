@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
+use prov_core::config::{Config, StandardRpsAccount};
+use prov_core::secret::Secret;
 use prov_sim::SimPhone;
 use prov_sim::rps::{Behavior, RpsSim, RpsSimConfig};
 use reqwest::Method;
 use serde_json::Value;
-use yealink_prov::core::config::{Config, StandardRpsAccount};
-use yealink_prov::core::secret::Secret;
 
 use crate::helpers::{TestApp, device_json, spawn_app, spawn_app_on_url_with, spawn_app_with};
 

@@ -195,7 +195,7 @@ async fn spawn_mtls(mode: &str, pki: &PhonePki, dir: &std::path::Path) -> MtlsAp
     std::fs::write(&cert_path, server.cert.pem()).expect("write cert");
     std::fs::write(&key_path, server.signing_key.serialize_pem()).expect("write key");
     std::fs::write(&ca_path, &pki.root_pem).expect("write phone ca");
-    let mode: yealink_prov::core::phone_cert::PhoneCertMode =
+    let mode: prov_core::phone_cert::PhoneCertMode =
         serde_json::from_value(serde_json::json!(mode)).expect("mode");
     let tls_port = free_port();
     let app = spawn_app_with(|c| {
@@ -319,7 +319,7 @@ async fn preferred_phone_certificates_refuse_bad_ones_and_fall_back_without_one(
 
 #[tokio::test]
 async fn phone_certificates_need_a_readable_ca_bundle() {
-    use yealink_prov::core::phone_cert::{PhoneCertError, PhoneCertMode, PhoneCerts};
+    use prov_core::phone_cert::{PhoneCertError, PhoneCertMode, PhoneCerts};
     let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let dir = tempfile::tempdir().expect("dir");
     let missing = PhoneCerts::load(PhoneCertMode::Required, None, provider.clone());
@@ -346,7 +346,7 @@ struct HttpsApp {
 impl HttpsApp {
     async fn spawn(
         dir: &std::path::Path,
-        adjust: impl FnOnce(&mut yealink_prov::core::config::Config),
+        adjust: impl FnOnce(&mut prov_core::config::Config),
     ) -> Self {
         let server =
             rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");

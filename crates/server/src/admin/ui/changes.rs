@@ -1,5 +1,5 @@
 //! The "Changes" view (`/ui/changes`) and the rows the device page shows: who changed what,
-//! read from the audit (`crate::core::audit`). Names only, never values.
+//! read from the audit (`prov_core::audit`). Names only, never values.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -12,10 +12,10 @@ use yealink::Mac;
 
 use super::session::Session;
 use super::view::{fmt_time, mac_colons, mac_hex};
-use crate::core::audit::ChangeView;
-use crate::core::error::ServiceError;
 use crate::web::i18n::{Lang, Tr};
 use crate::web::state::AppState;
+use prov_core::audit::ChangeView;
+use prov_core::error::ServiceError;
 
 const PAGE: u32 = 50;
 

@@ -34,7 +34,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/devices/import",
             post(pages::import_devices).layer(DefaultBodyLimit::max(
-                crate::core::import::MAX_CSV + 64 * 1024,
+                prov_core::import::MAX_CSV + 64 * 1024,
             )),
         )
         .route("/devices/export.csv", get(pages::export_devices))

@@ -1,5 +1,5 @@
 //! Sign-in and sign-out, the session cookie and the check every UI request passes; the
-//! sessions themselves are stored by [`crate::core::auth`].
+//! sessions themselves are stored by [`prov_core::auth`].
 //!
 //! Sessions are server-side and kept in the database (table `ui_sessions`), so every instance
 //! behind one address accepts every session: the cookie holds only a random 256-bit id, the
@@ -17,13 +17,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 
-use crate::core::admin_auth::AdminCheck;
-pub use crate::core::auth::{Session, idle_secs, is_live};
-use crate::core::auth::{create, end, touch};
 use crate::web::i18n::{Lang, Tr};
 use crate::web::request::OverTls;
 pub use crate::web::request::cookie_value;
 use crate::web::state::AppState;
+use prov_core::admin_auth::AdminCheck;
+pub use prov_core::auth::{Session, idle_secs, is_live};
+use prov_core::auth::{create, end, touch};
 
 pub const COOKIE: &str = "yp_session";
 

@@ -48,7 +48,7 @@ pub struct InnovaphonePanel {
 /// The innovaphone side of a phone (no secrets in the view); standalone devices have no panel.
 /// Labels are i18n keys.
 pub fn innovaphone_panel(
-    view: Option<&crate::core::pbx::record::PbxDeviceView>,
+    view: Option<&prov_core::pbx::record::PbxDeviceView>,
 ) -> Option<InnovaphonePanel> {
     let v = view?;
     let mut facts = vec![

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 
-use crate::core::config::Config;
+use prov_core::config::Config;
 
 use super::shared::open_service;
 
@@ -19,7 +19,7 @@ pub async fn run_admin(config: &Config, command: AdminCommand) -> anyhow::Result
     match command {
         AdminCommand::ResetPassword => {
             let store: Arc<dyn prov_store::Store> = service.store().clone();
-            let password = crate::core::admin_auth::reset_admin_password(store.as_ref()).await?;
+            let password = prov_core::admin_auth::reset_admin_password(store.as_ref()).await?;
             println!("new admin password: {password}");
         }
     }

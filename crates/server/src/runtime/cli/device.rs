@@ -9,13 +9,13 @@ use clap::{Args, Subcommand};
 use prov_store::{DeviceQuery, DeviceSort};
 
 use crate::admin::api::resolve_file_name;
-use crate::core::audit::Actor;
-use crate::core::config::Config;
-use crate::core::device_input::DeviceInput;
-use crate::core::import::parse_csv;
-use crate::core::service::Service;
-use crate::core::settings::SettingsOverride;
-use crate::core::views::DeviceView;
+use prov_core::audit::Actor;
+use prov_core::config::Config;
+use prov_core::device_input::DeviceInput;
+use prov_core::import::parse_csv;
+use prov_core::service::Service;
+use prov_core::settings::SettingsOverride;
+use prov_core::views::DeviceView;
 
 use super::shared::{open_service, parse_mac};
 
@@ -275,10 +275,7 @@ fn print_device(v: &DeviceView, reveal: bool) {
     }
     if let Some(ua) = &v.status.last_user_agent {
         // Sent by whoever reached the phone URL: no terminal escapes on the admin's screen.
-        println!(
-            "User-Agent:          {}",
-            crate::core::log_safe::LogSafe(ua)
-        );
+        println!("User-Agent:          {}", prov_core::log_safe::LogSafe(ua));
     }
     if !reveal {
         println!("(secrets masked; add --reveal to show them)");

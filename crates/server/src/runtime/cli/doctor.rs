@@ -1,17 +1,17 @@
 //! `yealink-prov doctor`.
 
-use crate::core::config::Config;
-use crate::core::service::Service;
+use prov_core::config::Config;
+use prov_core::service::Service;
 
 use super::shared::open_service;
 
 /// `yealink-prov doctor`: the factory-trust check and the RPS basics, one line each.
 pub async fn run_doctor(config: &Config, json: bool) -> anyhow::Result<()> {
-    use crate::core::doctor::{Finding, Level};
+    use prov_core::doctor::{Finding, Level};
     let service = open_service(config).await?;
     let settings = service.settings();
     let tls_cert = config.listen_tls.and(config.tls_cert.as_deref());
-    let mut findings = vec![crate::core::doctor::https_factory_trust(
+    let mut findings = vec![prov_core::doctor::https_factory_trust(
         settings.public_base_url.as_deref(),
         tls_cert,
     )];
@@ -107,7 +107,7 @@ pub async fn run_doctor(config: &Config, json: bool) -> anyhow::Result<()> {
 async fn myapps_frame_finding(
     config: &Config,
     service: &Service,
-) -> anyhow::Result<Option<crate::core::doctor::Finding>> {
+) -> anyhow::Result<Option<prov_core::doctor::Finding>> {
     use crate::app_service::frame_origins::{
         META_REFUSED_FRAMES, META_TOLD_ORIGINS, decode_list, parse_origins,
     };
@@ -129,15 +129,15 @@ async fn myapps_frame_finding(
         allowed.join(", ")
     };
     Ok(Some(if refused.is_empty() {
-        crate::core::doctor::Finding {
+        prov_core::doctor::Finding {
             check: "myapps_frame",
-            level: crate::core::doctor::Level::Ok,
+            level: prov_core::doctor::Level::Ok,
             text: format!("origins that may frame the admin app in myApps: {known}"),
         }
     } else {
-        crate::core::doctor::Finding {
+        prov_core::doctor::Finding {
             check: "myapps_frame",
-            level: crate::core::doctor::Level::Warn,
+            level: prov_core::doctor::Level::Warn,
             text: format!(
                 "the admin app was opened in a frame on {} and refused there; if that is your \
                  myApps, add it to innovaphone.frame_origins (or \

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use crate::core::config::Config;
+use prov_core::config::Config;
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCommand {
@@ -15,7 +15,7 @@ pub enum KeyCommand {
 pub async fn run_key(config: &Config, command: KeyCommand) -> anyhow::Result<()> {
     match command {
         KeyCommand::Rotate => {
-            let r = crate::core::key_file::rotate(config).await?;
+            let r = crate::runtime::key_file::rotate(config).await?;
             println!(
                 "secrets re-encrypted with key {} ({} devices, {} meta values, {} PBX \
                  documents, {} local configs); old key(s) {} removed from {}",
@@ -25,7 +25,7 @@ pub async fn run_key(config: &Config, command: KeyCommand) -> anyhow::Result<()>
                 r.resealed.pbx_devices,
                 r.resealed.local_cfgs,
                 r.old_ids.join(", "),
-                crate::core::key_file::key_file_path(config).0.display()
+                crate::runtime::key_file::key_file_path(config).0.display()
             );
             Ok(())
         }

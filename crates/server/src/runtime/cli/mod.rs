@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::core::config::{Config, Overrides};
+use prov_core::config::{Config, Overrides};
 
 pub use admin::{AdminCommand, run_admin};
 pub use device::{AddArgs, DeviceCommand, run_device, run_render};

@@ -3,7 +3,7 @@
 use anyhow::bail;
 use clap::Subcommand;
 
-use crate::core::config::Config;
+use prov_core::config::Config;
 
 use super::shared::{open_service, parse_mac};
 
@@ -40,7 +40,7 @@ struct PrintedPassword {
 
 async fn app_object_password(
     config: &Config,
-    service: &crate::core::service::Service,
+    service: &prov_core::service::Service,
     renew: bool,
 ) -> anyhow::Result<PrintedPassword> {
     use crate::app_service::META_INSTANCE_PASSWORD;
@@ -49,7 +49,7 @@ async fn app_object_password(
             bail!(
                 "innovaphone.password is set in the configuration; change it there (at most \
                  {} characters, 16 recommended)",
-                crate::core::config::INSTANCE_PASSWORD_MAX
+                prov_core::config::INSTANCE_PASSWORD_MAX
             );
         }
         return Ok(PrintedPassword {
@@ -69,7 +69,7 @@ async fn app_object_password(
             ),
         });
     }
-    let fresh = crate::core::secret::random_token(crate::core::config::INSTANCE_PASSWORD_LEN);
+    let fresh = prov_core::secret::random_token(prov_core::config::INSTANCE_PASSWORD_LEN);
     store.set_meta(META_INSTANCE_PASSWORD, &fresh).await?;
     Ok(PrintedPassword {
         shown: Some(fresh),
@@ -111,12 +111,12 @@ pub async fn run_pbx(config: &Config, command: PbxCommand) -> anyhow::Result<()>
         PbxCommand::Show { mac, json } => {
             let mac = parse_mac(&mac)?;
             let Some(doc) =
-                crate::core::pbx::record::PbxDevice::load(service.store().as_ref(), mac).await?
+                prov_core::pbx::record::PbxDevice::load(service.store().as_ref(), mac).await?
             else {
                 bail!("{mac} is not an innovaphone phone (no ProvisioningPhone from Users yet)");
             };
             // The sysclient runs in the server; this process can only say what is stored.
-            let view = crate::core::pbx::record::PbxDeviceView::new(
+            let view = prov_core::pbx::record::PbxDeviceView::new(
                 &doc,
                 crate::app_service::sysclient::LinkState {
                     status: "see the running server".into(),

@@ -4,8 +4,8 @@ use anyhow::bail;
 use clap::Subcommand;
 use yealink::Mac;
 
-use crate::core::audit::Actor;
-use crate::core::config::Config;
+use prov_core::audit::Actor;
+use prov_core::config::Config;
 
 use super::shared::{open_service, parse_mac};
 
@@ -85,13 +85,11 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
                 "Server name:       {} (from {})",
                 status.server_name,
                 match status.server_name_source {
-                    crate::core::service::ServerNameSource::Setting =>
-                        "the rps_server_name setting",
-                    crate::core::service::ServerNameSource::PbxDomain => "the PBX's domain",
-                    crate::core::service::ServerNameSource::UrlHost => "the host of the base URL",
-                    crate::core::service::ServerNameSource::ConfiguredDomain =>
-                        "innovaphone.domain",
-                    crate::core::service::ServerNameSource::AwaitingPbx =>
+                    prov_core::service::ServerNameSource::Setting => "the rps_server_name setting",
+                    prov_core::service::ServerNameSource::PbxDomain => "the PBX's domain",
+                    prov_core::service::ServerNameSource::UrlHost => "the host of the base URL",
+                    prov_core::service::ServerNameSource::ConfiguredDomain => "innovaphone.domain",
+                    prov_core::service::ServerNameSource::AwaitingPbx =>
                         "nothing yet: waiting for the innovaphone PBX's login",
                 }
             );
@@ -157,17 +155,17 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
                     limit,
                 })
                 .await
-                .map_err(crate::core::error::ServiceError::from)?;
+                .map_err(prov_core::error::ServiceError::from)?;
             let pending = service
                 .store()
                 .pending_rps_jobs(mac, limit)
                 .await
-                .map_err(crate::core::error::ServiceError::from)?;
+                .map_err(prov_core::error::ServiceError::from)?;
             if json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
-                        "pending": pending.iter().map(crate::core::views::PendingView::from).collect::<Vec<_>>(),
+                        "pending": pending.iter().map(prov_core::views::PendingView::from).collect::<Vec<_>>(),
                         "history": page.items,
                         "total": page.total,
                     }))?
@@ -206,7 +204,7 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
                     .store()
                     .all_device_records()
                     .await
-                    .map_err(crate::core::error::ServiceError::from)?
+                    .map_err(prov_core::error::ServiceError::from)?
                     .into_iter()
                     .map(|r| r.mac)
                     .collect()
@@ -222,9 +220,9 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
             let audit: Vec<_> = macs
                 .iter()
                 .map(|mac| {
-                    crate::core::audit::entry(
+                    prov_core::audit::entry(
                         &Actor::Cli,
-                        crate::core::audit::Action::RedirectResent,
+                        prov_core::audit::Action::RedirectResent,
                         Some(*mac),
                         String::new(),
                     )
@@ -234,7 +232,7 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
                 .store()
                 .record_changes(&audit)
                 .await
-                .map_err(crate::core::error::ServiceError::from)?;
+                .map_err(prov_core::error::ServiceError::from)?;
             println!("queued DEREGISTER + REDIRECT for {} device(s)", macs.len());
         }
         RpsCommand::Retry => {
@@ -242,7 +240,7 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
                 .store()
                 .retry_rps_jobs_now(time::OffsetDateTime::now_utc())
                 .await
-                .map_err(crate::core::error::ServiceError::from)?;
+                .map_err(prov_core::error::ServiceError::from)?;
             println!("{n} waiting command(s) will be retried now");
         }
     }

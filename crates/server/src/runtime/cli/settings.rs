@@ -3,8 +3,8 @@
 use anyhow::Context;
 use clap::Subcommand;
 
-use crate::core::audit::Actor;
-use crate::core::config::Config;
+use prov_core::audit::Actor;
+use prov_core::config::Config;
 
 use super::shared::open_service;
 

@@ -2,13 +2,13 @@
 
 use yealink::Mac;
 
-use crate::core::config::Config;
-use crate::core::service::Service;
+use prov_core::config::Config;
+use prov_core::service::Service;
 
 /// Opens the store and a service for one-shot commands.
 pub(super) async fn open_service(config: &Config) -> anyhow::Result<Service> {
-    let store = crate::core::key_file::open_store(config).await?;
-    let rps = std::sync::Arc::new(crate::core::rps::outbox::RpsFlow::new(
+    let store = crate::runtime::key_file::open_store(config).await?;
+    let rps = std::sync::Arc::new(prov_core::rps::outbox::RpsFlow::new(
         store.clone(),
         config.rps.account(),
         std::time::Duration::from_secs(config.rps_timeout_secs),
@@ -21,7 +21,7 @@ pub(super) async fn open_service(config: &Config) -> anyhow::Result<Service> {
             .is_some_and(|p| !p.is_empty());
     let service = Service::new(store, rps, Some(config.fallback_base_url()), false).await?;
     if innovaphone_on {
-        service.set_app_service(crate::core::service::AppServiceMode {
+        service.set_app_service(prov_core::service::AppServiceMode {
             domain: config.innovaphone.domain.clone(),
         });
     }

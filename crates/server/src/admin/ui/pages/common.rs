@@ -5,8 +5,8 @@ use askama_web::WebTemplate;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::core::error::ServiceError;
 use crate::web::i18n::Tr;
+use prov_core::error::ServiceError;
 
 // ---- messages and errors --------------------------------------------------------------------
 

@@ -15,11 +15,11 @@ use crate::admin::ui::view::{
     DeviceRow, HistoryRow, InnovaphonePanel, PbxUpdateLine, PendingRow, RequestRow,
     innovaphone_panel, mac_colons, mac_hex,
 };
-use crate::core::error::ServiceError;
-use crate::core::secret::MASK;
-use crate::core::views::DeviceView;
 use crate::web::i18n::{Lang, Tr};
 use crate::web::state::AppState;
+use prov_core::error::ServiceError;
+use prov_core::secret::MASK;
+use prov_core::views::DeviceView;
 
 pub struct FileView {
     name: String,
@@ -62,11 +62,8 @@ pub async fn device_detail(
         Err(e) => return internal(t, e),
     };
     // The files as the phone would get them now, secrets masked (and the URL secret too).
-    let code = crate::core::service::common_code(
-        &device.record,
-        None,
-        device.status.model_seen.as_deref(),
-    );
+    let code =
+        prov_core::service::common_code(&device.record, None, device.status.model_seen.as_deref());
     let mut wanted = vec![PhoneFile::MacBoot(mac)];
     if let Some(code) = code {
         wanted.push(PhoneFile::Common(code));

@@ -14,11 +14,11 @@ use yealink::Mac;
 use super::common::{Message, blank_to_none, enc, error_fragment, hx_redirect, internal, notice};
 use crate::admin::ui::session::Session;
 use crate::admin::ui::view::{DeviceRow, mac_colons, mac_hex};
-use crate::core::audit::ui_actor;
-use crate::core::device_input::{DeviceInput, DevicePatch};
-use crate::core::error::ServiceError;
 use crate::web::i18n::{Lang, Tr};
 use crate::web::state::AppState;
+use prov_core::audit::ui_actor;
+use prov_core::device_input::{DeviceInput, DevicePatch};
+use prov_core::error::ServiceError;
 
 /// Devices per page of the Devices tab.
 const PAGE: u32 = 50;

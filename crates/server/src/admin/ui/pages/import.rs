@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 
 use super::common::{Message, error_fragment, internal};
 use crate::admin::ui::session::Session;
-use crate::core::audit::ui_actor;
-use crate::core::import::{MAX_CSV, export_cell, parse_csv};
-use crate::core::service::RowResult;
 use crate::web::i18n::{Lang, Tr};
 use crate::web::state::AppState;
+use prov_core::audit::ui_actor;
+use prov_core::import::{MAX_CSV, export_cell, parse_csv};
+use prov_core::service::RowResult;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "import_result.html")]

@@ -12,9 +12,9 @@ use yealink::Mac;
 use super::common::{blank_to_none, enc, internal};
 use crate::admin::ui::session::Session;
 use crate::admin::ui::view::{HistoryRow, PendingRow};
-use crate::core::error::ServiceError;
 use crate::web::i18n::{Lang, Tr};
 use crate::web::state::AppState;
+use prov_core::error::ServiceError;
 
 const HISTORY_PAGE: u32 = 50;
 const COMMANDS: &[&str] = &[

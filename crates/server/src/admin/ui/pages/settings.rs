@@ -10,11 +10,11 @@ use std::collections::HashMap;
 
 use super::common::{error_fragment, internal, notice};
 use crate::admin::ui::session::Session;
-use crate::core::audit::ui_actor;
-use crate::core::error::ServiceError;
-use crate::core::settings::{RpsMode, Settings};
 use crate::web::i18n::{Lang, Tr};
 use crate::web::state::AppState;
+use prov_core::audit::ui_actor;
+use prov_core::error::ServiceError;
+use prov_core::settings::{RpsMode, Settings};
 
 pub struct SettingsView {
     public_base_url: String,
@@ -52,7 +52,7 @@ impl SettingsView {
             time_zone: s.phone.time_zone.clone(),
             media_relay: s.phone.media_relay,
             reverse_proxy: {
-                use crate::core::settings::ReverseProxy;
+                use prov_core::settings::ReverseProxy;
                 [ReverseProxy::Keep, ReverseProxy::On, ReverseProxy::Off]
                     .into_iter()
                     .map(|r| {
@@ -228,11 +228,11 @@ pub async fn settings(
     let settings = state.service.settings();
     let server = state.service.rps_server();
     let mut warnings = Vec::new();
-    let trust = crate::core::doctor::https_factory_trust(
+    let trust = prov_core::doctor::https_factory_trust(
         settings.public_base_url.as_deref(),
         state.tls_cert.as_deref(),
     );
-    if trust.level != crate::core::doctor::Level::Ok {
+    if trust.level != prov_core::doctor::Level::Ok {
         warnings.push(trust.text);
     }
     match state.service.rps().server_url_warning().await {
@@ -261,11 +261,11 @@ pub async fn settings(
         pbx: pbx_status(&state),
         server_name: server.name,
         server_name_source: match server.source {
-            crate::core::service::ServerNameSource::Setting => "setting",
-            crate::core::service::ServerNameSource::PbxDomain => "pbx_domain",
-            crate::core::service::ServerNameSource::UrlHost => "url_host",
-            crate::core::service::ServerNameSource::ConfiguredDomain => "configured_domain",
-            crate::core::service::ServerNameSource::AwaitingPbx => "awaiting_pbx",
+            prov_core::service::ServerNameSource::Setting => "setting",
+            prov_core::service::ServerNameSource::PbxDomain => "pbx_domain",
+            prov_core::service::ServerNameSource::UrlHost => "url_host",
+            prov_core::service::ServerNameSource::ConfiguredDomain => "configured_domain",
+            prov_core::service::ServerNameSource::AwaitingPbx => "awaiting_pbx",
         },
         warnings,
         firmware,

@@ -12,7 +12,7 @@ use prov_store::{Store, StoreError, UiSession};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::core::secret::random_token;
+use crate::secret::random_token;
 
 /// A session unused this long ends.
 const IDLE: Duration = Duration::from_secs(8 * 3600);

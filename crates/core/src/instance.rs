@@ -16,7 +16,7 @@ use prov_store::{INSTANCE_BEAT_EVERY, INSTANCE_STALE_AFTER, InstanceBeat, Store}
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use crate::core::secret::random_token;
+use crate::secret::random_token;
 
 /// How much sooner than the others this instance counts itself dead.
 const SELF_STALE_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);

@@ -1,7 +1,7 @@
 //! Start-up configuration: defaults < TOML file < `YEALINK_PROV_*` environment < command-line flags.
 //!
 //! Only what is needed before the database is open lives here; everything an administrator edits at
-//! run time (update interval, time zone, ...) is a [`crate::core::settings::Settings`] in the database.
+//! run time (update interval, time zone, ...) is a [`crate::settings::Settings`] in the database.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,8 +10,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::core::phone_cert::PhoneCertMode;
-use crate::core::secret::Secret;
+use crate::phone_cert::PhoneCertMode;
+use crate::secret::Secret;
 
 /// Everything `yealink-prov` needs to open its store and listen.
 #[derive(Clone, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use yealink::Mac;
 
-use crate::core::error::ServiceError;
+use crate::error::ServiceError;
 
 /// The PBX-side state of one phone. `Debug` hides the secrets.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]

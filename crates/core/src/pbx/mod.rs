@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use yealink::Mac;
 
-use crate::core::error::ServiceError;
+use crate::error::ServiceError;
 use record::PbxDeviceView;
 
 /// One connected PBX, for display.

@@ -9,7 +9,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use yealink::Mac;
 
-use crate::core::request_fold::{FOLD_INTERVAL, RequestFolds, RequestKey, SHARDS};
+use crate::request_fold::{FOLD_INTERVAL, RequestFolds, RequestKey, SHARDS};
 
 /// The counted repeats are written in this many parts per [`FOLD_INTERVAL`].
 const FOLD_PARTS: u32 = SHARDS as u32;

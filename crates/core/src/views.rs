@@ -4,9 +4,9 @@ use prov_store::{Device, DeviceStatus, PhoneRequest};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::core::secret::{MASK, phone_user_password};
-use crate::core::service::{Service, overrides_of};
-use crate::core::settings::SettingsOverride;
+use crate::secret::{MASK, phone_user_password};
+use crate::service::{Service, overrides_of};
+use crate::settings::SettingsOverride;
 
 #[derive(Debug, Serialize)]
 pub struct DeviceView {
@@ -34,7 +34,7 @@ pub struct DeviceView {
     pub status: StatusView,
     /// innovaphone phones: user, Devices configuration, sysclient and user-object update.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub innovaphone: Option<crate::core::pbx::record::PbxDeviceView>,
+    pub innovaphone: Option<crate::pbx::record::PbxDeviceView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -56,7 +56,7 @@ pub struct StatusView {
 
 pub const PROVISIONED: &str = "Provisioned";
 pub const NOT_REQUESTED: &str = "Not requested yet";
-pub use crate::core::pbx::record::{CONFIG_RECEIVED, WAITING_FOR_CONFIG};
+pub use crate::pbx::record::{CONFIG_RECEIVED, WAITING_FOR_CONFIG};
 
 impl StatusView {
     /// `pbx_config`: `None` for a standalone device, else whether Devices' configuration is

@@ -16,11 +16,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use prov_store::{KEY_LEN, Keyring, ResealReport, SealedStore, Store};
 
-use crate::core::config::Config;
-use crate::core::database_mark::{
+use crate::runtime::database_mark::{
     DATABASE_ID_META, DatabaseMark, MARKER_NAME, read_marker, remove_marker,
 };
-use crate::core::secret::random_token;
+use prov_core::config::Config;
+use prov_core::secret::random_token;
 
 /// Mode of the data folder: the owner only.
 pub const DATA_DIR_MODE: u32 = 0o700;
@@ -59,7 +59,7 @@ pub fn key_file_path(config: &Config) -> (PathBuf, bool) {
 /// Opens the store with every secret sealed by the key file: the data folder and the key file
 /// are created if needed, plaintext rows of an older database are sealed, a key file that does
 /// not fit the database is a clear error, and so is a new empty database in place of one that
-/// held devices ([`crate::core::database_mark`]).
+/// held devices ([`crate::runtime::database_mark`]).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(open_store_marked(config).await?.0)
 }

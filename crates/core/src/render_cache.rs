@@ -17,12 +17,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use parking_lot::RwLock;
 use prov_store::DeviceRecord;
 use yealink::{Mac, ModelInfo, PhoneFile};
 
-use crate::core::settings::Settings;
+use crate::settings::Settings;
 
 /// Upper bound of the cached bodies' bytes: about 20,000 phones' `<mac>.cfg` and boot files.
 pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;

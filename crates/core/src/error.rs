@@ -2,7 +2,7 @@
 
 use yealink::Mac;
 
-use crate::core::settings::FieldError;
+use crate::settings::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use yealink::Mac;
 
-use crate::core::auth::Session;
+use crate::auth::Session;
 
 /// Who made a change. Stored as JSON (`{"kind": "my_apps", ...}`) with each entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

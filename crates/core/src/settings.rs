@@ -786,10 +786,10 @@ mod dect_firmware_tests {
     /// the admin password.
     #[test]
     fn user_password_is_derived_from_the_admin_password() {
-        let a = crate::core::secret::phone_user_password("Adm1n-Secret");
+        let a = crate::secret::phone_user_password("Adm1n-Secret");
         assert_eq!(a.len(), 16);
-        assert_eq!(a, crate::core::secret::phone_user_password("Adm1n-Secret"));
-        assert_ne!(a, crate::core::secret::phone_user_password("Adm1n-Secret2"));
+        assert_eq!(a, crate::secret::phone_user_password("Adm1n-Secret"));
+        assert_ne!(a, crate::secret::phone_user_password("Adm1n-Secret2"));
         assert!(
             a.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

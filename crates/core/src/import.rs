@@ -1,7 +1,7 @@
 //! CSV import: one device per row, columns named in a header line.
 
-use crate::core::device_input::DeviceInput;
-use crate::core::settings::SettingsOverride;
+use crate::device_input::DeviceInput;
+use crate::settings::SettingsOverride;
 
 pub const REQUIRED_COLUMNS: &[&str] = &["mac", "sip_user", "sip_password", "registrar"];
 pub const OPTIONAL_COLUMNS: &[&str] = &[

@@ -11,11 +11,11 @@ use prov_store::Store;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::core::auth_limit::FailureLimiter;
-use crate::core::config::Limits;
-use crate::core::error::ServiceError;
-use crate::core::password_pool::{PasswordPool, Verdict};
-use crate::core::secret::random_token;
+use crate::auth_limit::FailureLimiter;
+use crate::config::Limits;
+use crate::error::ServiceError;
+use crate::password_pool::{PasswordPool, Verdict};
+use crate::secret::random_token;
 
 const HASH_KEY: &str = "admin_password_hash";
 const GENERATED_LEN: usize = 24;

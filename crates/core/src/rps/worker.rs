@@ -12,9 +12,9 @@ use time::OffsetDateTime;
 use yealink::Mac;
 
 use super::outbox::*;
-use crate::core::error::ServiceError;
-use crate::core::rps::registration::{self as rps_registration, META_REGISTERED_SERVER};
-use crate::core::service::Service;
+use crate::error::ServiceError;
+use crate::rps::registration::{self as rps_registration, META_REGISTERED_SERVER};
+use crate::service::Service;
 
 impl RpsFlow {
     /// Records what a finished ADD SERVER tells about our server entry; after a change of name

@@ -17,12 +17,12 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 use yealink::Mac;
 
-use crate::core::error::ServiceError;
-use crate::core::rps::registration::{
+use crate::error::ServiceError;
+use crate::rps::registration::{
     self as rps_registration, META_REGISTERED_SERVER, RegisteredServer,
 };
-use crate::core::secret::{MASK, random_token};
-use crate::core::settings::{RpsMode, Settings};
+use crate::secret::{MASK, random_token};
+use crate::settings::{RpsMode, Settings};
 
 /// Meta key of the customer's own RPS secret (kept out of the settings document, so it can never
 /// be echoed with the settings).
@@ -60,7 +60,7 @@ pub struct RpsFlow {
     pub(super) wake: Notify,
     pub(super) worker_id: String,
     /// Set by the server: the worker is this instance and holds its jobs by its heartbeat.
-    pub(super) instance: Option<Arc<crate::core::instance::Instance>>,
+    pub(super) instance: Option<Arc<crate::instance::Instance>>,
     pub(super) min_interval: Duration,
     /// When this process last sent ADD SERVER again after "unknown server", and for which name.
     pub(super) readded: Mutex<Option<(String, Instant)>>,
@@ -162,7 +162,7 @@ impl RpsFlow {
 
     /// Claims jobs as `instance`, holding them by its heartbeat: a killed instance's job is
     /// taken over when its heartbeat goes stale (15 s), not after a 120 s lease.
-    pub fn with_instance(mut self, instance: Arc<crate::core::instance::Instance>) -> RpsFlow {
+    pub fn with_instance(mut self, instance: Arc<crate::instance::Instance>) -> RpsFlow {
         self.worker_id = instance.id().to_owned();
         self.instance = Some(instance);
         self

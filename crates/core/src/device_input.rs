@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use yealink::Mac;
 
-use crate::core::settings::{FieldError, SettingsOverride, is_host_name, validate_override};
+use crate::settings::{FieldError, SettingsOverride, is_host_name, validate_override};
 
 /// A device as entered, before validation.
 #[derive(Clone, Debug, Default, Deserialize)]

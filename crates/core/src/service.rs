@@ -8,15 +8,15 @@ use prov_store::{Device, DeviceKeyset, DeviceQuery, DeviceRecord, Overrides, Pag
 use time::OffsetDateTime;
 use yealink::{Mac, PhoneFile, PhoneSettings, UserAgent};
 
-use crate::core::audit::{self, Action, Actor};
-use crate::core::cache::DeviceCache;
-use crate::core::device_input::{DeviceInput, DevicePatch, ValidDevice, split_registrar};
-use crate::core::error::ServiceError;
-use crate::core::render_cache::{RenderCache, Stamp};
-use crate::core::rps::outbox::RpsFlow;
-pub use crate::core::rps::outbox::{RpsServerName, ServerNameSource};
-use crate::core::secret::random_token;
-use crate::core::settings::{Settings, SettingsOverride};
+use crate::audit::{self, Action, Actor};
+use crate::cache::DeviceCache;
+use crate::device_input::{DeviceInput, DevicePatch, ValidDevice, split_registrar};
+use crate::error::ServiceError;
+use crate::render_cache::{RenderCache, Stamp};
+use crate::rps::outbox::RpsFlow;
+pub use crate::rps::outbox::{RpsServerName, ServerNameSource};
+use crate::secret::random_token;
+use crate::settings::{Settings, SettingsOverride};
 
 /// Base URL when neither the settings nor the caller name one.
 const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
@@ -111,7 +111,7 @@ impl Service {
     pub async fn rps_status(
         &self,
         probe: bool,
-    ) -> Result<crate::core::rps::outbox::RpsStatus, ServiceError> {
+    ) -> Result<crate::rps::outbox::RpsStatus, ServiceError> {
         self.rps
             .status(
                 &self.settings(),
@@ -442,7 +442,7 @@ impl Service {
             overrides.time_zone = pbx.time_zone.clone().or(overrides.time_zone);
             overrides.media = pbx.media.clone();
         }
-        crate::core::settings::validate_override(&overrides)?;
+        crate::settings::validate_override(&overrides)?;
         let value = serde_json::to_value(&overrides).map_err(|e| ServiceError::Render {
             file: "overrides".into(),
             reason: e.to_string(),
@@ -581,7 +581,7 @@ impl Service {
     /// number of rows handled so far.
     pub async fn import_devices(
         &self,
-        rows: Vec<crate::core::import::ImportRow>,
+        rows: Vec<crate::import::ImportRow>,
         progress: &(dyn Fn(usize) + Send + Sync),
         actor: &Actor,
     ) -> Result<Vec<RowResult>, ServiceError> {
@@ -741,7 +741,7 @@ impl Service {
         record: &Arc<DeviceRecord>,
         file: PhoneFile,
         ua: Option<&UserAgent>,
-    ) -> Result<Option<axum::body::Bytes>, ServiceError> {
+    ) -> Result<Option<bytes::Bytes>, ServiceError> {
         let settings = self.settings();
         let base_url = self.base_url_with(&settings);
         let stamp = Stamp {
@@ -796,8 +796,7 @@ impl Service {
                 let known_model = device_model(record, ua, model_seen);
                 let model = known_model.or_else(|| code.and_then(model_for_code));
                 let ca_url = format!("{url}{CA_FILE}");
-                let user_password =
-                    crate::core::secret::phone_user_password(&record.admin_password);
+                let user_password = crate::secret::phone_user_password(&record.admin_password);
                 let input = yealink::MacFileInput {
                     mac: record.mac,
                     account: yealink::Account {
@@ -884,7 +883,7 @@ pub fn dialect_for_code(code: Option<u16>) -> yealink::Dialect {
 
 /// The renderer's media profile from a device's stored media override.
 fn media_profile(
-    m: &crate::core::settings::MediaOverride,
+    m: &crate::settings::MediaOverride,
 ) -> Result<yealink::MediaProfile, yealink::RenderError> {
     use yealink::Codec;
     let codecs = m
@@ -987,7 +986,7 @@ fn valid_from_record(record: &DeviceRecord) -> Result<ValidDevice, ServiceError>
 async fn load_pbx_config_states(
     store: &dyn Store,
 ) -> Result<std::collections::HashMap<Mac, bool>, ServiceError> {
-    crate::core::pbx::record::config_states(store).await
+    crate::pbx::record::config_states(store).await
 }
 
 async fn load_settings(store: &dyn Store) -> Result<Settings, ServiceError> {
