@@ -375,6 +375,65 @@ test('Changes: a settings change and a device edit are listed under who made the
   assert.match(await page.textContent('#device-changes'), /Device added/);
 });
 
+/** RPS history entries of `command` (the JSON API's total). */
+async function rpsHistoryTotal(command) {
+  const r = await fetch(base + `/api/v1/rps/history?command=${command}&limit=1`,
+    { headers: { authorization: `Bearer ${PASSWORD}` } });
+  assert.equal(r.status, 200);
+  return (await r.json()).total;
+}
+
+test('settings that reach every phone: all errors at once, no port guessed, one question with the count, the result on top', async () => {
+  await page.setViewportSize({ width: 1280, height: 860 });
+  await page.goto(base + '/ui/settings');
+  const url = await page.inputValue('input[name=public_base_url]');
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  // HTTPS ticked while the URL is http://, and a bad time zone: both errors, nothing saved.
+  await page.check('input[name=provisioning_scheme][value=https]');
+  await page.fill('input[name=time_zone]', 'Mars/Olympus_Mons');
+  await page.click('#settings-form button[type=submit]');
+  await page.waitForSelector('#settings-errors');
+  const fields = await page.$$eval('#settings-errors li', (lis) => lis.map((li) => li.dataset.field));
+  assert.deepEqual(fields.sort(), ['provisioning_scheme', 'time_zone']);
+  assert.match(await page.textContent('#settings-errors'), /HTTPS is chosen but the public base URL starts with http:\/\//);
+  // The result is at the top of the page, above the form, and scrolled into view.
+  const tops = await page.evaluate(() => ({
+    result: document.querySelector('#settings-result').getBoundingClientRect().top,
+    form: document.querySelector('#settings-form').getBoundingClientRect().top,
+  }));
+  assert.ok(tops.result < tops.form && tops.result >= 0 && tops.result < 860, JSON.stringify(tops));
+  await page.reload();
+  assert.equal(await page.inputValue('input[name=public_base_url]'), url, 'the base URL was rewritten');
+  // A new RPS server name re-redirects every phone: asked first, with the count.
+  const devices = (await (await fetch(base + '/api/v1/devices?limit=1',
+    { headers: { authorization: `Bearer ${PASSWORD}` } })).json()).total;
+  assert.ok(devices >= 3, `devices: ${devices}`);
+  const redirectsBefore = await rpsHistoryTotal('REDIRECT_DEVICE');
+  await page.fill('input[name=rps_server_name]', 'browser-renamed');
+  await page.click('#settings-form button[type=submit]');
+  await page.waitForSelector('#settings-confirm');
+  const question = await page.textContent('#settings-confirm');
+  assert.match(question, /browser-renamed/);
+  assert.match(question, /ADD SERVER/);
+  assert.match(question, new RegExp(`all ${devices} phones are deregistered and redirected again`));
+  await page.waitForTimeout(1500);
+  assert.equal(await rpsHistoryTotal('REDIRECT_DEVICE'), redirectsBefore, 'redirected before the answer');
+  const server = await fetch(base + '/api/v1/settings', { headers: { authorization: `Bearer ${PASSWORD}` } });
+  assert.notEqual((await server.json()).rps_server_name, 'browser-renamed', 'saved before the answer');
+  await shot('settings-confirm');
+  await page.click('#settings-confirm-apply');
+  await page.waitForSelector('#settings-saved');
+  assert.match(await page.textContent('#settings-saved'), /Settings saved/);
+  assert.match(await page.textContent('#settings-saved'), new RegExp(`all ${devices} phones`));
+  // The worker re-sends every phone's redirect.
+  let after = 0;
+  for (let i = 0; i < 80 && after < redirectsBefore + devices; i++) {
+    await page.waitForTimeout(250);
+    after = await rpsHistoryTotal('REDIRECT_DEVICE');
+  }
+  assert.ok(after >= redirectsBefore + devices, `redirects ${redirectsBefore} -> ${after}, devices ${devices}`);
+});
+
 test('German: the switch link sets the language', async () => {
   await page.goto(base + '/ui/devices');
   await page.click('.menu summary');

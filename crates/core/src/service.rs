@@ -148,7 +148,12 @@ impl Service {
     /// else none yet ([`ServerNameSource::AwaitingPbx`]): never our URL's host, which may be an IP
     /// or a load balancer's name. Standalone, the stored PBX domain if any, else our URL's host.
     pub fn rps_server(&self) -> RpsServerName {
-        if let Some(name) = self.settings().rps_server_name.clone() {
+        self.rps_server_with(&self.settings())
+    }
+
+    /// [`rps_server`](Self::rps_server) under these settings.
+    fn rps_server_with(&self, settings: &Settings) -> RpsServerName {
+        if let Some(name) = settings.rps_server_name.clone() {
             return RpsServerName {
                 name,
                 source: ServerNameSource::Setting,
@@ -173,7 +178,7 @@ impl Service {
                 source: ServerNameSource::AwaitingPbx,
             };
         }
-        let base = self.base_url();
+        let base = self.base_url_with(settings);
         let host = base
             .split_once("://")
             .map_or(base.as_str(), |(_, rest)| rest)
@@ -400,6 +405,72 @@ impl Service {
             self.rps.enqueue_add_server(&settings).await?;
         }
         Ok(settings)
+    }
+
+    /// What saving `new` would do to the phones, told before it is saved (the settings page
+    /// asks once when it touches every phone). `secret_changed`: a new RPS secret comes with it.
+    /// Predicts what [`update_settings`](Self::update_settings) and the RPS worker's
+    /// `after_add_server` will do, from the same facts.
+    pub async fn settings_impact(
+        &self,
+        new: &Settings,
+        secret_changed: bool,
+    ) -> Result<SettingsImpact, ServiceError> {
+        let before = self.settings();
+        let base_before = self.base_url_with(&before);
+        let base_after = self.base_url_with(new);
+        let name_before = self.rps_server_with(&before).name;
+        let name_after = self.rps_server_with(new).name;
+        let account_changed = before.rps_mode != new.rps_mode
+            || before.rps_api != new.rps_api
+            || before.rps_endpoint != new.rps_endpoint
+            || before.rps_username != new.rps_username
+            || (secret_changed && new.rps_mode == crate::settings::RpsMode::Own);
+        let rps_changed = account_changed
+            || before.rps_server_name != new.rps_server_name
+            || before.public_base_url != new.public_base_url;
+        // The account the worker will use: a secret typed with the change counts as stored.
+        let account_key = match new.rps_mode {
+            crate::settings::RpsMode::Own if secret_changed => {
+                new.rps_username.as_ref().map(|username| {
+                    crate::rps::registration::account_key(&rps::RpsAccount {
+                        api: new.rps_api,
+                        endpoint: new.rps_endpoint.clone().unwrap_or_default(),
+                        username: username.clone(),
+                        secret: String::new(),
+                    })
+                })
+            }
+            _ => self
+                .rps
+                .account(new)
+                .await?
+                .map(|a| crate::rps::registration::account_key(&a)),
+        };
+        let ready = !name_after.is_empty()
+            && (self.rps_identity_ready().is_ok() || new.public_base_url.is_some());
+        let add_server = rps_changed && ready && account_key.is_some();
+        // As `registration::reconcile`: a new name or URL under the account that registered
+        // the server before makes the worker queue every phone's DEREGISTER + REDIRECT.
+        let url_after = format!("{base_after}/prov/");
+        let redirect_all = add_server
+            && self.rps.registered_server().await?.is_some_and(|r| {
+                Some(&r.account) == account_key.as_ref()
+                    && (r.name != name_after
+                        || r.wanted_url.as_deref().unwrap_or(r.url.as_str()) != url_after)
+            });
+        Ok(SettingsImpact {
+            devices: self.cache.len(),
+            base_url: (base_before != base_after).then_some((base_before, base_after)),
+            server_name: (add_server && name_before != name_after)
+                .then_some((name_before, name_after.clone())),
+            server_url: url_after,
+            account_changed,
+            add_server,
+            redirect_all,
+            rps_off: account_key.is_none() && before.rps_mode != new.rps_mode,
+            update_interval_minutes: new.phone.update_interval_minutes,
+        })
     }
 
     /// Where phones reach us: the settings' public base URL, else the base of the App object
@@ -996,4 +1067,38 @@ async fn load_settings(store: &dyn Store) -> Result<Settings, ServiceError> {
             .map_err(|e| ServiceError::CorruptSettings(e.to_string()))?,
         None => Settings::default(),
     })
+}
+
+/// What a settings change does to every phone ([`Service::settings_impact`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SettingsImpact {
+    /// Devices now.
+    pub devices: usize,
+    /// The base URL phones are given (before, after): each phone's own file changes and the
+    /// phone takes the new address at its next check.
+    pub base_url: Option<(String, String)>,
+    /// The RPS server name (before, after), when it changes and ADD SERVER goes out.
+    pub server_name: Option<(String, String)>,
+    /// The URL RPS gets for our server.
+    pub server_url: String,
+    /// Mode, API, endpoint, user name or secret of the RPS account change.
+    pub account_changed: bool,
+    /// ADD SERVER is queued.
+    pub add_server: bool,
+    /// Every phone's DEREGISTER + REDIRECT follows it.
+    pub redirect_all: bool,
+    /// RPS turns off: no command goes out any more.
+    pub rps_off: bool,
+    pub update_interval_minutes: u32,
+}
+
+impl SettingsImpact {
+    /// Whether the change reaches every phone (and so is confirmed first).
+    pub fn touches_phones(&self) -> bool {
+        self.devices > 0
+            && (self.base_url.is_some()
+                || self.redirect_all
+                || self.account_changed
+                || self.add_server)
+    }
 }

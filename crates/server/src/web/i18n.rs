@@ -344,6 +344,46 @@ const EN: &[(&str, &str)] = &[
     ("settings.rps_endpoint_default", "empty: Yealink's endpoint"),
     ("settings.not_set", "not set"),
     ("settings.saved", "Settings saved."),
+    ("settings.errors", "Nothing was saved. Please correct:"),
+    ("settings.confirm_title", "This change reaches every phone"),
+    ("settings.confirm_apply", "Save and apply"),
+    ("settings.confirm_cancel", "Cancel"),
+    (
+        "settings.follow_rps",
+        "Follow the commands in the RPS history",
+    ),
+    (
+        "settings.scheme_https_mismatch",
+        "HTTPS is chosen but the public base URL starts with http://. Enter the HTTPS address with its port in the public base URL (the HTTP port is not reused)",
+    ),
+    (
+        "settings.scheme_http_mismatch",
+        "HTTP is chosen but the public base URL starts with https://. Enter the HTTP address with its port in the public base URL",
+    ),
+    (
+        "settings.impact_base_url",
+        "The provisioning address changes from {before} to {after}: the own file of each of the {n} phones changes, and each phone uses the new address from its next check (every {minutes} minutes). A phone that cannot reach the new address gets no more updates.",
+    ),
+    (
+        "settings.impact_server_name",
+        "The RPS server name changes from {before} to {after}.",
+    ),
+    (
+        "settings.impact_add_server",
+        "RPS: our server is registered again (ADD SERVER) with {url}.",
+    ),
+    (
+        "settings.impact_redirect_all",
+        "RPS: then all {n} phones are deregistered and redirected again (2 × {n} commands, sent one after the other).",
+    ),
+    (
+        "settings.impact_new_account",
+        "RPS: phones redirected with the previous account stay bound there; re-send a phone's redirect on its page to move it.",
+    ),
+    (
+        "settings.impact_rps_off",
+        "RPS is turned off: no command is sent any more, and new phones need their provisioning URL by DHCP option 66 or by hand.",
+    ),
     ("field.mac", "MAC"),
     ("field.name", "Name"),
     ("field.sip_user", "SIP user"),
@@ -632,6 +672,52 @@ const DE: &[(&str, &str)] = &[
     ("settings.rps_endpoint_default", "leer: Yealinks Endpunkt"),
     ("settings.not_set", "nicht gesetzt"),
     ("settings.saved", "Einstellungen gespeichert."),
+    (
+        "settings.errors",
+        "Nichts wurde gespeichert. Bitte korrigieren:",
+    ),
+    (
+        "settings.confirm_title",
+        "Diese Änderung betrifft jedes Telefon",
+    ),
+    ("settings.confirm_apply", "Speichern und anwenden"),
+    ("settings.confirm_cancel", "Abbrechen"),
+    (
+        "settings.follow_rps",
+        "Die Befehle im RPS-Verlauf verfolgen",
+    ),
+    (
+        "settings.scheme_https_mismatch",
+        "HTTPS ist gewählt, aber die öffentliche Basis-URL beginnt mit http://. Die HTTPS-Adresse mit ihrem Port als öffentliche Basis-URL eintragen (der HTTP-Port wird nicht übernommen)",
+    ),
+    (
+        "settings.scheme_http_mismatch",
+        "HTTP ist gewählt, aber die öffentliche Basis-URL beginnt mit https://. Die HTTP-Adresse mit ihrem Port als öffentliche Basis-URL eintragen",
+    ),
+    (
+        "settings.impact_base_url",
+        "Die Provisionierungsadresse ändert sich von {before} zu {after}: Die eigene Datei jedes der {n} Telefone ändert sich, und jedes Telefon nutzt ab seiner nächsten Abfrage (alle {minutes} Minuten) die neue Adresse. Ein Telefon, das die neue Adresse nicht erreicht, bekommt keine Updates mehr.",
+    ),
+    (
+        "settings.impact_server_name",
+        "Der RPS-Servername ändert sich von {before} zu {after}.",
+    ),
+    (
+        "settings.impact_add_server",
+        "RPS: Unser Server wird erneut registriert (ADD SERVER) mit {url}.",
+    ),
+    (
+        "settings.impact_redirect_all",
+        "RPS: Danach werden alle {n} Telefone abgemeldet und erneut umgeleitet (2 × {n} Befehle, nacheinander gesendet).",
+    ),
+    (
+        "settings.impact_new_account",
+        "RPS: Mit dem bisherigen Konto umgeleitete Telefone bleiben dort gebunden; zum Übertragen die Umleitung eines Telefons auf seiner Seite erneut senden.",
+    ),
+    (
+        "settings.impact_rps_off",
+        "RPS wird ausgeschaltet: Es werden keine Befehle mehr gesendet, und neue Telefone brauchen ihre Provisionierungs-URL per DHCP-Option 66 oder von Hand.",
+    ),
     ("field.mac", "MAC"),
     ("field.name", "Name"),
     ("field.sip_user", "SIP-Benutzer"),

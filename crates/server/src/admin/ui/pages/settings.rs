@@ -8,12 +8,13 @@ use axum::{Extension, Form};
 use prov_store::{DeviceKeyset, DeviceSort};
 use std::collections::HashMap;
 
-use super::common::{error_fragment, internal, notice};
+use super::common::{error_fragment, internal};
 use crate::admin::ui::session::Session;
 use crate::web::i18n::{Lang, Tr};
 use crate::web::state::AppState;
 use prov_core::audit::ui_actor;
 use prov_core::error::ServiceError;
+use prov_core::service::SettingsImpact;
 use prov_core::settings::{RpsMode, Settings};
 
 pub struct SettingsView {
@@ -273,10 +274,10 @@ pub async fn settings(
     .into_response()
 }
 
-/// Form fields in the order they are applied (`provisioning_scheme` rewrites the base URL).
+/// Form fields, applied one by one so that every invalid one is reported at once. The HTTP /
+/// HTTPS choice is checked against the base URL, not applied to it (see [`scheme_error`]).
 const SETTINGS_FIELDS: &[&str] = &[
     "public_base_url",
-    "provisioning_scheme",
     "update_interval_minutes",
     "ntp_servers",
     "time_zone",
@@ -294,6 +295,84 @@ const SETTINGS_FIELDS: &[&str] = &[
     "rps_server_name",
 ];
 
+/// What a save shows at the top of the page.
+pub enum SaveOutcome {
+    /// Every validation error: (field, text).
+    Errors(Vec<(&'static str, String)>),
+    /// The change touches every phone: what it will do, and the token that confirms it.
+    Confirm { lines: Vec<String>, token: String },
+    /// Saved: what was done.
+    Saved(Vec<String>),
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "settings_result.html")]
+pub struct SaveResult {
+    t: Tr,
+    outcome: SaveOutcome,
+}
+
+/// The HTTP / HTTPS choice must agree with the base URL typed: switching the scheme alone would
+/// keep the HTTP port (or guess one), and phones would be sent where nothing answers.
+fn scheme_error(t: Tr, scheme: Option<&str>, base_url: Option<&str>) -> Option<String> {
+    let (scheme, url) = (scheme?, base_url?);
+    let url_https = url.starts_with("https://");
+    match (scheme, url_https) {
+        ("https", false) => Some(t.get("settings.scheme_https_mismatch").to_owned()),
+        ("http", true) => Some(t.get("settings.scheme_http_mismatch").to_owned()),
+        _ => None,
+    }
+}
+
+/// What the change does, in the page's language, one line per effect.
+fn impact_lines(t: Tr, i: &SettingsImpact) -> Vec<String> {
+    let n = i.devices.to_string();
+    let fill = |key: &str| t.get(key).replace("{n}", &n);
+    let mut lines = Vec::new();
+    if let Some((before, after)) = &i.base_url {
+        lines.push(
+            fill("settings.impact_base_url")
+                .replace("{before}", before)
+                .replace("{after}", after)
+                .replace("{minutes}", &i.update_interval_minutes.to_string()),
+        );
+    }
+    if let Some((before, after)) = &i.server_name {
+        lines.push(
+            fill("settings.impact_server_name")
+                .replace("{before}", before)
+                .replace("{after}", after),
+        );
+    }
+    if i.add_server {
+        lines.push(fill("settings.impact_add_server").replace("{url}", &i.server_url));
+    }
+    if i.redirect_all {
+        lines.push(fill("settings.impact_redirect_all"));
+    } else if i.add_server && i.account_changed {
+        lines.push(fill("settings.impact_new_account"));
+    }
+    if i.rps_off {
+        lines.push(fill("settings.impact_rps_off"));
+    }
+    lines
+}
+
+/// Ties a confirmation to what it confirmed: the settings to be saved and their effect. A form
+/// changed after the question, or settings changed by someone else meanwhile, ask again.
+fn confirm_token(settings: &Settings, lines: &[String], current: &Settings) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(settings)
+        .unwrap_or_default()
+        .hash(&mut h);
+    serde_json::to_string(current)
+        .unwrap_or_default()
+        .hash(&mut h);
+    lines.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
 pub async fn save_settings(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
@@ -301,41 +380,90 @@ pub async fn save_settings(
     Form(mut form): Form<HashMap<String, String>>,
 ) -> Response {
     let t = Tr(lang);
-    let mut settings = state.service.settings().as_ref().clone();
+    let current = state.service.settings();
+    let mut settings = current.as_ref().clone();
     // An unticked checkbox is simply absent from the form.
-    let relay = if form.contains_key("media_relay") {
-        "true"
-    } else {
-        "false"
-    };
-    form.insert("media_relay".into(), relay.into());
-    let ice = if form.contains_key("ice") {
-        "true"
-    } else {
-        "false"
-    };
-    form.insert("ice".into(), ice.into());
-    // One `firmware_url.<MODEL>` field per row of the firmware table.
-    for (key, value) in form.iter().filter(|(k, _)| k.starts_with("firmware_url.")) {
-        if let Err(e) = settings.set_from_text(key, value) {
-            return error_fragment(t, &ServiceError::Invalid(e));
+    for key in ["media_relay", "ice"] {
+        let value = if form.contains_key(key) {
+            "true"
+        } else {
+            "false"
+        };
+        form.insert(key.into(), value.into());
+    }
+    let mut errors: Vec<(&'static str, String)> = Vec::new();
+    let mut apply = |settings: &mut Settings, key: &str, value: &str| {
+        // On a copy: a field that fails leaves the others to be checked on their own.
+        let mut trial = settings.clone();
+        match trial.set_from_text(key, value) {
+            Ok(()) => *settings = trial,
+            Err(e) => {
+                if !errors.iter().any(|(f, _)| *f == e.field) {
+                    errors.push((
+                        e.field,
+                        format!("{}: {}", t.field_label(e.field), e.message),
+                    ));
+                }
+            }
         }
+    };
+    // One `firmware_url.<MODEL>` field per row of the firmware table.
+    let mut firmware: Vec<(&String, &String)> = form
+        .iter()
+        .filter(|(k, _)| k.starts_with("firmware_url."))
+        .collect();
+    firmware.sort();
+    for (key, value) in firmware {
+        apply(&mut settings, key, value);
     }
     for key in SETTINGS_FIELDS {
-        let Some(value) = form.get(*key) else {
-            continue;
-        };
-        if *key == "provisioning_scheme" && settings.public_base_url.is_none() {
-            continue;
+        if let Some(value) = form.get(*key) {
+            apply(&mut settings, key, value);
         }
-        if let Err(e) = settings.set_from_text(key, value) {
-            return error_fragment(t, &ServiceError::Invalid(e));
+    }
+    let url_ok = !errors.iter().any(|(f, _)| *f == "public_base_url");
+    if url_ok
+        && let Some(text) = scheme_error(
+            t,
+            form.get("provisioning_scheme").map(String::as_str),
+            settings.public_base_url.as_deref(),
+        )
+    {
+        errors.push((
+            "provisioning_scheme",
+            format!("{}: {text}", t.field_label("provisioning_scheme")),
+        ));
+    }
+    if !errors.is_empty() {
+        return SaveResult {
+            t,
+            outcome: SaveOutcome::Errors(errors),
         }
+        .into_response();
     }
     let secret = form
         .get("rps_secret")
         .map(|s| s.trim())
         .filter(|s| !s.is_empty());
+    let impact = match state
+        .service
+        .settings_impact(&settings, secret.is_some())
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => return error_fragment(t, &e),
+    };
+    let lines = impact_lines(t, &impact);
+    if impact.touches_phones() {
+        let token = confirm_token(&settings, &lines, &current);
+        if form.get("confirm") != Some(&token) {
+            return SaveResult {
+                t,
+                outcome: SaveOutcome::Confirm { lines, token },
+            }
+            .into_response();
+        }
+    }
     if let Some(secret) = secret
         && let Err(e) = state.service.rps().set_own_secret(secret).await
     {
@@ -347,7 +475,15 @@ pub async fn save_settings(
         .update_settings(settings, &actor, secret.is_some())
         .await
     {
-        Ok(_) => notice(t.get("settings.saved")),
+        Ok(_) => SaveResult {
+            t,
+            outcome: SaveOutcome::Saved(if impact.touches_phones() {
+                lines
+            } else {
+                Vec::new()
+            }),
+        }
+        .into_response(),
         Err(e) => error_fragment(t, &e),
     }
 }
