@@ -306,6 +306,50 @@ test('import a CSV with a bad row: per-row results, the good rows are added', as
   assert.ok(await page.$('#dev-001565000003'));
 });
 
+test('Devices: the RPS column, the "not redirected" and "never fetched" filters, the filtered count', async () => {
+  await page.setViewportSize({ width: 1280, height: 860 });
+  await page.goto(base + '/ui/devices');
+  assert.match(await page.textContent(`#dev-${MAC_HEX} .rps-state`), /Redirected/);
+  const foreign = await page.textContent(`#dev-${FOREIGN_MAC_HEX} .rps-state`);
+  assert.match(foreign, /Refused/);
+  assert.match(foreign, /added\.by\.other|forbidden|another/i);
+  const total = Number((await page.textContent('#device-count')).match(/^\((\d+)\)$/)[1]);
+  assert.ok(total >= 4, `total ${total}`);
+  const shown = async () => page.$$eval('#device-rows tr[data-mac]', (trs) => trs.map((tr) => tr.dataset.mac));
+  const countText = async () => (await page.textContent('#device-count')).trim();
+
+  // The rows (and the count, out of band) are swapped in once the fragment arrived.
+  const filterTo = async (value) => {
+    await Promise.all([
+      page.waitForResponse((r) => r.url().includes('/ui/devices/rows') && r.url().includes(`show=${value}`)),
+      page.selectOption('#device-filter', value),
+    ]);
+    await page.waitForTimeout(200);
+  };
+  await filterTo('not_redirected');
+  let macs = await shown();
+  assert.ok(macs.includes(FOREIGN_MAC_HEX), `not redirected: ${macs}`);
+  assert.ok(!macs.includes(MAC_HEX), `not redirected: ${macs}`);
+  assert.equal(await countText(), `(${macs.length} of ${total})`);
+  for (const mac of macs) {
+    assert.doesNotMatch(await page.textContent(`#dev-${mac} .rps-state`), /Redirected/);
+  }
+
+  await filterTo('never_fetched');
+  macs = await shown();
+  assert.ok(!macs.includes(MAC_HEX), `never fetched: ${macs}`);
+  assert.ok(macs.includes('001565000001') && macs.includes('001565000003'), `never fetched: ${macs}`);
+  assert.equal(await countText(), `(${macs.length} of ${total})`);
+  // Search and filter together, and the same through a link (no JavaScript needed).
+  await page.fill('input[name=q]', '001565000001');
+  await page.waitForFunction(() => document.querySelector('#device-count').textContent.trim().startsWith('(1 of'));
+  assert.deepEqual(await shown(), ['001565000001']);
+  await page.goto(base + '/ui/devices?show=never_fetched');
+  assert.equal(await page.inputValue('#device-filter'), 'never_fetched');
+  assert.deepEqual((await shown()).sort(), macs.sort());
+  await shot('devices-filtered');
+});
+
 test('innovaphone: a phone added in myApps shows Config Received, its PBX side, and the flags after its fetch', async () => {
   // A simulated PBX connects to our App object URL; Users adds a phone for John Doe as Profile does.
   await start(SIM, ['innovaphone', '--app-url', `${base}/innovaphone-yealink`, '--password', INSTANCE_PASSWORD,

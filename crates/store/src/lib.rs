@@ -517,6 +517,20 @@ pub trait Store: Send + Sync + 'static {
     async fn list_rps_history(&self, q: &HistoryQuery)
     -> Result<Page<RpsHistoryEntry>, StoreError>;
 
+    /// Each MAC's newest REDIRECT DEVICE entry, in one grouped query (the Devices list).
+    async fn latest_rps_redirects(&self) -> Result<Vec<RpsHistoryEntry>, StoreError>;
+
+    /// The MACs that have an unfinished RPS job.
+    async fn queued_rps_macs(&self) -> Result<Vec<Mac>, StoreError>;
+
+    /// [`list_rps_history`](Self::list_rps_history) of the MACs containing `mac_part` (hex
+    /// digits; separators are ignored); `q.mac` is not used.
+    async fn search_rps_history(
+        &self,
+        mac_part: &str,
+        q: &HistoryQuery,
+    ) -> Result<Page<RpsHistoryEntry>, StoreError>;
+
     /// Bounded retention: deletes entries older than `older_than`, but always keeps the
     /// newest `keep_last` entries overall. Returns the number of entries deleted.
     async fn prune_rps_history(

@@ -175,6 +175,28 @@ fn history_filter(q: &HistoryQuery) -> (&'static str, &'static str) {
     }
 }
 
+/// Each MAC's newest REDIRECT DEVICE entry, in one grouped statement (the Devices list's RPS
+/// column reads all of them at once instead of one query per row).
+const LATEST_RPS_REDIRECTS: &str = concat!(
+    "SELECT ",
+    rps_history_columns!(),
+    " FROM rps_history WHERE id IN (SELECT MAX(id) FROM rps_history \
+     WHERE command = 'REDIRECT_DEVICE' AND mac IS NOT NULL GROUP BY mac)"
+);
+
+/// MACs with an unfinished job.
+const QUEUED_RPS_MACS: &str = "SELECT DISTINCT mac FROM rps_jobs WHERE mac IS NOT NULL";
+
+/// `WHERE` and `LIMIT … OFFSET …` of a history page searched by part of a MAC. Binds: the
+/// `LIKE` pattern, the command if filtered, then limit and offset.
+fn history_search_filter(command: bool) -> (&'static str, &'static str) {
+    if command {
+        (" WHERE mac LIKE $1 AND command = $2", " LIMIT $3 OFFSET $4")
+    } else {
+        (" WHERE mac LIKE $1", " LIMIT $2 OFFSET $3")
+    }
+}
+
 /// `ORDER BY` of the history: newest first, insertion order among equal times.
 const HISTORY_ORDER: &str = " ORDER BY at DESC, id DESC";
 
@@ -380,6 +402,54 @@ for_each_backend!(
                 .bind(i64::from(clamp_limit(q.limit)))
                 .bind(i64::from(q.offset));
 
+            crate::pages::fetch_page(db, list, count).await
+        }
+
+        pub(crate) async fn latest_rps_redirects(
+            db: &Db,
+        ) -> Result<Vec<RpsHistoryEntry>, StoreError> {
+            let rows: Vec<RpsHistoryRow> = sqlx::query_as(LATEST_RPS_REDIRECTS)
+                .fetch_all(db.pool())
+                .await?;
+            collect(rows)
+        }
+
+        pub(crate) async fn queued_rps_macs(db: &Db) -> Result<Vec<Mac>, StoreError> {
+            let rows: Vec<String> = sqlx::query_scalar(QUEUED_RPS_MACS)
+                .fetch_all(db.pool())
+                .await?;
+            rows.iter().map(|m| parse_mac(m)).collect()
+        }
+
+        pub(crate) async fn search_rps_history(
+            db: &Db,
+            mac_part: &str,
+            q: &HistoryQuery,
+        ) -> Result<Page<RpsHistoryEntry>, StoreError> {
+            // MACs are stored as 12 lower-case hex digits: the part is reduced to those, so
+            // it carries no `LIKE` wildcard.
+            let part: String = mac_part
+                .chars()
+                .filter(char::is_ascii_hexdigit)
+                .map(|c| c.to_ascii_lowercase())
+                .collect();
+            let pattern = format!("%{part}%");
+            let (filter, limit_offset) = history_search_filter(q.command.is_some());
+            let list_sql = format!(
+                concat!("SELECT ", rps_history_columns!(), " FROM rps_history{}{}{}"),
+                filter, HISTORY_ORDER, limit_offset
+            );
+            let count_sql = format!("SELECT COUNT(*) FROM rps_history{filter}");
+            let mut list =
+                sqlx::query_as::<_, RpsHistoryRow>(AssertSqlSafe(list_sql)).bind(pattern.clone());
+            let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(count_sql)).bind(pattern);
+            if let Some(command) = &q.command {
+                list = list.bind(command.clone());
+                count = count.bind(command.clone());
+            }
+            let list = list
+                .bind(i64::from(clamp_limit(q.limit)))
+                .bind(i64::from(q.offset));
             crate::pages::fetch_page(db, list, count).await
         }
 

@@ -600,6 +600,22 @@ impl Store for SealedStore {
         self.inner.list_rps_history(q).await
     }
 
+    async fn latest_rps_redirects(&self) -> Result<Vec<RpsHistoryEntry>, StoreError> {
+        self.inner.latest_rps_redirects().await
+    }
+
+    async fn queued_rps_macs(&self) -> Result<Vec<Mac>, StoreError> {
+        self.inner.queued_rps_macs().await
+    }
+
+    async fn search_rps_history(
+        &self,
+        mac_part: &str,
+        q: &HistoryQuery,
+    ) -> Result<Page<RpsHistoryEntry>, StoreError> {
+        self.inner.search_rps_history(mac_part, q).await
+    }
+
     async fn prune_rps_history(
         &self,
         older_than: OffsetDateTime,

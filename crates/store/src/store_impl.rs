@@ -310,6 +310,22 @@ macro_rules! impl_store {
                 rps::$b::list_rps_history(self, q).await
             }
 
+            async fn latest_rps_redirects(&self) -> Result<Vec<RpsHistoryEntry>, StoreError> {
+                rps::$b::latest_rps_redirects(self).await
+            }
+
+            async fn queued_rps_macs(&self) -> Result<Vec<Mac>, StoreError> {
+                rps::$b::queued_rps_macs(self).await
+            }
+
+            async fn search_rps_history(
+                &self,
+                mac_part: &str,
+                q: &HistoryQuery,
+            ) -> Result<Page<RpsHistoryEntry>, StoreError> {
+                rps::$b::search_rps_history(self, mac_part, q).await
+            }
+
             async fn prune_rps_history(
                 &self,
                 older_than: OffsetDateTime,

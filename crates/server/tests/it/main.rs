@@ -7,6 +7,7 @@ mod helpers;
 mod innovaphone;
 
 mod admin_api;
+mod admin_ui;
 mod audit;
 mod browser;
 mod cli;

@@ -27,6 +27,8 @@ conformance!(
     queue_stats_and_retry_now,
     history_filters_pages_newest_first,
     prune_history_keeps_the_newest,
+    latest_redirect_per_mac_and_queued_macs,
+    history_searched_by_part_of_a_mac,
 );
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -877,4 +879,85 @@ fn job_debug_hides_the_payload() {
     assert!(json.contains("rps-secret-42"), "{json}");
     let back: RpsJob = serde_json::from_str(&json).unwrap();
     assert_eq!(back, stored);
+}
+
+async fn latest_redirect_per_mac_and_queued_macs(db: &TestDb) {
+    let s = &db.store;
+    assert!(s.latest_rps_redirects().await.unwrap().is_empty());
+    assert!(s.queued_rps_macs().await.unwrap().is_empty());
+    let mut e1 = entry(0, Some(mac(1)), "REDIRECT_DEVICE");
+    e1.outcome = "rejected".into();
+    s.record_rps_history(&e1).await.unwrap();
+    s.record_rps_history(&entry(1, Some(mac(1)), "REDIRECT_DEVICE"))
+        .await
+        .unwrap();
+    // Other commands and entries without a MAC do not count.
+    s.record_rps_history(&entry(2, Some(mac(1)), "DEREGISTER_DEVICE"))
+        .await
+        .unwrap();
+    s.record_rps_history(&entry(3, None, "REDIRECT_DEVICE"))
+        .await
+        .unwrap();
+    let mut e2 = entry(4, Some(mac(2)), "REDIRECT_DEVICE");
+    e2.outcome = "failed".into();
+    s.record_rps_history(&e2).await.unwrap();
+    let mut latest = s.latest_rps_redirects().await.unwrap();
+    latest.sort_by_key(|e| e.mac);
+    let got: Vec<(Option<Mac>, &str, i64)> = latest
+        .iter()
+        .map(|e| (e.mac, e.outcome.as_str(), (e.at - T0).whole_seconds()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(Some(mac(1)), "ok", 1), (Some(mac(2)), "failed", 4)]
+    );
+
+    s.enqueue_rps_jobs(&[
+        job("ADD_SERVER", None),
+        job("DEREGISTER_DEVICE", Some(mac(3))),
+        job("REDIRECT_DEVICE", Some(mac(3))),
+        job("REDIRECT_DEVICE", Some(mac(2))),
+    ])
+    .await
+    .unwrap();
+    let mut queued = s.queued_rps_macs().await.unwrap();
+    queued.sort();
+    assert_eq!(queued, vec![mac(2), mac(3)]);
+}
+
+async fn history_searched_by_part_of_a_mac(db: &TestDb) {
+    let s = &db.store;
+    // mac(0x12) = 001565000012, mac(0x34) = 001565000034.
+    for (n, m, command) in [
+        (0, Some(mac(0x12)), "REDIRECT_DEVICE"),
+        (1, Some(mac(0x34)), "REDIRECT_DEVICE"),
+        (2, Some(mac(0x12)), "DEREGISTER_DEVICE"),
+        (3, None, "ADD_SERVER"),
+    ] {
+        s.record_rps_history(&entry(n, m, command)).await.unwrap();
+    }
+    let search = |part: &'static str, command: Option<&'static str>| async move {
+        let page = s
+            .search_rps_history(
+                part,
+                &HistoryQuery {
+                    command: command.map(str::to_owned),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let at: Vec<i64> = page
+            .items
+            .iter()
+            .map(|e| (e.at - T0).whole_seconds())
+            .collect();
+        (page.total, at)
+    };
+    assert_eq!(search("00:12", None).await, (2, vec![2, 0]));
+    assert_eq!(search("0012", Some("REDIRECT_DEVICE")).await, (1, vec![0]));
+    assert_eq!(search("65:00:00", None).await, (3, vec![2, 1, 0]));
+    assert_eq!(search("AB:CD", None).await, (0, vec![]));
+    // Wildcards are not hex digits: `%` and `_` match nothing special.
+    assert_eq!(search("%_", None).await.0, 3);
 }

@@ -102,9 +102,54 @@ pub struct DeviceRow {
     pub provisioned: bool,
     pub last_config: String,
     pub source_ip: String,
+    /// The RPS column: i18n key of the state, badge class, RPS's answer when it refused.
+    pub rps_key: &'static str,
+    pub rps_class: &'static str,
+    pub rps_reason: String,
+}
+
+/// The Devices list's RPS column: the last word of RPS on the phone's redirect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RpsCell {
+    /// RPS took the redirect (`ok`, or `already_done`: it already pointed here).
+    Redirected,
+    /// RPS refused or could not be reached; its answer.
+    Refused(String),
+    /// A command for the phone is queued.
+    Waiting,
+    /// RPS was off when the phone was added.
+    Off,
+    /// No redirect recorded for it.
+    NotSent,
+}
+
+impl RpsCell {
+    /// From the outcome of the phone's newest REDIRECT DEVICE (`rps::outbox` outcomes).
+    pub fn from_outcome(outcome: &str, answer: &str) -> RpsCell {
+        match outcome {
+            "ok" | "already_done" => RpsCell::Redirected,
+            "off" => RpsCell::Off,
+            "skipped" => RpsCell::NotSent,
+            _ => RpsCell::Refused(answer.to_owned()),
+        }
+    }
 }
 
 impl DeviceRow {
+    pub fn with_rps(mut self, cell: RpsCell) -> DeviceRow {
+        let (key, class, reason) = match cell {
+            RpsCell::Redirected => ("rps_state.redirected", "ok", String::new()),
+            RpsCell::Refused(answer) => ("rps_state.refused", "bad", answer),
+            RpsCell::Waiting => ("rps_state.waiting", "wait", String::new()),
+            RpsCell::Off => ("rps_state.off", "", String::new()),
+            RpsCell::NotSent => ("rps_state.not_sent", "", String::new()),
+        };
+        self.rps_key = key;
+        self.rps_class = class;
+        self.rps_reason = reason;
+        self
+    }
+
     pub fn new(d: &Device, pbx_config: Option<bool>) -> DeviceRow {
         let r = &d.record;
         let s = &d.status;
@@ -130,6 +175,9 @@ impl DeviceRow {
             provisioned,
             last_config: s.last_config_request.map(fmt_time).unwrap_or_default(),
             source_ip: s.last_ip.clone().unwrap_or_default(),
+            rps_key: "rps_state.not_sent",
+            rps_class: "",
+            rps_reason: String::new(),
         }
     }
 }

@@ -7,13 +7,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
-use prov_store::{DeviceKeyset, DeviceSort};
+use std::collections::{HashMap, HashSet};
+
+use prov_store::{Device, DeviceKeyset, DeviceSort, HistoryQuery};
 use serde::Deserialize;
 use yealink::Mac;
 
 use super::common::{Message, blank_to_none, enc, error_fragment, hx_redirect, internal, notice};
 use crate::admin::ui::session::Session;
-use crate::admin::ui::view::{DeviceRow, mac_colons, mac_hex};
+use crate::admin::ui::view::{DeviceRow, RpsCell, mac_colons, mac_hex};
 use crate::web::i18n::{Lang, Tr};
 use crate::web::state::AppState;
 use prov_core::audit::ui_actor;
@@ -30,15 +32,99 @@ pub struct ListParams {
     dir: Option<String>,
     after: Option<String>,
     added: Option<String>,
+    /// `not_redirected` or `never_fetched`; anything else shows every device.
+    show: Option<String>,
 }
 
-struct Listing {
-    rows: Vec<DeviceRow>,
-    after: Option<String>,
-    next: Option<String>,
-    sort: &'static str,
-    dir: &'static str,
-    q: String,
+/// The Devices list's filters beyond the search.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Show {
+    All,
+    /// RPS has not confirmed the phone's redirect (refused, waiting, off, never sent).
+    NotRedirected,
+    /// The phone never fetched its own file.
+    NeverFetched,
+}
+
+impl Show {
+    fn parse(s: Option<&str>) -> Show {
+        match s {
+            Some("not_redirected") => Show::NotRedirected,
+            Some("never_fetched") => Show::NeverFetched,
+            _ => Show::All,
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Show::All => "",
+            Show::NotRedirected => "not_redirected",
+            Show::NeverFetched => "never_fetched",
+        }
+    }
+
+    fn matches(self, d: &Device, rps: &RpsStates) -> bool {
+        match self {
+            Show::All => true,
+            Show::NotRedirected => rps.cell(d.record.mac) != RpsCell::Redirected,
+            Show::NeverFetched => d.status.provisioned_at.is_none(),
+        }
+    }
+}
+
+/// Every phone's RPS state, read in two queries for a whole page (never one per row): each
+/// MAC's newest REDIRECT DEVICE answer, and the MACs with a command still queued.
+pub(super) struct RpsStates {
+    latest: HashMap<Mac, (String, String)>,
+    queued: HashSet<Mac>,
+}
+
+impl RpsStates {
+    pub(super) async fn load(state: &AppState) -> Result<RpsStates, ServiceError> {
+        let store = state.service.store();
+        let latest = store
+            .latest_rps_redirects()
+            .await?
+            .into_iter()
+            .filter_map(|e| Some((e.mac?, (e.outcome, e.answer))))
+            .collect();
+        let queued = store.queued_rps_macs().await?.into_iter().collect();
+        Ok(RpsStates { latest, queued })
+    }
+
+    /// One phone's (its row, refreshed live when it fetches a file).
+    pub(super) async fn of(state: &AppState, mac: Mac) -> Result<RpsStates, ServiceError> {
+        let store = state.service.store();
+        let newest = store
+            .list_rps_history(&HistoryQuery {
+                mac: Some(mac),
+                command: Some("REDIRECT_DEVICE".into()),
+                offset: 0,
+                limit: 1,
+            })
+            .await?;
+        let latest = newest
+            .items
+            .into_iter()
+            .map(|e| (mac, (e.outcome, e.answer)))
+            .collect();
+        let queued = if store.pending_rps_jobs(Some(mac), 1).await?.is_empty() {
+            HashSet::new()
+        } else {
+            HashSet::from([mac])
+        };
+        Ok(RpsStates { latest, queued })
+    }
+
+    pub(super) fn cell(&self, mac: Mac) -> RpsCell {
+        if self.queued.contains(&mac) {
+            return RpsCell::Waiting;
+        }
+        match self.latest.get(&mac) {
+            None => RpsCell::NotSent,
+            Some((outcome, answer)) => RpsCell::from_outcome(outcome, answer),
+        }
+    }
 }
 
 async fn listing(state: &AppState, p: &ListParams) -> Result<Listing, ServiceError> {
@@ -49,25 +135,48 @@ async fn listing(state: &AppState, p: &ListParams) -> Result<Listing, ServiceErr
     };
     let descending = p.dir.as_deref() == Some("desc");
     let q = p.q.clone().unwrap_or_default();
+    let show = Show::parse(p.show.as_deref());
     let after = p.after.as_deref().and_then(|m| Mac::parse(m).ok());
+    let rps = RpsStates::load(state).await?;
+    let keyset = |after: Option<Mac>, limit: u32| DeviceKeyset {
+        search: blank_to_none(Some(q.clone())),
+        sort,
+        descending,
+        after,
+        limit,
+    };
     // One more than a page tells whether there is a next page, without counting.
-    let mut devices = state
-        .service
-        .list_devices_after(&DeviceKeyset {
-            search: blank_to_none(Some(q.clone())),
-            sort,
-            descending,
-            after,
-            limit: PAGE + 1,
-        })
-        .await?;
+    let mut devices = if show == Show::All {
+        state
+            .service
+            .list_devices_after(&keyset(after, PAGE + 1))
+            .await?
+    } else {
+        scan(
+            state,
+            &keyset(after, SCAN),
+            &rps,
+            show,
+            Some(PAGE as usize + 1),
+        )
+        .await?
+        .0
+    };
+    // "12 of 1,600": counted only when the list is narrowed, by reading the matching devices
+    // (the search already narrows what the store returns).
+    let matched = if show == Show::All && q.trim().is_empty() {
+        None
+    } else {
+        Some(scan(state, &keyset(None, SCAN), &rps, show, None).await?.1)
+    };
     let more = devices.len() > PAGE as usize;
     devices.truncate(PAGE as usize);
     let dir = if descending { "desc" } else { "asc" };
     let next = match (more, devices.last()) {
         (true, Some(last)) => Some(format!(
-            "q={}&sort={key}&dir={dir}&after={}",
+            "q={}&sort={key}&dir={dir}&show={}&after={}",
             enc(&q),
+            show.key(),
             mac_hex(last.record.mac)
         )),
         _ => None,
@@ -75,14 +184,99 @@ async fn listing(state: &AppState, p: &ListParams) -> Result<Listing, ServiceErr
     Ok(Listing {
         rows: devices
             .iter()
-            .map(|d| DeviceRow::new(d, state.service.pbx_config_state(d.record.mac)))
+            .map(|d| {
+                DeviceRow::new(d, state.service.pbx_config_state(d.record.mac))
+                    .with_rps(rps.cell(d.record.mac))
+            })
             .collect(),
         after: p.after.clone(),
         next,
         sort: key,
         dir,
         q,
+        show: show.key(),
+        matched,
     })
+}
+
+/// Devices read per store query while filtering.
+const SCAN: u32 = 1000;
+
+/// Reads the devices of `keyset` in its order, page by page, keeping those `show` matches:
+/// the first `keep` of them (all when `None`) and how many match in all.
+async fn scan(
+    state: &AppState,
+    keyset: &DeviceKeyset,
+    rps: &RpsStates,
+    show: Show,
+    keep: Option<usize>,
+) -> Result<(Vec<Device>, usize), ServiceError> {
+    let mut kept = Vec::new();
+    let mut count = 0;
+    let mut after = keyset.after;
+    loop {
+        let page = state
+            .service
+            .list_devices_after(&DeviceKeyset {
+                search: keyset.search.clone(),
+                after,
+                limit: SCAN,
+                ..*keyset
+            })
+            .await?;
+        let full = page.len() == SCAN as usize;
+        after = page.last().map(|d| d.record.mac);
+        for d in page {
+            if show.matches(&d, rps) {
+                count += 1;
+                if keep.is_none_or(|k| kept.len() < k) {
+                    kept.push(d);
+                }
+            }
+        }
+        if !full || keep.is_some_and(|k| kept.len() >= k) {
+            return Ok((kept, count));
+        }
+    }
+}
+
+/// `1,600` / `1.600`.
+fn grouped(t: Tr, n: usize) -> String {
+    let digits = n.to_string();
+    let sep = t.get("number.thousands");
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push_str(sep);
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// "(1,600)" or "(12 of 1,600)".
+fn count_text(t: Tr, matched: Option<usize>, total: usize) -> String {
+    match matched {
+        None => format!("({})", grouped(t, total)),
+        Some(m) => format!(
+            "({})",
+            t.get("devices.count_of")
+                .replace("{n}", &grouped(t, m))
+                .replace("{total}", &grouped(t, total))
+        ),
+    }
+}
+
+struct Listing {
+    rows: Vec<DeviceRow>,
+    after: Option<String>,
+    next: Option<String>,
+    sort: &'static str,
+    dir: &'static str,
+    q: String,
+    show: &'static str,
+    /// Devices matching the search and filter, when either is set.
+    matched: Option<usize>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -106,6 +300,10 @@ pub struct DevicesPage {
     after: Option<String>,
     next: Option<String>,
     added: Option<String>,
+    show: &'static str,
+    count: String,
+    /// Only the rows fragment swaps the count in.
+    oob_count: Option<String>,
 }
 
 pub async fn devices(
@@ -134,11 +332,15 @@ pub async fn devices(
             _ => "",
         }
     };
+    let total = state.service.cache().len();
     DevicesPage {
         t,
         csrf: session.csrf,
         tab: "devices",
-        total: state.service.cache().len(),
+        total,
+        count: count_text(t, l.matched, total),
+        oob_count: None,
+        show: l.show,
         q_enc: enc(&l.q),
         flip_mac: flip("mac"),
         flip_name: flip("name"),
@@ -164,6 +366,8 @@ pub struct RowsFragment {
     rows: Vec<DeviceRow>,
     after: Option<String>,
     next: Option<String>,
+    /// The header's count, swapped in out of band (the search and filter change it).
+    oob_count: Option<String>,
 }
 
 /// The table body for a search or the next page (htmx).
@@ -176,6 +380,7 @@ pub async fn device_rows(
     match listing(&state, &p).await {
         Ok(l) => RowsFragment {
             t,
+            oob_count: Some(count_text(t, l.matched, state.service.cache().len())),
             rows: l.rows,
             after: l.after,
             next: l.next,
@@ -202,10 +407,14 @@ pub async fn device_row(
     let Ok(mac) = Mac::parse(&mac) else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    let rps = match RpsStates::of(&state, mac).await {
+        Ok(r) => r,
+        Err(e) => return internal(t, e),
+    };
     match state.service.get_device(mac).await {
         Ok(d) => RowFragment {
             t,
-            row: DeviceRow::new(&d, state.service.pbx_config_state(mac)),
+            row: DeviceRow::new(&d, state.service.pbx_config_state(mac)).with_rps(rps.cell(mac)),
         }
         .into_response(),
         // Removed meanwhile: the row goes away.
