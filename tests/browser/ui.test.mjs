@@ -203,6 +203,40 @@ test('a simulated phone fetches its files: the row turns to Provisioned live, wi
   await shot('devices-phone', 375);
 });
 
+test('device detail: the provisioning URL revealed and copied on demand, the first-boot 404 of -local.cfg not red, "–" for empty fields, Device Config as the CLI says it', async () => {
+  await page.goto(base + `/ui/devices/${MAC_HEX}`);
+  const facts = async () => page.$$eval('#device-facts dt', (dts) =>
+    Object.fromEntries(dts.map((dt) => [dt.textContent.trim(), dt.nextElementSibling.textContent.trim()])));
+  let f = await facts();
+  // `device show` prints "Device Config: Config Received" for a standalone device.
+  assert.equal(f['Device Config'], 'Config Received');
+  assert.equal(f['Display name'], '–');
+  // The secret stays hidden until asked for.
+  const revealed = await (await fetch(base + `/api/v1/devices/${MAC_HEX}?reveal=true`,
+    { headers: { authorization: `Bearer ${PASSWORD}` } })).json();
+  const url = revealed.provisioning_url;
+  const secret = url.match(/\/prov\/([^/]+)\/$/)[1];
+  assert.ok(secret.length >= 16, url);
+  assert.ok(!(await page.content()).includes(secret), 'the URL secret is on the page before Reveal');
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  await page.click('#prov-url-reveal');
+  await page.waitForSelector('#prov-url');
+  assert.equal((await page.textContent('#prov-url')).trim(), url);
+  await page.click('#prov-url-copy');
+  await page.waitForFunction(() => document.querySelector('#prov-url-copy-state').textContent.trim() !== '');
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), url);
+  assert.match(await page.textContent('#prov-url-copy-state'), /Copied/);
+  // The phone asked for its -local.cfg (nobody changed a setting on it yet): 404, and normal.
+  const local = page.locator('table.requests tr', { hasText: `${MAC_HEX}-local.cfg` }).first();
+  await local.waitFor();
+  assert.match(await local.textContent(), /404 not found/);
+  assert.match(await local.textContent(), /normal/);
+  assert.equal(await local.evaluate((tr) => tr.classList.contains('failed')), false, 'the 404 is red');
+  // After a reload the URL is hidden again.
+  await page.reload();
+  assert.ok(!(await page.content()).includes(secret), 'the secret stays on the page');
+});
+
 test('change a setting: the next rendered file changes (detail page, then the phone)', async () => {
   await page.goto(base + `/ui/devices/${MAC_HEX}`);
   const before = await page.textContent('main');

@@ -18,3 +18,32 @@
     });
   });
 })();
+
+// "Copy" beside a revealed value (the device page's provisioning URL): to the clipboard where
+// the browser allows it (HTTPS or loopback), else the text is selected to copy by hand.
+(function () {
+  'use strict';
+  document.addEventListener('click', function (e) {
+    const button = e.target.closest && e.target.closest('[data-copy]');
+    if (!button) return;
+    const source = document.getElementById(button.dataset.copy);
+    const state = document.getElementById(button.id + '-state');
+    if (!source) return;
+    const say = function (text) { if (state) state.textContent = text; };
+    const byHand = function () {
+      const range = document.createRange();
+      range.selectNodeContents(source);
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      say(button.dataset.copyFailed || '');
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(source.textContent).then(function () {
+        say(button.dataset.copied || '');
+      }, byHand);
+    } else {
+      byHand();
+    }
+  });
+})();

@@ -67,6 +67,17 @@ impl Tr {
             .unwrap_or("(?)")
     }
 
+    /// `get(prefix + key)`, or the key itself when the tables have no word for it (a status or
+    /// outcome word recorded by a newer version, say).
+    pub fn word(&self, prefix: &str, key: &str) -> String {
+        let full = format!("{prefix}{key}");
+        let table = match self.0 {
+            Lang::En => EN,
+            Lang::De => DE,
+        };
+        lookup(table, &full).map_or_else(|| key.to_owned(), str::to_owned)
+    }
+
     /// `get(prefix + key)`, for values that come from data (e.g. `rps_mode.own`).
     pub fn get_dyn(&self, prefix: &str, key: &str) -> &'static str {
         self.get(&format!("{prefix}{key}"))
@@ -211,7 +222,6 @@ const EN: &[(&str, &str)] = &[
     ("col.params", "Parameters"),
     ("col.answer", "Answer"),
     ("col.duration", "Duration"),
-    ("config.entered", "Entered"),
     ("config.received", "Config Received"),
     ("config.waiting", "Waiting for config"),
     ("requests.provisioned", "Provisioned"),
@@ -236,6 +246,27 @@ const EN: &[(&str, &str)] = &[
     ("import.summary", "{ok} imported, {bad} rejected."),
     ("import.no_file", "Choose a CSV file."),
     ("import.too_big", "The file is too large (32 MiB at most)."),
+    ("device.reveal", "Reveal"),
+    ("device.copy", "Copy"),
+    ("device.copied", "Copied."),
+    (
+        "device.copy_failed",
+        "Select the address and copy it by hand.",
+    ),
+    (
+        "device.prov_url_help",
+        "Without RPS, give the phone this address by DHCP option 66 or in its web UI (Settings > Auto Provision). It holds the phone's secret.",
+    ),
+    (
+        "device.local_cfg_404",
+        "normal: the phone's user has changed nothing yet",
+    ),
+    ("outcome.served", "served"),
+    ("outcome.denied", "denied"),
+    ("outcome.not_found", "not found"),
+    ("outcome.stored", "stored"),
+    ("outcome.unsupported_model", "unsupported model"),
+    ("outcome.error", "error"),
     ("device.overview", "Overview"),
     ("device.edit", "Edit"),
     ("device.resend", "Re-send RPS redirect"),
@@ -536,7 +567,6 @@ const DE: &[(&str, &str)] = &[
     ("col.params", "Parameter"),
     ("col.answer", "Antwort"),
     ("col.duration", "Dauer"),
-    ("config.entered", "Eingegeben"),
     ("config.received", "Konfiguration erhalten"),
     ("config.waiting", "Warte auf Konfiguration"),
     ("requests.provisioned", "Provisioniert"),
@@ -564,6 +594,27 @@ const DE: &[(&str, &str)] = &[
         "import.too_big",
         "Die Datei ist zu groß (höchstens 32 MiB).",
     ),
+    ("device.reveal", "Anzeigen"),
+    ("device.copy", "Kopieren"),
+    ("device.copied", "Kopiert."),
+    (
+        "device.copy_failed",
+        "Die Adresse markieren und von Hand kopieren.",
+    ),
+    (
+        "device.prov_url_help",
+        "Ohne RPS bekommt das Telefon diese Adresse per DHCP-Option 66 oder in seiner Weboberfläche (Einstellungen > Auto Provision). Sie enthält das Geheimnis des Telefons.",
+    ),
+    (
+        "device.local_cfg_404",
+        "normal: Der Benutzer des Telefons hat noch nichts geändert",
+    ),
+    ("outcome.served", "ausgeliefert"),
+    ("outcome.denied", "abgewiesen"),
+    ("outcome.not_found", "nicht gefunden"),
+    ("outcome.stored", "gespeichert"),
+    ("outcome.unsupported_model", "Modell nicht unterstützt"),
+    ("outcome.error", "Fehler"),
     ("device.overview", "Übersicht"),
     ("device.edit", "Bearbeiten"),
     ("device.resend", "RPS-Umleitung erneut senden"),

@@ -43,6 +43,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(pages::device_detail).post(pages::update_device),
         )
         .route("/devices/{mac}/row", get(pages::device_row))
+        .route("/devices/{mac}/url", post(pages::reveal_url))
         .route("/devices/{mac}/edit", get(pages::edit_device))
         .route("/devices/{mac}/delete", post(pages::remove_device))
         .route("/devices/{mac}/redirect", post(pages::resend_redirect))

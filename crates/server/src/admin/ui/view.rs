@@ -5,12 +5,12 @@ use prov_store::{Device, PhoneRequest, RpsHistoryEntry, RpsJob};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-/// The Devices tab's "Device Config" column.
+/// The "Device Config" column: the same words as the CLI's `device show` and the API's
+/// `device_config` (`prov_core::views::StatusView`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceConfigState {
-    /// A standalone device: the administrator typed its data.
-    Entered,
-    /// innovaphone devices: the PBX sent the device's configuration.
+    /// A standalone device (its whole configuration comes from the administrator), or an
+    /// innovaphone phone whose configuration the PBX sent.
     ConfigReceived,
     /// innovaphone devices: known, but the PBX has not sent its configuration yet.
     WaitingForConfig,
@@ -20,7 +20,6 @@ impl DeviceConfigState {
     /// Its i18n key.
     pub fn key(self) -> &'static str {
         match self {
-            DeviceConfigState::Entered => "config.entered",
             DeviceConfigState::ConfigReceived => "config.received",
             DeviceConfigState::WaitingForConfig => "config.waiting",
         }
@@ -31,8 +30,7 @@ impl DeviceConfigState {
 /// device, else whether Devices sent the complete configuration (`Service::pbx_config_state`).
 pub fn device_config_state(pbx_config: Option<bool>) -> DeviceConfigState {
     match pbx_config {
-        None => DeviceConfigState::Entered,
-        Some(true) => DeviceConfigState::ConfigReceived,
+        None | Some(true) => DeviceConfigState::ConfigReceived,
         Some(false) => DeviceConfigState::WaitingForConfig,
     }
 }
@@ -207,10 +205,16 @@ pub struct RequestRow {
     pub user_agent: String,
     /// Identical requests this row stands for (`request_fold.rs`).
     pub count: u32,
+    /// Shown in red: a refused or failed request, except the one below.
+    pub failed: bool,
+    /// `<mac>-local.cfg` answered 404: normal until the phone's user changed a setting and the
+    /// phone uploaded its local file.
+    pub expected_404: bool,
 }
 
 impl From<&PhoneRequest> for RequestRow {
     fn from(r: &PhoneRequest) -> Self {
+        let expected_404 = r.status == 404 && r.file.ends_with("-local.cfg");
         RequestRow {
             at: fmt_time(r.at),
             method: r.method.clone(),
@@ -220,6 +224,8 @@ impl From<&PhoneRequest> for RequestRow {
             source_ip: r.source_ip.clone(),
             user_agent: r.user_agent.clone().unwrap_or_default(),
             count: r.count,
+            failed: r.status >= 400 && !expected_404,
+            expected_404,
         }
     }
 }
@@ -273,6 +279,24 @@ impl From<&RpsJob> for PendingRow {
             attempts: j.attempts,
             last_error: j.last_error.clone().unwrap_or_default(),
             next_attempt_at: fmt_time(j.next_attempt_at),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::i18n::{Lang, Tr};
+    use prov_core::views::StatusView;
+    use prov_store::DeviceStatus;
+
+    /// The UI says what `device show` and the API say, for standalone and innovaphone phones.
+    #[test]
+    fn device_config_reads_as_the_cli_says_it() {
+        for pbx_config in [None, Some(true), Some(false)] {
+            let cli = StatusView::from_status(&DeviceStatus::default(), pbx_config).device_config;
+            let ui = Tr(Lang::En).get(device_config_state(pbx_config).key());
+            assert_eq!(ui, cli, "{pbx_config:?}");
         }
     }
 }

@@ -21,6 +21,41 @@ use prov_core::error::ServiceError;
 use prov_core::secret::MASK;
 use prov_core::views::DeviceView;
 
+/// The phone's own provisioning URL, secret and all: shown only when "Reveal" is clicked (a
+/// POST, so no link, prefetch or cache reveals it), to give the phone by DHCP option 66 or in
+/// its web UI when RPS is not used.
+#[derive(Template, WebTemplate)]
+#[template(path = "device_url.html")]
+pub struct RevealedUrl {
+    t: Tr,
+    url: String,
+}
+
+pub async fn reveal_url(
+    State(state): State<AppState>,
+    lang: Lang,
+    Path(mac): Path<String>,
+) -> Response {
+    let t = Tr(lang);
+    let Ok(mac) = Mac::parse(&mac) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match state.service.get_device(mac).await {
+        Ok(device) => (
+            [(axum::http::header::CACHE_CONTROL, "no-store")],
+            RevealedUrl {
+                t,
+                url: state.service.provisioning_url(&device.record),
+            },
+        )
+            .into_response(),
+        Err(ServiceError::NotFound(_)) => {
+            (StatusCode::NOT_FOUND, t.get("device.not_found")).into_response()
+        }
+        Err(e) => internal(t, e),
+    }
+}
+
 pub struct FileView {
     name: String,
     body: Option<String>,
@@ -41,6 +76,18 @@ pub struct DevicePage {
     pending: Vec<PendingRow>,
     innovaphone: Option<InnovaphonePanel>,
     changes: Vec<crate::admin::ui::changes::ChangeRow>,
+    model_firmware: String,
+}
+
+impl DevicePage {
+    /// "–" for a field with nothing in it, so an empty line does not read as a broken page.
+    fn dash<'a>(&self, value: &'a str) -> &'a str {
+        if value.trim().is_empty() {
+            "–"
+        } else {
+            value
+        }
+    }
 }
 
 pub async fn device_detail(
@@ -103,12 +150,14 @@ pub async fn device_detail(
         },
         None => None,
     };
+    let row = DeviceRow::new(&device, service.pbx_config_state(mac));
     DevicePage {
         t,
         csrf: session.csrf,
         tab: "devices",
         mac_hex: mac_hex(mac),
-        row: DeviceRow::new(&device, service.pbx_config_state(mac)),
+        model_firmware: format!("{} {}", row.model, row.firmware).trim().to_owned(),
+        row,
         innovaphone: innovaphone_panel(pbx_view.as_ref()),
         d,
         files,

@@ -10,7 +10,7 @@ mod settings;
 
 use axum::response::Redirect;
 
-pub use device::{device_detail, edit_device};
+pub use device::{device_detail, edit_device, reveal_url};
 pub use devices::{
     add_device, check_mac, device_row, device_rows, devices, remove_device, resend_redirect,
     update_device,
