@@ -161,6 +161,19 @@ test('settings: the RPS account (own, simulator) and the public URL are saved; t
   await page.click('#settings-form button[type=submit]');
   await page.waitForSelector('#settings-result .notice');
   await page.reload();
+  // The RPS panel: the account in use, reachable, our server registered with the URL in use.
+  let status = '';
+  for (let i = 0; i < 30 && !/with the URL in use/.test(status); i++) {
+    if (i > 0) { await page.waitForTimeout(300); await page.reload(); }
+    await page.waitForSelector('#rps-status #rps-status-facts');
+    status = await page.textContent('#rps-status');
+  }
+  assert.match(status, /your own account \(these settings\)/);
+  assert.match(status, /AKID-BROWSER/);
+  assert.match(status, /Reachable\s*yes/);
+  assert.match(status, /yes, with the URL in use/);
+  assert.ok(!status.includes('browser-rps-secret'));
+  assert.equal((await page.textContent('#settings-result')).trim(), '', 'the panel landed in the result');
   assert.equal(await page.inputValue('input[name=rps_secret]'), '');
   assert.ok(!(await page.content()).includes('browser-rps-secret'));
   assert.equal(await page.inputValue('input[name=time_zone]'), 'Europe/Berlin');
@@ -266,8 +279,12 @@ test('RPS history shows the commands the RPS simulator answered, filterable by M
   for (const r of rows) {
     assert.match(r, /REDIRECT_DEVICE/);
     assert.match(r, /00:15:65:12:34:56/);
-    assert.match(r, /ok/);
+    assert.match(r, /done/);
   }
+  // Part of a MAC finds it too.
+  await page.goto(base + '/ui/rps?mac=12:34');
+  const part = await page.$$eval('ol.rps-history li.entry code.mac', (cs) => cs.map((c) => c.textContent));
+  assert.ok(part.length >= 1 && part.every((m) => m === MAC), JSON.stringify(part));
   await page.goto(base + '/ui/rps');
   await shot('rps-history');
 });

@@ -516,6 +516,16 @@ pub(super) fn finished(
     attempts: u32,
 ) -> RpsHistoryEntry {
     let duration = started.elapsed().as_millis() as i64;
+    if let Ok(a) = &result
+        && a.outcome == rps::Outcome::Rejected
+        && a.text.starts_with("HTTP 401")
+    {
+        // Every command fails the same way until someone fixes the account: say what to do.
+        tracing::warn!(
+            command = command_key(command),
+            "RPS refused our account (HTTP 401): check the RPS user name and secret"
+        );
+    }
     let (outcome, answer) = match result {
         Ok(a) => (
             serde_json::to_value(a.outcome)

@@ -142,3 +142,203 @@ async fn devices_list_at_1600_shows_rps_states_and_filtered_counts_quickly() {
     assert!(german.contains("(1.600 von 1.600)"), "German count");
     app.stop().await;
 }
+
+fn entry(command: &str, mac: Option<Mac>, outcome: &str, answer: &str) -> RpsHistoryEntry {
+    RpsHistoryEntry {
+        command: command.into(),
+        mac,
+        outcome: outcome.into(),
+        answer: answer.into(),
+        ..redirect(0, "ok", "")
+    }
+}
+
+/// RPS's answers in plain words: "already registered", not a green `already_done` beside
+/// "Error: ..."; an HTTP 401 says what to check; the MAC filter takes part of a MAC.
+#[tokio::test]
+async fn rps_history_speaks_plainly_and_finds_part_of_a_mac() {
+    let (app, store) = spawn_app_on_sqlite_store().await;
+    let mine = Mac::parse("001565123456").unwrap();
+    let other = Mac::parse("0015659999aa").unwrap();
+    for e in [
+        entry(
+            "ADD_SERVER",
+            None,
+            "already_done",
+            "Error: The server name has been used",
+        ),
+        entry(
+            "REDIRECT_DEVICE",
+            Some(mine),
+            "rejected",
+            "HTTP 401 Unauthorized",
+        ),
+        entry("REDIRECT_DEVICE", Some(other), "ok", "Operation success"),
+    ] {
+        store.record_rps_history(&e).await.unwrap();
+    }
+    let cookie = session_cookie(&app).await;
+    let (all, _) = page(&app, &cookie, "/ui/rps").await;
+    assert!(all.contains(">already registered<"), "plain outcome");
+    assert!(
+        !all.contains(">already_done<"),
+        "the raw outcome as the badge"
+    );
+    assert!(
+        all.contains("RPS answered „Error: The server name has been used“"),
+        "RPS's own words quoted, not shown as the error"
+    );
+    assert!(
+        all.contains("check the RPS user name and secret"),
+        "401 hint"
+    );
+
+    let (part, _) = page(&app, &cookie, "/ui/rps?mac=34:56").await;
+    assert!(part.contains("00:15:65:12:34:56"), "part of the MAC");
+    assert!(!part.contains("00:15:65:99:99:aa"), "another MAC");
+    assert!(
+        !part.contains("ADD_SERVER</strong>"),
+        "entries without a MAC"
+    );
+    let (bad, _) = page(&app, &cookie, "/ui/rps?mac=zz").await;
+    assert!(bad.contains("part of one in hex digits"), "a clear error");
+
+    let (german, _) = {
+        let answer = app
+            .client
+            .get(format!("{}/ui/rps", app.base))
+            .header(reqwest::header::COOKIE, &cookie)
+            .header("accept-language", "de")
+            .send()
+            .await
+            .unwrap();
+        (answer.text().await.unwrap(), ())
+    };
+    assert!(german.contains(">bereits registriert<"));
+    assert!(german.contains("RPS-Benutzername und -Geheimnis prüfen"));
+    app.stop().await;
+}
+
+/// The settings page's RPS panel says what `rps status` says, for the operator's account from
+/// the configuration file: the account, reachable, our server registered with the URL in use,
+/// the queue.
+#[tokio::test]
+async fn settings_rps_panel_shows_the_operators_account_and_our_registration() {
+    use prov_core::config::StandardRpsAccount;
+    use prov_core::secret::Secret;
+    use prov_sim::rps::{RpsSim, RpsSimConfig};
+    let sim = RpsSim::start(RpsSimConfig {
+        xmlrpc_user: "operator".into(),
+        xmlrpc_password: "operator-secret".into(),
+        access_key_id: "AKID-TEST".into(),
+        access_key_secret: "json-secret-value".into(),
+    })
+    .await
+    .unwrap();
+    let endpoint = sim.xmlrpc_url();
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.rps = StandardRpsAccount {
+            api: Some(rps::RpsApi::Xmlrpc),
+            endpoint: Some(endpoint.clone()),
+            username: Some("operator".into()),
+            secret: Some(Secret::new("operator-secret")),
+        };
+        c.rps_rate_per_second = 1000;
+        c.rps_timeout_secs = 2;
+    })
+    .await;
+    let cookie = session_cookie(&app).await;
+    let mut panel = String::new();
+    for _ in 0..100 {
+        panel = page(&app, &cookie, "/ui/settings/rps-status").await.0;
+        if panel.contains("yes, with the URL in use") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        panel.contains("the operator&#39;s account (configuration file)")
+            || panel.contains("the operator's account (configuration file)"),
+        "{panel}"
+    );
+    assert!(panel.contains(&endpoint), "{panel}");
+    assert!(panel.contains("<code>operator</code>"), "{panel}");
+    assert!(panel.contains(">yes<"), "reachable: {panel}");
+    assert!(panel.contains("yes, with the URL in use"), "{panel}");
+    assert!(panel.contains(&format!("{}/prov/", app.base)), "{panel}");
+    assert!(panel.contains("0 waiting"), "{panel}");
+    assert!(!panel.contains("operator-secret"), "the secret");
+    app.stop().await;
+}
+
+/// RPS answering HTTP 401 (a wrong secret) is logged at WARN with what to check, once per
+/// refused command, and the secret never appears in the log.
+#[tokio::test]
+async fn rps_http_401_is_logged_at_warn_with_what_to_check() {
+    use prov_sim::rps::{RpsSim, RpsSimConfig};
+    use std::process::{Command, Stdio};
+    let sim = RpsSim::start(RpsSimConfig {
+        xmlrpc_user: "operator".into(),
+        xmlrpc_password: "operator-secret".into(),
+        access_key_id: "AKID-TEST".into(),
+        access_key_secret: "json-secret-value".into(),
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let err_path = dir.path().join("serve.err");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yealink-prov"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .env("RUST_LOG", "info")
+        .env("YEALINK_PROV_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("YEALINK_PROV_RPS__API", "xmlrpc")
+        .env("YEALINK_PROV_RPS__ENDPOINT", sim.xmlrpc_url())
+        .env("YEALINK_PROV_RPS__USERNAME", "operator")
+        .env("YEALINK_PROV_RPS__SECRET", "wrong-rps-secret-4711")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&err_path).unwrap()))
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut refused = false;
+    for _ in 0..200 {
+        let history = client
+            .get(format!("{base}/api/v1/rps/history"))
+            .bearer_auth(ADMIN_PASSWORD)
+            .send()
+            .await;
+        if let Ok(r) = history
+            && let Ok(text) = r.text().await
+            && text.contains("HTTP 401")
+        {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&err_path).unwrap();
+    assert!(refused, "RPS never answered 401: {log}");
+    assert!(
+        log.lines().any(|l| l.contains("WARN")
+            && l.contains("HTTP 401")
+            && l.contains("check the RPS user name and secret")),
+        "{log}"
+    );
+    assert!(
+        !log.contains("wrong-rps-secret-4711"),
+        "the secret in the log"
+    );
+}

@@ -50,6 +50,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/rps", get(pages::rps_history))
         .route("/changes", get(changes::page))
         .route("/settings", get(pages::settings).post(pages::save_settings))
+        .route("/settings/rps-status", get(pages::rps_status_panel))
         .route("/events", get(sse::events))
         .route("/logout", post(session::logout))
         .route("/me", get(myapps::me))

@@ -240,10 +240,43 @@ pub struct HistoryRow {
     /// Already redacted by `rps_flow` when recorded.
     pub params: String,
     pub outcome: String,
+    /// i18n key of the outcome in plain words ("already registered", not `already_done`).
+    pub outcome_key: &'static str,
     pub answer: String,
+    /// RPS's own text reads like an error although the command did what we wanted (XML-RPC
+    /// answers "Error: The server name has been used" to an ADD SERVER it already has).
+    pub answer_quoted: bool,
+    /// i18n key of what to do about it, when we know.
+    pub hint_key: Option<&'static str>,
     pub duration_ms: i64,
     pub attempts: u32,
     pub failed: bool,
+}
+
+/// The outcome of `command` in plain words (an i18n key).
+pub fn outcome_key(command: &str, outcome: &str) -> &'static str {
+    match (outcome, command) {
+        ("ok", _) => "rps_outcome.ok",
+        ("already_done", "ADD_SERVER") => "rps_outcome.already_registered",
+        ("already_done", "DEREGISTER_DEVICE") => "rps_outcome.not_registered",
+        ("already_done", _) => "rps_outcome.already_done",
+        ("rejected", _) => "rps_outcome.rejected",
+        ("off", _) => "rps_outcome.off",
+        ("skipped", _) => "rps_outcome.skipped",
+        ("stale", _) => "rps_outcome.stale",
+        _ => "rps_outcome.failed",
+    }
+}
+
+/// What to do about an answer, when it is one we recognise (an i18n key).
+pub fn answer_hint(answer: &str) -> Option<&'static str> {
+    if answer.starts_with("HTTP 401") {
+        Some("rps_hint.unauthorized")
+    } else if answer.starts_with("HTTP 403") {
+        Some("rps_hint.forbidden")
+    } else {
+        None
+    }
 }
 
 impl From<&RpsHistoryEntry> for HistoryRow {
@@ -254,7 +287,11 @@ impl From<&RpsHistoryEntry> for HistoryRow {
             mac: h.mac.map(mac_colons).unwrap_or_default(),
             params: h.params.to_string(),
             outcome: h.outcome.clone(),
+            outcome_key: outcome_key(&h.command, &h.outcome),
             answer: h.answer.clone(),
+            answer_quoted: GOOD_OUTCOMES.contains(&h.outcome.as_str())
+                && h.answer.to_ascii_lowercase().starts_with("error"),
+            hint_key: answer_hint(&h.answer),
             duration_ms: h.duration_ms,
             attempts: h.attempts,
             failed: !GOOD_OUTCOMES.contains(&h.outcome.as_str()),

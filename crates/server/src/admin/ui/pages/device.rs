@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use yealink::{Mac, PhoneFile};
 
 use super::common::internal;
-use super::rps::history_for;
+use super::rps::{MacFilter, history_for};
 use crate::admin::ui::session::Session;
 use crate::admin::ui::view::{
     DeviceRow, HistoryRow, InnovaphonePanel, PbxUpdateLine, PendingRow, RequestRow,
@@ -133,7 +133,7 @@ pub async fn device_detail(
         Ok(r) => r.iter().map(RequestRow::from).collect(),
         Err(e) => return internal(t, e),
     };
-    let (history, pending) = match history_for(&state, Some(mac), None, 0, 20).await {
+    let (history, pending) = match history_for(&state, &MacFilter::One(mac), None, 0, 20).await {
         Ok((h, p, _)) => (h, p),
         Err(e) => return internal(t, e),
     };

@@ -17,7 +17,7 @@ pub use devices::{
 };
 pub use import::{export_devices, import_devices};
 pub use rps::rps_history;
-pub use settings::{save_settings, settings};
+pub use settings::{rps_status_panel, save_settings, settings};
 
 pub async fn home() -> Redirect {
     Redirect::to("/ui/devices")

@@ -24,23 +24,46 @@ const COMMANDS: &[&str] = &[
     "CHECK_DEVICE",
 ];
 
+/// Which MACs the history shows.
+pub(super) enum MacFilter {
+    All,
+    One(Mac),
+    /// Part of a MAC, in hex digits ("34:56" finds every MAC with 3456 in it).
+    Part(String),
+}
+
 pub(super) async fn history_for(
     state: &AppState,
-    mac: Option<Mac>,
+    macs: &MacFilter,
     command: Option<String>,
     offset: u32,
     limit: u32,
 ) -> Result<(Vec<HistoryRow>, Vec<PendingRow>, u64), ServiceError> {
     let store = state.service.store();
-    let page = store
-        .list_rps_history(&HistoryQuery {
-            mac,
-            command,
-            offset,
-            limit,
-        })
-        .await?;
-    let pending = store.pending_rps_jobs(mac, 100).await?;
+    let query = HistoryQuery {
+        mac: match macs {
+            MacFilter::One(mac) => Some(*mac),
+            _ => None,
+        },
+        command,
+        offset,
+        limit,
+    };
+    let page = match macs {
+        MacFilter::Part(part) => store.search_rps_history(part, &query).await?,
+        _ => store.list_rps_history(&query).await?,
+    };
+    let pending = match macs {
+        MacFilter::All => store.pending_rps_jobs(None, 100).await?,
+        MacFilter::One(mac) => store.pending_rps_jobs(Some(*mac), 100).await?,
+        MacFilter::Part(part) => store
+            .pending_rps_jobs(None, 1000)
+            .await?
+            .into_iter()
+            .filter(|j| j.mac.is_some_and(|m| m.to_string().contains(part.as_str())))
+            .take(100)
+            .collect(),
+    };
     Ok((
         page.items
             .iter()
@@ -49,6 +72,25 @@ pub(super) async fn history_for(
         pending.iter().map(PendingRow::from).collect(),
         page.total,
     ))
+}
+
+/// What was typed in the MAC filter: a whole MAC, part of one (hex digits with any of the usual
+/// separators), or an error for anything else.
+fn mac_filter(text: &str) -> Result<MacFilter, ()> {
+    if text.is_empty() {
+        return Ok(MacFilter::All);
+    }
+    if let Ok(mac) = Mac::parse(text) {
+        return Ok(MacFilter::One(mac));
+    }
+    let part: String = text
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.' | ' '))
+        .collect();
+    if part.is_empty() || part.len() > 12 || !part.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(());
+    }
+    Ok(MacFilter::Part(part.to_ascii_lowercase()))
 }
 
 #[derive(Deserialize)]
@@ -87,20 +129,23 @@ pub async fn rps_history(
     let t = Tr(lang);
     let mac_text = p.mac.unwrap_or_default().trim().to_owned();
     let command = p.command.unwrap_or_default();
-    let (mac, error) = if mac_text.is_empty() {
-        (None, None)
-    } else {
-        match Mac::parse(&mac_text) {
-            Ok(m) => (Some(m), None),
-            Err(e) => (None, Some(format!("{}: {e}", t.field_label("mac")))),
-        }
+    let (macs, error) = match mac_filter(&mac_text) {
+        Ok(f) => (f, None),
+        Err(()) => (
+            MacFilter::All,
+            Some(format!(
+                "{}: {}",
+                t.field_label("mac"),
+                t.get("rps.mac_part_invalid")
+            )),
+        ),
     };
     let (history, pending, total) = if error.is_some() {
         (Vec::new(), Vec::new(), 0)
     } else {
         match history_for(
             &state,
-            mac,
+            &macs,
             blank_to_none(Some(command.clone())),
             p.offset,
             HISTORY_PAGE,

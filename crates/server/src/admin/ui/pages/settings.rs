@@ -274,6 +274,95 @@ pub async fn settings(
     .into_response()
 }
 
+/// The RPS status panel: the facts `rps status` prints, from the same function
+/// (`Service::rps_status`), loaded after the page because asking RPS may take seconds.
+#[derive(Template, WebTemplate)]
+#[template(path = "settings_rps_status.html")]
+pub struct RpsStatusPanel {
+    t: Tr,
+    /// i18n key: the operator's account (configuration file), our own (settings), off.
+    account_key: &'static str,
+    configured: bool,
+    api: String,
+    endpoint: String,
+    username: String,
+    reachable: Option<bool>,
+    reachability: String,
+    server_name: String,
+    server_name_source: &'static str,
+    server_url: String,
+    /// What RPS holds for our server name ("name → URL"), as far as we know.
+    at_rps: Option<String>,
+    /// i18n key: registered with the URL in use, with another URL, refused, not yet.
+    registered_key: &'static str,
+    registered_ok: bool,
+    warning: Option<String>,
+    unknown_server: Option<String>,
+    pending: u64,
+    due: u64,
+    last_error: Option<String>,
+}
+
+pub async fn rps_status_panel(State(state): State<AppState>, lang: Lang) -> Response {
+    let t = Tr(lang);
+    let status = match state.service.rps_status(true).await {
+        Ok(s) => s,
+        Err(e) => return error_fragment(t, &e),
+    };
+    use prov_core::service::ServerNameSource as Src;
+    use prov_core::settings::RpsMode;
+    let at_rps = status
+        .registered
+        .as_ref()
+        .map(|r| format!("{} → {}", r.name, rps::redact::redact_url(&r.url)));
+    let same_url = status
+        .registered
+        .as_ref()
+        .is_some_and(|r| r.wanted_url.is_none() && r.url == status.server_url);
+    let registered_key = match (status.server_registered, same_url) {
+        (Some(true), true) => "rps_status.registered_ours",
+        (Some(true), false) => "rps_status.registered_other_url",
+        (Some(false), _) => "rps_status.registered_no",
+        (None, _) => "rps_status.registered_not_yet",
+    };
+    RpsStatusPanel {
+        t,
+        account_key: match (status.mode, status.configured) {
+            (RpsMode::Off, _) => "rps_status.account_off",
+            (_, false) => "rps_status.account_missing",
+            (RpsMode::Standard, true) => "rps_status.account_standard",
+            (RpsMode::Own, true) => "rps_status.account_own",
+        },
+        configured: status.configured,
+        api: status.api.map(|a| a.to_string()).unwrap_or_default(),
+        endpoint: status.endpoint.clone().unwrap_or_default(),
+        username: status.username.clone().unwrap_or_default(),
+        reachable: status.reachable,
+        reachability: status.reachability.clone().unwrap_or_default(),
+        server_name: status.server_name.clone(),
+        server_name_source: match status.server_name_source {
+            Src::Setting => "setting",
+            Src::PbxDomain => "pbx_domain",
+            Src::UrlHost => "url_host",
+            Src::ConfiguredDomain => "configured_domain",
+            Src::AwaitingPbx => "awaiting_pbx",
+        },
+        server_url: status.server_url.clone(),
+        at_rps,
+        registered_ok: registered_key == "rps_status.registered_ours",
+        registered_key,
+        warning: status.server_url_warning.clone(),
+        unknown_server: status
+            .unknown_server
+            .as_ref()
+            .map(|u| format!("{} ({}, {})", u.name, u.at, u.answer)),
+        pending: status.queue.pending,
+        due: status.queue.due,
+        last_error: status.last_error.clone(),
+    }
+    .into_response()
+}
+
 /// Form fields, applied one by one so that every invalid one is reported at once. The HTTP /
 /// HTTPS choice is checked against the base URL, not applied to it (see [`scheme_error`]).
 const SETTINGS_FIELDS: &[&str] = &[
