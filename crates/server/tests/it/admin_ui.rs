@@ -251,7 +251,9 @@ async fn settings_rps_panel_shows_the_operators_account_and_our_registration() {
     let mut panel = String::new();
     for _ in 0..100 {
         panel = page(&app, &cookie, "/ui/settings/rps-status").await.0;
-        if panel.contains("yes, with the URL in use") {
+        // Settled: registered, and nothing left in the queue (setting the base URL at start
+        // queues one more ADD SERVER).
+        if panel.contains("yes, with the URL in use") && panel.contains("0 waiting") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
