@@ -168,3 +168,19 @@ test('opened on its own (not framed): the App object password signs in, a wrong 
   assert.equal(await page.textContent('.user'), '');
   await fresh.close();
 });
+
+test('opened on its own: a language switch, and the page in German after it', async () => {
+  const fresh = await browser.newContext({ locale: 'en-US', viewport: { width: 375, height: 800 } });
+  const page = await fresh.newPage();
+  await page.goto(`${base}/${APP}.htm`);
+  await page.waitForSelector('#myapps-password:not([hidden])');
+  assert.match(await page.textContent('#myapps-password'), /App object/);
+  await page.click('#myapps-lang');
+  await page.waitForURL(/lang=de/);
+  await page.waitForSelector('#myapps-password:not([hidden])');
+  assert.equal(await page.getAttribute('html', 'lang'), 'de');
+  assert.match(await page.textContent('#myapps-password'), /Passwort des App-Objekts/);
+  assert.match(await page.textContent('#myapps-lang'), /English/);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'sideways at 375 px');
+  await fresh.close();
+});

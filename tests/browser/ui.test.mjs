@@ -135,6 +135,8 @@ test('sign in: a wrong password is refused with a clear message, the right one s
   await page.goto(base + '/ui/devices');
   assert.match(page.url(), /\/ui\/login$/);
   await shot('sign-in');
+  // The way back in when nobody knows the password.
+  assert.match(await page.textContent('#login-forgot'), /Forgot the admin password\?.*yealink-prov admin reset-password/s);
   await page.fill('#password', 'not-the-password');
   await page.click('button[type=submit]');
   assert.match(await page.textContent('#login-error'), /Wrong password/);
@@ -527,6 +529,68 @@ test('settings that reach every phone: all errors at once, no port guessed, one 
     after = await rpsHistoryTotal('REDIRECT_DEVICE');
   }
   assert.ok(after >= redirectsBefore + devices, `redirects ${redirectsBefore} -> ${after}, devices ${devices}`);
+});
+
+/** Sideways overflow of the page and of each table's scroll box, at the current size. */
+async function overflow() {
+  return page.evaluate(() => ({
+    page: document.documentElement.scrollWidth - window.innerWidth,
+    tables: [...document.querySelectorAll('.table-wrap')].map((w) => w.scrollWidth - w.clientWidth),
+    wide: [...document.querySelectorAll('body *')].filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1)
+      .slice(0, 5).map((el) => el.tagName + (el.id ? '#' + el.id : '') + '.' + el.className),
+  }));
+}
+
+const PAGES = ['/ui/devices', `/ui/devices/${MAC_HEX}`, `/ui/devices/${FOREIGN_MAC_HEX}`, '/ui/rps', '/ui/changes', '/ui/settings'];
+
+test('375 px, English and German: no page scrolls sideways, and the tables fit', async () => {
+  for (const lang of ['en', 'de']) {
+    await page.goto(base + `/ui/lang/${lang}`);
+    await page.setViewportSize({ width: 375, height: 800 });
+    for (const p of PAGES) {
+      await page.goto(base + p);
+      await page.waitForLoadState('networkidle');
+      const o = await overflow();
+      assert.ok(o.page <= 0, `${lang} ${p} scrolls sideways by ${o.page} px: ${JSON.stringify(o.wide)}`);
+      for (const t of o.tables) assert.ok(t <= 0, `${lang} ${p}: a table scrolls by ${t} px`);
+    }
+  }
+  await page.goto(base + '/ui/lang/de');
+  await page.goto(base + `/ui/devices/${MAC_HEX}`);
+  await shot('device-detail-phone', 375);
+  await page.goto(base + '/ui/lang/en');
+  await page.setViewportSize({ width: 1280, height: 860 });
+});
+
+test('German at 1,100 px (a myApps pane): the headers wrap, no table scrolls sideways, no English status words', async () => {
+  await page.goto(base + '/ui/lang/de');
+  await page.setViewportSize({ width: 1100, height: 800 });
+  for (const p of PAGES) {
+    await page.goto(base + p);
+    await page.waitForLoadState('networkidle');
+    const o = await overflow();
+    assert.ok(o.page <= 0, `${p} scrolls sideways by ${o.page} px: ${JSON.stringify(o.wide)}`);
+    for (const t of o.tables) assert.ok(t <= 0, `${p}: a table scrolls by ${t} px`);
+  }
+  await page.goto(base + '/ui/devices');
+  const text = await page.textContent('main');
+  for (const english of ['Redirected', 'Refused', 'Not requested yet', 'Provisioned', 'CSV import', 'Import CSV', 'Config Received']) {
+    assert.ok(!text.includes(english), `English "${english}" on the German devices page`);
+  }
+  assert.match(await page.textContent('table.devices thead'), /Benutzer/);
+  assert.match(text, /CSV-Import/);
+  await page.goto(base + `/ui/devices/${MAC_HEX}`);
+  const detail = await page.textContent('main');
+  for (const english of [' served', ' not found', 'normal: the phone']) {
+    assert.ok(!detail.includes(english), `English "${english}" on the German device page`);
+  }
+  await page.goto(base + '/ui/rps');
+  const rpsText = await page.textContent('ol.rps-history');
+  for (const english of ['>done<', 'refused', 'already registered']) {
+    assert.ok(!rpsText.includes(english), `English "${english}" in the German RPS history`);
+  }
+  await page.goto(base + '/ui/lang/en');
+  await page.setViewportSize({ width: 1280, height: 860 });
 });
 
 test('German: the switch link sets the language', async () => {

@@ -27,6 +27,8 @@ pub struct ChangeRow {
     pub actor_kind: String,
     /// Who, where the kind alone does not say it (myApps user, innovaphone side).
     pub actor_name: Option<String>,
+    /// The PBX user an innovaphone change was for ("user" is translated by the template).
+    pub actor_user: Option<String>,
     /// `changes.action.<action>` label key.
     pub action_key: String,
     pub mac: String,
@@ -38,11 +40,19 @@ impl From<&ChangeEntry> for ChangeRow {
     fn from(e: &ChangeEntry) -> Self {
         let v = ChangeView::from(e);
         let named = matches!(v.actor_kind.as_str(), "my_apps" | "innovaphone" | "unknown");
+        // The innovaphone side's name in parts, so that "user" reads in the page's language.
+        let (actor_name, actor_user) = match prov_core::audit::Actor::from_stored(&e.actor) {
+            Ok(prov_core::audit::Actor::Innovaphone { service, user }) => {
+                (Some(format!("innovaphone {service}")), user)
+            }
+            _ => (named.then_some(v.actor_name), None),
+        };
         ChangeRow {
             at: fmt_time(v.at),
             actor_key: format!("changes.actor.{}", v.actor_kind),
             actor_kind: v.actor_kind,
-            actor_name: named.then_some(v.actor_name),
+            actor_name,
+            actor_user,
             action_key: format!("changes.action.{}", v.action),
             mac: v.mac.map(mac_colons).unwrap_or_default(),
             mac_hex: v.mac.map(mac_hex).unwrap_or_default(),
