@@ -344,3 +344,149 @@ async fn rps_http_401_is_logged_at_warn_with_what_to_check() {
         "the secret in the log"
     );
 }
+
+fn form_body(fields: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The settings form posted as the page does (its CSRF token from the page).
+async fn post_settings(app: &TestApp, cookie: &str, fields: &[(&str, &str)]) -> String {
+    let (settings, _) = page(app, cookie, "/ui/settings").await;
+    let csrf = settings
+        .split("\"X-CSRF-Token\": \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page's CSRF token")
+        .to_owned();
+    let answer = app
+        .client
+        .post(format!("{}/ui/settings", app.base))
+        .header(reqwest::header::COOKIE, cookie)
+        .header("x-csrf-token", csrf)
+        .header("accept-language", "en")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(fields))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    answer.text().await.unwrap()
+}
+
+/// A new public base URL reaches every phone: the first save only asks (with the count and the
+/// new address), nothing is stored; the save carrying the question's token applies it. HTTPS
+/// ticked against an http:// URL is an error beside the others, and the URL is not rewritten.
+#[tokio::test]
+async fn a_new_base_url_is_asked_about_once_and_https_never_guesses_a_port() {
+    let (app, _store) = spawn_app_on_sqlite_store().await;
+    for n in 0..3 {
+        app.add_device(crate::helpers::device_json(&format!("00156500aa0{n}"), "7"))
+            .await;
+    }
+    let cookie = session_cookie(&app).await;
+    let old = app.base.clone();
+    let base = |url: &str| {
+        vec![
+            ("public_base_url", url.to_owned()),
+            ("update_interval_minutes", "60".to_owned()),
+            ("time_zone", "Europe/Berlin".to_owned()),
+            ("location", "DE".to_owned()),
+            ("sip_transport", "udp".to_owned()),
+            ("rps_mode", "standard".to_owned()),
+            ("rps_api", "xmlrpc".to_owned()),
+        ]
+    };
+
+    // HTTPS with an http:// URL and a bad time zone: both errors, nothing saved.
+    let mut form = base(&old);
+    form.push(("provisioning_scheme", "https".into()));
+    form.retain(|(k, _)| *k != "time_zone");
+    form.push(("time_zone", "Mars/Olympus_Mons".into()));
+    let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let errors = post_settings(&app, &cookie, &fields).await;
+    assert!(
+        errors.contains("data-field=\"provisioning_scheme\""),
+        "{errors}"
+    );
+    assert!(errors.contains("data-field=\"time_zone\""), "{errors}");
+    let stored: serde_json::Value = app
+        .api(reqwest::Method::GET, "/settings")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored["public_base_url"],
+        serde_json::json!(old),
+        "rewritten"
+    );
+
+    // A new address: asked first.
+    let new = "http://prov.example.com:8080";
+    let form = base(new);
+    let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let question = post_settings(&app, &cookie, &fields).await;
+    assert!(question.contains("id=\"settings-confirm\""), "{question}");
+    assert!(question.contains("each of the 3 phones"), "{question}");
+    assert!(question.contains(new), "{question}");
+    let token = question
+        .split("{&quot;confirm&quot;: &quot;")
+        .nth(1)
+        .or_else(|| question.split("{\"confirm\": \"").nth(1))
+        .and_then(|rest| rest.split(['&', '"']).next())
+        .expect("the confirmation token")
+        .to_owned();
+    let stored: serde_json::Value = app
+        .api(reqwest::Method::GET, "/settings")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored["public_base_url"],
+        serde_json::json!(old),
+        "saved before the answer"
+    );
+
+    // A wrong token asks again; the right one saves.
+    let mut again = fields.clone();
+    again.push(("confirm", "0000000000000000"));
+    assert!(
+        post_settings(&app, &cookie, &again)
+            .await
+            .contains("id=\"settings-confirm\"")
+    );
+    let mut confirmed = fields.clone();
+    confirmed.push(("confirm", token.as_str()));
+    let saved = post_settings(&app, &cookie, &confirmed).await;
+    assert!(saved.contains("id=\"settings-saved\""), "{saved}");
+    let stored: serde_json::Value = app
+        .api(reqwest::Method::GET, "/settings")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["public_base_url"], serde_json::json!(new));
+    app.stop().await;
+}
