@@ -1095,10 +1095,54 @@ pub struct SettingsImpact {
 impl SettingsImpact {
     /// Whether the change reaches every phone (and so is confirmed first).
     pub fn touches_phones(&self) -> bool {
-        self.devices > 0
-            && (self.base_url.is_some()
-                || self.redirect_all
-                || self.account_changed
-                || self.add_server)
+        // An account edited while RPS stays off sends nothing: no question then. (Every
+        // phone's redirect follows ADD SERVER, so `redirect_all` implies `add_server`.)
+        self.devices > 0 && (self.base_url.is_some() || self.add_server || self.rps_off)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SettingsImpact;
+
+    #[test]
+    fn only_a_change_that_reaches_the_phones_is_asked_about() {
+        let some = SettingsImpact {
+            devices: 3,
+            ..Default::default()
+        };
+        // An account edited while RPS stays off sends nothing.
+        let edited_while_off = SettingsImpact {
+            account_changed: true,
+            ..some.clone()
+        };
+        assert!(!edited_while_off.touches_phones());
+        let new_url = SettingsImpact {
+            base_url: Some(("http://a".into(), "http://b".into())),
+            ..some.clone()
+        };
+        assert!(new_url.touches_phones());
+        assert!(
+            SettingsImpact {
+                add_server: true,
+                ..some.clone()
+            }
+            .touches_phones()
+        );
+        assert!(
+            SettingsImpact {
+                rps_off: true,
+                ..some.clone()
+            }
+            .touches_phones()
+        );
+        // No phones, nobody to reach.
+        assert!(
+            !SettingsImpact {
+                devices: 0,
+                ..new_url
+            }
+            .touches_phones()
+        );
     }
 }
