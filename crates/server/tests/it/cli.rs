@@ -616,3 +616,207 @@ async fn serve_names_the_web_ui_and_the_api_without_colour_codes() {
     assert!(seen.contains("database opened"), "INFO for serve: {seen}");
     assert!(!seen.contains('\u{1b}'), "ANSI codes in a pipe: {seen:?}");
 }
+
+#[tokio::test]
+async fn csv_import_takes_dect_package_names_and_warns_about_foreign_macs() {
+    let app = spawn_app().await;
+    let file = app.data_path().join("dect.csv");
+    std::fs::write(
+        &file,
+        "mac,sip_user,sip_password,registrar,model\n\
+         001565000301,831,pw1,pbx.test,W73P\n\
+         001565000302,832,pw2,pbx.test,w53p\n\
+         020000000303,833,pw3,pbx.test,T46U\n",
+    )
+    .expect("write csv");
+    let out = cli(&app, &["device", "import", file.to_str().expect("path")]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("imported 3 device(s), rejected 0"), "{text}");
+    assert!(
+        text.contains(
+            "line 4: warning: 02:00:00:00:03:03 is not in Yealink's known address blocks"
+        ),
+        "{text}"
+    );
+    // A W73P is provisioned as its base station, the W70B (common file 146).
+    let out = cli(&app, &["render", "001565000301", "boot"]).await;
+    assert!(
+        stdout(&out).contains("y000000000146.cfg"),
+        "{}",
+        stdout(&out)
+    );
+
+    // One device added by hand outside the OUIs: added, with a warning.
+    let out = cli(
+        &app,
+        &[
+            "device",
+            "add",
+            "--mac",
+            "02:00:00:00:03:04",
+            "--sip-user",
+            "834",
+            "--sip-password",
+            "pw4",
+            "--registrar",
+            "pbx.test",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("warning: 02:00:00:00:03:04 is not in Yealink's known address blocks"),
+        "{}",
+        stderr(&out)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn device_list_lines_up_and_shows_times_as_rfc3339() {
+    let app = spawn_app().await;
+    let mut body = crate::helpers::device_json("805ec0aaee21", "721");
+    body["name"] = "A rather long name for the reception desk".into();
+    app.add_device(body).await;
+    app.add_device(crate::helpers::device_json("805ec0aaee22", "722"))
+        .await;
+    // Fetched once, so the last column holds a time.
+    let device = app.revealed("805ec0aaee22").await;
+    let url = device["provisioning_url"].as_str().expect("url").to_owned();
+    let mut phone = SimPhone::new("805ec0aaee22", "T46U", "108.86.0.90").expect("phone");
+    phone.set_provisioning_server(&url, None);
+    phone.provision().await.expect("provision");
+    app.wait_for_device("805ec0aaee22", |d| {
+        !d["status"]["last_config_request"].is_null()
+    })
+    .await;
+
+    let out = cli(&app, &["device", "list"]).await;
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines[0];
+    // The SIP user column starts at the same place in every row, long name or not.
+    for (row, user) in [("805ec0aaee21", "721"), ("805ec0aaee22", "722")] {
+        let line = lines.iter().find(|l| l.starts_with(row)).expect("row");
+        assert_eq!(line.rfind(user), header.find("SIP USER"), "{text}");
+    }
+    let fetched = lines
+        .iter()
+        .find(|l| l.starts_with("805ec0aaee22"))
+        .expect("row");
+    let at = header.find("LAST CONFIG REQUEST").expect("column");
+    let when = fetched[at..].trim();
+    assert!(
+        time::OffsetDateTime::parse(when, &time::format_description::well_known::Rfc3339).is_ok(),
+        "{text}"
+    );
+    app.stop().await;
+}
+
+/// `--sip-password -` typed at a terminal: a prompt, and the password is not echoed. The
+/// terminal is a pseudo-terminal from util-linux's `script`.
+#[tokio::test]
+async fn sip_password_dash_on_a_terminal_prompts_without_echo() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: script(1) from util-linux is not installed");
+        return;
+    }
+    let app = spawn_app().await;
+    let inner = format!(
+        "'{}' device add --mac 805ec0aaee31 --sip-user 731 --sip-password - \
+         --registrar pbx.test --database-url '{}'",
+        env!("CARGO_BIN_EXE_yealink-prov"),
+        app.database_url
+    );
+    let (output, status) = tokio::task::spawn_blocking(move || {
+        use std::io::{Read as _, Write as _};
+        let mut child = Command::new("script")
+            .args(["-q", "-e", "-c", &inner, "/dev/null"])
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("script");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&seen).contains("SIP password:") {
+            let n = stdout.read(&mut buf).expect("read");
+            assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        // The prompt is printed just before echo is switched off.
+        std::thread::sleep(Duration::from_millis(300));
+        stdin.write_all(b"pty-secret-731\n").expect("type");
+        stdout.read_to_end(&mut seen).expect("read");
+        let status = child.wait().expect("wait");
+        drop(stdin);
+        (String::from_utf8_lossy(&seen).into_owned(), status)
+    })
+    .await
+    .expect("task");
+    assert!(status.success(), "{output}");
+    assert!(output.contains("added 805ec0aaee31"), "{output}");
+    assert!(!output.contains("pty-secret-731"), "echoed: {output}");
+    let out = cli(&app, &["render", "805ec0aaee31", "cfg", "--reveal"]).await;
+    assert!(
+        stdout(&out).contains("account.1.password = pty-secret-731"),
+        "{}",
+        stdout(&out)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn rps_status_says_what_a_405_to_its_probe_means() {
+    // Answers every request as RPS answers a GET: 405, POST only.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}/xmlrpc", listener.local_addr().expect("addr"));
+    let answering = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket
+                .write_all(
+                    b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .await;
+        }
+    });
+    let app = spawn_app().await;
+    let out = cli(
+        &app,
+        &[
+            "settings",
+            "set",
+            "rps_mode=own",
+            "rps_api=xmlrpc",
+            &format!("rps_endpoint={endpoint}"),
+            "rps_username=someone",
+            "rps_secret=not-shown",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = cli(&app, &["rps", "status"]).await;
+    let text = stdout(&out);
+    let reachable = text
+        .lines()
+        .find(|l| l.starts_with("Reachable:"))
+        .unwrap_or_else(|| panic!("no Reachable line in\n{text}"));
+    assert!(
+        reachable.contains("answered HTTP 405 to a GET probe")
+            && reachable.contains("as RPS does for GET"),
+        "{reachable}"
+    );
+    assert!(text.contains("Mode:              own"), "{text}");
+    app.stop().await;
+    answering.abort();
+}
