@@ -461,6 +461,18 @@ async fn cli_errors_say_it_once_and_say_what_to_write() {
         err.contains("ADDRESS:PORT") && err.contains("0.0.0.0:8081"),
         "{err}"
     );
+    // The same from the environment (or the configuration file).
+    let out = Command::new(env!("CARGO_BIN_EXE_yealink-prov"))
+        .args(["serve"])
+        .env("YEALINK_PROV_LISTEN", "8081")
+        .output()
+        .expect("run");
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("ADDRESS:PORT") && err.contains("0.0.0.0:8081"),
+        "{err}"
+    );
     app.stop().await;
 }
 
@@ -645,6 +657,27 @@ async fn csv_import_takes_dect_package_names_and_warns_about_foreign_macs() {
         stdout(&out).contains("y000000000146.cfg"),
         "{}",
         stdout(&out)
+    );
+
+    // The API's import says the same per row.
+    let response = app
+        .api(reqwest::Method::POST, "/devices/import")
+        .body(
+            "mac,sip_user,sip_password,registrar,model\n\
+             001565000311,841,pw1,pbx.test,W79P\n\
+             020000000312,842,pw2,pbx.test,\n",
+        )
+        .send()
+        .await
+        .expect("import");
+    let answer: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(answer["imported"], 2, "{answer}");
+    assert!(answer["rows"][0].get("warning").is_none(), "{answer}");
+    assert!(
+        answer["rows"][1]["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("not in Yealink's known address blocks")),
+        "{answer}"
     );
 
     // One device added by hand outside the OUIs: added, with a warning.
