@@ -197,10 +197,14 @@ pub async fn run() -> anyhow::Result<()> {
         crate::runtime::cli::when_or_dash(view.status.last_config_request)
     );
 
-    innovaphone_flow(&service, &sim, &format!("http://{addr}")).await?;
+    let (pbx, devices) = innovaphone_flow(&service, &sim, &format!("http://{addr}")).await?;
 
+    // The server first: stopped before it, the simulated Devices app would leave the server
+    // retrying its connections with warnings on the way out.
     let _ = stop.send(());
     running.await??;
+    pbx.stop().await;
+    devices.stop().await;
     sim.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     println!(
@@ -214,7 +218,10 @@ async fn innovaphone_flow(
     service: &prov_core::service::Service,
     rps: &RpsSim,
     base: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(
+    prov_sim::innovaphone::PbxSim,
+    prov_sim::innovaphone::DevicesSim,
+)> {
     use prov_sim::innovaphone::{DevicesSim, PbxConfig, PbxSim, UsersSim, example_items};
 
     println!("\n--- Part two: the same service as an innovaphone App Service ---");
@@ -351,9 +358,7 @@ async fn innovaphone_flow(
             .map_or("-", String::as_str),
         if changed { "" } else { "  (update not seen!)" }
     );
-    pbx.stop().await;
-    devices.stop().await;
-    Ok(())
+    Ok((pbx, devices))
 }
 
 async fn wait_until_async(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {

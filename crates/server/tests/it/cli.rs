@@ -853,3 +853,26 @@ async fn rps_status_says_what_a_405_to_its_probe_means() {
     app.stop().await;
     answering.abort();
 }
+
+/// On PostgreSQL, where several servers share the database, the refusal names each of them.
+/// (Only the refusal: the test key file is shared by every PostgreSQL test.)
+#[tokio::test]
+async fn key_rotate_is_refused_on_postgres_while_servers_run() {
+    let Some(first) = crate::helpers::spawn_app_on(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    let second = crate::helpers::spawn_app_on_url(&first.database_url).await;
+    let out = cli(&first, &["key", "rotate"]).await;
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("2 server(s) use this database"), "{err}");
+    for app in [&first, &second] {
+        assert!(
+            err.contains(app.base.trim_start_matches("http://")),
+            "names {}: {err}",
+            app.base
+        );
+    }
+    second.stop().await;
+    first.stop().await;
+}
