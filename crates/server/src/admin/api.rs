@@ -299,14 +299,20 @@ async fn list_devices(
 async fn add_device(
     State(state): State<AppState>,
     body: Result<Json<DeviceInput>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<DeviceView>)> {
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let Json(input) = body?;
     let record = state.service.add_device(input, &Actor::api()).await?;
     let device = state.service.get_device(record.mac).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(DeviceView::new(&state.service, &device, false)),
-    ))
+    let mut answer = serde_json::to_value(DeviceView::new(&state.service, &device, false))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    // Added all the same: the OUI list is a hint (see `oui_warning`).
+    if let (Some(warning), Value::Object(fields)) = (
+        prov_core::device_input::oui_warning(record.mac),
+        &mut answer,
+    ) {
+        fields.insert("warning".into(), Value::String(warning));
+    }
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
 #[derive(Deserialize)]

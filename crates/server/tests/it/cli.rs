@@ -680,6 +680,21 @@ async fn csv_import_takes_dect_package_names_and_warns_about_foreign_macs() {
         "{answer}"
     );
 
+    // Added through the API: the answer carries the warning; a Yealink MAC gets none.
+    let added = app
+        .add_device(crate::helpers::device_json("020000000313", "843"))
+        .await;
+    assert!(
+        added["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("02:00:00:00:03:13")),
+        "{added}"
+    );
+    let added = app
+        .add_device(crate::helpers::device_json("001565000314", "844"))
+        .await;
+    assert!(added.get("warning").is_none(), "{added}");
+
     // One device added by hand outside the OUIs: added, with a warning.
     let out = cli(
         &app,
