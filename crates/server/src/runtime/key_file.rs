@@ -453,6 +453,8 @@ fn servers_running(live: &[prov_store::InstanceBeat]) -> String {
     for i in live {
         let started = i
             .started_at
+            .replace_nanosecond(0)
+            .unwrap_or(i.started_at)
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_else(|_| i.started_at.to_string());
         text.push_str(&format!(
