@@ -319,7 +319,17 @@ impl Config {
         let config: Config = figment
             .extract()
             // figment errors name the key and the source, never the value of a secret.
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            .map_err(|e| {
+                let mut text = e.to_string();
+                // `listen = 8081` (or YEALINK_PROV_LISTEN=8081): say what to write instead.
+                if text.contains("expected socket address") {
+                    text.push_str(
+                        "; write ADDRESS:PORT, for example 0.0.0.0:8081 (every address) or \
+                         127.0.0.1:8081 (this machine only)",
+                    );
+                }
+                ConfigError::Invalid(text)
+            })?;
         config.validate()?;
         Ok(config)
     }

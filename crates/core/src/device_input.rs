@@ -130,6 +130,19 @@ pub fn split_registrar(registrar: &str) -> Result<(String, Option<u16>), FieldEr
     Ok((host.to_owned(), port))
 }
 
+/// A warning, not a refusal, for a MAC outside [`yealink::YEALINK_OUIS`]: Yealink registers
+/// new blocks, so the list is a hint (a typo in the first six digits is the usual cause).
+pub fn oui_warning(mac: Mac) -> Option<String> {
+    (!mac.is_yealink_oui()).then(|| {
+        format!(
+            "{} is not in Yealink's known address blocks (OUI {}); added anyway: check the \
+             MAC on the phone's label",
+            mac.colon_separated(),
+            mac.oui()
+        )
+    })
+}
+
 fn check_model(model: Option<String>) -> Result<Option<String>, FieldError> {
     let Some(model) = optional("model", model)? else {
         return Ok(None);

@@ -6,7 +6,8 @@ use crate::settings::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    #[error("{0}")]
+    // Transparent: with "{0}" and a source, `{:#}` printed the field error twice.
+    #[error(transparent)]
     Invalid(#[from] FieldError),
     #[error("a device with MAC {0} already exists")]
     Duplicate(Mac),

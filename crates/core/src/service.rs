@@ -64,6 +64,9 @@ pub struct RowResult {
     pub line: usize,
     pub mac: String,
     pub error: Option<String>,
+    /// Imported, but worth a look (a MAC outside Yealink's known OUIs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 impl Service {
@@ -668,6 +671,7 @@ impl Service {
                     line,
                     mac: raw_mac,
                     error: Some(error),
+                    warning: None,
                 }),
             }
         }
@@ -691,10 +695,15 @@ impl Service {
             self.audit_all(&added).await;
             for ((line, record), outcome) in chunk.iter().zip(outcomes) {
                 let error = outcome.err().map(|e| ServiceError::from(e).to_string());
+                let warning = match error {
+                    None => crate::device_input::oui_warning(record.mac),
+                    Some(_) => None,
+                };
                 results.push(RowResult {
                     line: *line,
                     mac: record.mac.to_string(),
                     error,
+                    warning,
                 });
             }
             progress(results.len());

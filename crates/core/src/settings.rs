@@ -412,11 +412,18 @@ pub fn validate_override(o: &SettingsOverride) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// 1 to [`MAX_UPDATE_INTERVAL_MINUTES`]. Not 0, which Yealink reads as "only at power-on":
+/// a changed password, setting or RPS URL would then wait for each phone's next reboot (the web
+/// UI's field starts at 1 for the same reason).
 fn validate_update_interval(minutes: u32) -> Result<(), FieldError> {
-    if minutes > MAX_UPDATE_INTERVAL_MINUTES {
+    if minutes == 0 || minutes > MAX_UPDATE_INTERVAL_MINUTES {
         return Err(field_error(
             "update_interval_minutes",
-            format!("must be 0 (only at power-on) to {MAX_UPDATE_INTERVAL_MINUTES} minutes"),
+            format!(
+                "must be 1 to {MAX_UPDATE_INTERVAL_MINUTES} minutes (how often phones check for \
+                 changes), got {minutes}; 0 would leave every change waiting for the phones' \
+                 next reboot"
+            ),
         ));
     }
     Ok(())
@@ -658,17 +665,65 @@ impl Settings {
                 return Err(FieldError {
                     field: "key",
                     message: format!(
-                        "unknown setting {key:?}; settable: public_base_url, provisioning_scheme, \
-                         update_interval_minutes, ntp_servers, time_zone, location, media_relay, \
-                         ice, sip_transport, backup_registrar, firmware_url.<MODEL>, \
-                         ca_certificate, pbx_reverse_proxy, rps_mode, rps_api, rps_endpoint, \
-                         rps_username, rps_server_name, rps_secret"
+                        "unknown setting {key:?}{}; settable: {}",
+                        did_you_mean(key, SETTABLE_KEYS.iter().copied()),
+                        SETTABLE_KEYS.join(", ")
                     ),
                 });
             }
         }
         self.validate()
     }
+}
+
+/// An RPS secret is half an account: refused unless the settings name its user (the RPS user
+/// name, or the JSON API's AccessKey ID), which would otherwise fail at RPS with a 401 later.
+pub fn validate_rps_secret(settings: &Settings, secret: &str) -> Result<(), FieldError> {
+    if !secret.trim().is_empty() && settings.rps_username.is_none() {
+        return Err(field_error(
+            "rps_secret",
+            "set rps_username as well (the RPS user name, or the AccessKey ID of the JSON API): \
+             a secret without its user name is no account",
+        ));
+    }
+    Ok(())
+}
+
+/// The keys `yealink-prov settings set` takes, in the order its help lists them.
+pub const SETTABLE_KEYS: &[&str] = &[
+    "public_base_url",
+    "provisioning_scheme",
+    "update_interval_minutes",
+    "ntp_servers",
+    "time_zone",
+    "location",
+    "media_relay",
+    "ice",
+    "sip_transport",
+    "backup_registrar",
+    "firmware_url.<MODEL>",
+    "handset_firmware_url.<MODEL>",
+    "ca_certificate",
+    "pbx_reverse_proxy",
+    "rps_mode",
+    "rps_api",
+    "rps_endpoint",
+    "rps_username",
+    "rps_server_name",
+    "rps_secret",
+];
+
+/// ` (did you mean `time_zone`?)` when one known key is close to the misspelt `key` (at most
+/// a third of its letters off, case ignored), else nothing.
+pub fn did_you_mean<'a>(key: &str, known: impl Iterator<Item = &'a str>) -> String {
+    let key = key.to_ascii_lowercase();
+    let limit = (key.chars().count() / 3).max(1);
+    known
+        .map(|k| (strsim::damerau_levenshtein(&key, k), k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default()
 }
 
 /// Longest RPS server name we register: the innovaphone app uses "the 24 first characters of

@@ -20,10 +20,15 @@ pub enum StoreError {
     /// The message names the accepted schemes; it never contains the URL's credentials.
     #[error("{0}")]
     UnsupportedUrl(String),
+    // The message is in our Display and sqlx's error is no `source`: as a source, `{:#}`
+    // printed it a second time, and a chain's `Debug` would carry PostgreSQL's DETAIL.
     #[error("database error: {}", DbErrorMessage(.0))]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
+    /// The database server did not answer in time (the message names host and port only).
+    #[error("{0}")]
+    Unreachable(String),
     /// The database has (almost) no room left under its page limit (the number: pages left).
     #[error("the database is full ({0} pages left); writes that need space fail")]
     Full(u64),
@@ -43,11 +48,24 @@ pub enum StoreError {
     )]
     Replaced(std::path::PathBuf),
     /// A new connection cannot read the SQLite file (overwritten, damaged, unreadable).
-    #[error("the database file {} cannot be read: {}", .path.display(), DbErrorMessage(.source))]
+    #[error("the database file {} cannot be read: {}", .path.display(), DbErrorMessage(.error))]
     Unreadable {
         path: std::path::PathBuf,
-        source: sqlx::Error,
+        // Not named `source`, which would make it one and print it twice (see `Database`).
+        error: sqlx::Error,
     },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(e)
+    }
 }
 
 impl fmt::Debug for StoreError {
@@ -62,6 +80,7 @@ impl fmt::Debug for StoreError {
             Self::Corrupt(_) => "Corrupt",
             Self::Secret(_) => "Secret",
             Self::Full(_) => "Full",
+            Self::Unreachable(_) => "Unreachable",
             Self::Replaced(_) => "Replaced",
             Self::Unreadable { .. } => "Unreadable",
         };

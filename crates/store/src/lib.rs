@@ -141,7 +141,9 @@ pub async fn open(database_url: &str) -> Result<Arc<dyn Store>, StoreError> {
         url::Backend::Sqlite => Arc::new(SqliteStore::open(database_url).await?),
         url::Backend::Postgres => Arc::new(PgStore::open(database_url).await?),
     };
-    tracing::info!(
+    // DEBUG: a one-shot CLI command should print its answer, not this; `serve` names the
+    // database in its own INFO line.
+    tracing::debug!(
         backend = store.backend(),
         url = %redact_url(database_url),
         "database opened"

@@ -8,6 +8,7 @@
 
 use std::str::FromStr;
 
+use sqlx::ConnectOptions as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -19,6 +20,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// Several reads that must agree (page + total, change feed) run in one snapshot.
 const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 const MAX_CONNECTIONS: u32 = 10;
+/// How long opening the store waits for PostgreSQL to answer before saying it is unreachable.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The PostgreSQL implementation of [`crate::Store`].
 #[derive(Clone)]
@@ -41,6 +44,22 @@ impl PgStore {
     /// while it runs, so instances starting together migrate one at a time.
     pub async fn open(database_url: &str) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(database_url)?;
+        // One connection first, with a deadline: the pool would retry an unreachable server
+        // for its whole acquire timeout (30 s) and then name only the timeout.
+        match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+            Err(_) => {
+                return Err(StoreError::Unreachable(format!(
+                    "PostgreSQL at {}:{} did not answer within {} s",
+                    options.get_host(),
+                    options.get_port(),
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+            Ok(Err(e)) => return Err(e.into()),
+            Ok(Ok(conn)) => {
+                let _ = sqlx::Connection::close(conn).await;
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .connect_with(options)

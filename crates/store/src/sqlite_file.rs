@@ -53,7 +53,7 @@ impl OpenedFile {
         }
         self.read().await.map_err(|e| StoreError::Unreadable {
             path: self.path.clone(),
-            source: e,
+            error: e,
         })
     }
 

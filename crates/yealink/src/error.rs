@@ -23,8 +23,9 @@ pub enum RenderError {
     },
     #[error("unknown location {code:?}; use one of the codes listed by yealink::locations()")]
     UnknownLocation { code: String },
+    // Not a `source`: the message is in the Display already (`{:#}` printed it twice).
     #[error("time zone: {0}")]
-    TimeZone(#[from] TimeZoneError),
+    TimeZone(TimeZoneError),
     #[error("static.auto_provision.server.url {problem}")]
     ServerUrl { problem: &'static str },
     #[error(
@@ -37,4 +38,10 @@ pub enum RenderError {
     WeakUserPassword,
     #[error("{parameter} must be an http:// or https:// URL without spaces")]
     Url { parameter: &'static str },
+}
+
+impl From<TimeZoneError> for RenderError {
+    fn from(e: TimeZoneError) -> Self {
+        RenderError::TimeZone(e)
+    }
 }

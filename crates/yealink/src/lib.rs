@@ -36,7 +36,7 @@ pub use media::{
 pub use model::{
     AccountLayout, DEFAULT_ACCOUNT_SLOTS, DEFAULT_HANDSET_SLOTS, Dialect, ModelInfo,
     common_code_from_firmware, common_file_code, is_legacy_model, known_models, legacy_firmware,
-    model_info, normalize_model,
+    model_info, normalize_model, package_base,
 };
 pub use posix_tz::{iana_zone_for_posix, iana_zone_for_posix_in_year};
 pub use render::{

@@ -333,9 +333,32 @@ pub fn normalize_model(model: &str) -> String {
     upper
 }
 
-/// The table entry for a model, case-insensitively and ignoring `SIP-`/`VP-` prefixes.
-pub fn model_info(model: &str) -> Option<&'static ModelInfo> {
+/// DECT sets sold under a package name, and the base station in each that fetches the
+/// configuration (Yealink's product names: the package is the base plus a handset, e.g. W73P =
+/// W70B + W73H). Administrators enter the name on the box.
+static PACKAGES: &[(&str, &str)] = &[
+    ("W53P", "W60B"),
+    ("W60P", "W60B"),
+    ("W73P", "W70B"),
+    ("W76P", "W70B"),
+    ("W78P", "W70B"),
+    ("W79P", "W70B"),
+];
+
+/// The base station that provisions a DECT package (`W73P` -> `W70B`), if `model` is one.
+pub fn package_base(model: &str) -> Option<&'static str> {
     let wanted = normalize_model(model);
+    PACKAGES
+        .iter()
+        .find(|(package, _)| *package == wanted)
+        .map(|(_, base)| *base)
+}
+
+/// The table entry for a model, case-insensitively and ignoring `SIP-`/`VP-` prefixes; a
+/// DECT package name gives its base station's entry.
+pub fn model_info(model: &str) -> Option<&'static ModelInfo> {
+    let normalized = normalize_model(model);
+    let wanted = package_base(&normalized).unwrap_or(&normalized);
     MODELS.iter().find(|info| info.name == wanted)
 }
 

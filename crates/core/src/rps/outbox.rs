@@ -470,11 +470,26 @@ impl RpsFlow {
     /// Any HTTP answer from the endpoint means we can reach it.
     pub(super) async fn probe(&self, account: &RpsAccount) -> Result<String, String> {
         match self.http.get(account.endpoint_or_default()).send().await {
-            Ok(r) => Ok(format!("answered HTTP {}", r.status().as_u16())),
+            Ok(r) => Ok(probe_answer(r.status().as_u16())),
             Err(e) if e.is_timeout() => Err("no answer in time".into()),
             Err(e) => Err(format!("cannot connect: {}", without_url(&e))),
         }
     }
+}
+
+/// What an answer to the reachability probe means. The probe is a plain GET; RPS's APIs take
+/// POST, so it answers 405 (or another error status): any HTTP answer shows that the service is
+/// there, none shows that the account works (the next command does).
+fn probe_answer(status: u16) -> String {
+    let meaning = match status {
+        405 => "as RPS does for GET, since its API takes POST only".to_owned(),
+        200..=299 => "the address answers".to_owned(),
+        _ => "an answer, so the address is there".to_owned(),
+    };
+    format!(
+        "answered HTTP {status} to a GET probe ({meaning}); the account is checked by the next \
+         command"
+    )
 }
 
 pub(super) fn job(command: Command, mac: Option<Mac>) -> NewRpsJob {

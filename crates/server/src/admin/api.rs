@@ -299,14 +299,20 @@ async fn list_devices(
 async fn add_device(
     State(state): State<AppState>,
     body: Result<Json<DeviceInput>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<DeviceView>)> {
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let Json(input) = body?;
     let record = state.service.add_device(input, &Actor::api()).await?;
     let device = state.service.get_device(record.mac).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(DeviceView::new(&state.service, &device, false)),
-    ))
+    let mut answer = serde_json::to_value(DeviceView::new(&state.service, &device, false))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    // Added all the same: the OUI list is a hint (see `oui_warning`).
+    if let (Some(warning), Value::Object(fields)) = (
+        prov_core::device_input::oui_warning(record.mac),
+        &mut answer,
+    ) {
+        fields.insert("warning".into(), Value::String(warning));
+    }
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
 #[derive(Deserialize)]
@@ -461,12 +467,14 @@ async fn settings_answer(state: &AppState) -> ApiResult<Json<Value>> {
 /// whether a new secret was stored.
 async fn take_rps_secret(
     state: &AppState,
+    settings: &Settings,
     fields: &mut serde_json::Map<String, Value>,
 ) -> ApiResult<bool> {
     match fields.remove("rps_secret") {
         None | Some(Value::Null) => Ok(false),
         Some(Value::String(s)) if s == prov_core::secret::MASK => Ok(false),
         Some(Value::String(s)) => {
+            prov_core::settings::validate_rps_secret(settings, &s)?;
             state.service.rps().set_own_secret(s.trim()).await?;
             Ok(true)
         }
@@ -489,7 +497,7 @@ async fn put_settings(
     let settings: Settings = serde_json::from_value(Value::Object(fields.clone()))
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     settings.validate()?;
-    let secret_set = take_rps_secret(&state, &mut fields).await?;
+    let secret_set = take_rps_secret(&state, &settings, &mut fields).await?;
     state
         .service
         .update_settings(settings, &Actor::api(), secret_set)
@@ -512,9 +520,16 @@ async fn patch_settings(
     if let Value::Object(fields) = &mut current {
         for (key, value) in patch {
             if !fields.contains_key(&key) {
+                let hint = prov_core::settings::did_you_mean(
+                    &key,
+                    fields
+                        .keys()
+                        .map(String::as_str)
+                        .chain(std::iter::once("rps_secret")),
+                );
                 return Err(FieldError {
                     field: "settings",
-                    message: format!("unknown setting {key:?}"),
+                    message: format!("unknown setting {key:?}{hint}"),
                 }
                 .into());
             }
@@ -528,7 +543,7 @@ async fn patch_settings(
     if let Some(secret) = secret {
         let mut fields = serde_json::Map::new();
         fields.insert("rps_secret".into(), secret);
-        secret_set = take_rps_secret(&state, &mut fields).await?;
+        secret_set = take_rps_secret(&state, &settings, &mut fields).await?;
     }
     state
         .service

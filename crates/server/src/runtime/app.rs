@@ -55,6 +55,7 @@ pub struct Server {
 impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Server> {
         let (store, mark) = crate::runtime::key_file::open_store_marked(&config).await?;
+        tracing::info!(database = %config.database_url_redacted(), "database opened");
         let mut server = Self::build_with_store(config, store).await?;
         server.database_mark = mark;
         Ok(server)
@@ -205,8 +206,26 @@ impl Server {
             ),
             None => None,
         };
+        let local = listener.local_addr()?;
+        // Where a person opens the UI: the public base URL, else this listener (loopback in
+        // place of "every address", which no browser opens).
+        let base = state
+            .service
+            .settings()
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| {
+                let ip = if local.ip().is_unspecified() {
+                    std::net::IpAddr::from([127, 0, 0, 1])
+                } else {
+                    local.ip()
+                };
+                format!("http://{}", std::net::SocketAddr::new(ip, local.port()))
+            });
         tracing::info!(
-            listen = %listener.local_addr()?,
+            listen = %local,
+            web_ui = %format!("{base}/"),
+            api = %format!("{base}/api/v1"),
             database = %config.database_url_redacted(),
             devices = state.service.cache().len(),
             "yealink-prov serving"

@@ -391,11 +391,17 @@ pub struct Rotation {
 ///
 /// Interrupted after 1 (the file holds several keys), a second run finishes that rotation
 /// with the key already in front instead of adding another. Servers holding the old key
-/// cannot read rows sealed with the new one: stop them first (docs/security.md).
+/// cannot read rows sealed with the new one, so it refuses while any server's heartbeat is
+/// fresh (docs/security.md).
 pub async fn rotate(config: &Config) -> anyhow::Result<Rotation> {
     let (path, _) = key_file_path(config);
     // Check the key against the database (and seal plaintext) before the key file changes.
-    drop(open_store(config).await?);
+    let store = open_store(config).await?;
+    let live = live_instances(store.as_ref()).await?;
+    drop(store);
+    if !live.is_empty() {
+        bail!("{}", servers_running(&live));
+    }
     let mut keys = read_key_file(&path)?;
     let old_ids = Keyring::new(&keys)?.ids();
     if keys.len() == 1 {
@@ -419,6 +425,52 @@ pub async fn rotate(config: &Config) -> anyhow::Result<Rotation> {
         new_id,
         resealed,
     })
+}
+
+/// The servers whose heartbeat is fresh: they hold the key file's keys in memory and would
+/// not read what a new key seals (the API would answer 500, new phones 401).
+async fn live_instances(store: &dyn Store) -> anyhow::Result<Vec<prov_store::InstanceBeat>> {
+    let now = time::OffsetDateTime::now_utc();
+    let stale = time::Duration::try_from(prov_store::INSTANCE_STALE_AFTER)
+        .unwrap_or(time::Duration::seconds(15));
+    Ok(store
+        .list_instances()
+        .await
+        .context("cannot read which servers use the database")?
+        .into_iter()
+        .filter(|i| now - i.last_beat < stale)
+        .collect())
+}
+
+/// The refusal of `key rotate` while servers run, naming each one and what to do.
+fn servers_running(live: &[prov_store::InstanceBeat]) -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let mut text = format!(
+        "refusing to rotate the key: {} server(s) use this database now, and a running server \
+         cannot read secrets encrypted with the new key:",
+        live.len()
+    );
+    for i in live {
+        let started = i
+            .started_at
+            .replace_nanosecond(0)
+            .unwrap_or(i.started_at)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| i.started_at.to_string());
+        text.push_str(&format!(
+            "\n  instance {} at {}, started {started}, last heartbeat {} s ago",
+            i.id,
+            i.address.as_deref().unwrap_or("(no address)"),
+            (now - i.last_beat).whole_seconds().max(0)
+        ));
+    }
+    text.push_str(&format!(
+        "\nStop them (systemctl stop yealink-prov, or Ctrl-C), run `yealink-prov key rotate` \
+         again, then start them. A server that was killed counts as stopped {} s after its \
+         last heartbeat.",
+        prov_store::INSTANCE_STALE_AFTER.as_secs()
+    ));
+    text
 }
 
 #[cfg(test)]

@@ -23,7 +23,8 @@ async fn changes_record_who_did_what_without_secret_values() {
     assert_eq!(response.status(), StatusCode::OK);
     let response = app
         .api(Method::PATCH, "/settings")
-        .json(&json!({"rps_secret": RPS_SECRET, "update_interval_minutes": 17}))
+        // A secret comes with its user name (refused alone).
+        .json(&json!({"rps_username": "audit-user", "rps_secret": RPS_SECRET, "update_interval_minutes": 17}))
         .send()
         .await
         .expect("settings");

@@ -82,7 +82,11 @@ async fn parallel_wrong_sign_ins_are_limited_atomically_and_the_right_password_s
     })
     .await;
     let attempts = (0..60).map(|_| sign_in(&app, "wrong-password"));
+    let started = std::time::Instant::now();
     let statuses = futures::future::join_all(attempts).await;
+    // The burst of 5, plus one try per 2 s refill period the 60 attempts took on a busy
+    // machine: anything above means parallel guesses slipped past the budget.
+    let budget = 5 + (started.elapsed().as_secs() / 2) as usize;
     let wrong = statuses
         .iter()
         .filter(|s| **s == StatusCode::UNAUTHORIZED)
@@ -92,8 +96,8 @@ async fn parallel_wrong_sign_ins_are_limited_atomically_and_the_right_password_s
         .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
         .count();
     assert!(
-        wrong <= 5,
-        "{wrong} wrong passwords were checked: {statuses:?}"
+        wrong <= budget,
+        "{wrong} wrong passwords were checked, the budget allows {budget}: {statuses:?}"
     );
     assert_eq!(wrong + limited, 60, "{statuses:?}");
     // The API shares the address's budget: a guess there is refused unchecked too.

@@ -430,6 +430,31 @@ async fn the_demo_runs_end_to_end() {
     assert!(text.contains("REDIRECT_DEVICE"), "{text}");
     assert!(text.contains("GET 805ec0de0001.cfg         200"), "{text}");
     assert!(text.contains("Phone Requests: Provisioned"), "{text}");
+    // The happy path: what looks like a failure says that it is expected, and no warning.
+    for line in text.lines() {
+        if line.contains("Error:") || line.contains(" 404 ") || line.contains("WARN") {
+            assert!(line.contains("expected"), "unexplained: {line}\n{text}");
+        }
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("WARN") && !stderr.contains("Error"),
+        "{stderr}"
+    );
+    // Times as people read them (RFC 3339), not the debug form `... +00:00:00`.
+    let tab = text
+        .lines()
+        .find(|l| l.contains("Last Config Request: "))
+        .expect("the Devices tab line");
+    let when = tab
+        .rsplit("Last Config Request: ")
+        .next()
+        .unwrap_or_default();
+    assert!(
+        time::OffsetDateTime::parse(when.trim(), &time::format_description::well_known::Rfc3339)
+            .is_ok(),
+        "{tab}"
+    );
 }
 
 async fn rps_status(app: &TestApp) -> Value {

@@ -1,7 +1,7 @@
 //! `yealink-prov device ...` and `yealink-prov render`: devices on the store, the files a
 //! phone gets.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal as _, Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -137,7 +137,11 @@ pub async fn run_device(config: &Config, command: DeviceCommand) -> anyhow::Resu
 }
 
 async fn add(service: &Service, args: AddArgs) -> anyhow::Result<()> {
-    let sip_password = if args.sip_password == "-" {
+    let sip_password = if args.sip_password == "-" && std::io::stdin().is_terminal() {
+        // Typed by a person: ask, and do not echo it onto the screen.
+        rpassword::prompt_password("SIP password: ")
+            .context("cannot read the SIP password from the terminal")?
+    } else if args.sip_password == "-" {
         let mut line = String::new();
         std::io::stdin()
             .read_to_string(&mut line)
@@ -163,6 +167,9 @@ async fn add(service: &Service, args: AddArgs) -> anyhow::Result<()> {
         },
     };
     let record = service.add_device(input, &Actor::Cli).await?;
+    if let Some(warning) = prov_core::device_input::oui_warning(record.mac) {
+        eprintln!("warning: {warning}");
+    }
     let device = service.get_device(record.mac).await?;
     let view = DeviceView::new(service, &device, true);
     if args.json {
@@ -213,25 +220,29 @@ async fn list(
         writeln!(out)?;
         return Ok(());
     }
-    writeln!(
-        out,
-        "{:<12}  {:<20}  {:<12}  {:<6}  {:<17}  LAST CONFIG REQUEST",
-        "MAC", "NAME", "SIP USER", "MODEL", "PHONE REQUESTS"
-    )?;
+    let mut rows = vec![
+        [
+            "MAC",
+            "NAME",
+            "SIP USER",
+            "MODEL",
+            "PHONE REQUESTS",
+            "LAST CONFIG REQUEST",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
     for v in &views {
-        writeln!(
-            out,
-            "{:<12}  {:<20}  {:<12}  {:<6}  {:<17}  {}",
-            v.mac,
-            v.name,
-            v.sip_user,
-            v.model.as_deref().unwrap_or("-"),
-            v.status.phone_requests,
-            v.status
-                .last_config_request
-                .map_or_else(|| "-".to_owned(), |t| t.to_string()),
-        )?;
+        rows.push(vec![
+            v.mac.clone(),
+            v.name.clone(),
+            v.sip_user.clone(),
+            v.model.clone().unwrap_or_else(|| "-".to_owned()),
+            v.status.phone_requests.to_string(),
+            super::when_or_dash(v.status.last_config_request),
+        ]);
     }
+    write!(out, "{}", super::table(&rows))?;
     writeln!(out, "{} device(s)", views.len())?;
     Ok(())
 }
@@ -266,9 +277,7 @@ fn print_device(v: &DeviceView, reveal: bool) {
     println!("Phone Requests:      {}", v.status.phone_requests);
     println!(
         "Last Config Request: {}",
-        v.status
-            .last_config_request
-            .map_or_else(|| "-".to_owned(), |t| t.to_string())
+        super::when_or_dash(v.status.last_config_request)
     );
     if let Some(ip) = &v.status.last_ip {
         println!("Last seen from:      {ip}");
@@ -304,13 +313,16 @@ async fn import(service: &Service, file: &PathBuf, json: bool) -> anyhow::Result
     if json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
-        for r in &rejected {
-            println!(
-                "line {}: {} rejected: {}",
-                r.line,
-                if r.mac.is_empty() { "-" } else { &r.mac },
-                r.error.as_deref().unwrap_or_default()
-            );
+        for r in &results {
+            match (&r.error, &r.warning) {
+                (Some(error), _) => println!(
+                    "line {}: {} rejected: {error}",
+                    r.line,
+                    if r.mac.is_empty() { "-" } else { &r.mac },
+                ),
+                (None, Some(warning)) => println!("line {}: warning: {warning}", r.line),
+                (None, None) => {}
+            }
         }
         println!(
             "imported {} device(s), rejected {}",

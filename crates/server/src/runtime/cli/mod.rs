@@ -62,8 +62,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Run the service: phone provisioning, admin API, /healthz and /metrics on one port.
     Serve {
-        /// Address to listen on [default: 0.0.0.0:8080].
-        #[arg(long, value_name = "ADDR")]
+        /// Address and port to listen on [default: 0.0.0.0:8080].
+        #[arg(long, value_name = "ADDRESS:PORT", value_parser = parse_listen)]
         listen: Option<SocketAddr>,
     },
     /// Add, list, show, remove and import phones.
@@ -113,5 +113,94 @@ impl GlobalArgs {
             allow_empty_database: self.allow_empty_database.then_some(true),
         };
         Ok(Config::load(self.config.as_deref(), &overrides)?)
+    }
+}
+
+/// A time as the CLI shows it: RFC 3339 in UTC, to the second (`2026-03-01T08:15:42Z`).
+pub(crate) fn when(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// [`when`], or `-` for never.
+pub(crate) fn when_or_dash(t: Option<time::OffsetDateTime>) -> String {
+    t.map_or_else(|| "-".to_owned(), when)
+}
+
+/// Lines whose columns are padded to each column's widest cell (the last one is not padded),
+/// two spaces apart, so a long name does not push the rest of its row out of line.
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                let pad = widths[c].saturating_sub(cell.chars().count()) + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `--listen`: an address and a port; a port alone (the usual first try) says what to write.
+fn parse_listen(raw: &str) -> Result<SocketAddr, String> {
+    raw.trim().parse().map_err(|_| {
+        let example = match raw.trim().parse::<u16>() {
+            Ok(port) => {
+                format!("0.0.0.0:{port} (every address) or 127.0.0.1:{port} (this machine only)")
+            }
+            Err(_) => "0.0.0.0:8081 (every address) or [::]:8081".to_owned(),
+        };
+        format!("expected ADDRESS:PORT, for example {example}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_to_the_second_and_tables_line_up() {
+        let t = time::macros::datetime!(2026-03-01 08:15:42.123456 +01:00);
+        assert_eq!(when(t), "2026-03-01T07:15:42Z");
+        let text = table(&[
+            vec!["MAC".into(), "NAME".into(), "X".into()],
+            vec![
+                "001565aabbcc".into(),
+                "a much longer name".into(),
+                "y".into(),
+            ],
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].find('X'), lines[1].find('y'), "{text}");
+    }
+
+    #[test]
+    fn listen_takes_address_and_port_and_explains_a_port_alone() {
+        assert_eq!(parse_listen("0.0.0.0:8081").unwrap().port(), 8081);
+        let err = parse_listen("8081").unwrap_err();
+        assert!(
+            err.contains("ADDRESS:PORT") && err.contains("0.0.0.0:8081"),
+            "{err}"
+        );
     }
 }

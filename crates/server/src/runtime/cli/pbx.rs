@@ -99,7 +99,7 @@ pub async fn run_pbx(config: &Config, command: PbxCommand) -> anyhow::Result<()>
             if service.settings().public_base_url.is_none() && service.learned_app_url().is_none() {
                 eprintln!(
                     "note: no public base URL is set, so the URL below is this host's listen \
-                     address; set one with `yealink-prov settings set public_base_url https://...`"
+                     address; set one with `yealink-prov settings set public_base_url=https://...`"
                 );
             }
             print!("{}", object.text());

@@ -51,7 +51,12 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
                 println!("{}", serde_json::to_string_pretty(&status)?);
                 return Ok(());
             }
-            println!("Mode:              {:?}", status.mode);
+            // The word `settings set rps_mode=...` takes, not the Rust name.
+            let mode = serde_json::to_value(status.mode)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            println!("Mode:              {mode}");
             if !status.configured {
                 println!(
                     "Configured:        no (RPS is off; phones need their URL by DHCP option 66 or by hand)"
@@ -172,29 +177,46 @@ pub async fn run_rps(config: &Config, command: RpsCommand) -> anyhow::Result<()>
                 );
                 return Ok(());
             }
+            let mut rows = vec![
+                [
+                    "WHEN",
+                    "COMMAND",
+                    "MAC",
+                    "OUTCOME",
+                    "TOOK",
+                    "ANSWER",
+                    "PARAMETERS",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            ];
             for job in &pending {
-                println!(
-                    "waiting   {:<18} {:<12} attempts {}{}",
-                    job.command,
+                rows.push(vec![
+                    "waiting".to_owned(),
+                    job.command.clone(),
                     job.mac.map_or("-".into(), |m| m.to_string()),
-                    job.attempts,
+                    format!("{} attempt(s)", job.attempts),
+                    "-".to_owned(),
                     job.last_error
                         .as_deref()
-                        .map(|e| format!(", last error: {e}"))
-                        .unwrap_or_default()
-                );
+                        .map(|e| format!("last error: {e}"))
+                        .unwrap_or_else(|| "-".to_owned()),
+                    String::new(),
+                ]);
             }
             for e in &page.items {
-                println!(
-                    "{}  {:<18} {:<12} {:<12} {:>5} ms  {}  {}",
-                    e.at,
-                    e.command,
+                rows.push(vec![
+                    super::when(e.at),
+                    e.command.clone(),
                     e.mac.map_or("-".into(), |m| m.to_string()),
-                    e.outcome,
-                    e.duration_ms,
-                    e.answer,
-                    serde_json::to_string(&e.params).unwrap_or_default()
-                );
+                    e.outcome.clone(),
+                    format!("{} ms", e.duration_ms),
+                    e.answer.clone(),
+                    serde_json::to_string(&e.params).unwrap_or_default(),
+                ]);
+            }
+            if rows.len() > 1 {
+                print!("{}", super::table(&rows));
             }
             println!("{} of {} entries", page.items.len(), page.total);
         }

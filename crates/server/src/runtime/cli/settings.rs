@@ -48,15 +48,14 @@ pub async fn run_settings(config: &Config, command: SettingsCommand) -> anyhow::
         }
         SettingsCommand::Set { assignments } => {
             let mut settings = service.settings().as_ref().clone();
-            let mut secret_set = false;
+            let mut secret = None;
             for assignment in &assignments {
                 let (key, value) = assignment
                     .split_once('=')
                     .with_context(|| format!("{assignment:?} is not KEY=VALUE"))?;
                 if key.trim() == "rps_secret" {
-                    // Kept apart from the settings document so it is never shown again.
-                    service.rps().set_own_secret(value.trim()).await?;
-                    secret_set = true;
+                    // Written after every other assignment passed, so a refusal changes nothing.
+                    secret = Some(value.trim());
                     continue;
                 }
                 // A PEM spans lines: read it from a file rather than the command line.
@@ -69,6 +68,13 @@ pub async fn run_settings(config: &Config, command: SettingsCommand) -> anyhow::
                     continue;
                 }
                 settings.set_from_text(key.trim(), value)?;
+            }
+            let secret_set = secret.is_some();
+            if let Some(secret) = secret {
+                settings.validate()?;
+                prov_core::settings::validate_rps_secret(&settings, secret)?;
+                // Kept apart from the settings document so it is never shown again.
+                service.rps().set_own_secret(secret).await?;
             }
             service
                 .update_settings(settings, &Actor::Cli, secret_set)
