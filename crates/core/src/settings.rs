@@ -489,6 +489,19 @@ pub fn normalise_base_url(url: &str) -> Result<String, FieldError> {
     Ok(url.to_owned())
 }
 
+/// The port written in `host[:port][/path]`, if any (`[::1]:8443` and `host:8443` alike).
+fn explicit_port(rest: &str) -> Option<&str> {
+    let authority = rest.split('/').next().unwrap_or_default();
+    let after_host = match authority.rfind(']') {
+        Some(end) => &authority[end + 1..],
+        None => authority,
+    };
+    after_host
+        .rsplit_once(':')
+        .map(|(_, port)| port)
+        .filter(|port| !port.is_empty())
+}
+
 impl Settings {
     pub fn validate(&self) -> Result<(), FieldError> {
         if let Some(url) = &self.public_base_url {
@@ -577,15 +590,26 @@ impl Settings {
                 let base = self.public_base_url.clone().ok_or_else(|| {
                     field_error("provisioning_scheme", "set public_base_url first")
                 })?;
-                let rest = base
-                    .split_once("://")
-                    .map(|(_, rest)| rest.to_owned())
-                    .unwrap_or(base);
-                self.public_base_url = match value.to_ascii_lowercase().as_str() {
-                    "http" => Some(format!("http://{rest}")),
-                    "https" => Some(format!("https://{rest}")),
-                    _ => return Err(field_error("provisioning_scheme", "must be http or https")),
-                };
+                let (scheme, rest) = base.split_once("://").unwrap_or(("http", &base));
+                let wanted = value.to_ascii_lowercase();
+                if wanted != "http" && wanted != "https" {
+                    return Err(field_error("provisioning_scheme", "must be http or https"));
+                }
+                if wanted != scheme.to_ascii_lowercase() {
+                    // A port written for one scheme is that scheme's listener: never carry it
+                    // over to the other, the phones would knock on the wrong port.
+                    if let Some(port) = explicit_port(rest) {
+                        return Err(field_error(
+                            "provisioning_scheme",
+                            format!(
+                                "public_base_url names port {port}, which belongs to {scheme}; \
+                                 set public_base_url={wanted}://<host>:<port of the {wanted} \
+                                 listener> instead"
+                            ),
+                        ));
+                    }
+                    self.public_base_url = Some(format!("{wanted}://{rest}"));
+                }
             }
             "update_interval_minutes" => {
                 self.phone.update_interval_minutes = value.parse().map_err(|_| {
@@ -791,6 +815,32 @@ mod tests {
         s.set_from_text("pbx_reverse_proxy", "on").unwrap();
         assert_eq!(s.pbx_reverse_proxy, ReverseProxy::On);
         assert!(s.set_from_text("pbx_reverse_proxy", "x").is_err());
+    }
+
+    #[test]
+    fn a_new_scheme_never_carries_the_other_schemes_port() {
+        let mut s = Settings::default();
+        s.set_from_text("public_base_url", "http://prov.example.com:8080")
+            .unwrap();
+        let e = s.set_from_text("provisioning_scheme", "https").unwrap_err();
+        assert!(e.to_string().contains("port 8080"), "{e}");
+        assert_eq!(
+            s.public_base_url.as_deref(),
+            Some("http://prov.example.com:8080")
+        );
+        // The same scheme again changes nothing; without a port the default ports follow.
+        s.set_from_text("provisioning_scheme", "http").unwrap();
+        s.set_from_text("public_base_url", "http://[2001:db8::1]/base")
+            .unwrap();
+        s.set_from_text("provisioning_scheme", "HTTPS").unwrap();
+        assert_eq!(
+            s.public_base_url.as_deref(),
+            Some("https://[2001:db8::1]/base")
+        );
+        s.set_from_text("public_base_url", "https://[2001:db8::1]:8443")
+            .unwrap();
+        assert!(s.set_from_text("provisioning_scheme", "http").is_err());
+        assert!(s.set_from_text("provisioning_scheme", "ftp").is_err());
     }
 }
 
