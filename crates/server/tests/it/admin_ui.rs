@@ -417,12 +417,16 @@ async fn a_new_base_url_is_asked_about_once_and_https_never_guesses_a_port() {
     form.push(("provisioning_scheme", "https".into()));
     form.retain(|(k, _)| *k != "time_zone");
     form.push(("time_zone", "Mars/Olympus_Mons".into()));
+    // An RPS secret without its user name is a third error; the secret is not echoed.
+    form.push(("rps_secret", "half-an-account-secret".into()));
     let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let errors = post_settings(&app, &cookie, &fields).await;
     assert!(
         errors.contains("data-field=\"provisioning_scheme\""),
         "{errors}"
     );
+    assert!(errors.contains("data-field=\"rps_secret\""), "{errors}");
+    assert!(!errors.contains("half-an-account-secret"), "{errors}");
     assert!(errors.contains("data-field=\"time_zone\""), "{errors}");
     let stored: serde_json::Value = app
         .api(reqwest::Method::GET, "/settings")

@@ -523,6 +523,14 @@ pub async fn save_settings(
             format!("{}: {text}", t.field_label("provisioning_scheme")),
         ));
     }
+    if let Some(secret) = form.get("rps_secret")
+        && let Err(e) = prov_core::settings::validate_rps_secret(&settings, secret)
+    {
+        errors.push((
+            e.field,
+            format!("{}: {}", t.field_label(e.field), e.message),
+        ));
+    }
     if !errors.is_empty() {
         return SaveResult {
             t,
