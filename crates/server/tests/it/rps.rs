@@ -799,8 +799,18 @@ async fn a_server_deleted_at_rps_is_registered_again(api: rps::RpsApi) {
             .any(|d| d.mac == "805ec0aacd42" && d.server_name.as_deref() == Some(name.as_str()))
     })
     .await;
+    // RPS holds the redirect before our worker has written its answer to the history.
+    eventually(10, "the redirect's answer is in the history", async || {
+        let redirects = history(&app, "?command=REDIRECT_DEVICE&mac=805ec0aacd42").await;
+        !redirects["items"][0].is_null()
+    })
+    .await;
     let redirects = history(&app, "?command=REDIRECT_DEVICE&mac=805ec0aacd42").await;
     assert_eq!(redirects["items"][0]["outcome"], "ok", "{redirects}");
+    eventually(10, "the status has seen the new registration", async || {
+        rps_status(&app).await["server_registered"] == true
+    })
+    .await;
     let status = rps_status(&app).await;
     let unknown = &status["unknown_server"];
     assert_eq!(unknown["name"], name.as_str(), "{status}");
