@@ -365,7 +365,10 @@ test('Devices: the RPS column, the "not redirected" and "never fetched" filters,
   assert.match(await page.textContent(`#dev-${MAC_HEX} .rps-state`), /Redirected/);
   const foreign = await page.textContent(`#dev-${FOREIGN_MAC_HEX} .rps-state`);
   assert.match(foreign, /Refused/);
-  assert.match(foreign, /added\.by\.other|forbidden|another/i);
+  // RPS's code in plain words, what to do about it; RPS's own text stays in the tooltip.
+  assert.match(foreign, /Another RPS account holds this MAC/);
+  const said = await page.getAttribute(`#dev-${FOREIGN_MAC_HEX} .rps-reason`, 'title');
+  assert.match(said, /added\.by\.other|forbidden|override/);
   const total = Number((await page.textContent('#device-count')).match(/^\((\d+)\)$/)[1]);
   assert.ok(total >= 4, `total ${total}`);
   const shown = async () => page.$$eval('#device-rows tr[data-mac]', (trs) => trs.map((tr) => tr.dataset.mac));

@@ -288,6 +288,10 @@ const EN: &[(&str, &str)] = &[
         "rps_hint.forbidden",
         "RPS refused this for the account: check that it may manage this phone or server.",
     ),
+    (
+        "rps_hint.other_account",
+        "Another RPS account holds this MAC: ask its owner (the previous provider, or Yealink) to release it, then send the redirect again.",
+    ),
     ("rps.rps_said", "RPS answered"),
     (
         "rps.mac_part_invalid",
@@ -695,6 +699,10 @@ const DE: &[(&str, &str)] = &[
     (
         "rps_hint.forbidden",
         "RPS hat das für dieses Konto abgelehnt: prüfen, ob es dieses Telefon oder diesen Server verwalten darf.",
+    ),
+    (
+        "rps_hint.other_account",
+        "Ein anderes RPS-Konto hält diese MAC: den Inhaber (den bisherigen Anbieter oder Yealink) um Freigabe bitten, dann die Umleitung erneut senden.",
     ),
     ("rps.rps_said", "RPS antwortete"),
     (

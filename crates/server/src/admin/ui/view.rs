@@ -104,6 +104,8 @@ pub struct DeviceRow {
     pub rps_key: &'static str,
     pub rps_class: &'static str,
     pub rps_reason: String,
+    /// What to do about the refusal, when we recognise RPS's answer (an i18n key).
+    pub rps_hint: Option<&'static str>,
 }
 
 /// The Devices list's RPS column: the last word of RPS on the phone's redirect.
@@ -144,6 +146,7 @@ impl DeviceRow {
         };
         self.rps_key = key;
         self.rps_class = class;
+        self.rps_hint = answer_hint(&reason);
         self.rps_reason = reason;
         self
     }
@@ -176,6 +179,7 @@ impl DeviceRow {
             rps_key: "rps_state.not_sent",
             rps_class: "",
             rps_reason: String::new(),
+            rps_hint: None,
         }
     }
 }
@@ -270,10 +274,19 @@ pub fn outcome_key(command: &str, outcome: &str) -> &'static str {
 
 /// What to do about an answer, when it is one we recognise (an i18n key).
 pub fn answer_hint(answer: &str) -> Option<&'static str> {
+    // The JSON API's codes for a MAC another enterprise holds (docs/rps.md); the legacy API
+    // asks to override it.
+    const OTHER_ACCOUNT: &[&str] = &[
+        "device.mac.added.by.other",
+        "device.operate.forbidden",
+        "Are you sure you want to override",
+    ];
     if answer.starts_with("HTTP 401") {
         Some("rps_hint.unauthorized")
     } else if answer.starts_with("HTTP 403") {
         Some("rps_hint.forbidden")
+    } else if OTHER_ACCOUNT.iter().any(|code| answer.contains(code)) {
+        Some("rps_hint.other_account")
     } else {
         None
     }
@@ -326,6 +339,23 @@ mod tests {
     use crate::web::i18n::{Lang, Tr};
     use prov_core::views::StatusView;
     use prov_store::DeviceStatus;
+
+    /// RPS's answers for a MAC another account holds (both APIs, docs/rps.md) get the advice.
+    #[test]
+    fn a_mac_held_by_another_rps_account_is_explained() {
+        for answer in [
+            "device/add: device.mac.added.by.other (macs: 001565998877)",
+            "device/edit: device.operate.forbidden",
+            "Are you sure you want to override MAC addresses 001565998877?",
+        ] {
+            assert_eq!(
+                answer_hint(answer),
+                Some("rps_hint.other_account"),
+                "{answer}"
+            );
+        }
+        assert_eq!(answer_hint("device/add: device.mac.invalid"), None);
+    }
 
     /// The UI says what `device show` and the API say, for standalone and innovaphone phones.
     #[test]
