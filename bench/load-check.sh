@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load check (issue 11): the attacks of docs/security.md against the release binary on loopback,
+# Load check: the attacks of docs/security.md against the release binary on loopback,
 # with the server's peak memory, open descriptors, and whether /healthz and a real phone's fetch
 # still answered within 1 s. A benchmark, not a test: nothing here fails a build.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cost per phone at scale (issue 12). A benchmark, not a timed test: it runs for minutes.
+# Cost per phone at scale. A benchmark, not a timed test: it runs for minutes.
 #
 #   bench/scale.sh [--phones "1000 10000"] [--instances "1 3"] [--rest 60] [--storm]
 #                  [--storm-phones 10000] [--storm-rounds 1] [--duration 10] [--devices-tls]

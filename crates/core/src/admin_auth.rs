@@ -254,7 +254,7 @@ mod tests {
         (tasks, checked)
     }
 
-    /// Issue 18: 256 addresses guessing kept the honest admin out (32 of 32 sign-ins 503).
+    /// 256 addresses guessing kept the honest admin out (32 of 32 sign-ins 503).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_guess_flood_from_many_addresses_does_not_keep_the_admin_out() {
         let v = Arc::new(verifier(2).await);

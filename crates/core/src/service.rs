@@ -249,7 +249,7 @@ impl Service {
     /// in the order they connected; `app_url` is the App object URL it logged in with. Both
     /// can change what RPS must hold for us (server name and URL), so they are taken together
     /// and ADD SERVER is queued once, only when that pair changed: two separate updates queued
-    /// it twice, the second answered "already done" (issue 12).
+    /// it twice, the second answered "already done".
     ///
     /// The domain in use stays while any connected PBX still has it (several PBXs of one
     /// system share it, and a reconnect must not flip the name); otherwise the first connected

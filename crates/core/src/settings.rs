@@ -849,7 +849,7 @@ mod dect_firmware_tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// Issue 17, item 8: W90B and W90DM share a common file but not the firmware; both can
+    /// W90B and W90DM share a common file but not the firmware; both can
     /// be upgraded, each from its own MAC file. Desk phones sharing a file still share a URL.
     #[test]
     fn w90b_and_w90dm_take_different_firmware() {
@@ -887,7 +887,7 @@ mod dect_firmware_tests {
         );
     }
 
-    /// Issue 17, item 11: the user login's password is random-looking, stable, and follows
+    /// The user login's password is random-looking, stable, and follows
     /// the admin password.
     #[test]
     fn user_password_is_derived_from_the_admin_password() {

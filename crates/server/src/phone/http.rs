@@ -38,7 +38,7 @@ struct Conn {
 
 /// The `/prov/` paths, answered straight from the connection rather than through the router: a
 /// boot storm is nearly all phone requests, and the router's matching, extractors and layers
-/// were a tenth of the CPU each one cost (docs/benchmarks.md, issue 12). What the router gave
+/// were a tenth of the CPU each one cost (docs/benchmarks.md). What the router gave
 /// every route is kept: percent-decoded segments, the body limit, the `nosniff` header and a
 /// 500 on a panic.
 #[derive(Clone)]

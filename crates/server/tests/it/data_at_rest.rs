@@ -220,7 +220,7 @@ fn config_on(dir: &Path, database_url: &str) -> Config {
     }
 }
 
-/// Issue 18: the SQLite file deleted, a restart came up with 0 of its devices and no word.
+/// The SQLite file deleted, a restart came up with 0 of its devices and no word.
 #[tokio::test]
 async fn a_restart_refuses_a_new_empty_database_in_place_of_one_that_held_devices() {
     let app = spawn_app().await;

@@ -1,4 +1,4 @@
-//! Fault suite, storage part (issue 11): the database full and then freed, seen through the
+//! Fault suite, storage part: the database full and then freed, seen through the
 //! API and `/healthz`, recovering without a restart. SQLite busy and the stale-transaction
 //! state are covered at the store level in `crates/store/tests/it/faults.rs`.
 

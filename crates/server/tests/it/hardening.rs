@@ -1,4 +1,4 @@
-//! Hostile load on loopback (issue 11): each test reproduces one way the service fell over.
+//! Hostile load on loopback: each test reproduces one way the service fell over.
 //! Timings are generous on purpose: they tell "answered at once" from "hung", nothing finer.
 
 use std::net::SocketAddr;

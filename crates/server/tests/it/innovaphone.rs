@@ -476,7 +476,7 @@ async fn pbx_disconnects_devices_and_app_restart_lose_no_phone() {
     app.stop().await;
 }
 
-/// Issue 11: Users provisions a phone again (another user), so Devices hands out a new code
+/// Users provisions a phone again (another user), so Devices hands out a new code
 /// for a phone that has a sysclient password. The phone is in a domain, so Devices challenges
 /// first (sysclient.htm: the challenge comes "if already inside a domain"; the password comes
 /// when the device "is added to a domain during this session"): we must answer with the old
@@ -945,7 +945,7 @@ async fn wss_to_devices_with_a_private_ca_needs_the_ca_file() {
     app.stop().await;
 }
 
-// --- The AppWebsocket endpoint before the login (issue 11, item 6) ---
+// --- The AppWebsocket endpoint before the login ---
 
 /// A raw AppWebsocket client: no login, sends what the test says.
 type RawWs = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;

@@ -395,7 +395,7 @@ async fn three_instances_one_killed_mid_work_every_phone_done_once_and_taken_ove
         "the PBX's domain added once"
     );
     // Nothing else: the PBX's domain and App object URL together are one ADD SERVER, not one
-    // each with the second answered "already done" (issue 12).
+    // each with the second answered "already done".
     let sent: Vec<(String, String)> = sqlx::query_as(
         "SELECT params->>'server_name', outcome FROM rps_history WHERE command = 'ADD_SERVER'",
     )

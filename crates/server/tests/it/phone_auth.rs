@@ -311,7 +311,7 @@ async fn repeats_of_one_request_are_folded_into_a_counted_row() {
     app.stop().await;
 }
 
-/// The phone paths are answered by the connection, not the router (boot storm, issue 12); what
+/// The phone paths are answered by the connection, not the router (boot storm); what
 /// the router gave them is kept: decoded segments, its 404 and 400, the body limit and headers.
 #[tokio::test]
 async fn the_phone_paths_keep_the_routers_answers() {

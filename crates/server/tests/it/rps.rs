@@ -482,7 +482,7 @@ async fn patch_settings(app: &TestApp, body: Value) {
     );
 }
 
-/// Issue 9, item 4: as an App Service the server name is the PBX's domain (the innovaphone
+/// As an App Service the server name is the PBX's domain (the innovaphone
 /// app's "24 first characters of the domain name"), not the host of our URL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_name_is_the_pbx_domain_as_an_app_service() {
@@ -601,7 +601,7 @@ async fn a_configured_innovaphone_domain_names_the_server_from_the_start() {
     app.stop().await;
 }
 
-/// Issue 12: a PBX connecting changes the server name (its domain) and our URL (its App object
+/// A PBX connecting changes the server name (its domain) and our URL (its App object
 /// URL) at once; RPS must get one ADD SERVER carrying both, not one per change (the second was
 /// answered "already done": a wasted call and a history line). A reconnect changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -690,7 +690,7 @@ async fn a_pbx_connecting_sends_one_add_server_with_its_domain_and_url() {
     app.stop().await;
 }
 
-/// Issue 9, item 5 with XML-RPC: "The server name has been used" after our URL changed leaves
+/// With XML-RPC, "The server name has been used" after our URL changed leaves
 /// RPS on the old URL. We say so (history, status, metric) and re-send every phone's redirect,
 /// whose own URL is what a factory-reset phone gets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -749,7 +749,7 @@ async fn a_changed_url_with_xmlrpc_is_flagged_stale_and_phones_are_redirected_ag
     app.stop().await;
 }
 
-/// Issue 9, item 5 with the JSON API: `server/edit` moves the entry to the new URL; no warning.
+/// With the JSON API, `server/edit` moves the entry to the new URL; no warning.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_url_with_the_json_api_edits_the_server() {
     let sim = RpsSim::start(sim_config()).await.expect("rps sim");
@@ -774,7 +774,7 @@ async fn a_changed_url_with_the_json_api_edits_the_server() {
     app.stop().await;
 }
 
-/// Issue 11, item 9: our server entry deleted in the RPS portal. The next REDIRECT is answered
+/// Our server entry deleted in the RPS portal. The next REDIRECT is answered
 /// "Invalid server" (XML-RPC) or finds no server (JSON); we send ADD SERVER again, retry the
 /// redirect, and `rps status` says what happened.
 async fn a_server_deleted_at_rps_is_registered_again(api: rps::RpsApi) {
@@ -838,7 +838,7 @@ async fn a_server_deleted_at_rps_is_registered_again_with_the_json_api() {
     a_server_deleted_at_rps_is_registered_again(rps::RpsApi::Json).await;
 }
 
-/// Issue 11, item 9: two instances on one database share `rps_rate_per_second`; each applying
+/// Two instances on one database share `rps_rate_per_second`; each applying
 /// it on its own would together send twice as many commands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_together_keep_the_rps_rate_limit() {

@@ -1,4 +1,4 @@
-//! Issue 9 (Yealink part): what a real phone needs beyond our own simulator's notes. The keys
+//! What a real phone needs beyond our own simulator's notes. The keys
 //! and values are the ones `docs/yealink-parameters.md` cites from Yealink's templates.
 
 use prov_sim::SimPhone;

@@ -43,7 +43,7 @@ async fn full_database_recovers_once_space_is_freed() {
         err.to_string().contains("database or disk is full"),
         "clear error: {err}"
     );
-    // Every later write fails the same way, never with the sqlx state error of issue 11.
+    // Every later write fails the same way, never with sqlx's confused transaction depth.
     for n in 200_000..200_010 {
         let err = store.insert_device(&device(n)).await.expect_err("full");
         let text = err.to_string();

@@ -155,7 +155,7 @@ fn firmware_fallback_is_the_first_field() {
     );
 }
 
-/// Issue 17, item 9: T49G runs V80 at most, the original T19P/T21P V73; refused by name.
+/// T49G runs V80 at most, the original T19P/T21P V73; refused by name.
 #[test]
 fn v80_and_v73_models_are_refused_with_their_firmware() {
     assert_eq!(model_info("SIP VP-T49G"), None);
@@ -167,7 +167,7 @@ fn v80_and_v73_models_are_refused_with_their_firmware() {
     assert!(model_info("T19P_E2").is_some());
 }
 
-/// Issue 17, item 8: each DECT base gets the names its own template uses, for as many
+/// Each DECT base gets the names its own template uses, for as many
 /// accounts as the system has.
 #[test]
 fn dect_bases_follow_their_templates() {

@@ -1,4 +1,4 @@
-//! Issue 17, item 10: for every bundled IANA zone and the years 2026 and 2027, what a phone
+//! For every bundled IANA zone and the years 2026 and 2027, what a phone
 //! computes from the keys we render (offset, and the summer time rule: the AutoDST rule of
 //! the name, or the dates we write) equals jiff's tzdb: winter offset, summer offset, and the
 //! instants summer time starts and ends. The phone side is evaluated here from the key
