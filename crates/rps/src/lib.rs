@@ -251,6 +251,18 @@ pub trait Rps: Send + Sync {
 
 /// The client for `account`. The caller builds `http` (timeouts, proxy, TLS roots); every
 /// request this crate makes goes through it.
+/// Whether RPS's answer says another RPS account holds the MAC: the JSON API's codes for a
+/// MAC another enterprise owns (`device.mac.added.by.other`, `device.operate.forbidden`), or
+/// the legacy API asking to override it (docs/rps.md, "Classification").
+pub fn held_by_another_account(answer: &str) -> bool {
+    const MARKS: &[&str] = &[
+        "device.mac.added.by.other",
+        "device.operate.forbidden",
+        "Are you sure you want to override",
+    ];
+    MARKS.iter().any(|mark| answer.contains(mark))
+}
+
 pub fn client(account: &RpsAccount, http: reqwest::Client) -> Box<dyn Rps> {
     match account.api {
         RpsApi::Xmlrpc => Box::new(XmlRpcClient::new(account, http)),

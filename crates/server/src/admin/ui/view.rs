@@ -274,18 +274,11 @@ pub fn outcome_key(command: &str, outcome: &str) -> &'static str {
 
 /// What to do about an answer, when it is one we recognise (an i18n key).
 pub fn answer_hint(answer: &str) -> Option<&'static str> {
-    // The JSON API's codes for a MAC another enterprise holds (docs/rps.md); the legacy API
-    // asks to override it.
-    const OTHER_ACCOUNT: &[&str] = &[
-        "device.mac.added.by.other",
-        "device.operate.forbidden",
-        "Are you sure you want to override",
-    ];
     if answer.starts_with("HTTP 401") {
         Some("rps_hint.unauthorized")
     } else if answer.starts_with("HTTP 403") {
         Some("rps_hint.forbidden")
-    } else if OTHER_ACCOUNT.iter().any(|code| answer.contains(code)) {
+    } else if rps::held_by_another_account(answer) {
         Some("rps_hint.other_account")
     } else {
         None
