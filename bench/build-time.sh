@@ -9,9 +9,9 @@
 #
 #   bench/build-time.sh [--before REV] [--after REV] [--rounds 3] [--keep-work]
 #
-# A benchmark, not a test: it builds in throwaway git worktrees and target folders under /tmp
-# (hard links to the main target's dependencies, plus our crates' builds) and removes them
-# on exit. See docs/benchmarks.md, "Build times".
+# A benchmark, not a test: it builds in throwaway git worktrees and two target folders under
+# /tmp (a few GB each; the first build compiles every dependency) and removes them on exit.
+# See docs/benchmarks.md, "Build times".
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -77,20 +77,19 @@ probe() {
   printf '#[allow(dead_code)] const BUILD_PROBE: u32 = %s;\n' "$n" >>"$file"
 }
 
+# Both revisions start from one fresh target folder, built once (dependencies included) and
+# then copied: never from links into the main checkout's target, whose files cargo and rustc
+# would then rewrite in place (workspace crates get the same file names in any checkout).
 for name in before after; do
   rev=$BEFORE
   [ "$name" = after ] && rev=$AFTER
   git -C "$ROOT" worktree add -q --detach "$WORK/$name" "$rev"
-  if [ -d "$ROOT/target/debug/deps" ]; then
-    # Start from the main checkout's built dependencies (hard links: no space, no copy time);
-    # only our own crates are measured.
-    mkdir -p "$WORK/target-$name/debug"
-    cp -al "$ROOT/target/debug/deps" "$ROOT/target/debug/build" "$ROOT/target/debug/.fingerprint" \
-      "$WORK/target-$name/debug/"
-  fi
-  echo "warming $name ($(git -C "$WORK/$name" rev-parse --short HEAD))" >&2
-  seconds_of "$WORK/$name" >/dev/null
 done
+echo "building the dependencies once ($(git -C "$WORK/before" rev-parse --short HEAD))" >&2
+seconds_of "$WORK/before" >/dev/null
+cp -a "$WORK/target-before" "$WORK/target-after"
+echo "warming after ($(git -C "$WORK/after" rev-parse --short HEAD))" >&2
+seconds_of "$WORK/after" >/dev/null
 
 printf 'round\trevision\tclean (our crates)\tUI edit\tcore edit\n'
 for round in $(seq 1 "$ROUNDS"); do
