@@ -24,8 +24,16 @@ pub(crate) trait Dialect {
     /// Deletes the tombstones of the MACs of `$1` (a `values::MacList`).
     const DELETE_TOMBSTONES: &'static str;
 
-    /// Deletes the UI sessions beyond the `$1` most recently used.
+    /// Deletes tenant `$2`'s UI sessions beyond its `$1` most recently used.
     const TRIM_UI_SESSIONS: &'static str;
+
+    /// The tenant of this handle, bound by every scoped query (`tenant_id = ...`).
+    fn tenant(&self) -> i64;
+
+    /// The same database, scoped to `tenant`.
+    fn with_tenant(&self, tenant: crate::TenantId) -> Self
+    where
+        Self: Sized;
 
     /// A write transaction.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'_, Self::Db>, sqlx::Error>;

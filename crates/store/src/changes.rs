@@ -37,20 +37,20 @@ pub struct ChangeQuery {
     pub limit: u32,
 }
 
-const INSERT: &str =
-    "INSERT INTO changes (at, actor, action, mac, summary) VALUES ($1, $2, $3, $4, $5)";
+const INSERT: &str = "INSERT INTO changes (at, actor, action, mac, summary, tenant_id) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
 const ORDER: &str = " ORDER BY at DESC, id DESC";
-/// Deletes entries older than `$1` except the newest `$2` overall.
-const PRUNE: &str = "DELETE FROM changes WHERE at < $1 AND id NOT IN (\
-     SELECT id FROM changes ORDER BY at DESC, id DESC LIMIT $2)";
+/// Deletes tenant `$3`'s entries older than `$1` except its newest `$2`.
+const PRUNE: &str = "DELETE FROM changes WHERE tenant_id = $3 AND at < $1 AND id NOT IN (\
+     SELECT id FROM changes WHERE tenant_id = $3 ORDER BY at DESC, id DESC LIMIT $2)";
 
 /// `WHERE` and `LIMIT … OFFSET …`: static fragments only; binds the MAC if filtered, then
-/// limit and offset.
+/// the tenant, limit and offset.
 fn filter(q: &ChangeQuery) -> (&'static str, &'static str) {
     if q.mac.is_some() {
-        (" WHERE mac = $1", " LIMIT $2 OFFSET $3")
+        (" WHERE mac = $1 AND tenant_id = $2", " LIMIT $3 OFFSET $4")
     } else {
-        ("", " LIMIT $1 OFFSET $2")
+        (" WHERE tenant_id = $1", " LIMIT $2 OFFSET $3")
     }
 }
 
@@ -106,6 +106,7 @@ for_each_backend!({
                 .bind(&e.action)
                 .bind(e.mac.map(|m| m.to_string()))
                 .bind(&e.summary)
+                .bind(db.tenant())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -125,7 +126,9 @@ for_each_backend!({
             list = list.bind(mac.to_string());
             count = count.bind(mac.to_string());
         }
+        let count = count.bind(db.tenant());
         let list = list
+            .bind(db.tenant())
             .bind(i64::from(clamp_limit(q.limit)))
             .bind(i64::from(q.offset));
         crate::pages::fetch_page(db, list, count).await
@@ -139,6 +142,7 @@ for_each_backend!({
         let done = sqlx::query(PRUNE)
             .bind(Ts::from(older_than))
             .bind(i64::from(keep_last))
+            .bind(db.tenant())
             .execute(db.pool())
             .await?;
         Ok(done.rows_affected())

@@ -157,31 +157,31 @@ pub(crate) fn keyset_after(sort: DeviceSort, descending: bool) -> &'static str {
         (DeviceSort::Mac, false) => "d.mac > {A}",
         (DeviceSort::Mac, true) => "d.mac < {A}",
         (DeviceSort::Name, false) => {
-            "(lower(d.name), d.mac) > (SELECT lower(x.name), x.mac FROM devices x WHERE x.mac = {A})"
+            "(lower(d.name), d.mac) > (SELECT lower(x.name), x.mac FROM devices x WHERE x.mac = {A} AND x.tenant_id = d.tenant_id)"
         }
         (DeviceSort::Name, true) => {
-            "(lower(d.name), d.mac) < (SELECT lower(x.name), x.mac FROM devices x WHERE x.mac = {A})"
+            "(lower(d.name), d.mac) < (SELECT lower(x.name), x.mac FROM devices x WHERE x.mac = {A} AND x.tenant_id = d.tenant_id)"
         }
         (DeviceSort::CreatedAt, false) => {
-            "(d.created_at, d.mac) > (SELECT x.created_at, x.mac FROM devices x WHERE x.mac = {A})"
+            "(d.created_at, d.mac) > (SELECT x.created_at, x.mac FROM devices x WHERE x.mac = {A} AND x.tenant_id = d.tenant_id)"
         }
         (DeviceSort::CreatedAt, true) => {
-            "(d.created_at, d.mac) < (SELECT x.created_at, x.mac FROM devices x WHERE x.mac = {A})"
+            "(d.created_at, d.mac) < (SELECT x.created_at, x.mac FROM devices x WHERE x.mac = {A} AND x.tenant_id = d.tenant_id)"
         }
         // NULL (never fetched) sorts first ascending and last descending, as in `order_by`.
         (DeviceSort::LastConfigRequest, false) => {
-            "(CASE WHEN (SELECT x.last_config_request FROM device_status x WHERE x.mac = {A}) IS NULL \
+            "(CASE WHEN (SELECT x.last_config_request FROM device_status x JOIN devices y ON y.mac = x.mac WHERE x.mac = {A} AND y.tenant_id = d.tenant_id) IS NULL \
              THEN (s.last_config_request IS NOT NULL OR s.mac > {A}) \
-             ELSE (s.last_config_request > (SELECT x.last_config_request FROM device_status x WHERE x.mac = {A}) \
-             OR (s.last_config_request = (SELECT x.last_config_request FROM device_status x WHERE x.mac = {A}) \
+             ELSE (s.last_config_request > (SELECT x.last_config_request FROM device_status x JOIN devices y ON y.mac = x.mac WHERE x.mac = {A} AND y.tenant_id = d.tenant_id) \
+             OR (s.last_config_request = (SELECT x.last_config_request FROM device_status x JOIN devices y ON y.mac = x.mac WHERE x.mac = {A} AND y.tenant_id = d.tenant_id) \
              AND s.mac > {A})) END)"
         }
         (DeviceSort::LastConfigRequest, true) => {
-            "(CASE WHEN (SELECT x.last_config_request FROM device_status x WHERE x.mac = {A}) IS NULL \
+            "(CASE WHEN (SELECT x.last_config_request FROM device_status x JOIN devices y ON y.mac = x.mac WHERE x.mac = {A} AND y.tenant_id = d.tenant_id) IS NULL \
              THEN (s.last_config_request IS NULL AND s.mac < {A}) \
              ELSE (s.last_config_request IS NULL \
-             OR s.last_config_request < (SELECT x.last_config_request FROM device_status x WHERE x.mac = {A}) \
-             OR (s.last_config_request = (SELECT x.last_config_request FROM device_status x WHERE x.mac = {A}) \
+             OR s.last_config_request < (SELECT x.last_config_request FROM device_status x JOIN devices y ON y.mac = x.mac WHERE x.mac = {A} AND y.tenant_id = d.tenant_id) \
+             OR (s.last_config_request = (SELECT x.last_config_request FROM device_status x JOIN devices y ON y.mac = x.mac WHERE x.mac = {A} AND y.tenant_id = d.tenant_id) \
              AND s.mac < {A})) END)"
         }
     }

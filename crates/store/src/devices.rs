@@ -125,10 +125,10 @@ const SELECT_DEVICE: &str = concat!(
     " FROM devices d JOIN device_status s ON s.mac = d.mac"
 );
 
-pub(crate) const INSERT_DEVICE: &str = "INSERT INTO devices (mac, name, model, sip_user, auth_name, \
+const INSERT_DEVICE: &str = "INSERT INTO devices (mac, name, model, sip_user, auth_name, \
      sip_password, display_name, registrar, overrides, http_password, url_token, \
-     admin_password, created_at, updated_at, revision) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+     admin_password, created_at, updated_at, revision, tenant_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
 const BUMP_REVISION: &str =
     "UPDATE change_counter SET revision = revision + 1 WHERE id = 1 RETURNING revision";
@@ -189,7 +189,7 @@ for_each_backend!(
             let mut tx = db.begin_write().await?;
             let revision = bump_revision(&mut tx).await?;
             let rec = stamped(d, revision, now());
-            sqlx::query(INSERT_DEVICE)
+            let inserted = sqlx::query(INSERT_DEVICE)
                 .bind(rec.mac.to_string())
                 .bind(&rec.name)
                 .bind(&rec.model)
@@ -205,9 +205,18 @@ for_each_backend!(
                 .bind(Ts::from(rec.created_at))
                 .bind(Ts::from(rec.updated_at))
                 .bind(rec.revision)
+                .bind(db.tenant())
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| device_write_error(e, d.mac))?;
+                .map_err(|e| device_write_error(e, d.mac));
+            let inserted = match inserted {
+                Ok(done) => done,
+                Err(e) => {
+                    tx.rollback().await?;
+                    return Err(held_elsewhere(db, e).await);
+                }
+            };
+            drop(inserted);
             // A (re-)inserted MAC is no longer deleted: drop its tombstone.
             sqlx::query("DELETE FROM device_tombstones WHERE mac = $1")
                 .bind(rec.mac.to_string())
@@ -231,6 +240,12 @@ for_each_backend!(
             {
                 insert_chunk(db, chunk, chunk_results, per_device_jobs).await?;
             }
+            for slot in results.iter_mut() {
+                if let Some(Err(e @ StoreError::DuplicateMac(_))) = slot {
+                    let e = std::mem::replace(e, StoreError::DuplicateUrlToken);
+                    *slot = Some(Err(held_elsewhere(db, e).await));
+                }
+            }
             results
                 .into_iter()
                 .map(|r| r.ok_or_else(|| StoreError::Corrupt("bulk insert skipped a row".into())))
@@ -248,7 +263,7 @@ for_each_backend!(
                 "UPDATE devices SET name = $2, model = $3, sip_user = $4, auth_name = $5, \
                  sip_password = $6, display_name = $7, registrar = $8, overrides = $9, \
                  http_password = $10, url_token = $11, admin_password = $12, updated_at = $13, \
-                 revision = $14 WHERE mac = $1 RETURNING created_at",
+                 revision = $14 WHERE mac = $1 AND tenant_id = $15 RETURNING created_at",
             )
             .bind(d.mac.to_string())
             .bind(&d.name)
@@ -264,6 +279,7 @@ for_each_backend!(
             .bind(&d.admin_password)
             .bind(Ts::from(at))
             .bind(revision)
+            .bind(db.tenant())
             .fetch_optional(&mut *tx)
             .await
             .map_err(|e| device_write_error(e, d.mac))?;
@@ -284,10 +300,12 @@ for_each_backend!(
                 device_columns!(),
                 ", ",
                 status_columns!(),
-                " FROM devices d JOIN device_status s ON s.mac = d.mac WHERE d.mac = $1"
+                " FROM devices d JOIN device_status s ON s.mac = d.mac \
+                 WHERE d.mac = $1 AND d.tenant_id = $2"
             );
             sqlx::query_as::<_, DeviceStatusRow>(SQL)
                 .bind(mac.to_string())
+                .bind(db.tenant())
                 .fetch_optional(db.pool())
                 .await?
                 .map(Device::try_from)
@@ -303,10 +321,12 @@ for_each_backend!(
                 device_columns!(),
                 ", ",
                 status_columns!(),
-                " FROM devices d JOIN device_status s ON s.mac = d.mac WHERE d.url_token = $1"
+                " FROM devices d JOIN device_status s ON s.mac = d.mac \
+                 WHERE d.url_token = $1 AND d.tenant_id = $2"
             );
             sqlx::query_as::<_, DeviceStatusRow>(SQL)
                 .bind(token)
+                .bind(db.tenant())
                 .fetch_optional(db.pool())
                 .await?
                 .map(Device::try_from)
@@ -317,8 +337,9 @@ for_each_backend!(
             let mut tx = db.begin_write().await?;
             let revision = bump_revision(&mut tx).await?;
             // device_status and local_cfg go with it (ON DELETE CASCADE).
-            let deleted = sqlx::query("DELETE FROM devices WHERE mac = $1")
+            let deleted = sqlx::query("DELETE FROM devices WHERE mac = $1 AND tenant_id = $2")
                 .bind(mac.to_string())
+                .bind(db.tenant())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -327,11 +348,13 @@ for_each_backend!(
                 return Ok(false);
             }
             sqlx::query(
-                "INSERT INTO device_tombstones (mac, revision) VALUES ($1, $2) \
-                 ON CONFLICT (mac) DO UPDATE SET revision = excluded.revision",
+                "INSERT INTO device_tombstones (mac, revision, tenant_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT (mac) DO UPDATE SET revision = excluded.revision, \
+                 tenant_id = excluded.tenant_id",
             )
             .bind(mac.to_string())
             .bind(revision)
+            .bind(db.tenant())
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -343,13 +366,14 @@ for_each_backend!(
             q: &DeviceQuery,
         ) -> Result<Page<Device>, StoreError> {
             let search = SearchPatterns::new(q.search.as_deref());
+            // The search binds $1 and $2 (Db::DEVICE_SEARCH); the tenant comes after it.
             let (filter, limit_offset) = if search.is_some() {
                 (
-                    format!(" WHERE {}", Db::DEVICE_SEARCH),
-                    " LIMIT $3 OFFSET $4",
+                    format!(" WHERE {} AND d.tenant_id = $3", Db::DEVICE_SEARCH),
+                    " LIMIT $4 OFFSET $5",
                 )
             } else {
-                (String::new(), " LIMIT $1 OFFSET $2")
+                (" WHERE d.tenant_id = $1".to_owned(), " LIMIT $2 OFFSET $3")
             };
             // Only static fragments are spliced in; all user input is bound.
             let order = common::order_by(q.sort, q.descending);
@@ -362,7 +386,9 @@ for_each_backend!(
                 list = list.bind(p.mac.clone()).bind(p.text.clone());
                 count = count.bind(p.mac).bind(p.text);
             }
+            let count = count.bind(db.tenant());
             let list = list
+                .bind(db.tenant())
                 .bind(i64::from(clamp_limit(q.limit)))
                 .bind(i64::from(q.offset));
 
@@ -380,17 +406,15 @@ for_each_backend!(
                 conditions.push(Db::DEVICE_SEARCH.to_owned());
                 next = 3;
             }
+            conditions.push(format!("d.tenant_id = ${next}"));
+            next += 1;
             if q.after.is_some() {
                 conditions.push(
                     common::keyset_after(q.sort, q.descending).replace("{A}", &format!("${next}")),
                 );
                 next += 1;
             }
-            let filter = if conditions.is_empty() {
-                String::new()
-            } else {
-                format!(" WHERE {}", conditions.join(" AND "))
-            };
+            let filter = format!(" WHERE {}", conditions.join(" AND "));
             // Only static fragments are spliced in; all user input is bound.
             let order = common::order_by(q.sort, q.descending);
             let sql = format!("{SELECT_DEVICE}{filter} ORDER BY {order} LIMIT ${next}");
@@ -398,6 +422,7 @@ for_each_backend!(
             if let Some(p) = search {
                 list = list.bind(p.mac).bind(p.text);
             }
+            list = list.bind(db.tenant());
             if let Some(after) = q.after {
                 list = list.bind(after.to_string());
             }
@@ -409,7 +434,8 @@ for_each_backend!(
         }
 
         pub(crate) async fn device_count(db: &Db) -> Result<u64, StoreError> {
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices")
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE tenant_id = $1")
+                .bind(db.tenant())
                 .fetch_one(db.pool())
                 .await?;
             Ok(u64::try_from(n).unwrap_or_default())
@@ -428,7 +454,8 @@ for_each_backend!(
             const CHANGED: &str = concat!(
                 "SELECT ",
                 device_columns!(),
-                " FROM devices d WHERE d.revision > $1 ORDER BY d.revision, d.mac"
+                " FROM devices d WHERE d.revision > $1 AND d.tenant_id = $2 \
+                 ORDER BY d.revision, d.mac"
             );
             // One snapshot: counter, rows and tombstones agree. (SQLite: one WAL snapshot.
             // PostgreSQL: a counter value is only visible once its writer committed, and the
@@ -439,12 +466,15 @@ for_each_backend!(
                 .await?;
             let rows: Vec<DeviceRow> = sqlx::query_as(CHANGED)
                 .bind(since_revision)
+                .bind(db.tenant())
                 .fetch_all(&mut *tx)
                 .await?;
             let removed: Vec<String> = sqlx::query_scalar(
-                "SELECT mac FROM device_tombstones WHERE revision > $1 ORDER BY revision, mac",
+                "SELECT mac FROM device_tombstones WHERE revision > $1 AND tenant_id = $2 \
+                 ORDER BY revision, mac",
             )
             .bind(since_revision)
+            .bind(db.tenant())
             .fetch_all(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -462,11 +492,37 @@ for_each_backend!(
             const SQL: &str = concat!(
                 "SELECT ",
                 device_columns!(),
-                " FROM devices d ORDER BY d.mac"
+                " FROM devices d WHERE d.tenant_id = $1 ORDER BY d.mac"
             );
-            let rows: Vec<DeviceRow> = sqlx::query_as(SQL).fetch_all(db.pool()).await?;
+            let rows: Vec<DeviceRow> = sqlx::query_as(SQL)
+                .bind(db.tenant())
+                .fetch_all(db.pool())
+                .await?;
             collect(rows)
         }
+        /// A duplicate MAC held by another tenant becomes [`StoreError::MacInOtherTenant`],
+        /// naming it; anything else is returned as it is.
+        async fn held_elsewhere(db: &Db, err: StoreError) -> StoreError {
+            let StoreError::DuplicateMac(mac) = err else {
+                return err;
+            };
+            let holder: Result<Option<(i64, String, String)>, sqlx::Error> = sqlx::query_as(
+                "SELECT t.id, t.name, t.domain FROM devices d \
+                 JOIN tenants t ON t.id = d.tenant_id WHERE d.mac = $1",
+            )
+            .bind(mac.to_string())
+            .fetch_optional(db.pool())
+            .await;
+            match holder {
+                Ok(Some((id, name, domain))) if id != db.tenant() => StoreError::MacInOtherTenant {
+                    mac,
+                    tenant: crate::Tenant::label_of(&domain, &name),
+                },
+                Ok(_) => StoreError::DuplicateMac(mac),
+                Err(e) => e.into(),
+            }
+        }
+
         /// Inserts one chunk of a bulk insert in one transaction; fills `results` for its rows.
         /// Set-based, because every statement is a round trip: one multi-row insert that skips
         /// conflicting rows and returns the MACs it inserted (`insert_rows`), then one query to
@@ -486,7 +542,7 @@ for_each_backend!(
             let at = now();
             let records: Vec<DeviceRecord> =
                 pending.iter().map(|d| stamped(d, revision, at)).collect();
-            let inserted = insert_rows(&mut tx, &records, revision, at).await?;
+            let inserted = insert_rows(&mut tx, &records, revision, at, db.tenant()).await?;
 
             let skipped: Vec<String> = records
                 .iter()
@@ -519,7 +575,7 @@ for_each_backend!(
                         .map(|d| d.mac),
                     per_device_jobs,
                 );
-                insert_rps_jobs(&mut tx, &jobs).await?;
+                insert_rps_jobs(&mut tx, &jobs, db.tenant()).await?;
                 tx.commit().await?;
             }
             fill_results(chunk, results, &inserted, &existing, revision, at);
@@ -536,11 +592,12 @@ for_each_backend!(
             records: &[DeviceRecord],
             revision: i64,
             at: OffsetDateTime,
+            tenant: i64,
         ) -> Result<HashSet<String>, StoreError> {
             let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO devices (mac, name, model, sip_user, auth_name, sip_password, \
                  display_name, registrar, overrides, http_password, url_token, admin_password, \
-                 created_at, updated_at, revision) ",
+                 created_at, updated_at, revision, tenant_id) ",
             );
             insert.push_values(records, |mut row, d| {
                 row.push_bind(d.mac.to_string())
@@ -557,7 +614,8 @@ for_each_backend!(
                     .push_bind(d.admin_password.clone())
                     .push_bind(Ts::from(d.created_at))
                     .push_bind(Ts::from(at))
-                    .push_bind(revision);
+                    .push_bind(revision)
+                    .push_bind(tenant);
             });
             insert.push(" ON CONFLICT DO NOTHING RETURNING mac");
             Ok(insert
@@ -574,10 +632,10 @@ for_each_backend!(
         /// A chunk of devices as column arrays; `$14` updated_at and `$15` revision are shared.
         const INSERT_DEVICES_UNNEST: &str = "INSERT INTO devices (mac, name, model, sip_user, \
             auth_name, sip_password, display_name, registrar, overrides, http_password, url_token, \
-            admin_password, created_at, updated_at, revision) \
+            admin_password, created_at, updated_at, revision, tenant_id) \
             SELECT t.mac, t.name, t.model, t.sip_user, t.auth_name, t.sip_password, t.display_name, \
             t.registrar, t.overrides::jsonb, t.http_password, t.url_token, t.admin_password, \
-            t.created_at, $14, $15 \
+            t.created_at, $14, $15, $16 \
             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
             $13::timestamptz[]) AS t(mac, name, model, sip_user, auth_name, sip_password, \
@@ -590,6 +648,7 @@ for_each_backend!(
             records: &[DeviceRecord],
             revision: i64,
             at: OffsetDateTime,
+            tenant: i64,
         ) -> Result<HashSet<String>, StoreError> {
             let col = |f: fn(&DeviceRecord) -> String| records.iter().map(f).collect::<Vec<_>>();
             let opt =
@@ -612,6 +671,7 @@ for_each_backend!(
                 .bind(created)
                 .bind(at)
                 .bind(revision)
+                .bind(tenant)
                 .fetch_all(&mut *conn)
                 .await?;
             Ok(inserted.into_iter().collect())

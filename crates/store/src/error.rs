@@ -17,6 +17,15 @@ pub enum StoreError {
     DuplicateUrlToken,
     #[error("no device with MAC {0}")]
     NotFound(Mac),
+    /// The MAC is a device of another tenant: RPS redirects a MAC globally, so it can belong to
+    /// one tenant only. `tenant` names it as `name` or `domain/name`; the surfaces decide who
+    /// may see it (docs/security.md, "Tenants").
+    #[error("MAC {mac} is already a device of tenant {tenant}; remove it there first")]
+    MacInOtherTenant { mac: Mac, tenant: String },
+    #[error("a tenant named {name} already exists for domain {domain:?}")]
+    DuplicateTenant { name: String, domain: String },
+    #[error("the default tenant cannot be removed")]
+    DefaultTenant,
     /// The message names the accepted schemes; it never contains the URL's credentials.
     #[error("{0}")]
     UnsupportedUrl(String),
@@ -74,6 +83,9 @@ impl fmt::Debug for StoreError {
             Self::DuplicateMac(_) => "DuplicateMac",
             Self::DuplicateUrlToken => "DuplicateUrlToken",
             Self::NotFound(_) => "NotFound",
+            Self::MacInOtherTenant { .. } => "MacInOtherTenant",
+            Self::DuplicateTenant { .. } => "DuplicateTenant",
+            Self::DefaultTenant => "DefaultTenant",
             Self::UnsupportedUrl(_) => "UnsupportedUrl",
             Self::Database(_) => "Database",
             Self::Migrate(_) => "Migrate",

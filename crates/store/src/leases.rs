@@ -39,6 +39,7 @@ const UNHELD_PBX_DEVICES: &str = "SELECT p.mac FROM pbx_devices p \
      WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.name = $1 || p.mac \
          AND (l.until > $2 OR EXISTS (SELECT 1 FROM instances i \
              WHERE i.id = l.holder AND i.last_beat > $3))) \
+         AND p.tenant_id = $5 \
      ORDER BY p.mac LIMIT $4";
 
 /// `$1` holder.
@@ -104,6 +105,7 @@ for_each_backend!({
             .bind(Ts::from(now))
             .bind(Ts::from(live_cutoff(now)))
             .bind(i64::from(limit))
+            .bind(db.tenant())
             .fetch_all(db.pool())
             .await?;
         macs.iter().map(|m| parse_mac(m)).collect()

@@ -106,6 +106,7 @@ mod sqlite;
 mod sqlite_conn;
 mod sqlite_file;
 mod store_impl;
+mod tenants;
 mod types;
 mod url;
 mod values;
@@ -127,7 +128,7 @@ pub use crate::sqlite::SqliteStore;
 pub use crate::types::{
     Device, DeviceChanges, DeviceEvent, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceSort,
     DeviceStatus, HistoryQuery, InstanceBeat, NewRpsJob, Overrides, Page, PhoneRequest, QueueStats,
-    RpsHistoryEntry, RpsJob, UiSession,
+    RpsHistoryEntry, RpsJob, Tenant, TenantId, UiSession,
 };
 pub use crate::url::redact_url;
 
@@ -186,10 +187,28 @@ pub const INSTANCE_STALE_AFTER: Duration = Duration::from_secs(15);
 /// Heartbeat rows older than this are deleted by the next beat of any instance.
 pub const INSTANCE_FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 
-/// Everything the service persists. All methods are safe to call concurrently, also from
-/// several processes sharing one database (server instances, the CLI).
 /// Meta key of the shared RPS rate limit (see [`Store::reserve_rps_slot`]).
 pub const RPS_RATE_META: &str = "rps.rate.next_slot_us";
+
+/// Meta keys shared by every tenant (the deployment's own facts); every other key is the
+/// tenant's own ([`Store::get_meta`]).
+pub const GLOBAL_META_KEYS: &[&str] = &[
+    "nonce_secret",
+    "secrets.key_check",
+    "database_id",
+    "write_probe",
+    RPS_RATE_META,
+];
+
+/// Everything the service persists. All methods are safe to call concurrently, also from
+/// several processes sharing one database (server instances, the CLI).
+///
+/// A handle is scoped to one tenant ([`Store::tenant_id`]; [`open`] gives the default tenant,
+/// [`Store::for_tenant`] another): every device, request, setting, RPS, session, change and
+/// meta method reads and writes that tenant's rows only, and none takes a tenant argument, so
+/// code above the store cannot pick or forget one. The methods marked *deployment-wide*
+/// (tenants, server processes, leases, the RPS rate limit, the global meta keys) are the same
+/// through every handle.
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -207,6 +226,36 @@ pub trait Store: Send + Sync + 'static {
     /// refused start, so SQLite removes its `-wal` and `-shm` files before the process goes
     /// on. Calls after it fail.
     async fn close(&self) {}
+
+    // ---- tenants (deployment-wide) ---------------------------------------------------------
+
+    /// The tenant this handle is scoped to.
+    fn tenant_id(&self) -> TenantId;
+
+    /// A handle on the same database (same connections) scoped to `tenant`. It does not check
+    /// that the tenant exists: take ids from [`Store::list_tenants`] or [`Store::find_tenant`].
+    fn for_tenant(&self, tenant: TenantId) -> Arc<dyn Store>;
+
+    /// Adds a tenant. Errors: [`StoreError::DuplicateTenant`].
+    async fn create_tenant(&self, name: &str, domain: &str) -> Result<Tenant, StoreError>;
+
+    /// Every tenant, by id (the default tenant first).
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+
+    async fn get_tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError>;
+
+    /// The tenant reached at `/<domain>/<name>/`.
+    async fn find_tenant(&self, domain: &str, name: &str) -> Result<Option<Tenant>, StoreError>;
+
+    /// Deletes a tenant with all its rows. Errors: [`StoreError::DefaultTenant`].
+    async fn delete_tenant(&self, id: TenantId) -> Result<bool, StoreError>;
+
+    /// The tenant whose device `mac` is, whichever tenant this handle is scoped to.
+    async fn tenant_of_mac(&self, mac: Mac) -> Result<Option<Tenant>, StoreError>;
+
+    /// The tenant of the device with URL token `token`, whichever tenant this handle is
+    /// scoped to: the phone path finds its tenant so.
+    async fn tenant_of_token(&self, token: &str) -> Result<Option<TenantId>, StoreError>;
 
     // ---- devices -------------------------------------------------------------------------
 

@@ -6,14 +6,17 @@ use crate::StoreError;
 use crate::common::{now, parse_mac};
 use crate::values::Ts;
 
-const PUT_PBX_DEVICE: &str = "INSERT INTO pbx_devices (mac, doc, updated_at, config_complete) \
-     VALUES ($1, $2, $3, $4) \
+/// `$5` the tenant: a MAC another tenant's PBX holds is left alone (nothing affected).
+const PUT_PBX_DEVICE: &str = "INSERT INTO pbx_devices \
+     (mac, doc, updated_at, config_complete, tenant_id) VALUES ($1, $2, $3, $4, $5) \
      ON CONFLICT (mac) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at, \
-     config_complete = COALESCE(excluded.config_complete, pbx_devices.config_complete)";
-const PBX_CONFIG_STATES: &str = "SELECT mac, config_complete FROM pbx_devices ORDER BY mac";
+     config_complete = COALESCE(excluded.config_complete, pbx_devices.config_complete) \
+     WHERE pbx_devices.tenant_id = excluded.tenant_id";
+const PBX_CONFIG_STATES: &str =
+    "SELECT mac, config_complete FROM pbx_devices WHERE tenant_id = $1 ORDER BY mac";
 /// Only where the column is still NULL: a concurrent `put_pbx_device` wins.
-const FILL_PBX_CONFIG_COMPLETE: &str =
-    "UPDATE pbx_devices SET config_complete = $2 WHERE mac = $1 AND config_complete IS NULL";
+const FILL_PBX_CONFIG_COMPLETE: &str = "UPDATE pbx_devices SET config_complete = $2 \
+     WHERE mac = $1 AND tenant_id = $3 AND config_complete IS NULL";
 
 for_each_backend!({
     pub(crate) async fn put_pbx_device(
@@ -22,13 +25,20 @@ for_each_backend!({
         doc: &serde_json::Value,
         config_complete: Option<bool>,
     ) -> Result<(), StoreError> {
-        sqlx::query(PUT_PBX_DEVICE)
+        let done = sqlx::query(PUT_PBX_DEVICE)
             .bind(mac.to_string())
             .bind(doc)
             .bind(Ts::from(now()))
             .bind(config_complete)
+            .bind(db.tenant())
             .execute(db.pool())
             .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::MacInOtherTenant {
+                mac,
+                tenant: "another tenant's PBX".into(),
+            });
+        }
         Ok(())
     }
 
@@ -37,8 +47,9 @@ for_each_backend!({
         mac: Mac,
     ) -> Result<Option<serde_json::Value>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT doc FROM pbx_devices WHERE mac = $1")
+            sqlx::query_scalar("SELECT doc FROM pbx_devices WHERE mac = $1 AND tenant_id = $2")
                 .bind(mac.to_string())
+                .bind(db.tenant())
                 .fetch_optional(db.pool())
                 .await?,
         )
@@ -48,7 +59,8 @@ for_each_backend!({
         db: &Db,
     ) -> Result<Vec<(Mac, serde_json::Value)>, StoreError> {
         let rows: Vec<(String, serde_json::Value)> =
-            sqlx::query_as("SELECT mac, doc FROM pbx_devices ORDER BY mac")
+            sqlx::query_as("SELECT mac, doc FROM pbx_devices WHERE tenant_id = $1 ORDER BY mac")
+                .bind(db.tenant())
                 .fetch_all(db.pool())
                 .await?;
         rows.into_iter()
@@ -58,6 +70,7 @@ for_each_backend!({
 
     pub(crate) async fn pbx_config_states(db: &Db) -> Result<Vec<(Mac, Option<bool>)>, StoreError> {
         let rows: Vec<(String, Option<bool>)> = sqlx::query_as(PBX_CONFIG_STATES)
+            .bind(db.tenant())
             .fetch_all(db.pool())
             .await?;
         rows.into_iter()
@@ -73,14 +86,16 @@ for_each_backend!({
         let done = sqlx::query(FILL_PBX_CONFIG_COMPLETE)
             .bind(mac.to_string())
             .bind(complete)
+            .bind(db.tenant())
             .execute(db.pool())
             .await?;
         Ok(done.rows_affected() > 0)
     }
 
     pub(crate) async fn delete_pbx_device(db: &Db, mac: Mac) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM pbx_devices WHERE mac = $1")
+        let done = sqlx::query("DELETE FROM pbx_devices WHERE mac = $1 AND tenant_id = $2")
             .bind(mac.to_string())
+            .bind(db.tenant())
             .execute(db.pool())
             .await?;
         Ok(done.rows_affected() > 0)

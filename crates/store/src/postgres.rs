@@ -27,6 +27,8 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The tenant every scoped query of this handle reads and writes ([`crate::Store::for_tenant`]).
+    tenant: crate::TenantId,
 }
 
 /// Only pool counters: nothing about the connection (URL, credentials).
@@ -65,7 +67,10 @@ impl PgStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            tenant: crate::TenantId::DEFAULT,
+        })
     }
 
     /// The underlying pool, for tests and tools.
@@ -78,6 +83,17 @@ impl Dialect for PgStore {
     type Db = Postgres;
 
     const NAME: &'static str = "postgres";
+
+    fn tenant(&self) -> i64 {
+        self.tenant.get()
+    }
+
+    fn with_tenant(&self, tenant: crate::TenantId) -> Self {
+        Self {
+            tenant,
+            ..self.clone()
+        }
+    }
 
     // `search_text` is a stored generated column of the text fields, ASCII lower-cased.
     const DEVICE_SEARCH: &'static str =
@@ -94,7 +110,8 @@ impl Dialect for PgStore {
     const DELETE_TOMBSTONES: &'static str = "DELETE FROM device_tombstones WHERE mac = ANY($1)";
 
     const TRIM_UI_SESSIONS: &'static str = "DELETE FROM ui_sessions WHERE id_hash IN \
-         (SELECT id_hash FROM ui_sessions ORDER BY last_used DESC, id_hash OFFSET $1)";
+         (SELECT id_hash FROM ui_sessions WHERE tenant_id = $2 \
+         ORDER BY last_used DESC, id_hash OFFSET $1)";
 
     async fn begin_write(&self) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
         self.pool.begin().await

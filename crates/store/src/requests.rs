@@ -92,15 +92,19 @@ fn status_update_set() -> String {
     set
 }
 
-/// Deletes rows older than `$1` unless they are among the newest `$2` of their MAC.
-const PRUNE_SQL: &str = "DELETE FROM phone_requests WHERE at < $1 AND (mac IS NULL OR id NOT IN ( \
+/// Deletes rows of tenant `$3` older than `$1` unless they are among the newest `$2` of their
+/// MAC.
+const PRUNE_SQL: &str = "DELETE FROM phone_requests WHERE tenant_id = $3 AND at < $1 \
+    AND (mac IS NULL OR id NOT IN ( \
     SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY mac ORDER BY at DESC, id DESC) AS rn \
-        FROM phone_requests WHERE mac IS NOT NULL) ranked \
+        FROM phone_requests WHERE mac IS NOT NULL AND tenant_id = $3) ranked \
     WHERE rn <= $2))";
 
-/// Deletes anonymous rows (refused requests, no MAC) beyond the newest `$1`.
-const PRUNE_ANONYMOUS_SQL: &str = "DELETE FROM phone_requests WHERE mac IS NULL AND id NOT IN ( \
-    SELECT id FROM phone_requests WHERE mac IS NULL ORDER BY at DESC, id DESC LIMIT $1)";
+/// Deletes tenant `$2`'s anonymous rows (refused requests, no MAC) beyond the newest `$1`.
+const PRUNE_ANONYMOUS_SQL: &str = "DELETE FROM phone_requests WHERE mac IS NULL \
+    AND tenant_id = $2 AND id NOT IN ( \
+    SELECT id FROM phone_requests WHERE mac IS NULL AND tenant_id = $2 \
+    ORDER BY at DESC, id DESC LIMIT $1)";
 
 for_each_backend!(
     {
@@ -115,23 +119,24 @@ for_each_backend!(
                     sqlx::query_as(concat!(
                         "SELECT ",
                         request_columns!(),
-                        " FROM phone_requests WHERE mac = $1 ORDER BY at DESC, id DESC LIMIT $2"
+                        " FROM phone_requests WHERE mac = $1 AND tenant_id = $3 \
+                         ORDER BY at DESC, id DESC LIMIT $2"
                     ))
                     .bind(mac.to_string())
                     .bind(limit)
+                    .bind(db.tenant())
                     .fetch_all(db.pool())
                     .await?
                 }
-                None => {
-                    sqlx::query_as(concat!(
-                        "SELECT ",
-                        request_columns!(),
-                        " FROM phone_requests ORDER BY at DESC, id DESC LIMIT $1"
-                    ))
-                    .bind(limit)
-                    .fetch_all(db.pool())
-                    .await?
-                }
+                None => sqlx::query_as(concat!(
+                    "SELECT ",
+                    request_columns!(),
+                    " FROM phone_requests WHERE tenant_id = $2 ORDER BY at DESC, id DESC LIMIT $1"
+                ))
+                .bind(limit)
+                .bind(db.tenant())
+                .fetch_all(db.pool())
+                .await?,
             };
             collect(rows)
         }
@@ -144,6 +149,7 @@ for_each_backend!(
             let done = sqlx::query(PRUNE_SQL)
                 .bind(Ts::from(older_than))
                 .bind(i64::from(keep_per_device))
+                .bind(db.tenant())
                 .execute(db.pool())
                 .await?;
             Ok(done.rows_affected())
@@ -155,6 +161,7 @@ for_each_backend!(
         ) -> Result<u64, StoreError> {
             let done = sqlx::query(PRUNE_ANONYMOUS_SQL)
                 .bind(i64::from(keep))
+                .bind(db.tenant())
                 .execute(db.pool())
                 .await?;
             Ok(done.rows_affected())
@@ -164,10 +171,12 @@ for_each_backend!(
             const SQL: &str = concat!(
                 "SELECT ",
                 status_columns!(),
-                " FROM device_status s WHERE s.mac = $1"
+                " FROM device_status s JOIN devices d ON d.mac = s.mac \
+                 WHERE s.mac = $1 AND d.tenant_id = $2"
             );
             let row: Option<StatusRow> = sqlx::query_as(SQL)
                 .bind(mac.to_string())
+                .bind(db.tenant())
                 .fetch_optional(db.pool())
                 .await?;
             row.map(DeviceStatus::try_from)
@@ -182,13 +191,15 @@ for_each_backend!(
         ) -> Result<(), StoreError> {
             let done = sqlx::query(
                 "INSERT INTO local_cfg (mac, body, received_at) \
-                 SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM devices WHERE mac = $1) \
+                 SELECT $1, $2, $3 \
+                 WHERE EXISTS (SELECT 1 FROM devices WHERE mac = $1 AND tenant_id = $4) \
                  ON CONFLICT (mac) DO UPDATE SET body = excluded.body, \
                  received_at = excluded.received_at",
             )
             .bind(mac.to_string())
             .bind(body)
             .bind(Ts::from(now()))
+            .bind(db.tenant())
             .execute(db.pool())
             .await;
             match done {
@@ -210,11 +221,14 @@ for_each_backend!(
             db: &Db,
             mac: Mac,
         ) -> Result<Option<(Vec<u8>, OffsetDateTime)>, StoreError> {
-            let row: Option<(Vec<u8>, Ts)> =
-                sqlx::query_as("SELECT body, received_at FROM local_cfg WHERE mac = $1")
-                    .bind(mac.to_string())
-                    .fetch_optional(db.pool())
-                    .await?;
+            let row: Option<(Vec<u8>, Ts)> = sqlx::query_as(
+                "SELECT l.body, l.received_at FROM local_cfg l \
+                     JOIN devices d ON d.mac = l.mac WHERE l.mac = $1 AND d.tenant_id = $2",
+            )
+            .bind(mac.to_string())
+            .bind(db.tenant())
+            .fetch_optional(db.pool())
+            .await?;
             row.map(|(body, at)| Ok((body, at.time()?))).transpose()
         }
     },
@@ -236,7 +250,7 @@ for_each_backend!(
                 let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(concat!(
                     "INSERT INTO phone_requests (",
                     request_columns!(),
-                    ") "
+                    ", tenant_id) "
                 ));
                 insert.push_values(chunk, |mut row, r| {
                     row.push_bind(Ts::from(r.at))
@@ -250,7 +264,8 @@ for_each_backend!(
                         .push_bind(r.model.clone())
                         .push_bind(r.firmware.clone())
                         .push_bind(r.mac_cfg_served)
-                        .push_bind(Int4::from(r.count));
+                        .push_bind(Int4::from(r.count))
+                        .push_bind(db.tenant());
                 });
                 insert.build().execute(&mut *tx).await?;
             }
@@ -275,7 +290,12 @@ for_each_backend!(
                         .push_bind(u.first_cfg_served.map(Ts::from))
                         .push_bind(u.last_cfg_served.map(Ts::from));
                 });
-                update.push(") AS v WHERE mac = v.column1");
+                update.push(
+                    ") AS v WHERE mac = v.column1 \
+                     AND mac IN (SELECT mac FROM devices WHERE tenant_id = ",
+                );
+                update.push_bind(db.tenant());
+                update.push(")");
                 update.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -298,9 +318,9 @@ for_each_backend!(
             sqlx::query(concat!(
                 "INSERT INTO phone_requests (",
                 request_columns!(),
-                ") SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::text[], \
-                 $5::int4[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
-                 $11::bool[], $12::int4[])"
+                ", tenant_id) SELECT *, $13 FROM UNNEST($1::timestamptz[], $2::text[], \
+                 $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::text[], \
+                 $9::text[], $10::text[], $11::bool[], $12::int4[])"
             ))
             .bind(
                 batch
@@ -329,6 +349,7 @@ for_each_backend!(
                     .map(|r| i32::try_from(r.count).unwrap_or(i32::MAX))
                     .collect::<Vec<_>>(),
             )
+            .bind(db.tenant())
             .execute(&mut *tx)
             .await?;
             // Every instance's live pages learn of these devices (delivered at commit).
@@ -336,7 +357,7 @@ for_each_backend!(
             for chunk in macs.chunks(NOTIFY_MACS) {
                 sqlx::query("SELECT pg_notify($1, $2)")
                     .bind(DEVICE_EVENTS_CHANNEL)
-                    .bind(chunk.join(","))
+                    .bind(format!("{};{}", db.tenant(), chunk.join(",")))
                     .execute(&mut *tx)
                     .await?;
             }
@@ -368,6 +389,7 @@ for_each_backend!(
                     .bind(col(|u| u.firmware_seen.clone()))
                     .bind(at(|u| u.first_cfg_served))
                     .bind(at(|u| u.last_cfg_served))
+                    .bind(db.tenant())
                     .execute(&mut *tx)
                     .await?;
             }
@@ -383,15 +405,19 @@ for_each_backend!(
             let mut listener = sqlx::postgres::PgListener::connect_with(db.pool()).await?;
             listener.listen(DEVICE_EVENTS_CHANNEL).await?;
             let (tx, rx) = tokio::sync::mpsc::channel(DEVICE_EVENTS_BUFFER);
+            let tenant = db.tenant().to_string();
             tokio::spawn(async move {
                 loop {
                     let event = match listener.try_recv().await {
-                        Ok(Some(n)) => DeviceEvent::Recorded(
-                            n.payload()
-                                .split(',')
-                                .filter_map(|m| m.parse::<Mac>().ok())
-                                .collect(),
-                        ),
+                        Ok(Some(n)) => match n.payload().split_once(';') {
+                            Some((of, macs)) if of == tenant => DeviceEvent::Recorded(
+                                macs.split(',')
+                                    .filter_map(|m| m.parse::<Mac>().ok())
+                                    .collect(),
+                            ),
+                            // Another tenant's phones.
+                            _ => continue,
+                        },
                         // The connection broke (sqlx reconnects and listens again): whatever
                         // was notified meanwhile is lost.
                         Ok(None) => DeviceEvent::Missed,
@@ -416,7 +442,8 @@ for_each_backend!(
 );
 
 /// The `LISTEN/NOTIFY` channel of [`crate::Store::device_events`] (PostgreSQL): the payload
-/// is a comma-separated list of MACs (12 hex digits each) whose phone requests were recorded.
+/// is the tenant's id, `;`, and a comma-separated list of MACs (12 hex digits each) whose phone
+/// requests were recorded.
 const DEVICE_EVENTS_CHANNEL: &str = "yealink_prov_device_events";
 /// MACs per notification: 13 bytes each, well under PostgreSQL's 8000-byte payload limit.
 const NOTIFY_MACS: usize = 500;
@@ -437,7 +464,7 @@ fn status_update_unnest() -> String {
     let set = status_update_set();
     format!(
         "WITH locked AS MATERIALIZED (SELECT mac FROM device_status WHERE mac = ANY($1::text[]) \
-         ORDER BY mac FOR UPDATE) \
+         AND mac IN (SELECT mac FROM devices WHERE tenant_id = $9) ORDER BY mac FOR UPDATE) \
          {set} FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], \
          $6::text[], $7::timestamptz[], $8::timestamptz[]) \
          AS v(column1, column2, column3, column4, column5, column6, column7, column8) \

@@ -96,12 +96,13 @@ macro_rules! rps_claimable {
          AND (j.leased_until IS NULL OR (j.leased_until <= $2 \
              AND NOT EXISTS (SELECT 1 FROM instances i \
                  WHERE i.id = j.leased_by AND i.last_beat > $5))) \
-         AND NOT EXISTS (SELECT 1 FROM rps_jobs o WHERE o.mac = j.mac AND o.id < j.id)"
+         AND NOT EXISTS (SELECT 1 FROM rps_jobs o WHERE o.mac = j.mac AND o.id < j.id) \
+         AND j.tenant_id = $6"
     };
 }
 
 /// SQLite's claim: `$1` worker, `$2` now, `$3` lease end, `$4` limit, `$5` the oldest
-/// heartbeat of a live instance. Runs inside BEGIN
+/// heartbeat of a live instance, `$6` the tenant. Runs inside BEGIN
 /// IMMEDIATE: the only writer, so nothing changes between choosing the rows and leasing them.
 const CLAIM_RPS_JOBS_SQLITE: &str = concat!(
     "UPDATE rps_jobs SET leased_by = $1, leased_until = $3 WHERE id IN (\
@@ -128,50 +129,59 @@ const CLAIM_RPS_JOBS_PG: &str = concat!(
 
 /// `$1` id, `$2` worker. Only the holder of the lease may finish a job (an expired lease
 /// that nobody took over still counts: the work was done).
-const DELETE_LEASED_RPS_JOB: &str = "DELETE FROM rps_jobs WHERE id = $1 AND leased_by = $2";
+const DELETE_LEASED_RPS_JOB: &str =
+    "DELETE FROM rps_jobs WHERE id = $1 AND leased_by = $2 AND tenant_id = $3";
 
 /// `$1` id, `$2` worker, `$3` next attempt, `$4` error.
 const RETRY_RPS_JOB: &str = "UPDATE rps_jobs SET attempts = attempts + 1, \
      last_error = $4, next_attempt_at = $3, leased_by = NULL, leased_until = NULL \
-     WHERE id = $1 AND leased_by = $2";
+     WHERE id = $1 AND leased_by = $2 AND tenant_id = $5";
 
 const RETRY_RPS_JOBS_NOW: &str =
-    "UPDATE rps_jobs SET next_attempt_at = $1 WHERE next_attempt_at > $1";
+    "UPDATE rps_jobs SET next_attempt_at = $1 WHERE next_attempt_at > $1 AND tenant_id = $2";
 
 const PENDING_RPS_JOBS: &str = concat!(
     "SELECT ",
     rps_job_columns!(),
-    " FROM rps_jobs ORDER BY id LIMIT $1"
+    " FROM rps_jobs WHERE tenant_id = $2 ORDER BY id LIMIT $1"
 );
 
 const PENDING_RPS_JOBS_OF_MAC: &str = concat!(
     "SELECT ",
     rps_job_columns!(),
-    " FROM rps_jobs WHERE mac = $1 ORDER BY id LIMIT $2"
+    " FROM rps_jobs WHERE mac = $1 AND tenant_id = $3 ORDER BY id LIMIT $2"
 );
 
 /// `$1` now: pending, due (waiting for a worker), oldest, most attempts.
 const RPS_QUEUE_STATS: &str = "SELECT COUNT(*), \
      COUNT(*) FILTER (WHERE next_attempt_at <= $1 \
          AND (leased_until IS NULL OR leased_until <= $1)), \
-     MIN(created_at), COALESCE(MAX(attempts), 0) FROM rps_jobs";
+     MIN(created_at), COALESCE(MAX(attempts), 0) FROM rps_jobs WHERE tenant_id = $2";
 
 const INSERT_RPS_HISTORY: &str = "INSERT INTO rps_history (at, command, mac, params, \
-     outcome, answer, duration_ms, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     outcome, answer, duration_ms, attempts, tenant_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
      RETURNING id";
 
-/// Deletes entries older than `$1` except the newest `$2` overall.
-const PRUNE_RPS_HISTORY: &str = "DELETE FROM rps_history WHERE at < $1 AND id NOT IN (\
-     SELECT id FROM rps_history ORDER BY at DESC, id DESC LIMIT $2)";
+/// Deletes tenant `$3`'s entries older than `$1` except its newest `$2`.
+const PRUNE_RPS_HISTORY: &str = "DELETE FROM rps_history WHERE tenant_id = $3 AND at < $1 \
+     AND id NOT IN (SELECT id FROM rps_history WHERE tenant_id = $3 \
+     ORDER BY at DESC, id DESC LIMIT $2)";
 
 /// `WHERE` and `LIMIT … OFFSET …` of a history page: static fragments only. Binds, in order:
-/// the MAC if filtered, the command if filtered, then limit and offset.
+/// the MAC if filtered, the command if filtered, the tenant, then limit and offset.
 fn history_filter(q: &HistoryQuery) -> (&'static str, &'static str) {
     match (q.mac.is_some(), q.command.is_some()) {
-        (false, false) => ("", " LIMIT $1 OFFSET $2"),
-        (true, false) => (" WHERE mac = $1", " LIMIT $2 OFFSET $3"),
-        (false, true) => (" WHERE command = $1", " LIMIT $2 OFFSET $3"),
-        (true, true) => (" WHERE mac = $1 AND command = $2", " LIMIT $3 OFFSET $4"),
+        (false, false) => (" WHERE tenant_id = $1", " LIMIT $2 OFFSET $3"),
+        (true, false) => (" WHERE mac = $1 AND tenant_id = $2", " LIMIT $3 OFFSET $4"),
+        (false, true) => (
+            " WHERE command = $1 AND tenant_id = $2",
+            " LIMIT $3 OFFSET $4",
+        ),
+        (true, true) => (
+            " WHERE mac = $1 AND command = $2 AND tenant_id = $3",
+            " LIMIT $4 OFFSET $5",
+        ),
     }
 }
 
@@ -181,19 +191,26 @@ const LATEST_RPS_REDIRECTS: &str = concat!(
     "SELECT ",
     rps_history_columns!(),
     " FROM rps_history WHERE id IN (SELECT MAX(id) FROM rps_history \
-     WHERE command = 'REDIRECT_DEVICE' AND mac IS NOT NULL GROUP BY mac)"
+     WHERE command = 'REDIRECT_DEVICE' AND mac IS NOT NULL AND tenant_id = $1 GROUP BY mac)"
 );
 
 /// MACs with an unfinished job.
-const QUEUED_RPS_MACS: &str = "SELECT DISTINCT mac FROM rps_jobs WHERE mac IS NOT NULL";
+const QUEUED_RPS_MACS: &str =
+    "SELECT DISTINCT mac FROM rps_jobs WHERE mac IS NOT NULL AND tenant_id = $1";
 
 /// `WHERE` and `LIMIT … OFFSET …` of a history page searched by part of a MAC. Binds: the
-/// `LIKE` pattern, the command if filtered, then limit and offset.
+/// `LIKE` pattern, the command if filtered, the tenant, then limit and offset.
 fn history_search_filter(command: bool) -> (&'static str, &'static str) {
     if command {
-        (" WHERE mac LIKE $1 AND command = $2", " LIMIT $3 OFFSET $4")
+        (
+            " WHERE mac LIKE $1 AND command = $2 AND tenant_id = $3",
+            " LIMIT $4 OFFSET $5",
+        )
     } else {
-        (" WHERE mac LIKE $1", " LIMIT $2 OFFSET $3")
+        (
+            " WHERE mac LIKE $1 AND tenant_id = $2",
+            " LIMIT $3 OFFSET $4",
+        )
     }
 }
 
@@ -203,7 +220,11 @@ const HISTORY_ORDER: &str = " ORDER BY at DESC, id DESC";
 for_each_backend!(
     {
         /// Appends a history entry inside the caller's transaction (or on its own).
-        async fn insert_history(conn: &mut Conn, e: &RpsHistoryEntry) -> Result<i64, StoreError> {
+        async fn insert_history(
+            conn: &mut Conn,
+            e: &RpsHistoryEntry,
+            tenant: i64,
+        ) -> Result<i64, StoreError> {
             Ok(sqlx::query_scalar(INSERT_RPS_HISTORY)
                 .bind(Ts::from(e.at))
                 .bind(&e.command)
@@ -213,6 +234,7 @@ for_each_backend!(
                 .bind(&e.answer)
                 .bind(e.duration_ms)
                 .bind(Int4::from(e.attempts))
+                .bind(tenant)
                 .fetch_one(conn)
                 .await?)
         }
@@ -225,7 +247,7 @@ for_each_backend!(
                 return Ok(Vec::new());
             }
             let mut tx = db.begin_write().await?;
-            let ids = insert_rps_jobs(&mut tx, jobs).await?;
+            let ids = insert_rps_jobs(&mut tx, jobs, db.tenant()).await?;
             tx.commit().await?;
             Ok(ids)
         }
@@ -252,6 +274,7 @@ for_each_backend!(
                 .bind(Ts::from(lease_until(now, lease)))
                 .bind(i64::from(limit))
                 .bind(Ts::from(live_cutoff(now)))
+                .bind(db.tenant())
                 .fetch_all(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -272,6 +295,7 @@ for_each_backend!(
             let deleted = sqlx::query(DELETE_LEASED_RPS_JOB)
                 .bind(id)
                 .bind(worker)
+                .bind(db.tenant())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -279,7 +303,7 @@ for_each_backend!(
                 tx.rollback().await?;
                 return Ok(false);
             }
-            insert_history(&mut tx, entry).await?;
+            insert_history(&mut tx, entry, db.tenant()).await?;
             tx.commit().await?;
             Ok(true)
         }
@@ -296,6 +320,7 @@ for_each_backend!(
                 .bind(worker)
                 .bind(Ts::from(next_attempt_at))
                 .bind(last_error)
+                .bind(db.tenant())
                 .execute(db.pool())
                 .await?;
             Ok(done.rows_affected() > 0)
@@ -307,6 +332,7 @@ for_each_backend!(
         ) -> Result<u64, StoreError> {
             let done = sqlx::query(RETRY_RPS_JOBS_NOW)
                 .bind(Ts::from(at))
+                .bind(db.tenant())
                 .execute(db.pool())
                 .await?;
             Ok(done.rows_affected())
@@ -339,12 +365,14 @@ for_each_backend!(
                     sqlx::query_as(PENDING_RPS_JOBS_OF_MAC)
                         .bind(mac.to_string())
                         .bind(limit)
+                        .bind(db.tenant())
                         .fetch_all(db.pool())
                         .await?
                 }
                 None => {
                     sqlx::query_as(PENDING_RPS_JOBS)
                         .bind(limit)
+                        .bind(db.tenant())
                         .fetch_all(db.pool())
                         .await?
                 }
@@ -359,6 +387,7 @@ for_each_backend!(
             let (pending, due, oldest, max_attempts): (i64, i64, Option<Ts>, Int4) =
                 sqlx::query_as(RPS_QUEUE_STATS)
                     .bind(Ts::from(now))
+                    .bind(db.tenant())
                     .fetch_one(db.pool())
                     .await?;
             Ok(QueueStats {
@@ -374,7 +403,7 @@ for_each_backend!(
             entry: &RpsHistoryEntry,
         ) -> Result<i64, StoreError> {
             let mut conn = db.pool().acquire().await?;
-            insert_history(&mut conn, entry).await
+            insert_history(&mut conn, entry, db.tenant()).await
         }
 
         pub(crate) async fn list_rps_history(
@@ -398,7 +427,9 @@ for_each_backend!(
                 list = list.bind(command.clone());
                 count = count.bind(command.clone());
             }
+            let count = count.bind(db.tenant());
             let list = list
+                .bind(db.tenant())
                 .bind(i64::from(clamp_limit(q.limit)))
                 .bind(i64::from(q.offset));
 
@@ -409,6 +440,7 @@ for_each_backend!(
             db: &Db,
         ) -> Result<Vec<RpsHistoryEntry>, StoreError> {
             let rows: Vec<RpsHistoryRow> = sqlx::query_as(LATEST_RPS_REDIRECTS)
+                .bind(db.tenant())
                 .fetch_all(db.pool())
                 .await?;
             collect(rows)
@@ -416,6 +448,7 @@ for_each_backend!(
 
         pub(crate) async fn queued_rps_macs(db: &Db) -> Result<Vec<Mac>, StoreError> {
             let rows: Vec<String> = sqlx::query_scalar(QUEUED_RPS_MACS)
+                .bind(db.tenant())
                 .fetch_all(db.pool())
                 .await?;
             rows.iter().map(|m| parse_mac(m)).collect()
@@ -447,7 +480,9 @@ for_each_backend!(
                 list = list.bind(command.clone());
                 count = count.bind(command.clone());
             }
+            let count = count.bind(db.tenant());
             let list = list
+                .bind(db.tenant())
                 .bind(i64::from(clamp_limit(q.limit)))
                 .bind(i64::from(q.offset));
             crate::pages::fetch_page(db, list, count).await
@@ -461,6 +496,7 @@ for_each_backend!(
             let done = sqlx::query(PRUNE_RPS_HISTORY)
                 .bind(Ts::from(older_than))
                 .bind(i64::from(keep_last))
+                .bind(db.tenant())
                 .execute(db.pool())
                 .await?;
             Ok(done.rows_affected())
@@ -473,19 +509,22 @@ for_each_backend!(
         pub(crate) async fn insert_rps_jobs(
             conn: &mut Conn,
             jobs: &[NewRpsJob],
+            tenant: i64,
         ) -> Result<Vec<i64>, StoreError> {
             let at = Ts::from(now());
             let mut ids = Vec::with_capacity(jobs.len());
             for chunk in jobs.chunks(crate::common::BULK_CHUNK) {
                 let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                    "INSERT INTO rps_jobs (command, mac, payload, created_at, next_attempt_at) ",
+                    "INSERT INTO rps_jobs \
+                     (command, mac, payload, created_at, next_attempt_at, tenant_id) ",
                 );
                 insert.push_values(chunk, |mut row, j| {
                     row.push_bind(j.command.clone())
                         .push_bind(j.mac.map(|m| m.to_string()))
                         .push_bind(j.payload.clone())
                         .push_bind(at)
-                        .push_bind(at);
+                        .push_bind(at)
+                        .push_bind(tenant);
                 });
                 insert.push(" RETURNING id");
                 // The VALUES rows are inserted in order, so their ids ascend in slice order;
@@ -509,6 +548,7 @@ for_each_backend!(
         pub(crate) async fn insert_rps_jobs(
             conn: &mut Conn,
             jobs: &[NewRpsJob],
+            tenant: i64,
         ) -> Result<Vec<i64>, StoreError> {
             if jobs.is_empty() {
                 return Ok(Vec::new());
@@ -528,6 +568,7 @@ for_each_backend!(
                 )
                 .bind(payloads)
                 .bind(now())
+                .bind(tenant)
                 .fetch_all(&mut *conn)
                 .await?;
             // RETURNING's order is unspecified; the ids were drawn in slice order.
@@ -550,7 +591,7 @@ const LOCK_RPS_ENQUEUE: &str = "SELECT pg_advisory_xact_lock('rps_jobs'::regclas
 /// ordinality), so their identity ids ascend in slice order. `$4` is the creation time and
 /// first due time.
 const INSERT_RPS_JOBS_UNNEST: &str = "INSERT INTO rps_jobs (command, mac, payload, created_at, \
-    next_attempt_at) \
-    SELECT t.command, t.mac, t.payload::jsonb, $4, $4 \
+    next_attempt_at, tenant_id) \
+    SELECT t.command, t.mac, t.payload::jsonb, $4, $4, $5 \
     FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(command, mac, payload, n) \
     ORDER BY t.n RETURNING id";

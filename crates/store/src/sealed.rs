@@ -16,8 +16,8 @@ use yealink::Mac;
 use crate::sealing::{Keyring, SEALED_PREFIX};
 use crate::{
     Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord, DeviceStatus, HistoryQuery,
-    NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store, StoreError,
-    UiSession,
+    NewRpsJob, Page, PhoneRequest, QueueStats, RpsHistoryEntry, RpsJob, Store, StoreError, Tenant,
+    TenantId, UiSession,
 };
 
 /// Meta keys whose values are secrets: the digest nonce secret, the customer's own RPS
@@ -147,6 +147,16 @@ impl SealedStore {
             let v = self.keys.seal(KEY_CHECK_META, KEY_CHECK_TEXT);
             self.inner.set_meta(KEY_CHECK_META, &v).await?;
         }
+        // Every tenant's secrets: a rotation leaves none under the old key.
+        for tenant in self.inner.list_tenants().await? {
+            let scoped = Self::wrap(self.inner.for_tenant(tenant.id), self.keys.clone());
+            scoped.reseal_tenant(&mut report).await?;
+        }
+        Ok(report)
+    }
+
+    /// [`SealedStore::reseal_all`] for the tenant of this handle.
+    async fn reseal_tenant(&self, report: &mut ResealReport) -> Result<(), StoreError> {
         for raw in self.inner.all_device_records().await? {
             let mac = raw.mac;
             let current = [
@@ -196,7 +206,7 @@ impl SealedStore {
                 report.pbx_devices += 1;
             }
         }
-        Ok(report)
+        Ok(())
     }
 
     fn seal_record(&self, d: &DeviceRecord) -> DeviceRecord {
@@ -267,6 +277,47 @@ impl Store for SealedStore {
 
     async fn check_writable(&self) -> Result<(), StoreError> {
         self.inner.check_writable().await
+    }
+
+    fn tenant_id(&self) -> TenantId {
+        self.inner.tenant_id()
+    }
+
+    fn for_tenant(&self, tenant: TenantId) -> Arc<dyn Store> {
+        Arc::new(Self::wrap(self.inner.for_tenant(tenant), self.keys.clone()))
+    }
+
+    async fn create_tenant(&self, name: &str, domain: &str) -> Result<Tenant, StoreError> {
+        self.inner.create_tenant(name, domain).await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        self.inner.list_tenants().await
+    }
+
+    async fn get_tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
+        self.inner.get_tenant(id).await
+    }
+
+    async fn find_tenant(&self, domain: &str, name: &str) -> Result<Option<Tenant>, StoreError> {
+        self.inner.find_tenant(domain, name).await
+    }
+
+    async fn delete_tenant(&self, id: TenantId) -> Result<bool, StoreError> {
+        self.inner.delete_tenant(id).await
+    }
+
+    async fn tenant_of_mac(&self, mac: Mac) -> Result<Option<Tenant>, StoreError> {
+        self.inner.tenant_of_mac(mac).await
+    }
+
+    async fn tenant_of_token(&self, token: &str) -> Result<Option<TenantId>, StoreError> {
+        for form in self.keys.lookup_forms(URL_TOKEN, token.as_bytes()) {
+            if let Some(id) = self.inner.tenant_of_token(&form).await? {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
     }
 
     async fn insert_device(&self, d: &DeviceRecord) -> Result<DeviceRecord, StoreError> {

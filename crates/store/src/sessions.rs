@@ -44,7 +44,7 @@ for_each_backend!({
         // correctness (a concurrent sign-in may briefly leave one session too many).
         sqlx::query(
             "INSERT INTO ui_sessions (id_hash, csrf, user_sip, user_dn, user_guid, created_at, \
-             last_used) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             last_used, tenant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&session.id_hash)
         .bind(&session.csrf)
@@ -53,14 +53,17 @@ for_each_backend!({
         .bind(&session.user_guid)
         .bind(Ts::from(session.created_at))
         .bind(Ts::from(session.last_used))
+        .bind(db.tenant())
         .execute(db.pool())
         .await?;
-        sqlx::query("DELETE FROM ui_sessions WHERE last_used < $1")
+        sqlx::query("DELETE FROM ui_sessions WHERE last_used < $1 AND tenant_id = $2")
             .bind(Ts::from(idle_before))
+            .bind(db.tenant())
             .execute(db.pool())
             .await?;
         sqlx::query(Db::TRIM_UI_SESSIONS)
             .bind(i64::from(max))
+            .bind(db.tenant())
             .execute(db.pool())
             .await?;
         Ok(())
@@ -72,9 +75,10 @@ for_each_backend!({
     ) -> Result<Option<UiSession>, StoreError> {
         let row: Option<SessionRow> = sqlx::query_as(
             "SELECT id_hash, csrf, user_sip, user_dn, user_guid, created_at, last_used \
-             FROM ui_sessions WHERE id_hash = $1",
+             FROM ui_sessions WHERE id_hash = $1 AND tenant_id = $2",
         )
         .bind(id_hash)
+        .bind(db.tenant())
         .fetch_optional(db.pool())
         .await?;
         row.map(UiSession::try_from).transpose()
@@ -85,17 +89,19 @@ for_each_backend!({
         id_hash: &str,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE ui_sessions SET last_used = $2 WHERE id_hash = $1")
+        sqlx::query("UPDATE ui_sessions SET last_used = $2 WHERE id_hash = $1 AND tenant_id = $3")
             .bind(id_hash)
             .bind(Ts::from(at))
+            .bind(db.tenant())
             .execute(db.pool())
             .await?;
         Ok(())
     }
 
     pub(crate) async fn delete_ui_session(db: &Db, id_hash: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM ui_sessions WHERE id_hash = $1")
+        let done = sqlx::query("DELETE FROM ui_sessions WHERE id_hash = $1 AND tenant_id = $2")
             .bind(id_hash)
+            .bind(db.tenant())
             .execute(db.pool())
             .await?;
         Ok(done.rows_affected() > 0)

@@ -1,26 +1,46 @@
-//! The settings document and the small key/value strings of `meta`.
+//! The settings document and the small key/value strings of `meta`, both the tenant's own
+//! (the settings row's id is the tenant's; meta keys other than [`crate::GLOBAL_META_KEYS`] are
+//! stored under the tenant's prefix, except the default tenant's, which keep their names).
+
+use std::borrow::Cow;
 
 use crate::StoreError;
 use crate::common::now;
 use crate::values::{JsonCol, Ts};
 
+/// The stored name of meta `key` for tenant `tenant`.
+pub(crate) fn meta_key(tenant: i64, key: &str) -> Cow<'_, str> {
+    if tenant == crate::TenantId::DEFAULT.get() || crate::GLOBAL_META_KEYS.contains(&key) {
+        Cow::Borrowed(key)
+    } else {
+        Cow::Owned(format!("{}{key}", crate::tenants::meta_prefix(tenant)))
+    }
+}
+
 for_each_backend!({
+    fn scoped_key<'k>(db: &Db, key: &'k str) -> Cow<'k, str> {
+        meta_key(db.tenant(), key)
+    }
+
     pub(crate) async fn get_settings(db: &Db) -> Result<Option<serde_json::Value>, StoreError> {
-        let doc: Option<JsonCol> = sqlx::query_scalar("SELECT document FROM settings WHERE id = 1")
-            .fetch_optional(db.pool())
-            .await?;
+        let doc: Option<JsonCol> =
+            sqlx::query_scalar("SELECT document FROM settings WHERE id = $1")
+                .bind(db.tenant())
+                .fetch_optional(db.pool())
+                .await?;
         doc.map(|d| d.value(|| "the settings document is not JSON".into()))
             .transpose()
     }
 
     pub(crate) async fn put_settings(db: &Db, v: &serde_json::Value) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO settings (id, document, version, updated_at) VALUES (1, $1, 1, $2) \
+            "INSERT INTO settings (id, document, version, updated_at) VALUES ($3, $1, 1, $2) \
              ON CONFLICT (id) DO UPDATE SET document = excluded.document, \
              version = settings.version + 1, updated_at = excluded.updated_at",
         )
         .bind(v)
         .bind(Ts::from(now()))
+        .bind(db.tenant())
         .execute(db.pool())
         .await?;
         Ok(())
@@ -28,7 +48,7 @@ for_each_backend!({
 
     pub(crate) async fn get_meta(db: &Db, key: &str) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-            .bind(key)
+            .bind(scoped_key(db, key).as_ref())
             .fetch_optional(db.pool())
             .await?)
     }
@@ -42,12 +62,12 @@ for_each_backend!({
         // concurrent insert of the same key makes ON CONFLICT wait for it to commit, and the
         // SELECT (a new statement, a new snapshot under READ COMMITTED) then sees the winner.
         sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
+            .bind(scoped_key(db, key).as_ref())
             .bind(value)
             .execute(db.pool())
             .await?;
         Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-            .bind(key)
+            .bind(scoped_key(db, key).as_ref())
             .fetch_one(db.pool())
             .await?)
     }
@@ -57,7 +77,7 @@ for_each_backend!({
             "INSERT INTO meta (key, value) VALUES ($1, $2) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
-        .bind(key)
+        .bind(scoped_key(db, key).as_ref())
         .bind(value)
         .execute(db.pool())
         .await?;

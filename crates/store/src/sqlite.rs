@@ -41,6 +41,8 @@ pub struct SqliteStore {
     page_limit: Arc<AtomicU32>,
     /// The file opened, for [`Store::check_readable`]; `None` in memory.
     file: Option<OpenedFile>,
+    /// The tenant every scoped query of this handle reads and writes ([`Store::for_tenant`]).
+    tenant: crate::TenantId,
 }
 
 /// Only pool counters: nothing about the connection (URL, credentials).
@@ -100,6 +102,7 @@ impl SqliteStore {
             pool,
             page_limit,
             file,
+            tenant: crate::TenantId::DEFAULT,
         })
     }
 
@@ -123,6 +126,17 @@ impl Dialect for SqliteStore {
 
     const NAME: &'static str = "sqlite";
 
+    fn tenant(&self) -> i64 {
+        self.tenant.get()
+    }
+
+    fn with_tenant(&self, tenant: crate::TenantId) -> Self {
+        Self {
+            tenant,
+            ..self.clone()
+        }
+    }
+
     // SQLite's LIKE ignores ASCII case, like the lower-cased `search_text` column PostgreSQL
     // searches; five LIKEs scan as fast here as one computed column.
     const DEVICE_SEARCH: &'static str = "(d.mac LIKE $1 ESCAPE '\\' OR d.name LIKE $2 ESCAPE '\\' \
@@ -142,7 +156,8 @@ impl Dialect for SqliteStore {
         "DELETE FROM device_tombstones WHERE mac IN (SELECT value FROM json_each($1))";
 
     const TRIM_UI_SESSIONS: &'static str = "DELETE FROM ui_sessions WHERE id_hash IN \
-         (SELECT id_hash FROM ui_sessions ORDER BY last_used DESC, id_hash LIMIT -1 OFFSET $1)";
+         (SELECT id_hash FROM ui_sessions WHERE tenant_id = $2 \
+         ORDER BY last_used DESC, id_hash LIMIT -1 OFFSET $1)";
 
     async fn begin_write(&self) -> Result<Transaction<'_, Sqlite>, sqlx::Error> {
         self.pool.begin_with(BEGIN_WRITE).await

@@ -2,6 +2,7 @@
 //! backend (`topic::sqlite::method` or `topic::postgres::method`, see `for_each_backend!`).
 //! Nothing else happens here.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,9 +15,9 @@ use crate::sqlite::SqliteStore;
 use crate::{
     ChangeEntry, ChangeQuery, Device, DeviceChanges, DeviceKeyset, DeviceQuery, DeviceRecord,
     DeviceStatus, HistoryQuery, InstanceBeat, NewRpsJob, Page, PhoneRequest, QueueStats,
-    RpsHistoryEntry, RpsJob, Store, StoreError, UiSession,
+    RpsHistoryEntry, RpsJob, Store, StoreError, Tenant, TenantId, UiSession,
 };
-use crate::{changes, devices, instances, leases, pbx, requests, rps, sessions, settings};
+use crate::{changes, devices, instances, leases, pbx, requests, rps, sessions, settings, tenants};
 
 /// The `impl Store` of `$store`, whose topic code lives in the modules named `$b`; the items
 /// in braces are the methods only this backend overrides.
@@ -33,6 +34,48 @@ macro_rules! impl_store {
             }
 
             $($own)*
+
+            // ---- tenants ----
+
+            fn tenant_id(&self) -> TenantId {
+                TenantId::new(<$store as Dialect>::tenant(self))
+            }
+
+            fn for_tenant(&self, tenant: TenantId) -> Arc<dyn Store> {
+                Arc::new(<$store as Dialect>::with_tenant(self, tenant))
+            }
+
+            async fn create_tenant(&self, name: &str, domain: &str) -> Result<Tenant, StoreError> {
+                tenants::$b::create_tenant(self, name, domain).await
+            }
+
+            async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+                tenants::$b::list_tenants(self).await
+            }
+
+            async fn get_tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
+                tenants::$b::get_tenant(self, id).await
+            }
+
+            async fn find_tenant(
+                &self,
+                domain: &str,
+                name: &str,
+            ) -> Result<Option<Tenant>, StoreError> {
+                tenants::$b::find_tenant(self, domain, name).await
+            }
+
+            async fn delete_tenant(&self, id: TenantId) -> Result<bool, StoreError> {
+                tenants::$b::delete_tenant(self, id).await
+            }
+
+            async fn tenant_of_mac(&self, mac: Mac) -> Result<Option<Tenant>, StoreError> {
+                tenants::$b::tenant_of_mac(self, &mac.to_string()).await
+            }
+
+            async fn tenant_of_token(&self, token: &str) -> Result<Option<TenantId>, StoreError> {
+                tenants::$b::tenant_of_token(self, token).await
+            }
 
             // ---- devices and the change feed ----
 

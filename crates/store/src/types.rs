@@ -439,3 +439,60 @@ mod tests {
         assert_eq!(Overrides::default().to_value(), serde_json::json!({}));
     }
 }
+
+/// A tenant's id: the scope of a store handle ([`crate::Store::for_tenant`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(i64);
+
+impl TenantId {
+    /// The tenant of a single-PBX set-up: every row from before tenants existed is its.
+    pub const DEFAULT: TenantId = TenantId(1);
+
+    pub const fn new(id: i64) -> Self {
+        TenantId(id)
+    }
+
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+
+    pub fn is_default(self) -> bool {
+        self == Self::DEFAULT
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// One PBX domain served by this deployment: what innovaphone's App Platform Manager calls an
+/// instance of the app (`/<domain>/<name>/...`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    /// The instance name of the App Platform URL.
+    pub name: String,
+    /// The PBX domain; empty for the default tenant, which learns it from its PBX.
+    pub domain: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl Tenant {
+    /// How people name it: `domain/name`, or just `name` while the domain is unknown.
+    pub fn label(&self) -> String {
+        Self::label_of(&self.domain, &self.name)
+    }
+
+    /// [`Tenant::label`] of a tenant known by its domain and name.
+    pub fn label_of(domain: &str, name: &str) -> String {
+        if domain.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{domain}/{name}")
+        }
+    }
+}

@@ -19,4 +19,5 @@ mod misc;
 mod requests;
 mod rps;
 mod sealed;
+mod tenants;
 mod ui_sessions;
