@@ -209,14 +209,10 @@ for_each_backend!(
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| device_write_error(e, d.mac));
-            let inserted = match inserted {
-                Ok(done) => done,
-                Err(e) => {
-                    tx.rollback().await?;
-                    return Err(held_elsewhere(db, e).await);
-                }
-            };
-            drop(inserted);
+            if let Err(e) = inserted {
+                tx.rollback().await?;
+                return Err(held_elsewhere(db, e).await);
+            }
             // A (re-)inserted MAC is no longer deleted: drop its tombstone.
             sqlx::query("DELETE FROM device_tombstones WHERE mac = $1")
                 .bind(rec.mac.to_string())
