@@ -38,6 +38,9 @@ pub struct Config {
     /// `database.marker` says that another one held the devices (the database was lost and
     /// the operator accepts starting again). Meant for one start: the marker is then removed.
     pub allow_empty_database: bool,
+    /// The tenant a command works on (`--tenant DOMAIN/NAME`); unset: the default tenant.
+    /// Commands only: `serve` serves every tenant.
+    pub tenant: Option<String>,
     /// Sets the admin password at start-up (otherwise one is generated on first start).
     pub admin_password: Option<Secret>,
     /// `text` or `json`.
@@ -236,6 +239,7 @@ impl Default for Config {
             database_url: None,
             secret_key_file: None,
             allow_empty_database: false,
+            tenant: None,
             admin_password: None,
             log_format: LogFormat::Text,
             request_log_retention_days: 30,
@@ -266,6 +270,7 @@ impl std::fmt::Debug for Config {
             .field("database_url", &self.database_url_redacted())
             .field("secret_key_file", &self.secret_key_file)
             .field("allow_empty_database", &self.allow_empty_database)
+            .field("tenant", &self.tenant)
             .field(
                 "admin_password",
                 &self.admin_password.as_ref().map(|_| "***"),
@@ -293,6 +298,8 @@ pub struct Overrides {
     pub database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_empty_database: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,11 @@ pub enum ServiceError {
     Duplicate(Mac),
     #[error("no device with MAC {0}")]
     NotFound(Mac),
+    /// The MAC is a device of another tenant (RPS redirects a MAC to one server only). The
+    /// message names that tenant, for the provider; a tenant's administrators get
+    /// [`ServiceError::other_tenant_public`] instead.
+    #[error("MAC {mac} is already a device of tenant {tenant}; remove it there first")]
+    OtherTenant { mac: Mac, tenant: String },
     #[error("cannot render {file}: {reason}")]
     Render { file: String, reason: String },
     #[error("the stored settings cannot be read ({0}); fix them with `yealink-prov settings set`")]
@@ -28,7 +33,21 @@ impl From<prov_store::StoreError> for ServiceError {
         match e {
             prov_store::StoreError::DuplicateMac(mac) => ServiceError::Duplicate(mac),
             prov_store::StoreError::NotFound(mac) => ServiceError::NotFound(mac),
+            prov_store::StoreError::MacInOtherTenant { mac, tenant } => {
+                ServiceError::OtherTenant { mac, tenant }
+            }
             other => ServiceError::Store(other),
         }
+    }
+}
+
+impl ServiceError {
+    /// What a tenant's administrators are told about [`ServiceError::OtherTenant`]: not which
+    /// tenant, which is another customer's business.
+    pub fn other_tenant_public(mac: Mac) -> String {
+        format!(
+            "MAC {mac} is already provisioned by another customer of this service; ask the \
+             provider to release it"
+        )
     }
 }

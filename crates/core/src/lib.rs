@@ -26,5 +26,6 @@ pub mod secret;
 pub mod service;
 pub mod settings;
 pub mod source;
+pub mod tenant;
 pub mod views;
 pub mod write_probe;

@@ -50,6 +50,9 @@ pub struct Service {
 pub struct AppServiceMode {
     /// `innovaphone.domain`: the domain the App instance was created for.
     pub domain: Option<String>,
+    /// The fallback base URL is the deployment's public address (a tenant's, under its path
+    /// prefix), so RPS may be told it before the PBX logs in.
+    pub fallback_is_public: bool,
 }
 
 /// Meta key of the App object URL learned from the PBX's login.
@@ -137,7 +140,10 @@ impl Service {
             .domain
             .map(|d| d.trim().to_owned())
             .filter(|d| !d.is_empty());
-        *self.app_service.write() = Some(AppServiceMode { domain });
+        *self.app_service.write() = Some(AppServiceMode {
+            domain,
+            fallback_is_public: mode.fallback_is_public,
+        });
     }
 
     /// Whether the innovaphone integration is on.
@@ -207,7 +213,15 @@ impl Service {
         if self.rps_server().source == ServerNameSource::AwaitingPbx {
             missing.push("the domain (innovaphone.domain, or the PBX's login)");
         }
-        if self.settings().public_base_url.is_none() && self.learned_app_url.read().is_none() {
+        let fallback_is_public = self
+            .app_service
+            .read()
+            .as_ref()
+            .is_some_and(|m| m.fallback_is_public);
+        if self.settings().public_base_url.is_none()
+            && self.learned_app_url.read().is_none()
+            && !fallback_is_public
+        {
             missing.push("our URL (public_base_url, or the App object URL in the PBX's login)");
         }
         if missing.is_empty() {
@@ -1069,7 +1083,7 @@ async fn load_pbx_config_states(
     crate::pbx::record::config_states(store).await
 }
 
-async fn load_settings(store: &dyn Store) -> Result<Settings, ServiceError> {
+pub(crate) async fn load_settings(store: &dyn Store) -> Result<Settings, ServiceError> {
     Ok(match store.get_settings().await? {
         // Fields added in later versions take their defaults (`#[serde(default)]`).
         Some(value) => serde_json::from_value(value)

@@ -6,7 +6,7 @@ use tracing_subscriber::EnvFilter;
 use yealink_prov::runtime::app::Server;
 use yealink_prov::runtime::cli::{
     Cli, Command, run_admin, run_device, run_doctor, run_key, run_pbx, run_render, run_rps,
-    run_settings,
+    run_settings, run_tenant,
 };
 
 /// jemalloc rather than glibc's malloc: it gives freed memory back to the system (after a
@@ -51,6 +51,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     init_logging(&config, default_level);
     match cli.command {
+        Command::Serve { .. } if config.tenant.is_some() => anyhow::bail!(
+            "`serve` serves every tenant; --tenant (or YEALINK_PROV_TENANT) is for the other commands"
+        ),
         Command::Serve { .. } => serve(config).await,
         Command::Device(c) => run_device(&config, c).await,
         Command::Render { mac, file, reveal } => {
@@ -61,6 +64,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rps(c) => run_rps(&config, c).await,
         Command::Pbx(c) => run_pbx(&config, c).await,
         Command::Key(c) => run_key(&config, c).await,
+        Command::Tenant(c) => run_tenant(&config, c).await,
         Command::Doctor { json } => run_doctor(&config, json).await,
         Command::Demo => demo().await,
     }

@@ -105,6 +105,10 @@ impl IntoResponse for ApiError {
             ApiError::Service(e @ ServiceError::Duplicate(_)) => {
                 (StatusCode::CONFLICT, json!({"error": e.to_string()}))
             }
+            ApiError::Service(ServiceError::OtherTenant { mac, .. }) => (
+                StatusCode::CONFLICT,
+                json!({"error": ServiceError::other_tenant_public(mac)}),
+            ),
             ApiError::Service(e @ ServiceError::NotFound(_)) => {
                 (StatusCode::NOT_FOUND, json!({"error": e.to_string()}))
             }

@@ -101,6 +101,7 @@ impl Server {
         if innovaphone.is_some() {
             service.set_app_service(prov_core::service::AppServiceMode {
                 domain: config.innovaphone.domain.clone(),
+                fallback_is_public: false,
             });
         }
         // Read at start-up so a missing or broken CA bundle stops the server with a clear error.

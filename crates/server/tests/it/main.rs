@@ -25,5 +25,6 @@ mod phone_auth;
 mod provisioning;
 mod rps;
 mod rps_crash;
+mod tenants;
 mod tls;
 mod yealink_fidelity;

@@ -9,6 +9,7 @@ mod pbx;
 mod rps;
 mod settings;
 mod shared;
+mod tenant;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ pub use key::{KeyCommand, run_key};
 pub use pbx::{PbxCommand, run_pbx};
 pub use rps::{RpsCommand, run_rps};
 pub use settings::{SettingsCommand, run_settings};
+pub use tenant::{TenantCommand, run_tenant};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -56,6 +58,15 @@ pub struct GlobalArgs {
     /// the devices (it was lost; see docs/storage.md). For one start.
     #[arg(long, global = true)]
     pub allow_empty_database: bool,
+    /// The tenant to work on, as `DOMAIN/NAME` (see `yealink-prov tenant list`) [default: the
+    /// default tenant]. Not for `serve`, which serves every tenant.
+    #[arg(
+        long,
+        global = true,
+        env = "YEALINK_PROV_TENANT",
+        value_name = "DOMAIN/NAME"
+    )]
+    pub tenant: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -93,6 +104,9 @@ pub enum Command {
     /// innovaphone PBX: the App object to create, and the state of innovaphone phones.
     #[command(subcommand)]
     Pbx(PbxCommand),
+    /// The PBX domains this deployment serves (tenants: App Platform instances).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
     /// The key that encrypts the database's secrets.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -111,6 +125,7 @@ impl GlobalArgs {
             data_dir: self.data_dir.clone(),
             database_url: self.database_url.clone(),
             allow_empty_database: self.allow_empty_database.then_some(true),
+            tenant: self.tenant.clone(),
         };
         Ok(Config::load(self.config.as_deref(), &overrides)?)
     }

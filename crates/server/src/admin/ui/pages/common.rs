@@ -38,6 +38,7 @@ pub(super) fn error_fragment(t: Tr, e: &ServiceError) -> Response {
         ServiceError::Duplicate(_) | ServiceError::NotFound(_) | ServiceError::Rps(_) => {
             (None, e.to_string())
         }
+        ServiceError::OtherTenant { mac, .. } => (None, ServiceError::other_tenant_public(*mac)),
         other => {
             tracing::error!(error = %other, "web UI request failed");
             (None, t.get("error.internal").to_owned())
