@@ -85,10 +85,10 @@ pub fn parse_label(raw: &str) -> Result<(String, String), ServiceError> {
 pub async fn find(store: &dyn Store, raw: &str) -> Result<Tenant, ServiceError> {
     let raw = raw.trim();
     let all = store.list_tenants().await?;
-    if raw.eq_ignore_ascii_case(DEFAULT_LABEL) {
-        if let Some(t) = all.iter().find(|t| t.id == TenantId::DEFAULT) {
-            return Ok(t.clone());
-        }
+    if raw.eq_ignore_ascii_case(DEFAULT_LABEL)
+        && let Some(t) = all.iter().find(|t| t.id == TenantId::DEFAULT)
+    {
+        return Ok(t.clone());
     }
     let matches: Vec<&Tenant> = match raw.split_once('/') {
         Some(_) => {
