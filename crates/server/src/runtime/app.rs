@@ -2,6 +2,7 @@
 //! background tasks. `Server::run` takes a bound listener, so tests run the real server on
 //! `127.0.0.1:0`.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -14,12 +15,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use prov_store::{Tenant, TenantId};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
 
 use crate::phone::http as phone_http;
 use crate::runtime::database_mark::DatabaseMark;
 use crate::runtime::listen::{ConnectionCaps, Connections, Shared, Tls};
+use crate::runtime::sites::{Site, Sites};
 use crate::web::digest::NonceKey;
 use crate::web::request::OverTls;
 use crate::web::request_body::{BodyBudget, BodyRules};
@@ -50,6 +53,8 @@ pub struct Server {
     log_writer: tokio::task::JoinHandle<()>,
     /// The data folder's marker of this database, written once it holds devices.
     database_mark: Option<Arc<DatabaseMark>>,
+    /// The other tenants' sites (kept in step with the tenants table while running).
+    sites: Sites,
 }
 
 impl Server {
@@ -131,6 +136,7 @@ impl Server {
             generated_admin_password,
             log_writer,
             database_mark: None,
+            sites: Sites::default(),
         })
     }
 
@@ -156,6 +162,7 @@ impl Server {
             instance,
             log_writer,
             database_mark,
+            sites,
             ..
         } = self;
         // The first beat before any work: what this instance takes is held by it.
@@ -178,11 +185,21 @@ impl Server {
                 "an older instance runs on this database: it sent ADD SERVER at its start; not sent again"
             );
         }
-        let background = spawn_background(state.clone(), &config, database_mark.clone());
+        let background = spawn_background(state.clone(), &config, database_mark.clone(), true);
         if let Some(inn) = &innovaphone {
             inn.start().await?;
         }
-        let router = router(state.clone(), innovaphone.as_ref());
+        let tenants = tokio::spawn(
+            TenantSites {
+                config: config.clone(),
+                default: state.clone(),
+                instance: instance.clone(),
+                sites: sites.clone(),
+                running: HashMap::new(),
+            }
+            .run(),
+        );
+        let router = router(state.clone(), innovaphone.as_ref(), true);
         // One budget of connections and one of request-body bytes for both listeners.
         let shared = Shared {
             connections: Connections::new(ConnectionCaps::from_limits(&config.limits))
@@ -191,6 +208,7 @@ impl Server {
                 budget: BodyBudget::new(config.limits.body_bytes_in_flight),
                 timeout: Duration::from_secs(config.limits.body_timeout_secs),
             },
+            sites: sites.clone(),
         };
         let (stop_tls, tls_stopped) = tokio::sync::watch::channel(false);
         let tls = match config.listen_tls {
@@ -235,9 +253,13 @@ impl Server {
         crate::runtime::listen::serve(listener, router, phones, shared, &config.limits, None, {
             // Live pages hold a response open; end them so the shutdown does not wait on them.
             let requests = state.requests.clone();
+            let sites = sites.clone();
             async move {
                 shutdown.await;
                 requests.close_subscribers();
+                for site in sites.all() {
+                    site.state.requests.close_subscribers();
+                }
                 let _ = stop_tls.send(true);
             }
         })
@@ -247,6 +269,15 @@ impl Server {
         }
         for task in background {
             task.abort();
+        }
+        // The tenants' sites stop with their keeper (their tasks are aborted as it drops them).
+        tenants.abort();
+        let _ = tenants.await;
+        for site in sites.all() {
+            if let Some(inn) = &site.innovaphone {
+                inn.shutdown().await;
+            }
+            site.state.requests.flush().await;
         }
         // Devices added since the last refresh (within a second of stopping) count too.
         if let Some(mark) = &database_mark {
@@ -266,21 +297,39 @@ impl Server {
     }
 }
 
+/// The handlers of one tenant's site. `web_ui`: the web UI and the myApps page, which only
+/// the default tenant has so far (their links and cookies name the site's root).
 pub fn router(
     state: AppState,
     innovaphone: Option<&Arc<crate::app_service::Innovaphone>>,
+    web_ui: bool,
 ) -> Router {
     let innovaphone = innovaphone
-        .map(|inn| inn.routes(state.clone()))
+        .map(|inn| {
+            if web_ui {
+                inn.routes(state.clone())
+            } else {
+                inn.websocket_routes()
+            }
+        })
         .unwrap_or_default();
-    Router::new()
+    let router = Router::new()
         .merge(innovaphone)
-        .nest("/api/v1", api::routes(state.clone()))
-        .nest("/ui", crate::admin::ui::routes(state.clone()))
-        .route(
-            "/",
-            get(|| async { axum::response::Redirect::to("/ui/devices") }),
-        )
+        .nest("/api/v1", api::routes(state.clone()));
+    let router = if web_ui {
+        router
+            .nest("/ui", crate::admin::ui::routes(state.clone()))
+            .route(
+                "/",
+                get(|| async { axum::response::Redirect::to("/ui/devices") }),
+            )
+    } else {
+        router
+            .route("/ui", get(no_web_ui))
+            .route("/ui/{*rest}", get(no_web_ui).post(no_web_ui))
+            .route("/", get(no_web_ui))
+    };
+    router
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_LOCAL_CFG * 2))
@@ -292,6 +341,16 @@ pub fn router(
         )
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(state)
+}
+
+/// A tenant's site has no web UI yet: said plainly, with what works instead.
+async fn no_web_ui() -> Response {
+    (
+        StatusCode::NOT_IMPLEMENTED,
+        "The web UI is not available under a tenant's address yet. Manage this tenant with \
+         its admin API (api/v1 under this address) or with `yealink-prov --tenant DOMAIN/NAME`.\n",
+    )
+        .into_response()
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -338,10 +397,13 @@ fn metrics_handle() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// The periodic work of one tenant's service; `probe`: also the write probe of the database
+/// (once per process: every tenant's store is the same database).
 fn spawn_background(
     state: AppState,
     config: &Config,
     database_mark: Option<Arc<DatabaseMark>>,
+    probe: bool,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let refresher = {
         let state = state.clone();
@@ -371,10 +433,12 @@ fn spawn_background(
         })
     };
     let state_for_worker = state.clone();
-    let probe = state
-        .write_health
-        .clone()
-        .spawn(state.service.store().clone());
+    let probe = probe.then(|| {
+        state
+            .write_health
+            .clone()
+            .spawn(state.service.store().clone())
+    });
     let retention = time::Duration::days(i64::from(config.request_log_retention_days));
     let keep = config.request_log_keep_per_device;
     let keep_anonymous = config.limits.request_log_keep_anonymous;
@@ -434,7 +498,153 @@ fn spawn_background(
             .clone()
             .run_worker(state_for_worker.service.clone()),
     );
-    vec![refresher, renders_ager, pruner, worker, probe]
+    let mut tasks = vec![refresher, renders_ager, pruner, worker];
+    tasks.extend(probe);
+    tasks
+}
+
+/// How often the tenants table is read for tenants added or removed meanwhile (CLI, API,
+/// another process).
+const TENANTS_EVERY: Duration = Duration::from_secs(5);
+
+/// Keeps [`Sites`] in step with the tenants table: builds the site of every tenant other than
+/// the default one, and drops the site of a tenant removed.
+struct TenantSites {
+    config: Config,
+    /// The default tenant's state: the database and what every site shares.
+    default: AppState,
+    instance: Arc<Instance>,
+    sites: Sites,
+    running: HashMap<TenantId, RunningSite>,
+}
+
+/// A site and its tasks, which end when it is dropped.
+struct RunningSite {
+    prefix: String,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for RunningSite {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl TenantSites {
+    async fn run(mut self) {
+        let mut tick = tokio::time::interval(TENANTS_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.sync().await {
+                tracing::warn!(error = %e, "cannot read the tenants; their sites stay as they are");
+            }
+        }
+    }
+
+    async fn sync(&mut self) -> anyhow::Result<()> {
+        let root = self.default.service.store().clone();
+        let tenants: Vec<Tenant> = root
+            .list_tenants()
+            .await?
+            .into_iter()
+            .filter(|t| !t.id.is_default())
+            .collect();
+        let gone: Vec<TenantId> = self
+            .running
+            .keys()
+            .filter(|id| !tenants.iter().any(|t| t.id == **id))
+            .copied()
+            .collect();
+        for id in gone {
+            if let Some(site) = self.running.remove(&id) {
+                self.sites.remove(&site.prefix);
+                tracing::info!(path = %site.prefix, "tenant removed: its site is closed");
+            }
+        }
+        for tenant in tenants {
+            if self.running.contains_key(&tenant.id) {
+                continue;
+            }
+            match self.start(&root, &tenant).await {
+                Ok(site) => {
+                    self.running.insert(tenant.id, site);
+                }
+                // Tried again at the next round.
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant.label(), error = %format!("{e:#}"), "cannot start the tenant's site")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds and opens one tenant's site: its service (cache loaded), request log, admin
+    /// credential check, innovaphone endpoint (with the tenant's App object password, once one
+    /// was created), background work, and ADD SERVER under its domain.
+    async fn start(
+        &self,
+        root: &Arc<dyn prov_store::Store>,
+        tenant: &Tenant,
+    ) -> anyhow::Result<RunningSite> {
+        let config = &self.config;
+        let service = Arc::new(
+            prov_core::tenant::service_for(root, tenant, config, Some(self.instance.clone()), true)
+                .await?,
+        );
+        let store = service.store().clone();
+        let (requests, log_writer) =
+            RequestLog::spawn(store.clone(), config.limits.request_log_keep_anonymous);
+        let innovaphone_config = prov_core::config::InnovaphoneConfig {
+            // The configured password is the default tenant's App object's.
+            password: None,
+            domain: Some(tenant.domain.clone()),
+            ..config.innovaphone.clone()
+        };
+        let innovaphone = crate::app_service::Innovaphone::new(
+            &innovaphone_config,
+            service.clone(),
+            self.instance.clone(),
+        )
+        .await?;
+        let shared = &self.default;
+        let state = AppState::new(crate::web::state::Shared {
+            service: service.clone(),
+            innovaphone: innovaphone
+                .clone()
+                .map(|inn| inn as Arc<dyn prov_core::pbx::PbxSide>),
+            requests,
+            nonce: shared.nonce.clone(),
+            admin: Arc::new(AdminVerifier::new(store.clone(), &config.limits)),
+            metrics: shared.metrics.clone(),
+            tls_cert: shared.tls_cert.clone(),
+            write_health: shared.write_health.clone(),
+            phone_certs: shared.phone_certs.clone(),
+        });
+        let mut tasks = spawn_background(state.clone(), config, None, false);
+        tasks.push(log_writer);
+        let lease = format!("{START_ADD_SERVER_LEASE}:{}", tenant.id);
+        if self.instance.claim_start_duty(store.as_ref(), &lease).await {
+            service.queue_start_add_server().await?;
+        }
+        if let Some(inn) = &innovaphone {
+            inn.start().await?;
+        }
+        let prefix = prov_core::tenant::path_prefix(tenant);
+        let router = router(state.clone(), innovaphone.as_ref(), false);
+        self.sites.insert(
+            prefix.clone(),
+            Arc::new(Site::new(state, router, innovaphone)),
+        );
+        tracing::info!(
+            tenant = %tenant.label(),
+            path = %format!("{prefix}/"),
+            devices = service.cache().len(),
+            "tenant site open"
+        );
+        Ok(RunningSite { prefix, tasks })
+    }
 }
 
 /// Binds the HTTPS listener and serves it with the same accept loop as the plain one, until

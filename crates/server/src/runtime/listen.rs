@@ -296,7 +296,9 @@ pub async fn serve(
     let Shared {
         connections,
         bodies,
+        sites,
     } = shared;
+    let over_tls = tls.is_some();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -334,6 +336,8 @@ pub async fn serve(
         let connection = Connection {
             router: router.clone(),
             phones: phones.clone(),
+            sites: sites.clone(),
+            over_tls,
             builder: builder.clone(),
             peer,
             reserve,
@@ -366,12 +370,16 @@ pub async fn serve(
 pub struct Shared {
     pub connections: Connections,
     pub bodies: BodyRules,
+    /// The tenants' sites, found by path prefix before the default tenant's handlers.
+    pub sites: crate::runtime::sites::Sites,
 }
 
 /// One admitted connection, before its protocol runs.
 struct Connection {
     router: Router,
     phones: PhoneEndpoint,
+    sites: crate::runtime::sites::Sites,
+    over_tls: bool,
     builder: auto::Builder<TokioExecutor>,
     peer: SocketAddr,
     reserve: bool,
@@ -429,6 +437,8 @@ impl Connection {
         let Connection {
             router,
             phones,
+            sites,
+            over_tls,
             builder,
             peer,
             reserve,
@@ -449,9 +459,18 @@ impl Connection {
             if reserve && !is_reserve_path(request.uri().path()) {
                 return Either::Left(std::future::ready(tracked(shed())));
             }
-            let request: hyper::Request<RequestBody> = request.map(|b| bodies.guard(b));
+            let mut request: hyper::Request<RequestBody> = request.map(|b| bodies.guard(b));
+            // A tenant's request goes to its own handlers, without its prefix.
+            let (router, phones) = match sites.find(request.uri().path()) {
+                Some((site, prefix)) => {
+                    let stripped = crate::runtime::sites::strip_prefix(request.uri(), prefix);
+                    *request.uri_mut() = stripped;
+                    (site.router(over_tls), site.phones(over_tls))
+                }
+                None => (router.clone(), phones.clone()),
+            };
             if PhoneEndpoint::handles(request.uri().path()) {
-                let answer = phones.clone().serve(request, peer, certificates.clone());
+                let answer = phones.serve(request, peer, certificates.clone());
                 return Either::Right(Either::Left(answer.map(tracked)));
             }
             let mut request = request.map(Body::new);
@@ -461,7 +480,7 @@ impl Connection {
             if let Some(certificates) = &certificates {
                 request.extensions_mut().insert(certificates.clone());
             }
-            let answer = router.clone().oneshot(request);
+            let answer = router.oneshot(request);
             Either::Right(Either::Right(answer.map(|r| match r {
                 Ok(response) => tracked(response),
                 Err(never) => match never {},

@@ -7,3 +7,4 @@ pub(crate) mod database_mark;
 pub mod demo;
 pub(crate) mod key_file;
 pub(crate) mod listen;
+pub(crate) mod sites;

@@ -157,3 +157,234 @@ async fn tenants_are_managed_from_the_cli_and_removal_deregisters_their_phones()
     assert!(default.contains("cannot be removed"), "{default}");
     sim.stop().await;
 }
+
+/// Adds a tenant through the CLI of `app`'s database; its admin password.
+async fn add_tenant(app: &crate::helpers::TestApp, label: &str) -> String {
+    let out = crate::cli::cli(app, &["tenant", "add", label]).await;
+    let text = ok(&out);
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("admin password"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no admin password in\n{text}"))
+        .to_owned()
+}
+
+/// A request to the admin API of the site at `prefix` ("" = the default tenant's).
+fn api(
+    app: &crate::helpers::TestApp,
+    prefix: &str,
+    password: &str,
+    method: reqwest::Method,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    app.client
+        .request(method, format!("{}{prefix}/api/v1{path}", app.base))
+        .bearer_auth(password)
+}
+
+/// Status and body, with `mac` written as `MAC` so two answers about different MACs compare.
+async fn answer(request: reqwest::RequestBuilder, mac: &str) -> (u16, String) {
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let body = response.text().await.expect("body");
+    (status, body.replace(mac, "MAC"))
+}
+
+#[tokio::test]
+async fn a_tenants_admin_reaches_nothing_of_another_tenant() {
+    use reqwest::Method;
+    let app = crate::helpers::spawn_app().await;
+    let public = serde_json::json!({ "public_base_url": app.base });
+    let set = api(
+        &app,
+        "",
+        crate::helpers::ADMIN_PASSWORD,
+        Method::PATCH,
+        "/settings",
+    )
+    .json(&public)
+    .send()
+    .await
+    .expect("settings");
+    assert!(
+        set.status().is_success(),
+        "{}",
+        set.text().await.unwrap_or_default()
+    );
+    let a_password = add_tenant(&app, "a.example.com/yealink").await;
+    let b_password = add_tenant(&app, "b.example.com/yealink").await;
+    let (a, b) = ("/a.example.com/yealink", "/b.example.com/yealink");
+    // The running server opens both sites within a few seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    for prefix in [a, b] {
+        loop {
+            let health = app
+                .client
+                .get(format!("{}{prefix}/healthz", app.base))
+                .send()
+                .await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "site {prefix} not open"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
+    let mac = "805ec0aa0a01";
+    let never = "805ec0aa0bff";
+    let added = api(&app, a, &a_password, Method::POST, "/devices")
+        .json(&crate::helpers::device_json(mac, "101"))
+        .send()
+        .await
+        .expect("add");
+    assert_eq!(
+        added.status().as_u16(),
+        201,
+        "{}",
+        added.text().await.unwrap_or_default()
+    );
+    let revealed: serde_json::Value = api(
+        &app,
+        a,
+        &a_password,
+        Method::GET,
+        &format!("/devices/{mac}?reveal=true"),
+    )
+    .send()
+    .await
+    .expect("device")
+    .json()
+    .await
+    .expect("json");
+    let url = revealed["provisioning_url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    assert!(url.starts_with(&format!("{}{a}/prov/", app.base)), "{url}");
+
+    // Each site takes its own administrators' password only.
+    for (prefix, password) in [(a, &b_password), (b, &a_password), ("", &a_password)] {
+        let status = api(&app, prefix, password, Method::GET, "/devices")
+            .send()
+            .await
+            .expect("list")
+            .status();
+        assert_eq!(status.as_u16(), 401, "{prefix}");
+    }
+
+    // Every route of B that names a MAC answers for A's phone as for one that never existed.
+    let routes: Vec<(Method, String, Option<serde_json::Value>)> = vec![
+        (Method::GET, "/devices/{mac}".into(), None),
+        (Method::GET, "/devices/{mac}?reveal=true".into(), None),
+        (
+            Method::PATCH,
+            "/devices/{mac}".into(),
+            Some(serde_json::json!({"display_name": "taken"})),
+        ),
+        (Method::GET, "/devices/{mac}/files/{mac}.cfg".into(), None),
+        (Method::GET, "/devices/{mac}/files/boot".into(), None),
+        (Method::GET, "/devices/{mac}/requests".into(), None),
+        (Method::POST, "/devices/{mac}/redirect".into(), None),
+        (Method::GET, "/rps/history?mac={mac}".into(), None),
+        (Method::GET, "/changes?mac={mac}".into(), None),
+        (Method::DELETE, "/devices/{mac}".into(), None),
+    ];
+    for (method, path, body) in &routes {
+        let ask = |m: &str| {
+            let request = api(
+                &app,
+                b,
+                &b_password,
+                method.clone(),
+                &path.replace("{mac}", m),
+            );
+            match body {
+                Some(b) => request.json(b),
+                None => request,
+            }
+        };
+        let theirs = answer(ask(mac), mac).await;
+        let missing = answer(ask(never), never).await;
+        assert_eq!(theirs, missing, "{method} {path}");
+    }
+    // A's phone is still A's, unchanged.
+    let kept: serde_json::Value = api(
+        &app,
+        a,
+        &a_password,
+        Method::GET,
+        &format!("/devices/{mac}"),
+    )
+    .send()
+    .await
+    .expect("device")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(kept["display_name"], "Phone 101", "{kept}");
+
+    // B's lists and the default tenant's never show A's phone.
+    for (prefix, password) in [
+        (b, b_password.as_str()),
+        ("", crate::helpers::ADMIN_PASSWORD),
+    ] {
+        for path in ["/devices", "/requests", "/rps/history", "/changes"] {
+            let (status, text) = answer(api(&app, prefix, password, Method::GET, path), "-").await;
+            assert_eq!(status, 200, "{prefix}{path}: {text}");
+            assert!(
+                !text.contains(mac),
+                "{prefix}{path} shows A's phone: {text}"
+            );
+        }
+    }
+    // Adding A's MAC in B is refused without naming A.
+    let (status, text) = answer(
+        api(&app, b, &b_password, Method::POST, "/devices")
+            .json(&crate::helpers::device_json(mac, "201")),
+        "-",
+    )
+    .await;
+    assert_eq!(status, 409, "{text}");
+    assert!(
+        text.contains("another customer") && !text.contains("a.example.com"),
+        "{text}"
+    );
+
+    // The phone path: A's URL works under A only; elsewhere it is an unknown token.
+    let path = url
+        .strip_prefix(&format!("{}{a}", app.base))
+        .expect("A's prefix")
+        .to_owned();
+    let file = format!("{path}{mac}.boot");
+    let fetch = |prefix: &str| app.client.get(format!("{}{prefix}{file}", app.base)).send();
+    assert_eq!(fetch(a).await.expect("A").status().as_u16(), 200);
+    let unknown = format!("{}{b}/prov/{}/{mac}.boot", app.base, "x".repeat(24));
+    let unknown = app
+        .client
+        .get(unknown)
+        .send()
+        .await
+        .expect("unknown")
+        .status();
+    for prefix in [b, ""] {
+        assert_eq!(
+            fetch(prefix).await.expect("fetch").status(),
+            unknown,
+            "under {prefix:?}"
+        );
+    }
+
+    // Not built yet for a tenant's site, and said so.
+    let ui = app
+        .client
+        .get(format!("{}{a}/ui/devices", app.base))
+        .send()
+        .await
+        .expect("ui");
+    assert_eq!(ui.status().as_u16(), 501);
+    app.stop().await;
+}

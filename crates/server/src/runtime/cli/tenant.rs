@@ -61,6 +61,13 @@ pub async fn run_tenant(config: &Config, command: TenantCommand) -> anyhow::Resu
                 config.innovaphone.path
             );
             println!("  RPS server name   {}", service.rps_server_name());
+            let store = service.store().clone();
+            if let Some(password) =
+                prov_core::admin_auth::ensure_admin_credential(store.as_ref(), None).await?
+            {
+                // Shown once, like the default tenant's: only its hash is stored.
+                println!("  admin password    {password}   (its admin API; shown only now)");
+            }
             println!("next:");
             println!(
                 "  yealink-prov --tenant {label} pbx app-object    (the App object to create on its PBX, with its password)"
