@@ -384,6 +384,21 @@ fn handle_before_login(inn: &Arc<Innovaphone>, s: &mut Session, msg: &Incoming) 
                 s.send(innovaphone::app_login_result_failed("login failed"));
                 return false;
             }
+            // A tenant's App object belongs to its PBX's domain: another domain's PBX (or
+            // its users) is refused even with the right password.
+            if inn.domain_must_match
+                && !inn
+                    .domain
+                    .as_deref()
+                    .is_some_and(|d| d.eq_ignore_ascii_case(&login.domain))
+            {
+                tracing::warn!(
+                    peer = %s.peer, domain = %LogSafe(&login.domain),
+                    "AppWebsocket login refused: this App object belongs to another domain"
+                );
+                s.send(innovaphone::app_login_result_failed("login failed"));
+                return false;
+            }
             let domain = inn.domain.clone().unwrap_or_else(|| login.domain.clone());
             s.send(innovaphone::app_login_result_ok(
                 Some(&domain).filter(|d| !d.is_empty()).map(String::as_str),

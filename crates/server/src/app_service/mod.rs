@@ -55,6 +55,8 @@ pub struct Innovaphone {
     /// The instance password (= the App object's password).
     password: String,
     domain: Option<String>,
+    /// A login must name [`Innovaphone::domain`] (a tenant's site: its PBX's domain).
+    domain_must_match: bool,
     title: String,
     path: String,
     /// `innovaphone.frame_origins`: origins allowed to frame the UI besides the PBXs' own.
@@ -73,6 +75,7 @@ impl Innovaphone {
         config: &InnovaphoneConfig,
         service: Arc<Service>,
         instance: Arc<Instance>,
+        domain_must_match: bool,
     ) -> Result<Option<Arc<Innovaphone>>, ServiceError> {
         let password = match &config.password {
             Some(p) => p.expose().to_owned(),
@@ -112,6 +115,7 @@ impl Innovaphone {
             instance,
             password,
             domain: config.domain.clone().filter(|d| !d.is_empty()),
+            domain_must_match,
             title: config.title.clone(),
             path: config.path.clone(),
             learned_origins,

@@ -101,6 +101,7 @@ impl Server {
             &config.innovaphone,
             service.clone(),
             instance.clone(),
+            false,
         )
         .await?;
         if innovaphone.is_some() {
@@ -606,6 +607,7 @@ impl TenantSites {
             &innovaphone_config,
             service.clone(),
             self.instance.clone(),
+            true,
         )
         .await?;
         let shared = &self.default;

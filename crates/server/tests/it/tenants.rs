@@ -388,3 +388,100 @@ async fn a_tenants_admin_reaches_nothing_of_another_tenant() {
     assert_eq!(ui.status().as_u16(), 501);
     app.stop().await;
 }
+
+/// The App object of `tenant` as `pbx app-object` prints it: its URL and password.
+async fn app_object(d: &std::path::Path, sim: &RpsSim, tenant: &str) -> (String, String) {
+    let text = ok(&cli(d, sim, &["--tenant", tenant, "pbx", "app-object"]).await);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    (field("URL"), field("Password"))
+}
+
+#[tokio::test]
+async fn a_pbx_logs_in_to_its_own_tenants_app_object_only() {
+    use prov_sim::innovaphone::{LoginState, PbxConfig, PbxSim};
+    let sim = RpsSim::start(sim_config()).await.expect("rps sim");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    ok(&cli(d, &sim, &["tenant", "add", "a.example.com"]).await);
+    ok(&cli(d, &sim, &["tenant", "add", "b.example.com"]).await);
+    let (a_url, a_password) = app_object(d, &sim, "a.example.com").await;
+    let (b_url, b_password) = app_object(d, &sim, "b.example.com").await;
+    assert_ne!(a_password, b_password);
+    let database_url = format!("sqlite://{}?mode=rwc", d.join("yealink-prov.db").display());
+    let app = crate::helpers::spawn_app_on_url(&database_url).await;
+    // The printed URLs name this CLI's listen address; the test server listens elsewhere.
+    let on_app = |url: &str| {
+        let path = url.split_once("/a.example.com").map_or_else(
+            || {
+                format!(
+                    "/b.example.com{}",
+                    url.split_once("/b.example.com").expect("b").1
+                )
+            },
+            |(_, rest)| format!("/a.example.com{rest}"),
+        );
+        format!("{}{path}", app.base)
+    };
+    let (a_url, b_url) = (on_app(&a_url), on_app(&b_url));
+    assert!(
+        a_url.ends_with("/a.example.com/yealink/innovaphone-yealink"),
+        "{a_url}"
+    );
+    // Wait for the sites.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let h = app
+            .client
+            .get(format!("{}/b.example.com/yealink/healthz", app.base))
+            .send()
+            .await;
+        if h.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "sites not open");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    let pbx = |url: &str, password: &str, domain: &str| {
+        let mut config = PbxConfig::new(url, password);
+        config.domain = domain.into();
+        PbxSim::start(config, None)
+    };
+    let wait = std::time::Duration::from_secs(15);
+    // A's PBX logs in to A's App object.
+    let own = pbx(&a_url, &a_password, "a.example.com").await;
+    own.wait_logged_in(wait)
+        .await
+        .expect("A's PBX logs in to A");
+    // A's PBX with A's password at B's App object: refused.
+    let wrong_site = pbx(&b_url, &a_password, "a.example.com").await;
+    // Another domain's PBX that somehow has B's password: refused at B too.
+    let wrong_domain = pbx(&b_url, &b_password, "a.example.com").await;
+    for refused in [&wrong_site, &wrong_domain] {
+        let deadline = std::time::Instant::now() + wait;
+        while !matches!(refused.login_state(), LoginState::Failed(_)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not refused: {:?}",
+                refused.login_state()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    // B's own PBX is welcome.
+    let b_pbx = pbx(&b_url, &b_password, "b.example.com").await;
+    b_pbx
+        .wait_logged_in(wait)
+        .await
+        .expect("B's PBX logs in to B");
+    for p in [own, wrong_site, wrong_domain, b_pbx] {
+        p.stop().await;
+    }
+    app.stop().await;
+    sim.stop().await;
+}
