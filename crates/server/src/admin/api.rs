@@ -27,8 +27,15 @@ use prov_core::views::{DeviceView, RequestView};
 
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-pub fn routes(state: AppState) -> Router<AppState> {
+/// `provider`: also the provider's tenant routes (the default tenant's site only).
+pub fn routes(state: AppState, provider: bool) -> Router<AppState> {
+    let tenants = if provider {
+        super::tenants_api::routes()
+    } else {
+        Router::new()
+    };
     let protected = Router::new()
+        .merge(tenants)
         .route("/devices", get(list_devices).post(add_device))
         .route(
             "/devices/import",

@@ -298,16 +298,17 @@ impl Server {
     }
 }
 
-/// The handlers of one tenant's site. `web_ui`: the web UI and the myApps page, which only
-/// the default tenant has so far (their links and cookies name the site's root).
+/// The handlers of one tenant's site. `default_site`: the default tenant's, which alone has
+/// the provider's tenant routes, the web UI and the myApps page so far (their links and
+/// cookies name the site's root).
 pub fn router(
     state: AppState,
     innovaphone: Option<&Arc<crate::app_service::Innovaphone>>,
-    web_ui: bool,
+    default_site: bool,
 ) -> Router {
     let innovaphone = innovaphone
         .map(|inn| {
-            if web_ui {
+            if default_site {
                 inn.routes(state.clone())
             } else {
                 inn.websocket_routes()
@@ -316,8 +317,8 @@ pub fn router(
         .unwrap_or_default();
     let router = Router::new()
         .merge(innovaphone)
-        .nest("/api/v1", api::routes(state.clone()));
-    let router = if web_ui {
+        .nest("/api/v1", api::routes(state.clone(), default_site));
+    let router = if default_site {
         router
             .nest("/ui", crate::admin::ui::routes(state.clone()))
             .route(

@@ -50,7 +50,8 @@ async fn every_documented_path_exists() {
         }
         let concrete = path
             .replace("{mac}", "805ec0aadd09")
-            .replace("{file}", "boot");
+            .replace("{file}", "boot")
+            .replace("{id}", "1");
         let response = app.api(Method::GET, &concrete).send().await.expect("GET");
         assert_eq!(response.status(), StatusCode::OK, "GET {concrete}");
     }

@@ -485,3 +485,130 @@ async fn a_pbx_logs_in_to_its_own_tenants_app_object_only() {
     app.stop().await;
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn the_provider_manages_tenants_through_the_api_and_tenants_cannot() {
+    use reqwest::Method;
+    let app = crate::helpers::spawn_app().await;
+    let provider = crate::helpers::ADMIN_PASSWORD;
+    let (status, text) = answer(
+        api(&app, "", provider, Method::POST, "/tenants")
+            .json(&serde_json::json!({"domain": "C.example.com", "name": "prov"})),
+        "-",
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    let created: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(created["tenant"], "c.example.com/prov");
+    assert_eq!(created["path"], "/c.example.com/prov/");
+    let id = created["id"].as_i64().expect("id");
+    let password = created["admin_password"]
+        .as_str()
+        .expect("password")
+        .to_owned();
+    let again = api(&app, "", provider, Method::POST, "/tenants")
+        .json(&serde_json::json!({"domain": "c.example.com", "name": "prov"}))
+        .send()
+        .await
+        .expect("again");
+    assert_eq!(again.status().as_u16(), 409);
+    let bad = api(&app, "", provider, Method::POST, "/tenants")
+        .json(&serde_json::json!({"domain": "not a domain"}))
+        .send()
+        .await
+        .expect("bad");
+    assert_eq!(bad.status().as_u16(), 422);
+
+    let listed: serde_json::Value = api(&app, "", provider, Method::GET, "/tenants")
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let labels: Vec<&str> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|t| t["tenant"].as_str())
+        .collect();
+    assert_eq!(labels, vec!["default", "c.example.com/prov"]);
+
+    // The tenant's administrators use their own site; the provider's routes are not theirs.
+    let site = "/c.example.com/prov";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = api(&app, site, &password, Method::GET, "/devices")
+            .send()
+            .await;
+        if r.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "site not open");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let theirs = api(&app, site, &password, Method::GET, "/tenants")
+        .send()
+        .await
+        .expect("tenants on the tenant's site");
+    assert_eq!(theirs.status().as_u16(), 404);
+    let at_provider = api(&app, "", &password, Method::GET, "/tenants")
+        .send()
+        .await
+        .expect("tenants at the provider's");
+    assert_eq!(at_provider.status().as_u16(), 401);
+
+    // A tenant with a phone is not removed; without, it is.
+    let added = api(&app, site, &password, Method::POST, "/devices")
+        .json(&crate::helpers::device_json("805ec0aa0c01", "301"))
+        .send()
+        .await
+        .expect("add");
+    assert_eq!(added.status().as_u16(), 201);
+    let (status, text) = answer(
+        api(
+            &app,
+            "",
+            provider,
+            Method::DELETE,
+            &format!("/tenants/{id}"),
+        ),
+        "-",
+    )
+    .await;
+    assert_eq!(status, 409, "{text}");
+    assert!(text.contains("1 phone(s)"), "{text}");
+    let gone = api(
+        &app,
+        site,
+        &password,
+        Method::DELETE,
+        "/devices/805ec0aa0c01",
+    )
+    .send()
+    .await
+    .expect("remove phone");
+    assert!(gone.status().is_success());
+    let removed = api(
+        &app,
+        "",
+        provider,
+        Method::DELETE,
+        &format!("/tenants/{id}"),
+    )
+    .send()
+    .await
+    .expect("remove");
+    assert_eq!(removed.status().as_u16(), 204);
+    let missing = api(&app, "", provider, Method::GET, &format!("/tenants/{id}"))
+        .send()
+        .await
+        .expect("show");
+    assert_eq!(missing.status().as_u16(), 404);
+    let default = api(&app, "", provider, Method::DELETE, "/tenants/1")
+        .send()
+        .await
+        .expect("default");
+    assert_eq!(default.status().as_u16(), 409);
+    app.stop().await;
+}
