@@ -27,15 +27,11 @@ use prov_core::views::{DeviceView, RequestView};
 
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-/// `provider`: also the provider's tenant routes (the default tenant's site only).
-pub fn routes(state: AppState, provider: bool) -> Router<AppState> {
-    let tenants = if provider {
-        super::tenants_api::routes()
-    } else {
-        Router::new()
-    };
+/// `more`: further routes behind the same admin check (the provider's tenant routes on the
+/// default tenant's site).
+pub fn routes(state: AppState, more: Router<AppState>) -> Router<AppState> {
     let protected = Router::new()
-        .merge(tenants)
+        .merge(more)
         .route("/devices", get(list_devices).post(add_device))
         .route(
             "/devices/import",

@@ -315,9 +315,17 @@ pub fn router(
             }
         })
         .unwrap_or_default();
-    let router = Router::new()
-        .merge(innovaphone)
-        .nest("/api/v1", api::routes(state.clone(), default_site));
+    let router = Router::new().merge(innovaphone).nest(
+        "/api/v1",
+        api::routes(
+            state.clone(),
+            if default_site {
+                crate::admin::tenants_api::routes()
+            } else {
+                Router::new()
+            },
+        ),
+    );
     let router = if default_site {
         router
             .nest("/ui", crate::admin::ui::routes(state.clone()))
