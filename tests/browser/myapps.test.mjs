@@ -75,7 +75,7 @@ test('myApps: signed in by the PBX, no password prompt; the user is named; a set
 
   // The settings, through the hamburger menu; CSRF token and session ride along in the frame.
   await frame.click('.menu summary');
-  await frame.click('.menu-items a[href="/ui/settings"]');
+  await frame.click('.menu-items a[href="ui/settings"]');
   await frame.waitForSelector('#settings-form');
   await frame.fill('input[name=time_zone]', 'Europe/Vienna');
   await frame.click('#settings-form button[type=submit]');

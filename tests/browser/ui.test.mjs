@@ -599,7 +599,7 @@ test('German at 1,100 px (a myApps pane): the headers wrap, no table scrolls sid
 test('German: the switch link sets the language', async () => {
   await page.goto(base + '/ui/devices');
   await page.click('.menu summary');
-  await page.click('.menu-items a[href="/ui/lang/de"]');
+  await page.click('.menu-items a[href="ui/lang/de"]');
   await page.waitForSelector('text=Geräte');
   assert.match(await page.textContent('table.devices thead'), /Letzte Konfigurationsanfrage/);
   await page.goto(base + '/ui/lang/en');

@@ -4,17 +4,17 @@
 (function () {
   'use strict';
   if (!document.getElementById('device-rows') || !window.EventSource) return;
-  const source = new EventSource('/ui/events');
+  const source = new EventSource('ui/events');
   source.addEventListener('device', function (e) {
     const row = document.getElementById('dev-' + e.data);
     if (row && window.htmx) {
-      htmx.ajax('GET', '/ui/devices/' + e.data + '/row', { target: row, swap: 'outerHTML' });
+      htmx.ajax('GET', 'ui/devices/' + e.data + '/row', { target: row, swap: 'outerHTML' });
     }
   });
   // Missed events (the page fell behind): reload the visible rows.
   source.addEventListener('reload', function () {
     document.querySelectorAll('#device-rows tr[data-mac]').forEach(function (row) {
-      htmx.ajax('GET', '/ui/devices/' + row.dataset.mac + '/row', { target: row, swap: 'outerHTML' });
+      htmx.ajax('GET', 'ui/devices/' + row.dataset.mac + '/row', { target: row, swap: 'outerHTML' });
     });
   });
 })();

@@ -15,7 +15,8 @@
     if (msg && msg.mt === 'SetScheme' && (msg.scheme === 'dark' || msg.scheme === 'light')) {
       root.setAttribute('data-scheme', msg.scheme);
       document.cookie = 'yp_scheme=' + msg.scheme +
-        '; Path=/ui; Max-Age=31536000; Secure; SameSite=None; Partitioned';
+        '; Path=' + new URL('ui', document.baseURI).pathname +
+        '; Max-Age=31536000; Secure; SameSite=None; Partitioned';
     }
   });
 })();

@@ -122,7 +122,7 @@ async fn page(
     AppPage {
         t: Tr(lang),
         scheme,
-        ws_path: inn.path.clone(),
+        ws_path: crate::web::site::path(&inn.path),
         app,
         name,
         origins,

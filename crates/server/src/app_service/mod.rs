@@ -130,13 +130,6 @@ impl Innovaphone {
         })))
     }
 
-    /// The AppWebsocket endpoint alone (a tenant's site, which has no myApps page yet).
-    pub fn websocket_routes(self: &Arc<Self>) -> Router<AppState> {
-        Router::new()
-            .route(&self.path, get(appws::upgrade).connect(appws::upgrade))
-            .with_state(self.clone())
-    }
-
     pub fn routes(self: &Arc<Self>, state: AppState) -> Router<AppState> {
         Router::new()
             // GET for HTTP/1.1; CONNECT for HTTP/2 (RFC 8441), which browsers use for a

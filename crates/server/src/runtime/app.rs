@@ -299,21 +299,14 @@ impl Server {
 }
 
 /// The handlers of one tenant's site. `default_site`: the default tenant's, which alone has
-/// the provider's tenant routes, the web UI and the myApps page so far (their links and
-/// cookies name the site's root).
+/// the provider's tenant routes.
 pub fn router(
     state: AppState,
     innovaphone: Option<&Arc<crate::app_service::Innovaphone>>,
     default_site: bool,
 ) -> Router {
     let innovaphone = innovaphone
-        .map(|inn| {
-            if default_site {
-                inn.routes(state.clone())
-            } else {
-                inn.websocket_routes()
-            }
-        })
+        .map(|inn| inn.routes(state.clone()))
         .unwrap_or_default();
     let router = Router::new().merge(innovaphone).nest(
         "/api/v1",
@@ -326,20 +319,12 @@ pub fn router(
             },
         ),
     );
-    let router = if default_site {
-        router
-            .nest("/ui", crate::admin::ui::routes(state.clone()))
-            .route(
-                "/",
-                get(|| async { axum::response::Redirect::to("/ui/devices") }),
-            )
-    } else {
-        router
-            .route("/ui", get(no_web_ui))
-            .route("/ui/{*rest}", get(no_web_ui).post(no_web_ui))
-            .route("/", get(no_web_ui))
-    };
     router
+        .nest("/ui", crate::admin::ui::routes(state.clone()))
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to(&crate::web::site::path("/ui/devices")) }),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_LOCAL_CFG * 2))
@@ -351,16 +336,6 @@ pub fn router(
         )
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(state)
-}
-
-/// A tenant's site has no web UI yet: said plainly, with what works instead.
-async fn no_web_ui() -> Response {
-    (
-        StatusCode::NOT_IMPLEMENTED,
-        "The web UI is not available under a tenant's address yet. Manage this tenant with \
-         its admin API (api/v1 under this address) or with `yealink-prov --tenant DOMAIN/NAME`.\n",
-    )
-        .into_response()
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -643,7 +618,12 @@ impl TenantSites {
             inn.start().await?;
         }
         let prefix = prov_core::tenant::path_prefix(tenant);
-        let router = router(state.clone(), innovaphone.as_ref(), false);
+        // Everything the site answers that names one of its paths carries its prefix.
+        let site_prefix: Arc<str> = Arc::from(prefix.as_str());
+        let router =
+            router(state.clone(), innovaphone.as_ref(), false).layer(axum::middleware::from_fn(
+                move |request, next| crate::web::site::scope(site_prefix.clone(), request, next),
+            ));
         self.sites.insert(
             prefix.clone(),
             Arc::new(Site::new(state, router, innovaphone)),

@@ -30,7 +30,7 @@ pub fn frame_ancestors(state: &AppState) -> Vec<String> {
 pub fn content_security_policy(frame_ancestors: &[String]) -> String {
     format!(
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-         img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+         img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'self'; \
          object-src 'none'; frame-ancestors {}",
         frame_ancestors.join(" ")
     )

@@ -132,10 +132,13 @@ pub async fn switch(Path(code): Path<String>, headers: HeaderMap) -> Response {
         .and_then(|r| r.find("/ui/").map(|i| r[i..].to_owned()))
         .filter(|p| !p.starts_with("/ui/lang/") && !p.contains("//"))
         .unwrap_or_else(|| "/ui/devices".to_owned());
-    let cookie = format!("{COOKIE}={code}; Path=/ui; Max-Age=31536000; SameSite=Lax");
+    let back = crate::web::site::path(&back);
+    let path = crate::web::site::cookie_path();
+    let cookie = format!("{COOKIE}={code}; Path={path}; Max-Age=31536000; SameSite=Lax");
     // Inside myApps' (cross-site) frame only a partitioned cookie is sent back (decision 57).
-    let framed =
-        format!("{COOKIE}={code}; Path=/ui; Max-Age=31536000; Secure; SameSite=None; Partitioned");
+    let framed = format!(
+        "{COOKIE}={code}; Path={path}; Max-Age=31536000; Secure; SameSite=None; Partitioned"
+    );
     match (
         HeaderValue::from_str(&cookie),
         HeaderValue::from_str(&framed),

@@ -8,4 +8,5 @@ pub(crate) mod headers;
 pub(crate) mod i18n;
 pub(crate) mod request;
 pub(crate) mod request_body;
+pub(crate) mod site;
 pub(crate) mod state;

@@ -411,7 +411,8 @@ async fn the_app_page_is_served_where_myapps_loads_it() {
     );
     assert!(html.contains("data-name=\"yealink\""));
     assert!(html.contains("data-app=\"innovaphone-yealink\""));
-    assert!(html.contains("/ui/assets/myapps.js"));
+    assert!(html.contains("\"ui/assets/myapps.js\""));
+    assert!(html.contains("<base href=\"/\">"));
     assert!(!html.contains("<script>"), "no inline script");
     app.stop().await;
 }

@@ -53,7 +53,7 @@ pub async fn enter(
     };
     let mut response = (
         StatusCode::SEE_OTHER,
-        [(header::LOCATION, HeaderValue::from_static("/ui/devices"))],
+        [(header::LOCATION, crate::web::site::header("/ui/devices"))],
     )
         .into_response();
     response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -69,7 +69,8 @@ pub async fn enter(
         .then_some(("yp_scheme", form.scheme.as_str()));
     for (name, value) in [lang, scheme].into_iter().flatten() {
         if let Ok(v) = HeaderValue::from_str(&format!(
-            "{name}={value}; Path=/ui; Max-Age=31536000{extra}"
+            "{name}={value}; Path={}; Max-Age=31536000{extra}",
+            crate::web::site::cookie_path()
         )) {
             response.headers_mut().append(header::SET_COOKIE, v);
         }

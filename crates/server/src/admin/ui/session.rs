@@ -32,7 +32,8 @@ fn over_tls(request_ext: Option<&OverTls>) -> bool {
 }
 
 pub fn session_cookie(value: &str, secure: bool, max_age: Option<u64>) -> HeaderValue {
-    let mut cookie = format!("{COOKIE}={value}; Path=/ui; HttpOnly; SameSite=Strict");
+    let path = crate::web::site::cookie_path();
+    let mut cookie = format!("{COOKIE}={value}; Path={path}; HttpOnly; SameSite=Strict");
     if secure {
         cookie.push_str("; Secure");
     }
@@ -45,8 +46,10 @@ pub fn session_cookie(value: &str, secure: bool, max_age: Option<u64>) -> Header
 /// where third-party cookies are blocked (decision 57 in docs/decisions.md). `SameSite=None`
 /// and `Partitioned` require `Secure` (browsers accept it on `http://localhost` only).
 pub fn framed_session_cookie(value: &str, max_age: Option<u64>) -> HeaderValue {
-    let mut cookie =
-        format!("{COOKIE}={value}; Path=/ui; HttpOnly; Secure; SameSite=None; Partitioned");
+    let mut cookie = format!(
+        "{COOKIE}={value}; Path={}; HttpOnly; Secure; SameSite=None; Partitioned",
+        crate::web::site::cookie_path()
+    );
     push_max_age(&mut cookie, max_age);
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
@@ -85,12 +88,12 @@ pub async fn require(State(state): State<AppState>, mut request: Request, next: 
             // htmx follows HX-Redirect with a full page load.
             return (
                 StatusCode::UNAUTHORIZED,
-                [("hx-redirect", "/ui/login")],
+                [("hx-redirect", crate::web::site::header("/ui/login"))],
                 "sign in first\n",
             )
                 .into_response();
         }
-        return Redirect::to("/ui/login").into_response();
+        return Redirect::to(&crate::web::site::path("/ui/login")).into_response();
     };
     let secure = over_tls(request.extensions().get::<OverTls>());
     request.extensions_mut().insert(Session {
@@ -113,7 +116,7 @@ pub async fn login_page(State(state): State<AppState>, lang: Lang, headers: Head
     if let Some(id) = cookie_value(&headers, COOKIE)
         && is_live(state.service.store().as_ref(), &id).await
     {
-        return Redirect::to("/ui/devices").into_response();
+        return Redirect::to(&crate::web::site::path("/ui/devices")).into_response();
     }
     LoginPage {
         t: Tr(lang),
@@ -223,7 +226,7 @@ pub async fn login(
                 header::SET_COOKIE,
                 session_cookie(&id, secure, Some(idle_secs())),
             ),
-            (header::LOCATION, HeaderValue::from_static("/ui/devices")),
+            (header::LOCATION, crate::web::site::header("/ui/devices")),
         ],
     )
         .into_response()

@@ -494,7 +494,9 @@ pub async fn add_device(
     match state.service.add_device(input, &ui_actor(&session)).await {
         Ok(record) => {
             let mac = mac_hex(record.mac);
-            hx_redirect(&format!("/ui/devices?q={mac}&added={mac}"))
+            hx_redirect(&crate::web::site::path(&format!(
+                "/ui/devices?q={mac}&added={mac}"
+            )))
         }
         Err(e) => error_fragment(t, &e),
     }
@@ -528,7 +530,10 @@ pub async fn update_device(
         .update_device(mac, patch, &ui_actor(&session))
         .await
     {
-        Ok(_) => hx_redirect(&format!("/ui/devices/{}", mac_hex(mac))),
+        Ok(_) => hx_redirect(&crate::web::site::path(&format!(
+            "/ui/devices/{}",
+            mac_hex(mac)
+        ))),
         Err(e) => error_fragment(t, &e),
     }
 }
@@ -544,7 +549,7 @@ pub async fn remove_device(
     };
     // The service deregisters the phone at RPS (queued).
     match state.service.remove_device(mac, &ui_actor(&session)).await {
-        Ok(()) => hx_redirect("/ui/devices"),
+        Ok(()) => hx_redirect(&crate::web::site::path("/ui/devices")),
         Err(e) => error_fragment(Tr(lang), &e),
     }
 }

@@ -20,5 +20,5 @@ pub use rps::rps_history;
 pub use settings::{rps_status_panel, save_settings, settings};
 
 pub async fn home() -> Redirect {
-    Redirect::to("/ui/devices")
+    Redirect::to(&crate::web::site::path("/ui/devices"))
 }
