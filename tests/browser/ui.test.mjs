@@ -604,3 +604,46 @@ test('German: the switch link sets the language', async () => {
   assert.match(await page.textContent('table.devices thead'), /Letzte Konfigurationsanfrage/);
   await page.goto(base + '/ui/lang/en');
 });
+
+test('a tenant\'s own UI under /<domain>/<name>/: sign-in, adding a phone, navigation and sign-out stay on its site; the default tenant\'s phones are not there', async () => {
+  const made = await fetch(base + '/api/v1/tenants', {
+    method: 'POST',
+    headers: { Authorization: 'Bearer ' + PASSWORD, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ domain: 'tenant.example.com' }),
+  });
+  assert.equal(made.status, 201);
+  const tenant = await made.json();
+  const site = base + tenant.path.replace(/\/$/, '');
+  for (let i = 0; i < 150; i++) {
+    const r = await fetch(site + '/healthz').catch(() => null);
+    if (r && r.ok) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const ctx = await browser.newContext({ locale: 'en-US' });
+  const tp = await ctx.newPage();
+  await tp.goto(site + '/ui/devices');
+  assert.ok(tp.url().startsWith(site + '/ui/login'), tp.url());
+  await tp.fill('#password', tenant.admin_password);
+  await tp.click('button[type=submit]');
+  await tp.waitForURL(site + '/ui/devices');
+  // The default tenant's phone is not this tenant's.
+  assert.equal(await tp.locator(`#dev-${MAC_HEX}`).count(), 0);
+  await tp.fill('input[name=mac]', '00:15:65:77:66:55');
+  await tp.fill('input[name=sip_user]', '501');
+  await tp.fill('input[name=sip_password]', 'sip-secret-501');
+  await tp.fill('input[name=registrar]', 'pbx.tenant.example.com');
+  await tp.click('#add-form button[type=submit]');
+  await tp.waitForSelector('#dev-001565776655');
+  await tp.click('a[href="ui/rps"]');
+  await tp.waitForURL(site + '/ui/rps');
+  await tp.click('.menu summary');
+  await tp.click('.menu-items a[href="ui/settings"]');
+  await tp.waitForURL(site + '/ui/settings');
+  await tp.click('.menu summary');
+  await tp.click('text=Sign out');
+  await tp.waitForURL(site + '/ui/login');
+  await ctx.close();
+  // And the tenant's phone is not the default tenant's.
+  await page.goto(base + '/ui/devices');
+  assert.equal(await page.locator('#dev-001565776655').count(), 0);
+});

@@ -456,10 +456,7 @@ impl Connection {
             };
             // Decided here, not in a router layer: the connection knows, and every phone
             // request would otherwise pay for a boxed middleware future.
-            if reserve && !is_reserve_path(request.uri().path()) {
-                return Either::Left(std::future::ready(tracked(shed())));
-            }
-            let mut request: hyper::Request<RequestBody> = request.map(|b| bodies.guard(b));
+            let mut request = request;
             // A tenant's request goes to its own handlers, without its prefix.
             let (router, phones) = match sites.find(request.uri().path()) {
                 Some((site, prefix)) => {
@@ -469,6 +466,10 @@ impl Connection {
                 }
                 None => (router.clone(), phones.clone()),
             };
+            if reserve && !is_reserve_path(request.uri().path()) {
+                return Either::Left(std::future::ready(tracked(shed())));
+            }
+            let request: hyper::Request<RequestBody> = request.map(|b| bodies.guard(b));
             if PhoneEndpoint::handles(request.uri().path()) {
                 let answer = phones.serve(request, peer, certificates.clone());
                 return Either::Right(Either::Left(answer.map(tracked)));

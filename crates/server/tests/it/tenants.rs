@@ -190,13 +190,16 @@ async fn answer(request: reqwest::RequestBuilder, mac: &str) -> (u16, String) {
     (status, body.replace(mac, "MAC"))
 }
 
-#[tokio::test]
-async fn a_tenants_admin_reaches_nothing_of_another_tenant() {
+const A: &str = "/a.example.com/yealink";
+const B: &str = "/b.example.com/yealink";
+
+/// Tenants A and B on `app`, with the deployment's address set and both sites open; their
+/// admin passwords.
+async fn open_two_tenants(app: &crate::helpers::TestApp) -> (String, String) {
     use reqwest::Method;
-    let app = crate::helpers::spawn_app().await;
     let public = serde_json::json!({ "public_base_url": app.base });
     let set = api(
-        &app,
+        app,
         "",
         crate::helpers::ADMIN_PASSWORD,
         Method::PATCH,
@@ -211,12 +214,11 @@ async fn a_tenants_admin_reaches_nothing_of_another_tenant() {
         "{}",
         set.text().await.unwrap_or_default()
     );
-    let a_password = add_tenant(&app, "a.example.com/yealink").await;
-    let b_password = add_tenant(&app, "b.example.com/yealink").await;
-    let (a, b) = ("/a.example.com/yealink", "/b.example.com/yealink");
+    let a_password = add_tenant(app, "a.example.com/yealink").await;
+    let b_password = add_tenant(app, "b.example.com/yealink").await;
     // The running server opens both sites within a few seconds.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    for prefix in [a, b] {
+    for prefix in [A, B] {
         loop {
             let health = app
                 .client
@@ -233,6 +235,16 @@ async fn a_tenants_admin_reaches_nothing_of_another_tenant() {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
+
+    (a_password, b_password)
+}
+
+#[tokio::test]
+async fn a_tenants_admin_reaches_nothing_of_another_tenant() {
+    use reqwest::Method;
+    let app = crate::helpers::spawn_app().await;
+    let (a_password, b_password) = open_two_tenants(&app).await;
+    let (a, b) = (A, B);
 
     let mac = "805ec0aa0a01";
     let never = "805ec0aa0bff";
@@ -378,14 +390,6 @@ async fn a_tenants_admin_reaches_nothing_of_another_tenant() {
         );
     }
 
-    // Not built yet for a tenant's site, and said so.
-    let ui = app
-        .client
-        .get(format!("{}{a}/ui/devices", app.base))
-        .send()
-        .await
-        .expect("ui");
-    assert_eq!(ui.status().as_u16(), 501);
     app.stop().await;
 }
 
@@ -610,5 +614,159 @@ async fn the_provider_manages_tenants_through_the_api_and_tenants_cannot() {
         .await
         .expect("default");
     assert_eq!(default.status().as_u16(), 409);
+    app.stop().await;
+}
+
+/// A client that does not follow redirects (a sign-in answers 303 with the cookie).
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Signs in to the web UI of the site at `prefix`; the whole `Set-Cookie` of the session and
+/// the redirect's target.
+async fn ui_sign_in(
+    app: &crate::helpers::TestApp,
+    prefix: &str,
+    password: &str,
+) -> (String, String) {
+    let answer = no_redirects()
+        .post(format!("{}{prefix}/ui/login", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", &app.base)
+        .body(format!("password={password}"))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(answer.status().as_u16(), 303, "{prefix}");
+    let cookie = answer
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("yp_session="))
+        .expect("a session cookie")
+        .to_owned();
+    let location = answer
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (cookie, location)
+}
+
+/// A UI page of the site at `prefix` with `cookie` (`name=value`, or none): status, where it
+/// redirects to, and the body with `mac` written as `MAC`.
+async fn ui_get(
+    app: &crate::helpers::TestApp,
+    prefix: &str,
+    cookie: Option<&str>,
+    path: &str,
+    mac: &str,
+) -> (u16, String, String) {
+    let mut request = no_redirects()
+        .get(format!("{}{prefix}{path}", app.base))
+        .header("accept-language", "en");
+    if let Some(cookie) = cookie {
+        request = request.header(reqwest::header::COOKIE, cookie);
+    }
+    let answer = request.send().await.expect("page");
+    let status = answer.status().as_u16();
+    let location = answer
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = answer.text().await.unwrap_or_default().replace(mac, "MAC");
+    (status, location, body)
+}
+
+#[tokio::test]
+async fn a_tenants_web_ui_shows_its_own_phones_and_no_other_tenants_session_opens_it() {
+    use reqwest::Method;
+    let app = crate::helpers::spawn_app().await;
+    let (a_password, b_password) = open_two_tenants(&app).await;
+    let mac = "805ec0aa0d01";
+    let never = "805ec0aa0dff";
+    let added = api(&app, A, &a_password, Method::POST, "/devices")
+        .json(&crate::helpers::device_json(mac, "401"))
+        .send()
+        .await
+        .expect("add");
+    assert_eq!(added.status().as_u16(), 201);
+
+    // Signing in to A's UI: the cookie is A's site's, and the way on stays on A's site.
+    let (a_set, a_next) = ui_sign_in(&app, A, &a_password).await;
+    assert!(a_set.contains(&format!("Path={A}/ui;")), "{a_set}");
+    assert_eq!(a_next, format!("{A}/ui/devices"));
+    let (b_set, _) = ui_sign_in(&app, B, &b_password).await;
+    let a_cookie = a_set.split(';').next().expect("cookie").to_owned();
+    let b_cookie = b_set.split(';').next().expect("cookie").to_owned();
+
+    // A's pages show A's phone, under A's address.
+    let (status, _, page) = ui_get(&app, A, Some(&a_cookie), "/ui/devices", mac).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("MAC") && page.contains(&format!("<base href=\"{A}/\">")),
+        "{page}"
+    );
+    let (status, _, csv) = ui_get(&app, A, Some(&a_cookie), "/ui/devices/export.csv", mac).await;
+    assert_eq!(status, 200);
+    assert!(csv.contains("MAC"), "{csv}");
+
+    // Another tenant's session opens nothing of A's: answered as no session at all (to A's
+    // sign-in), pages, export and live updates alike.
+    for path in [
+        "/ui/devices",
+        "/ui/devices/export.csv",
+        "/ui/events",
+        "/ui/settings",
+        "/ui/rps",
+    ] {
+        let foreign = ui_get(&app, A, Some(&b_cookie), path, mac).await;
+        let none = ui_get(&app, A, None, path, mac).await;
+        assert_eq!(foreign, none, "{path}");
+        assert_eq!(none.1, format!("{A}/ui/login"), "{path}");
+    }
+    // ... nor does A's session open the default tenant's pages.
+    let foreign = ui_get(&app, "", Some(&a_cookie), "/ui/devices", mac).await;
+    assert_eq!(foreign.1, "/ui/login");
+
+    // B's own pages, asked about A's phone, answer as for a phone that never existed.
+    for path in [
+        "/ui/devices/{mac}",
+        "/ui/devices/{mac}/row",
+        "/ui/devices/{mac}/edit",
+        "/ui/devices?q={mac}",
+        "/ui/rps?mac={mac}",
+        "/ui/changes?mac={mac}",
+    ] {
+        let theirs = ui_get(&app, B, Some(&b_cookie), &path.replace("{mac}", mac), mac).await;
+        let missing = ui_get(
+            &app,
+            B,
+            Some(&b_cookie),
+            &path.replace("{mac}", never),
+            never,
+        )
+        .await;
+        assert_eq!(theirs, missing, "{path}");
+    }
+    let (_, _, b_csv) = ui_get(&app, B, Some(&b_cookie), "/ui/devices/export.csv", mac).await;
+    assert!(!b_csv.contains("MAC"), "{b_csv}");
+    // A wrong password at B is refused like any other wrong password.
+    let wrong = no_redirects()
+        .post(format!("{}{B}/ui/login", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", &app.base)
+        .body(format!("password={a_password}"))
+        .send()
+        .await
+        .expect("sign in");
+    assert_ne!(wrong.status().as_u16(), 303);
     app.stop().await;
 }

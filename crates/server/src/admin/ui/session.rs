@@ -249,7 +249,7 @@ pub async fn logout(
         StatusCode::OK,
         [(
             header::HeaderName::from_static("hx-redirect"),
-            HeaderValue::from_static("/ui/login"),
+            crate::web::site::header("/ui/login"),
         )],
     )
         .into_response();
