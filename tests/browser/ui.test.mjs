@@ -605,15 +605,18 @@ test('German: the switch link sets the language', async () => {
   await page.goto(base + '/ui/lang/en');
 });
 
-test('a tenant\'s own UI under /<domain>/<name>/: sign-in, adding a phone, navigation and sign-out stay on its site; the default tenant\'s phones are not there', async () => {
-  const made = await fetch(base + '/api/v1/tenants', {
-    method: 'POST',
-    headers: { Authorization: 'Bearer ' + PASSWORD, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ domain: 'tenant.example.com' }),
-  });
-  assert.equal(made.status, 201);
-  const tenant = await made.json();
-  const site = base + tenant.path.replace(/\/$/, '');
+test('the provider adds a tenant in the Tenants view; its own UI under /<domain>/<name>/: sign-in, adding a phone, navigation and sign-out stay on its site; the default tenant\'s phones are not there', async () => {
+  await page.goto(base + '/ui/devices');
+  await page.click('.menu summary');
+  await page.click('.menu-items a[href="ui/tenants"]');
+  await page.waitForURL(base + '/ui/tenants');
+  await page.fill('#tenant-form input[name=domain]', 'Tenant.Example.com');
+  await page.click('#tenant-form button[type=submit]');
+  await page.waitForSelector('#tenant-password');
+  const tenant = { admin_password: (await page.textContent('#tenant-password')).trim() };
+  assert.match(await page.textContent('#tenants'), /Added tenant\.example\.com\/yealink/);
+  await shot('tenants');
+  const site = base + '/tenant.example.com/yealink';
   for (let i = 0; i < 150; i++) {
     const r = await fetch(site + '/healthz').catch(() => null);
     if (r && r.ok) break;
@@ -637,6 +640,8 @@ test('a tenant\'s own UI under /<domain>/<name>/: sign-in, adding a phone, navig
   await tp.click('a[href="ui/rps"]');
   await tp.waitForURL(site + '/ui/rps');
   await tp.click('.menu summary');
+  // The provider's view is not a tenant's.
+  assert.equal(await tp.locator('.menu-items a[href="ui/tenants"]').count(), 0);
   await tp.click('.menu-items a[href="ui/settings"]');
   await tp.waitForURL(site + '/ui/settings');
   await tp.click('.menu summary');

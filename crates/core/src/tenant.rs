@@ -179,6 +179,60 @@ pub async fn service_for(
     Ok(service)
 }
 
+/// Adds the tenant `domain`/`name` (`name` defaults to [`DEFAULT_NAME`]) with an admin
+/// password of its own: the tenant and that password (to be shown once).
+pub async fn add(
+    root: &dyn Store,
+    domain: &str,
+    name: Option<&str>,
+) -> Result<(Tenant, Option<String>), crate::admin_auth::AdminAuthError> {
+    let domain = parse_domain(domain)?;
+    let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => parse_name(n)?,
+        None => DEFAULT_NAME.to_owned(),
+    };
+    let tenant = root.create_tenant(&name, &domain).await?;
+    let scoped = root.for_tenant(tenant.id);
+    let password = crate::admin_auth::ensure_admin_credential(scoped.as_ref(), None).await?;
+    Ok((tenant, password))
+}
+
+/// What [`remove_if_idle`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Removal {
+    Removed(Tenant),
+    NotFound,
+    /// The default tenant stays.
+    Default,
+    /// Phones or RPS commands are left: removing each phone deregisters it at RPS, and those
+    /// commands must reach RPS before the tenant's queue goes with it.
+    Busy {
+        devices: u64,
+        queued: u64,
+    },
+}
+
+/// Removes tenant `id` if it has no phones and no RPS command waiting.
+pub async fn remove_if_idle(root: &dyn Store, id: TenantId) -> Result<Removal, ServiceError> {
+    let Some(tenant) = root.get_tenant(id).await? else {
+        return Ok(Removal::NotFound);
+    };
+    if id.is_default() {
+        return Ok(Removal::Default);
+    }
+    let scoped = root.for_tenant(id);
+    let devices = scoped.device_count().await?;
+    let queued = scoped
+        .rps_queue_stats(time::OffsetDateTime::now_utc())
+        .await?
+        .pending;
+    if devices > 0 || queued > 0 {
+        return Ok(Removal::Busy { devices, queued });
+    }
+    root.delete_tenant(id).await?;
+    Ok(Removal::Removed(tenant))
+}
+
 fn invalid(field: &'static str, message: String) -> ServiceError {
     ServiceError::Invalid(FieldError { field, message })
 }

@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 
 use super::api::ApiError;
 use crate::web::state::AppState;
+use prov_core::admin_auth::AdminAuthError;
 use prov_core::error::ServiceError;
 use prov_core::settings::FieldError;
-use prov_core::tenant;
+use prov_core::tenant::{self, Removal};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -23,7 +24,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 #[derive(Deserialize)]
-struct NewTenant {
+pub struct NewTenant {
     domain: String,
     #[serde(default)]
     name: Option<String>,
@@ -87,26 +88,17 @@ async fn add(
     State(state): State<AppState>,
     Json(body): Json<NewTenant>,
 ) -> Result<Response, ApiError> {
-    let domain = tenant::parse_domain(&body.domain)?;
-    let name = match body.name.as_deref() {
-        Some(n) => tenant::parse_name(n)?,
-        None => tenant::DEFAULT_NAME.to_owned(),
-    };
     let root = state.service.store();
-    let t = match root.create_tenant(&name, &domain).await {
-        Ok(t) => t,
-        Err(e @ prov_store::StoreError::DuplicateTenant { .. }) => {
+    let (t, password) = match tenant::add(root.as_ref(), &body.domain, body.name.as_deref()).await {
+        Ok(added) => added,
+        Err(AdminAuthError::Service(ServiceError::Store(
+            e @ prov_store::StoreError::DuplicateTenant { .. },
+        ))) => {
             return Ok(
                 (StatusCode::CONFLICT, Json(json!({"error": e.to_string()}))).into_response(),
             );
         }
-        Err(e) => return Err(ServiceError::from(e).into()),
-    };
-    let scoped = root.for_tenant(t.id);
-    let password = match prov_core::admin_auth::ensure_admin_credential(scoped.as_ref(), None).await
-    {
-        Ok(p) => p,
-        Err(prov_core::admin_auth::AdminAuthError::Service(e)) => return Err(e.into()),
+        Err(AdminAuthError::Service(e)) => return Err(e.into()),
         Err(e) => {
             tracing::error!(error = %e, "a new tenant's admin password");
             return Err(ApiError::BadRequest(format!("{e}; try again")));
@@ -120,42 +112,19 @@ async fn add(
 /// Removes a tenant without phones. Its phones go first (each removal deregisters it at RPS,
 /// which the tenant's site sends); `yealink-prov tenant remove` does both and waits for RPS.
 async fn remove(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
-    let t = match find(&state, id).await {
-        Ok(t) => t,
-        Err(_) => return Ok(not_found(id)),
-    };
-    if t.id.is_default() {
-        return Ok((
-            StatusCode::CONFLICT,
-            Json(json!({"error": "the default tenant cannot be removed"})),
-        )
-            .into_response());
-    }
     let root = state.service.store();
-    let scoped = root.for_tenant(t.id);
-    let devices = scoped.device_count().await.map_err(ServiceError::from)?;
-    let queued = scoped
-        .rps_queue_stats(time::OffsetDateTime::now_utc())
-        .await
-        .map_err(ServiceError::from)?
-        .pending;
-    if devices > 0 || queued > 0 {
-        return Ok((
-            StatusCode::CONFLICT,
-            Json(json!({
-                "error": format!(
-                    "tenant {} still has {devices} phone(s) and {queued} RPS command(s) waiting; \
-                     remove its phones first (each removal deregisters it at RPS) and try again \
-                     once RPS has taken the commands, or run `yealink-prov tenant remove {}`",
-                    t.label(),
-                    t.label()
-                ),
-            })),
-        )
-            .into_response());
+    let conflict =
+        |error: String| Ok((StatusCode::CONFLICT, Json(json!({ "error": error }))).into_response());
+    match tenant::remove_if_idle(root.as_ref(), TenantId::new(id)).await? {
+        Removal::Removed(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Removal::NotFound => Ok(not_found(id)),
+        Removal::Default => conflict("the default tenant cannot be removed".into()),
+        Removal::Busy { devices, queued } => conflict(format!(
+            "tenant {id} still has {devices} phone(s) and {queued} RPS command(s) waiting; \
+             remove its phones first (each removal deregisters it at RPS) and try again once \
+             RPS has taken the commands, or run `yealink-prov tenant remove`"
+        )),
     }
-    root.delete_tenant(t.id).await.map_err(ServiceError::from)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 fn not_found(id: i64) -> Response {

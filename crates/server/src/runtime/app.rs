@@ -320,7 +320,7 @@ pub fn router(
         ),
     );
     router
-        .nest("/ui", crate::admin::ui::routes(state.clone()))
+        .nest("/ui", crate::admin::ui::routes(state.clone(), default_site))
         .route(
             "/",
             get(|| async { axum::response::Redirect::to(&crate::web::site::path("/ui/devices")) }),

@@ -156,6 +156,30 @@ pub async fn switch(Path(code): Path<String>, headers: HeaderMap) -> Response {
 
 const EN: &[(&str, &str)] = &[
     ("nav.devices", "Devices"),
+    ("nav.tenants", "Tenants"),
+    ("tenants.title", "Tenants"),
+    (
+        "tenants.help",
+        "The PBX domains this service provides for: each tenant has its own phones, settings, RPS history, App object and administrators, at /DOMAIN/NAME/ (the App Platform's /<domain>/<instance>/). Only the provider's administrators see this page.",
+    ),
+    ("tenants.domain", "PBX domain"),
+    ("tenants.name", "Name"),
+    ("tenants.add", "Add tenant"),
+    ("tenants.added", "Added"),
+    (
+        "tenants.password",
+        "Its administrators sign in with this password, shown only now:",
+    ),
+    ("tenants.remove", "Remove"),
+    ("tenants.removed", "Removed"),
+    ("tenants.not_removable", "This tenant cannot be removed."),
+    (
+        "tenants.busy",
+        "Still has {devices} phone(s) and {queued} RPS command(s) waiting: remove its phones first (each removal deregisters it at RPS), then remove the tenant once RPS has taken the commands; or run yealink-prov tenant remove.",
+    ),
+    ("col.tenant", "Tenant"),
+    ("col.devices_count", "Phones"),
+    ("col.created", "Created"),
     ("nav.rps", "RPS history"),
     ("nav.changes", "Changes"),
     ("nav.settings", "Settings"),
@@ -562,6 +586,33 @@ const EN: &[(&str, &str)] = &[
 
 const DE: &[(&str, &str)] = &[
     ("nav.devices", "Geräte"),
+    ("nav.tenants", "Mandanten"),
+    ("tenants.title", "Mandanten"),
+    (
+        "tenants.help",
+        "Die PBX-Domänen, für die dieser Dienst bereitstellt: Jeder Mandant hat eigene Telefone, Einstellungen, RPS-Verlauf, App-Objekt und Administratoren, unter /DOMÄNE/NAME/ (/<Domäne>/<Instanz>/ der App Platform). Nur die Administratoren des Anbieters sehen diese Seite.",
+    ),
+    ("tenants.domain", "PBX-Domäne"),
+    ("tenants.name", "Name"),
+    ("tenants.add", "Mandant hinzufügen"),
+    ("tenants.added", "Hinzugefügt:"),
+    (
+        "tenants.password",
+        "Seine Administratoren melden sich mit diesem Passwort an, das nur jetzt angezeigt wird:",
+    ),
+    ("tenants.remove", "Entfernen"),
+    ("tenants.removed", "Entfernt:"),
+    (
+        "tenants.not_removable",
+        "Dieser Mandant kann nicht entfernt werden.",
+    ),
+    (
+        "tenants.busy",
+        "Hat noch {devices} Telefon(e) und {queued} wartende RPS-Befehl(e): Zuerst seine Telefone entfernen (jedes Entfernen meldet es bei RPS ab), dann den Mandanten entfernen, sobald RPS die Befehle angenommen hat; oder yealink-prov tenant remove ausführen.",
+    ),
+    ("col.tenant", "Mandant"),
+    ("col.devices_count", "Telefone"),
+    ("col.created", "Angelegt"),
     ("nav.rps", "RPS-Verlauf"),
     ("nav.changes", "Änderungen"),
     ("nav.settings", "Einstellungen"),

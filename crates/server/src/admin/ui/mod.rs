@@ -24,9 +24,18 @@ use crate::web::{headers, i18n};
 /// anyone may send one, so it is read only up to what a form needs.
 const SIGN_IN_BODY: usize = 4 * 1024;
 
-/// The `/ui` routes. Sessions live in the store (`ui_sessions`), see [`session`].
-pub fn routes(state: AppState) -> Router<AppState> {
+/// The `/ui` routes. Sessions live in the store (`ui_sessions`), see [`session`]. `provider`:
+/// also the provider's tenants view (the default tenant's site only).
+pub fn routes(state: AppState, provider: bool) -> Router<AppState> {
+    let tenants = if provider {
+        Router::new()
+            .route("/tenants", get(pages::tenants).post(pages::add_tenant))
+            .route("/tenants/{id}/delete", post(pages::remove_tenant))
+    } else {
+        Router::new()
+    };
     let protected = Router::new()
+        .merge(tenants)
         .route("/", get(pages::home))
         .route("/devices", get(pages::devices).post(pages::add_device))
         .route("/devices/rows", get(pages::device_rows))

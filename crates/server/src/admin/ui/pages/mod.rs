@@ -7,6 +7,7 @@ mod devices;
 mod import;
 mod rps;
 mod settings;
+mod tenants;
 
 use axum::response::Redirect;
 
@@ -18,6 +19,7 @@ pub use devices::{
 pub use import::{export_devices, import_devices};
 pub use rps::rps_history;
 pub use settings::{rps_status_panel, save_settings, settings};
+pub use tenants::{add as add_tenant, page as tenants, remove as remove_tenant};
 
 pub async fn home() -> Redirect {
     Redirect::to(&crate::web::site::path("/ui/devices"))
