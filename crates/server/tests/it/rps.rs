@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::helpers::{TestApp, device_json, spawn_app, spawn_app_on_url_with, spawn_app_with};
 
-fn sim_config() -> RpsSimConfig {
+pub(crate) fn sim_config() -> RpsSimConfig {
     RpsSimConfig {
         xmlrpc_user: "operator".into(),
         xmlrpc_password: "operator-secret".into(),

@@ -6,20 +6,13 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use prov_sim::rps::{Behavior, RpsSim, RpsSimConfig};
+use prov_sim::rps::{Behavior, RpsSim};
+
+use crate::rps::sim_config;
 use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteConnectOptions;
 
 const PHONES: usize = 60;
-
-fn sim_config() -> RpsSimConfig {
-    RpsSimConfig {
-        xmlrpc_user: "operator".into(),
-        xmlrpc_password: "operator-secret".into(),
-        access_key_id: "AKID-TEST".into(),
-        access_key_secret: "json-secret-value".into(),
-    }
-}
 
 fn bin(sim: &RpsSim, database_url: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_yealink-prov"));

@@ -3,16 +3,9 @@
 
 use std::process::{Command, Output};
 
-use prov_sim::rps::{RpsSim, RpsSimConfig};
+use prov_sim::rps::RpsSim;
 
-fn sim_config() -> RpsSimConfig {
-    RpsSimConfig {
-        xmlrpc_user: "operator".into(),
-        xmlrpc_password: "operator-secret".into(),
-        access_key_id: "AKID-TEST".into(),
-        access_key_secret: "json-secret-value".into(),
-    }
-}
+use crate::rps::sim_config;
 
 /// The CLI on `dir`'s SQLite database, with the operator's RPS account of the simulator.
 async fn cli(dir: &std::path::Path, sim: &RpsSim, args: &[&str]) -> Output {
@@ -158,6 +151,27 @@ async fn tenants_are_managed_from_the_cli_and_removal_deregisters_their_phones()
     sim.stop().await;
 }
 
+/// Waits (20 s at most) until the site at `prefix` answers its health check: the running
+/// server opens a new tenant's site within a few seconds.
+async fn wait_for_site(app: &crate::helpers::TestApp, prefix: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let health = app
+            .client
+            .get(format!("{}{prefix}/healthz", app.base))
+            .send()
+            .await;
+        if health.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "site {prefix} not open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// Adds a tenant through the CLI of `app`'s database; its admin password.
 async fn add_tenant(app: &crate::helpers::TestApp, label: &str) -> String {
     let out = crate::cli::cli(app, &["tenant", "add", label]).await;
@@ -216,26 +230,9 @@ async fn open_two_tenants(app: &crate::helpers::TestApp) -> (String, String) {
     );
     let a_password = add_tenant(app, "a.example.com/yealink").await;
     let b_password = add_tenant(app, "b.example.com/yealink").await;
-    // The running server opens both sites within a few seconds.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     for prefix in [A, B] {
-        loop {
-            let health = app
-                .client
-                .get(format!("{}{prefix}/healthz", app.base))
-                .send()
-                .await;
-            if health.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "site {prefix} not open"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
+        wait_for_site(app, prefix).await;
     }
-
     (a_password, b_password)
 }
 
@@ -436,20 +433,7 @@ async fn a_pbx_logs_in_to_its_own_tenants_app_object_only() {
         a_url.ends_with("/a.example.com/yealink/innovaphone-yealink"),
         "{a_url}"
     );
-    // Wait for the sites.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let h = app
-            .client
-            .get(format!("{}/b.example.com/yealink/healthz", app.base))
-            .send()
-            .await;
-        if h.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "sites not open");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    wait_for_site(&app, "/b.example.com/yealink").await;
 
     let pbx = |url: &str, password: &str, domain: &str| {
         let mut config = PbxConfig::new(url, password);
@@ -540,17 +524,7 @@ async fn the_provider_manages_tenants_through_the_api_and_tenants_cannot() {
 
     // The tenant's administrators use their own site; the provider's routes are not theirs.
     let site = "/c.example.com/prov";
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let r = api(&app, site, &password, Method::GET, "/devices")
-            .send()
-            .await;
-        if r.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "site not open");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    wait_for_site(&app, site).await;
     let theirs = api(&app, site, &password, Method::GET, "/tenants")
         .send()
         .await
