@@ -195,6 +195,7 @@ pub const RPS_RATE_META: &str = "rps.rate.next_slot_us";
 pub const GLOBAL_META_KEYS: &[&str] = &[
     "nonce_secret",
     "secrets.key_check",
+    sealed::SEALED_WITH_META,
     "database_id",
     "write_probe",
     RPS_RATE_META,

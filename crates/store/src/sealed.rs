@@ -34,6 +34,11 @@ pub const SECRET_META_KEYS: &[&str] = &[
 const KEY_CHECK_META: &str = "secrets.key_check";
 const KEY_CHECK_TEXT: &[u8] = b"yealink-prov key check";
 
+/// Meta key naming the key that sealed every secret, written when a pass of
+/// [`SealedStore::reseal_all`] finished: a start with that key as its sealing key skips the
+/// pass, which reads every device (one query each for its `local.cfg`).
+pub const SEALED_WITH_META: &str = "secrets.sealed_with";
+
 const SIP_PASSWORD: &str = "device.sip_password";
 const HTTP_PASSWORD: &str = "device.http_password";
 const ADMIN_PASSWORD: &str = "device.admin_password";
@@ -83,6 +88,9 @@ impl SealedStore {
     pub async fn open(inner: Arc<dyn Store>, keys: Keyring) -> Result<Self, StoreError> {
         let store = Self::wrap(inner, keys);
         store.check_key().await?;
+        if store.all_sealed_with_primary().await? {
+            return Ok(store);
+        }
         let report = store.reseal_all().await?;
         if report.total() > 0 {
             store.inner.compact().await?;
@@ -132,9 +140,18 @@ impl SealedStore {
         Ok(())
     }
 
+    /// Whether the last finished [`SealedStore::reseal_all`] sealed with this ring's sealing
+    /// key. Every writer seals with its sealing key, and `key rotate` refuses while servers
+    /// run, so nothing sealed otherwise appears after that pass.
+    async fn all_sealed_with_primary(&self) -> Result<bool, StoreError> {
+        Ok(self.inner.get_meta(SEALED_WITH_META).await?.as_deref() == Some(self.keys.primary_id()))
+    }
+
     /// Re-seals every secret not sealed with the sealing key, row by row (the first start
     /// with a key, and `yealink-prov key rotate`). Each device row is rewritten with
-    /// `update_device`, so it gets a new revision (caches reload it).
+    /// `update_device`, so it gets a new revision (caches reload it). Once every tenant is
+    /// done it records the sealing key ([`SEALED_WITH_META`]); an interrupted pass records
+    /// nothing, so the next start runs it again.
     pub async fn reseal_all(&self) -> Result<ResealReport, StoreError> {
         let mut report = ResealReport::default();
         if !self.keys.is_current(
@@ -152,6 +169,9 @@ impl SealedStore {
             let scoped = Self::wrap(self.inner.for_tenant(tenant.id), self.keys.clone());
             scoped.reseal_tenant(&mut report).await?;
         }
+        self.inner
+            .set_meta(SEALED_WITH_META, self.keys.primary_id())
+            .await?;
         Ok(report)
     }
 

@@ -13,6 +13,7 @@ conformance!(
     rotation_reseals_and_old_key_no_longer_opens,
     wrong_key_is_a_clear_error,
     verify_key_checks_without_writing,
+    a_finished_pass_is_not_repeated,
 );
 
 fn ring(b: u8) -> Keyring {
@@ -182,6 +183,50 @@ async fn plaintext_database_is_sealed_on_open(db: &TestDb) {
     assert_secrets_readable(&sealed).await;
     // A second start has nothing left to do.
     assert_eq!(sealed.reseal_all().await.unwrap().total(), 0);
+}
+
+async fn a_finished_pass_is_not_repeated(db: &TestDb) {
+    let sealed = SealedStore::open(db.store.clone(), ring(1)).await.unwrap();
+    write_secrets(&sealed).await;
+    // A row no writer with this key would leave: only a pass over every row would see it.
+    let mut plain = device(8);
+    plain.sip_password = "left-plain".into();
+    db.store.insert_device(&plain).await.unwrap();
+    SealedStore::open(db.store.clone(), ring(1)).await.unwrap();
+    let raw_password = || async {
+        let d = db.store.get_device(mac(8)).await.unwrap().unwrap();
+        d.record.sip_password
+    };
+    assert_eq!(
+        raw_password().await,
+        "left-plain",
+        "a start with the key that sealed everything reads no row"
+    );
+    // A database whose last pass did not finish (or from before the marker) gets one.
+    db.store
+        .set_meta("secrets.sealed_with", "someone-else")
+        .await
+        .unwrap();
+    let resealed = SealedStore::open(db.store.clone(), ring(1)).await.unwrap();
+    assert!(ring(1).is_current(raw_password().await.as_bytes()));
+    assert_eq!(
+        resealed
+            .get_device(mac(8))
+            .await
+            .unwrap()
+            .unwrap()
+            .record
+            .sip_password,
+        "left-plain"
+    );
+    // A new sealing key (an interrupted rotation's key file) runs the pass, and records it.
+    let both = Keyring::new(&[[2u8; prov_store::KEY_LEN], [1u8; prov_store::KEY_LEN]]).unwrap();
+    SealedStore::open(db.store.clone(), both).await.unwrap();
+    assert_eq!(
+        db.store.get_meta("secrets.sealed_with").await.unwrap().as_deref(),
+        Some(ring(2).primary_id())
+    );
+    assert!(!raw_text(db.store.as_ref()).await.contains(ring(1).primary_id()));
 }
 
 async fn rotation_reseals_and_old_key_no_longer_opens(db: &TestDb) {
