@@ -169,12 +169,12 @@ fn remove(inner: &mut Inner, mac: Mac) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use time::OffsetDateTime;
 
     use super::*;
 
-    fn device(n: u32) -> DeviceRecord {
+    pub(crate) fn device(n: u32) -> DeviceRecord {
         let b = n.to_be_bytes();
         DeviceRecord {
             mac: Mac::parse(&format!("805ec0{:02x}{:02x}{:02x}", b[1], b[2], b[3]))

@@ -18,6 +18,7 @@ pub mod log_throttle;
 pub mod password_pool;
 pub mod pbx;
 pub mod phone_cert;
+pub mod pulse;
 pub mod render_cache;
 pub mod request_fold;
 pub mod request_log;

@@ -36,7 +36,6 @@ pub struct Service {
     pbx_domain: RwLock<Option<String>>,
     /// innovaphone phones: whether Devices' configuration is complete ("Config Received").
     pbx_config: RwLock<std::collections::HashMap<Mac, bool>>,
-    refreshes: std::sync::atomic::AtomicU32,
     /// Held while a PBX's domain and App object URL are noted (one ADD SERVER per change).
     pbx_noting: tokio::sync::Mutex<()>,
     /// Bodies served to phones, reused while their inputs are unchanged.
@@ -98,7 +97,6 @@ impl Service {
             learned_app_url: RwLock::new(learned_app_url),
             pbx_domain: RwLock::new(pbx_domain),
             pbx_config: RwLock::new(load_pbx_config_states(store_for_states.as_ref()).await?),
-            refreshes: std::sync::atomic::AtomicU32::new(0),
             pbx_noting: tokio::sync::Mutex::new(()),
             renders: RenderCache::default(),
             app_service: RwLock::new(None),
@@ -325,16 +323,17 @@ impl Service {
         self.settings.read().clone()
     }
 
-    /// Re-reads what other processes may have changed (devices and settings).
-    pub async fn refresh(&self) -> Result<(), ServiceError> {
+    /// Re-reads the devices other processes (API, CLI, other instances) changed: the process's
+    /// [`Pulse`](crate::pulse::Pulse) calls it when the change feed names this tenant.
+    pub async fn refresh_devices(&self) -> Result<(), ServiceError> {
         self.cache.refresh(self.store.as_ref()).await?;
-        // Other instances' sysclients change these rarely; a full read is not for every second.
-        let n = self
-            .refreshes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if n % 30 == 29 {
-            *self.pbx_config.write() = load_pbx_config_states(self.store.as_ref()).await?;
-        }
+        Ok(())
+    }
+
+    /// Re-reads the settings, learned URLs and Devices' configuration states: the pulse calls
+    /// it when this tenant's configuration revision moved.
+    pub async fn refresh_config(&self) -> Result<(), ServiceError> {
+        *self.pbx_config.write() = load_pbx_config_states(self.store.as_ref()).await?;
         self.refresh_rps_identity().await
     }
 

@@ -258,6 +258,25 @@ pub trait Store: Send + Sync + 'static {
     /// scoped to: the phone path finds its tenant so.
     async fn tenant_of_token(&self, token: &str) -> Result<Option<TenantId>, StoreError>;
 
+    /// Every tenant's configuration revision, which each write to its settings, meta keys
+    /// (but [`GLOBAL_META_KEYS`]) and PBX-side documents raises: one read tells a process whose
+    /// settings to read again.
+    async fn tenant_config_revisions(&self) -> Result<Vec<(TenantId, i64)>, StoreError>;
+
+    /// The change feed's current revision and the tenants with a device written or deleted
+    /// after revision `since` (none without a read beyond the counter when it did not move).
+    async fn tenants_with_device_changes(
+        &self,
+        since: i64,
+    ) -> Result<(i64, Vec<TenantId>), StoreError>;
+
+    /// The tenants with an RPS job a worker may claim at `now` (due, not held by a live
+    /// lease, not behind an earlier job of its MAC).
+    async fn tenants_with_due_rps_jobs(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<TenantId>, StoreError>;
+
     // ---- devices -------------------------------------------------------------------------
 
     /// Inserts a device and returns it as stored: `created_at` as given (UTC, µs),

@@ -19,6 +19,16 @@ const FILL_PBX_CONFIG_COMPLETE: &str = "UPDATE pbx_devices SET config_complete =
      WHERE mac = $1 AND tenant_id = $3 AND config_complete IS NULL";
 
 for_each_backend!({
+    /// The PBX-side documents are part of what [`crate::Store::tenant_config_revisions`]
+    /// counts.
+    async fn bump_config_revision(db: &Db) -> Result<(), StoreError> {
+        sqlx::query(crate::settings::BUMP_CONFIG_REVISION)
+            .bind(db.tenant())
+            .execute(db.pool())
+            .await?;
+        Ok(())
+    }
+
     pub(crate) async fn put_pbx_device(
         db: &Db,
         mac: Mac,
@@ -39,7 +49,7 @@ for_each_backend!({
                 tenant: "another tenant's PBX".into(),
             });
         }
-        Ok(())
+        bump_config_revision(db).await
     }
 
     pub(crate) async fn get_pbx_device(
@@ -89,7 +99,11 @@ for_each_backend!({
             .bind(db.tenant())
             .execute(db.pool())
             .await?;
-        Ok(done.rows_affected() > 0)
+        let filled = done.rows_affected() > 0;
+        if filled {
+            bump_config_revision(db).await?;
+        }
+        Ok(filled)
     }
 
     pub(crate) async fn delete_pbx_device(db: &Db, mac: Mac) -> Result<bool, StoreError> {
@@ -98,6 +112,10 @@ for_each_backend!({
             .bind(db.tenant())
             .execute(db.pool())
             .await?;
-        Ok(done.rows_affected() > 0)
+        let deleted = done.rows_affected() > 0;
+        if deleted {
+            bump_config_revision(db).await?;
+        }
+        Ok(deleted)
     }
 });

@@ -90,16 +90,36 @@ impl TryFrom<RpsHistoryRow> for RpsHistoryEntry {
 /// MAC. Jobs finish by being deleted, so "an older job of the MAC exists" means "an earlier
 /// command for this phone has not finished" (in backoff, leased or waiting). `o.mac = j.mac`
 /// is never true for NULL, so jobs without a MAC never wait for each other.
-macro_rules! rps_claimable {
-    () => {
-        "j.next_attempt_at <= $2 \
-         AND (j.leased_until IS NULL OR (j.leased_until <= $2 \
-             AND NOT EXISTS (SELECT 1 FROM instances i \
-                 WHERE i.id = j.leased_by AND i.last_beat > $5))) \
-         AND NOT EXISTS (SELECT 1 FROM rps_jobs o WHERE o.mac = j.mac AND o.id < j.id) \
-         AND j.tenant_id = $6"
+/// A job `j` a worker may take now, whoever's it is: `$now` the time, `$live` the oldest
+/// heartbeat of a live instance.
+macro_rules! rps_due {
+    ($now:literal, $live:literal) => {
+        concat!(
+            "j.next_attempt_at <= ",
+            $now,
+            " AND (j.leased_until IS NULL OR (j.leased_until <= ",
+            $now,
+            " AND NOT EXISTS (SELECT 1 FROM instances i \
+                 WHERE i.id = j.leased_by AND i.last_beat > ",
+            $live,
+            "))) \
+             AND NOT EXISTS (SELECT 1 FROM rps_jobs o WHERE o.mac = j.mac AND o.id < j.id)"
+        )
     };
 }
+
+macro_rules! rps_claimable {
+    () => {
+        concat!(rps_due!("$2", "$5"), " AND j.tenant_id = $6")
+    };
+}
+
+/// `$1` now, `$2` the oldest heartbeat of a live instance: the tenants with a job to send.
+const TENANTS_WITH_DUE_RPS_JOBS: &str = concat!(
+    "SELECT DISTINCT j.tenant_id FROM rps_jobs j WHERE ",
+    rps_due!("$1", "$2"),
+    " ORDER BY j.tenant_id"
+);
 
 /// SQLite's claim: `$1` worker, `$2` now, `$3` lease end, `$4` limit, `$5` the oldest
 /// heartbeat of a live instance, `$6` the tenant. Runs inside BEGIN
@@ -250,6 +270,20 @@ for_each_backend!(
             let ids = insert_rps_jobs(&mut tx, jobs, db.tenant()).await?;
             tx.commit().await?;
             Ok(ids)
+        }
+
+        /// Whichever tenant this handle is scoped to.
+        pub(crate) async fn tenants_with_due_rps_jobs(
+            db: &Db,
+            now: OffsetDateTime,
+        ) -> Result<Vec<crate::TenantId>, StoreError> {
+            let now = normalize(now);
+            let ids: Vec<i64> = sqlx::query_scalar(TENANTS_WITH_DUE_RPS_JOBS)
+                .bind(Ts::from(now))
+                .bind(Ts::from(live_cutoff(now)))
+                .fetch_all(db.pool())
+                .await?;
+            Ok(ids.into_iter().map(crate::TenantId::new).collect())
         }
 
         pub(crate) async fn claim_rps_jobs(

@@ -331,6 +331,24 @@ impl Store for SealedStore {
         self.inner.tenant_of_mac(mac).await
     }
 
+    async fn tenant_config_revisions(&self) -> Result<Vec<(TenantId, i64)>, StoreError> {
+        self.inner.tenant_config_revisions().await
+    }
+
+    async fn tenants_with_device_changes(
+        &self,
+        since: i64,
+    ) -> Result<(i64, Vec<TenantId>), StoreError> {
+        self.inner.tenants_with_device_changes(since).await
+    }
+
+    async fn tenants_with_due_rps_jobs(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<TenantId>, StoreError> {
+        self.inner.tenants_with_due_rps_jobs(now).await
+    }
+
     async fn tenant_of_token(&self, token: &str) -> Result<Option<TenantId>, StoreError> {
         for form in self.keys.lookup_forms(URL_TOKEN, token.as_bytes()) {
             if let Some(id) = self.inner.tenant_of_token(&form).await? {

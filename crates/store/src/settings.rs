@@ -17,7 +17,21 @@ pub(crate) fn meta_key(tenant: i64, key: &str) -> Cow<'_, str> {
     }
 }
 
+/// `$1` the tenant: its settings, meta or PBX-side documents changed.
+pub(crate) const BUMP_CONFIG_REVISION: &str =
+    "UPDATE tenants SET config_revision = config_revision + 1 WHERE id = $1";
+
 for_each_backend!({
+    /// Tells every process that this tenant's configuration changed (after the write, so a
+    /// reader that sees the new revision reads the new values).
+    async fn bump_config_revision(db: &Db) -> Result<(), StoreError> {
+        sqlx::query(BUMP_CONFIG_REVISION)
+            .bind(db.tenant())
+            .execute(db.pool())
+            .await?;
+        Ok(())
+    }
+
     fn scoped_key<'k>(db: &Db, key: &'k str) -> Cow<'k, str> {
         meta_key(db.tenant(), key)
     }
@@ -43,7 +57,7 @@ for_each_backend!({
         .bind(db.tenant())
         .execute(db.pool())
         .await?;
-        Ok(())
+        bump_config_revision(db).await
     }
 
     pub(crate) async fn get_meta(db: &Db, key: &str) -> Result<Option<String>, StoreError> {
@@ -61,11 +75,17 @@ for_each_backend!({
         // The SELECT sees whichever insert won: SQLite serialises writers; on PostgreSQL a
         // concurrent insert of the same key makes ON CONFLICT wait for it to commit, and the
         // SELECT (a new statement, a new snapshot under READ COMMITTED) then sees the winner.
-        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-            .bind(scoped_key(db, key).as_ref())
-            .bind(value)
-            .execute(db.pool())
-            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(scoped_key(db, key).as_ref())
+        .bind(value)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+        if inserted > 0 && !crate::GLOBAL_META_KEYS.contains(&key) {
+            bump_config_revision(db).await?;
+        }
         Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
             .bind(scoped_key(db, key).as_ref())
             .fetch_one(db.pool())
@@ -81,6 +101,10 @@ for_each_backend!({
         .bind(value)
         .execute(db.pool())
         .await?;
-        Ok(())
+        // The global keys (the write probe among them, every few seconds) are no tenant's.
+        if crate::GLOBAL_META_KEYS.contains(&key) {
+            return Ok(());
+        }
+        bump_config_revision(db).await
     }
 });

@@ -77,6 +77,24 @@ macro_rules! impl_store {
                 tenants::$b::tenant_of_token(self, token).await
             }
 
+            async fn tenant_config_revisions(&self) -> Result<Vec<(TenantId, i64)>, StoreError> {
+                tenants::$b::tenant_config_revisions(self).await
+            }
+
+            async fn tenants_with_device_changes(
+                &self,
+                since: i64,
+            ) -> Result<(i64, Vec<TenantId>), StoreError> {
+                tenants::$b::tenants_with_device_changes(self, since).await
+            }
+
+            async fn tenants_with_due_rps_jobs(
+                &self,
+                now: OffsetDateTime,
+            ) -> Result<Vec<TenantId>, StoreError> {
+                rps::$b::tenants_with_due_rps_jobs(self, now).await
+            }
+
             // ---- devices and the change feed ----
 
             async fn insert_device(&self, d: &DeviceRecord) -> Result<DeviceRecord, StoreError> {

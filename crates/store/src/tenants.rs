@@ -153,6 +153,45 @@ for_each_backend!({
         row.map(Tenant::try_from).transpose()
     }
 
+    pub(crate) async fn tenant_config_revisions(
+        db: &Db,
+    ) -> Result<Vec<(TenantId, i64)>, StoreError> {
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT id, config_revision FROM tenants ORDER BY id")
+                .fetch_all(db.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, revision)| (TenantId::new(id), revision))
+            .collect())
+    }
+
+    /// The change feed's revision and, in the same snapshot, the tenants with a device
+    /// written or deleted after `since`.
+    pub(crate) async fn tenants_with_device_changes(
+        db: &Db,
+        since: i64,
+    ) -> Result<(i64, Vec<TenantId>), StoreError> {
+        let mut tx = db.begin_read().await?;
+        let revision: i64 = sqlx::query_scalar("SELECT revision FROM change_counter WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let ids: Vec<i64> = if revision > since {
+            sqlx::query_scalar(
+                "SELECT tenant_id FROM devices WHERE revision > $1 \
+                 UNION SELECT tenant_id FROM device_tombstones WHERE revision > $1 \
+                 ORDER BY 1",
+            )
+            .bind(since)
+            .fetch_all(&mut *tx)
+            .await?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await?;
+        Ok((revision, ids.into_iter().map(TenantId::new).collect()))
+    }
+
     /// The tenant of the device with URL token `token` (the phone path finds its tenant so).
     pub(crate) async fn tenant_of_token(
         db: &Db,

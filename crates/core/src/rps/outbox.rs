@@ -33,6 +33,9 @@ pub(super) const LEASE: Duration = Duration::from_secs(120);
 /// instance beats, and is taken over (sent once more) when its heartbeat goes stale.
 pub(super) const INSTANCE_LEASE: Duration = prov_store::INSTANCE_STALE_AFTER;
 pub(super) const IDLE_POLL: Duration = Duration::from_secs(1);
+/// An idle worker's own look at the queue once a [`crate::pulse::Pulse`] wakes it for due
+/// jobs: only a safety net.
+pub(super) const PULSED_IDLE_POLL: Duration = Duration::from_secs(60);
 pub(super) const MAX_BACKOFF_SECS: u64 = 300;
 /// A REDIRECT that RPS answers "unknown server" is tried this often, with ADD SERVER again in
 /// between, before it is recorded as rejected.
@@ -58,6 +61,8 @@ pub struct RpsFlow {
     pub(super) http: reqwest::Client,
     pub(super) client: Mutex<Option<(RpsAccount, Arc<dyn rps::Rps>)>>,
     pub(super) wake: Notify,
+    /// How long an idle worker waits for a wake before it looks at the queue itself.
+    pub(super) idle_poll: Mutex<Duration>,
     pub(super) worker_id: String,
     /// Set by the server: the worker is this instance and holds its jobs by its heartbeat.
     pub(super) instance: Option<Arc<crate::instance::Instance>>,
@@ -153,6 +158,7 @@ impl RpsFlow {
             http,
             client: Mutex::new(None),
             wake: Notify::new(),
+            idle_poll: Mutex::new(IDLE_POLL),
             worker_id: format!("{}-{}", std::process::id(), random_token(8)),
             instance: None,
             min_interval: Duration::from_millis(1000 / u64::from(rate_per_second.max(1))),
@@ -359,6 +365,12 @@ impl RpsFlow {
         let e = finished(Command::CheckDevice, Some(mac), params, result, started, 1);
         self.record(e.clone()).await?;
         Ok(e)
+    }
+
+    /// From now on a [`crate::pulse::Pulse`] wakes the worker when its tenant has a due job;
+    /// the worker's own polling becomes a slow safety net.
+    pub fn woken_by_pulse(&self) {
+        *self.idle_poll.lock() = PULSED_IDLE_POLL;
     }
 
     pub fn wake(&self) {

@@ -94,7 +94,8 @@ impl RpsFlow {
                 }
             };
             let Some(job) = claimed.into_iter().next() else {
-                let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
+                let idle_poll = *self.idle_poll.lock();
+                let _ = tokio::time::timeout(idle_poll, self.wake.notified()).await;
                 continue;
             };
             self.wait_for_slot().await;

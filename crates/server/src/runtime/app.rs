@@ -14,6 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
+use futures::StreamExt as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use prov_store::{Tenant, TenantId};
 use time::OffsetDateTime;
@@ -31,6 +32,7 @@ use crate::{admin::api, phone::http::MAX_LOCAL_CFG};
 use prov_core::admin_auth::{AdminVerifier, ensure_admin_credential};
 use prov_core::config::Config;
 use prov_core::instance::Instance;
+use prov_core::pulse::Pulse;
 use prov_core::request_log::RequestLog;
 use prov_core::secret::random_token;
 use prov_core::service::Service;
@@ -186,7 +188,14 @@ impl Server {
                 "an older instance runs on this database: it sent ADD SERVER at its start; not sent again"
             );
         }
-        let background = spawn_background(state.clone(), &config, database_mark.clone(), true);
+        let mut background = spawn_background(state.clone(), &config, true);
+        let pulse = Arc::new(Pulse::new(state.service.store().clone()));
+        pulse.add(state.service.clone());
+        background.push(spawn_pulse(
+            pulse.clone(),
+            state.service.clone(),
+            database_mark.clone(),
+        ));
         if let Some(inn) = &innovaphone {
             inn.start().await?;
         }
@@ -196,6 +205,7 @@ impl Server {
                 default: state.clone(),
                 instance: instance.clone(),
                 sites: sites.clone(),
+                pulse,
                 running: HashMap::new(),
             }
             .run(),
@@ -382,30 +392,14 @@ fn metrics_handle() -> Option<PrometheusHandle> {
         .clone()
 }
 
-/// The periodic work of one tenant's service; `probe`: also the write probe of the database
-/// (once per process: every tenant's store is the same database).
+/// The periodic work of one tenant's service other than what the process's [`Pulse`] does;
+/// `probe`: also the write probe of the database (once per process: every tenant's store is
+/// the same database).
 fn spawn_background(
     state: AppState,
     config: &Config,
-    database_mark: Option<Arc<DatabaseMark>>,
     probe: bool,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let refresher = {
-        let state = state.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(REFRESH_EVERY);
-            loop {
-                tick.tick().await;
-                if let Err(e) = state.service.refresh().await {
-                    tracing::warn!(error = %e, "could not refresh devices and settings");
-                }
-                // Devices from any writer (API, CLI, other instances) arrive through here.
-                if let Some(mark) = &database_mark {
-                    mark.note(state.service.cache().len());
-                }
-            }
-        })
-    };
     let renders_ager = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -483,10 +477,33 @@ fn spawn_background(
             .clone()
             .run_worker(state_for_worker.service.clone()),
     );
-    let mut tasks = vec![refresher, renders_ager, pruner, worker];
+    let mut tasks = vec![renders_ager, pruner, worker];
     tasks.extend(probe);
     tasks
 }
+
+/// Beats the process's one [`Pulse`] for every tenant; after each, the database mark learns
+/// the default tenant's device count (devices from any writer arrive through the pulse).
+fn spawn_pulse(
+    pulse: Arc<Pulse>,
+    default: Arc<prov_core::service::Service>,
+    database_mark: Option<Arc<DatabaseMark>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REFRESH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            pulse.beat().await;
+            if let Some(mark) = &database_mark {
+                mark.note(default.cache().len());
+            }
+        }
+    })
+}
+
+/// How many tenants' sites are built at once at start (each loads its device cache).
+const SITES_AT_ONCE: usize = 8;
 
 /// How often the tenants table is read for tenants added or removed meanwhile (CLI, API,
 /// another process).
@@ -500,6 +517,7 @@ struct TenantSites {
     default: AppState,
     instance: Arc<Instance>,
     sites: Sites,
+    pulse: Arc<Pulse>,
     running: HashMap<TenantId, RunningSite>,
 }
 
@@ -544,15 +562,31 @@ impl TenantSites {
             .collect();
         for id in gone {
             if let Some(site) = self.running.remove(&id) {
+                self.pulse.remove(id);
                 self.sites.remove(&site.prefix);
                 tracing::info!(path = %site.prefix, "tenant removed: its site is closed");
             }
         }
-        for tenant in tenants {
-            if self.running.contains_key(&tenant.id) {
-                continue;
-            }
-            match self.start(&root, &tenant).await {
+        let new: Vec<Tenant> = tenants
+            .into_iter()
+            .filter(|t| !self.running.contains_key(&t.id))
+            .collect();
+        // A few at a time: a thousand tenants' caches load in a fraction of one-by-one's time,
+        // without a thousand queries at once on the pool.
+        let this = &*self;
+        let started: Vec<(Tenant, anyhow::Result<RunningSite>)> =
+            futures::stream::iter(new.into_iter().map(|tenant| {
+                let root = root.clone();
+                async move {
+                    let site = this.start(&root, &tenant).await;
+                    (tenant, site)
+                }
+            }))
+            .buffer_unordered(SITES_AT_ONCE)
+            .collect()
+            .await;
+        for (tenant, site) in started {
+            match site {
                 Ok(site) => {
                     self.running.insert(tenant.id, site);
                 }
@@ -608,7 +642,7 @@ impl TenantSites {
             write_health: shared.write_health.clone(),
             phone_certs: shared.phone_certs.clone(),
         });
-        let mut tasks = spawn_background(state.clone(), config, None, false);
+        let mut tasks = spawn_background(state.clone(), config, false);
         tasks.push(log_writer);
         let lease = format!("{START_ADD_SERVER_LEASE}:{}", tenant.id);
         if self.instance.claim_start_duty(store.as_ref(), &lease).await {
@@ -634,6 +668,7 @@ impl TenantSites {
             devices = service.cache().len(),
             "tenant site open"
         );
+        self.pulse.add(service);
         Ok(RunningSite { prefix, tasks })
     }
 }

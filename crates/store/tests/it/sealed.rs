@@ -223,10 +223,18 @@ async fn a_finished_pass_is_not_repeated(db: &TestDb) {
     let both = Keyring::new(&[[2u8; prov_store::KEY_LEN], [1u8; prov_store::KEY_LEN]]).unwrap();
     SealedStore::open(db.store.clone(), both).await.unwrap();
     assert_eq!(
-        db.store.get_meta("secrets.sealed_with").await.unwrap().as_deref(),
+        db.store
+            .get_meta("secrets.sealed_with")
+            .await
+            .unwrap()
+            .as_deref(),
         Some(ring(2).primary_id())
     );
-    assert!(!raw_text(db.store.as_ref()).await.contains(ring(1).primary_id()));
+    assert!(
+        !raw_text(db.store.as_ref())
+            .await
+            .contains(ring(1).primary_id())
+    );
 }
 
 async fn rotation_reseals_and_old_key_no_longer_opens(db: &TestDb) {

@@ -25,6 +25,7 @@ conformance!(
     rps_jobs_and_history_stay_with_their_tenant,
     ui_sessions_and_changes_stay_with_their_tenant,
     removing_a_tenant_removes_its_rows_only,
+    one_read_names_the_tenants_with_changes_or_due_rps_jobs,
 );
 
 /// Tenant A (a new one) and tenant B (another new one), with their handles.
@@ -540,4 +541,113 @@ async fn removing_a_tenant_removes_its_rows_only(db: &TestDb) {
     assert_eq!(b.pending_rps_jobs(None, 10).await.unwrap().len(), 1);
     assert_eq!(b.list_pbx_devices().await.unwrap().len(), 1);
     assert!(!db.store.delete_tenant(a.tenant_id()).await.unwrap());
+}
+
+/// What a process's one pulse reads for every tenant at once (docs/tenants.md, "One pulse").
+async fn one_read_names_the_tenants_with_changes_or_due_rps_jobs(db: &TestDb) {
+    let (a, b) = two_tenants(db).await;
+    let revision_of = |all: Vec<(TenantId, i64)>, id: TenantId| {
+        all.into_iter()
+            .find(|(t, _)| *t == id)
+            .map(|(_, r)| r)
+            .unwrap()
+    };
+    // Settings, tenant meta keys and PBX-side documents raise their tenant's revision only.
+    let before = db.store.tenant_config_revisions().await.unwrap();
+    assert_eq!(before.len(), 3, "the default tenant, A and B");
+    b.put_settings(&serde_json::json!({"ntp_server": "b"}))
+        .await
+        .unwrap();
+    let after = db.store.tenant_config_revisions().await.unwrap();
+    assert!(revision_of(after.clone(), b.tenant_id()) > revision_of(before.clone(), b.tenant_id()));
+    assert_eq!(
+        revision_of(after.clone(), a.tenant_id()),
+        revision_of(before.clone(), a.tenant_id())
+    );
+    for write in 0..3 {
+        let before = revision_of(
+            db.store.tenant_config_revisions().await.unwrap(),
+            a.tenant_id(),
+        );
+        match write {
+            0 => a
+                .set_meta("innovaphone.app_url", "https://pbx-a/x")
+                .await
+                .unwrap(),
+            1 => a
+                .insert_meta_if_absent("rps_own_secret", "s")
+                .await
+                .map(drop)
+                .unwrap(),
+            _ => a
+                .put_pbx_device(mac(9), &serde_json::json!({}), Some(true))
+                .await
+                .unwrap(),
+        }
+        let after = revision_of(
+            db.store.tenant_config_revisions().await.unwrap(),
+            a.tenant_id(),
+        );
+        assert!(after > before, "write {write} raised A's revision");
+    }
+    // A global key is no tenant's: the write probe every few seconds raises nothing.
+    let before = db.store.tenant_config_revisions().await.unwrap();
+    a.set_meta("write_probe", "1").await.unwrap();
+    assert_eq!(db.store.tenant_config_revisions().await.unwrap(), before);
+
+    // Device changes: the tenants written to after a revision, and none when nothing moved.
+    let (start, _) = db.store.tenants_with_device_changes(0).await.unwrap();
+    a.insert_device(&device(1)).await.unwrap();
+    let (moved, changed) = b.tenants_with_device_changes(start).await.unwrap();
+    assert!(moved > start);
+    assert_eq!(changed, vec![a.tenant_id()]);
+    assert_eq!(
+        b.tenants_with_device_changes(moved).await.unwrap(),
+        (moved, Vec::new())
+    );
+    b.insert_device(&device(2)).await.unwrap();
+    b.delete_device(mac(2)).await.unwrap();
+    let (last, changed) = a.tenants_with_device_changes(moved).await.unwrap();
+    assert!(last > moved);
+    assert_eq!(
+        changed,
+        vec![b.tenant_id()],
+        "a delete leaves its tenant's tombstone"
+    );
+
+    // RPS: the tenants with a job a worker may take now, not one held by a live lease.
+    let later = OffsetDateTime::now_utc() + time::Duration::seconds(5);
+    assert!(
+        db.store
+            .tenants_with_due_rps_jobs(later)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    b.enqueue_rps_jobs(&[job(3)]).await.unwrap();
+    assert_eq!(
+        a.tenants_with_due_rps_jobs(later).await.unwrap(),
+        vec![b.tenant_id()]
+    );
+    let claimed = b
+        .claim_rps_jobs("w", later, Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(
+        db.store
+            .tenants_with_due_rps_jobs(later)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Once its lease ran out (no live instance holds it), it is due again.
+    let after_lease = later + time::Duration::seconds(31);
+    assert_eq!(
+        db.store
+            .tenants_with_due_rps_jobs(after_lease)
+            .await
+            .unwrap(),
+        vec![b.tenant_id()]
+    );
 }
