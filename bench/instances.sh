@@ -2,7 +2,8 @@
 # Tenants benchmark: one yealink-prov serving many tenants (PBX domains, docs/tenants.md), each
 # with its phones, against nginx serving the very same bytes.
 #
-#   bench/instances.sh [--tenants 100] [--phones 100] [--database-url postgres://...]
+#   bench/instances.sh [--tenants 100] [--phones 100] [--pbxs 100]
+#                      [--database-url postgres://...]
 #                      [--rounds 2] [--duration 10] [--concurrency 256]
 #                      [--port 18090] [--nginx-port 18091] [--rps-port 18092]
 #                      [--no-build] [--keep-work] [--out bench-out]
@@ -10,7 +11,9 @@
 # Measures: adding the tenants and importing their phones; ADD SERVER for every tenant through
 # the shared RPS rate limit (the RPS simulator, 5 commands/s as configured by default); resident
 # memory with no tenant and with every tenant idle; a restart: the time until the last tenant's
-# site answers; the boot storm across every tenant's phones (wrk, round by round) against nginx.
+# site answers; resident memory per connected PBX (the first --pbxs tenants' PBXs, each a
+# `yealink-sim innovaphone` with its Devices, logged in to its tenant's App object); the boot
+# storm across every tenant's phones (wrk, round by round) against nginx.
 # A benchmark, not a test: loopback only, every step bounded in time, every process it starts
 # stopped on exit. SQLite in a fresh data folder unless --database-url names an empty
 # PostgreSQL database.
@@ -23,6 +26,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/boot-storm.sh"
 
 TENANTS=100
 PER_TENANT=100
+PBXS=100
 DATABASE_URL=""
 ROUNDS=2
 PORT=18090
@@ -32,7 +36,7 @@ RPS_RATE=5
 OUT_DIR="$ROOT/bench-out"
 
 usage() {
-    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 parse_instances_args() {
@@ -40,6 +44,7 @@ parse_instances_args() {
         case "$1" in
             --tenants) TENANTS="$2"; shift 2 ;;
             --phones) PER_TENANT="$2"; shift 2 ;;
+            --pbxs) PBXS="$2"; shift 2 ;;
             --database-url) DATABASE_URL="$2"; shift 2 ;;
             --rounds) ROUNDS="$2"; shift 2 ;;
             --duration) WRK_SECONDS="$2"; shift 2 ;;
@@ -55,13 +60,14 @@ parse_instances_args() {
         esac
     done
     local n
-    for n in "$TENANTS" "$PER_TENANT" "$ROUNDS" "$WRK_SECONDS" "$CONCURRENCY" "$PORT" \
+    for n in "$TENANTS" "$PER_TENANT" "$PBXS" "$ROUNDS" "$WRK_SECONDS" "$CONCURRENCY" "$PORT" \
         "$NGINX_PORT" "$RPS_PORT"; do
         [[ "$n" =~ ^[0-9]+$ ]] || die "not a number: $n"
     done
     ((TENANTS >= 1 && TENANTS <= 5000)) || die "--tenants must be 1..5000"
     ((PER_TENANT >= 1 && PER_TENANT <= 1000)) || die "--phones must be 1..1000"
     ((TENANTS * PER_TENANT <= 1000000)) || die "at most 1,000,000 phones in all"
+    ((PBXS <= TENANTS)) || PBXS=$TENANTS
     [[ -z "$DATABASE_URL" || "$DATABASE_URL" == postgres* ]] \
         || die "--database-url: a postgres:// URL (SQLite is the default)"
 }
@@ -121,6 +127,41 @@ add_servers_done() {
         ((total > 0)) && done=$((done + 1))
     done
     echo "$done"
+}
+
+# app_object_passwords: the App object password of each of the first PBXS tenants, one per
+# line in $WORK/app-passwords (a running server takes them at its next start).
+app_object_passwords() {
+    local t
+    : >"$WORK/app-passwords"
+    chmod 600 "$WORK/app-passwords"
+    for ((t = 1; t <= PBXS; t++)); do
+        "$OURS" --tenant "t$t.bench.example" pbx app-object --data-dir "$DATA" \
+            ${DATABASE_URL:+--database-url "$DATABASE_URL"} \
+            | awk '$1 == "Password" { print $2 }' >>"$WORK/app-passwords"
+    done
+    (($(wc -l <"$WORK/app-passwords") == PBXS)) || die "not every tenant printed an App object password"
+}
+
+# connect_pbxs SECONDS: the first PBXS tenants' PBXs (each with its Devices) log in to their
+# tenants' App objects; sets PBX_PIDS. Fails when one is not logged in within SECONDS.
+connect_pbxs() {
+    local t deadline=$(($(date +%s) + $1))
+    PBX_PIDS=()
+    for ((t = 1; t <= PBXS; t++)); do
+        YEALINK_SIM_APP_PASSWORD=$(sed -n "${t}p" "$WORK/app-passwords") \
+            "$SIM" innovaphone --domain "t$t.bench.example" \
+            --app-url "http://127.0.0.1:$PORT/t$t.bench.example/yealink/innovaphone-yealink" \
+            >"$WORK/pbx-$t.log" 2>&1 &
+        PBX_PIDS+=("$!")
+        STARTED_PIDS+=("$!")
+    done
+    for ((t = 1; t <= PBXS; t++)); do
+        until grep -q "PBX logged in" "$WORK/pbx-$t.log"; do
+            (($(date +%s) < deadline)) || die "tenant $t's PBX did not log in within $1 s (see $WORK/pbx-$t.log)"
+            sleep 0.2
+        done
+    done
 }
 
 # idle SECONDS: the server left alone; sets IDLE_RSS (KiB, at the end) and IDLE_CPU (percent
@@ -221,7 +262,9 @@ instances_main() {
     local rss_idle="$IDLE_RSS" cpu_idle="$IDLE_CPU"
     log "every tenant (RPS queue still sending at $RPS_RATE/s): RSS $(mib "$rss_idle") MiB, CPU $cpu_idle %"
 
-    # A restart: how long until the last tenant's site answers.
+    # A restart: how long until the last tenant's site answers. The App objects' passwords
+    # are made before it, so the sites take them.
+    app_object_passwords
     stop_pid "$SERVER_PID"
     start=$(now)
     serve
@@ -231,6 +274,18 @@ instances_main() {
     idle 15
     rss_restart="$IDLE_RSS"
     log "restart: every site open after $restart_s s; idle RSS $(mib "$rss_restart") MiB"
+
+    # PBXs: what each connected one costs (its AppWebsocket, its Devices' sysclient).
+    local start_pbx pbx_s rss_pbx cpu_pbx pid
+    start_pbx=$(now)
+    connect_pbxs 180
+    pbx_s=$(since "$start_pbx")
+    idle 15
+    rss_pbx="$IDLE_RSS" cpu_pbx="$IDLE_CPU"
+    log "$PBXS PBXs logged in after $pbx_s s: RSS $(mib "$rss_pbx") MiB, CPU $cpu_pbx %"
+    for pid in "${PBX_PIDS[@]}"; do
+        stop_pid "$pid"
+    done
 
     # The storm across every tenant's phones, and nginx on the same bytes.
     log "listing every tenant's phones"
@@ -266,7 +321,7 @@ instances_main() {
     {
         echo "# Tenants: $TENANTS x $PER_TENANT phones on $BACKEND"
         echo
-        echo "Command: \`bench/instances.sh --tenants $TENANTS --phones $PER_TENANT${DATABASE_URL:+ --database-url ...} --rounds $ROUNDS --duration $WRK_SECONDS\`"
+        echo "Command: \`bench/instances.sh --tenants $TENANTS --phones $PER_TENANT --pbxs $PBXS${DATABASE_URL:+ --database-url ...} --rounds $ROUNDS --duration $WRK_SECONDS\`"
         echo "Machine: $(machine); load before the storm: $load_before"
         echo
         echo "| | |"
@@ -279,6 +334,8 @@ instances_main() {
         echo "| per idle tenant (with its $PER_TENANT phones) | $(awk -v a="$rss_idle" -v b="$rss_none" -v n="$TENANTS" 'BEGIN { printf "%.1f", (a - b) / n }') KiB |"
         echo "| restart until the last site answers | $restart_s s |"
         echo "| RSS after the restart, idle | $(mib "$rss_restart") MiB |"
+        echo "| $PBXS PBXs logged in (each with its Devices) | after $pbx_s s; RSS $(mib "$rss_pbx") MiB, CPU $cpu_pbx % of a core |"
+        echo "| per connected PBX | $(awk -v a="$rss_pbx" -v b="$rss_restart" -v n="$PBXS" 'BEGIN { printf "%.1f", (a - b) / n }') KiB |"
         echo "| peak RSS (VmHWM) after the storm | $(mib "$hwm") MiB |"
         echo
         echo "Boot storm across every tenant's phones (boot, common, MAC file; wrk, the same request list for both):"
