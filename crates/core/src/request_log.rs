@@ -1,10 +1,12 @@
 //! Records phone requests off the hot path: handlers hand rows to a channel, one task writes them
 //! in batches (one transaction per batch), so a boot storm costs a few writes per second.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use prov_store::{DeviceEvent, PhoneRequest, Store};
+use parking_lot::RwLock;
+use prov_store::{DeviceEvent, PhoneRequest, Store, TenantId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use yealink::Mac;
@@ -27,6 +29,58 @@ enum Msg {
 /// A live-update event: `Some(mac)` = that device's request was recorded; `None` = some may
 /// have been missed, reload.
 pub type LiveEvent = Option<Mac>;
+
+/// The store's feed of every instance's recorded phone requests (PostgreSQL `LISTEN/NOTIFY`),
+/// one connection per process, handed to the request log of the tenant each event names.
+#[derive(Clone, Default)]
+pub struct LiveFeed {
+    /// Each tenant's log's event sender only: a whole log would keep its writer from ending.
+    logs: Arc<RwLock<HashMap<TenantId, broadcast::Sender<LiveEvent>>>>,
+}
+
+impl LiveFeed {
+    /// `None` where the store has no such feed (SQLite: one writer, so each log's own events
+    /// are complete).
+    pub async fn start(store: &dyn Store) -> Result<Option<LiveFeed>, prov_store::StoreError> {
+        let Some(mut feed) = store.device_events().await? else {
+            return Ok(None);
+        };
+        let live = LiveFeed::default();
+        let logs = live.logs.clone();
+        tokio::spawn(async move {
+            while let Some(event) = feed.recv().await {
+                // No subscriber is not an error.
+                match event {
+                    DeviceEvent::Recorded { tenant, macs } => {
+                        // A tenant this process has no site for (yet) has no live page here.
+                        if let Some(events) = logs.read().get(&tenant) {
+                            for mac in macs {
+                                let _ = events.send(Some(mac));
+                            }
+                        }
+                    }
+                    DeviceEvent::Missed => {
+                        for events in logs.read().values() {
+                            let _ = events.send(None);
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Some(live))
+    }
+
+    /// `log`'s live updates now come from the feed, every instance's writes of `tenant`,
+    /// instead of its own writes.
+    pub fn add(&self, tenant: TenantId, log: &RequestLog) {
+        log.store_feed.store(true, Ordering::SeqCst);
+        self.logs.write().insert(tenant, log.events.clone());
+    }
+
+    pub fn remove(&self, tenant: TenantId) {
+        self.logs.write().remove(&tenant);
+    }
+}
 
 #[derive(Clone)]
 pub struct RequestLog {
@@ -67,33 +121,6 @@ impl RequestLog {
             },
             handle,
         )
-    }
-
-    /// Takes the live updates from the store's feed of every instance's writes (PostgreSQL
-    /// `LISTEN/NOTIFY`) instead of this process's own; `false` where the store has none
-    /// (SQLite: one writer, the in-process events are complete).
-    pub async fn follow_store(&self, store: &dyn Store) -> Result<bool, prov_store::StoreError> {
-        let Some(mut feed) = store.device_events().await? else {
-            return Ok(false);
-        };
-        self.store_feed.store(true, Ordering::SeqCst);
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            while let Some(event) = feed.recv().await {
-                // No subscriber is not an error.
-                match event {
-                    DeviceEvent::Recorded(macs) => {
-                        for mac in macs {
-                            let _ = events.send(Some(mac));
-                        }
-                    }
-                    DeviceEvent::Missed => {
-                        let _ = events.send(None);
-                    }
-                }
-            }
-        });
-        Ok(true)
     }
 
     /// Devices whose request (and status) has just been written, by this instance or (on

@@ -365,9 +365,10 @@ pub trait Store: Send + Sync + 'static {
     /// of rows deleted.
     async fn prune_anonymous_phone_requests(&self, keep: u32) -> Result<u64, StoreError>;
 
-    /// Every instance's phone requests as they are recorded, for live pages: PostgreSQL
-    /// `LISTEN/NOTIFY` (`record_phone_requests` notifies in its transaction). `None` where
-    /// one process is the only writer (SQLite): the caller announces its own writes.
+    /// Every instance's phone requests of every tenant as they are recorded, for live pages:
+    /// PostgreSQL `LISTEN/NOTIFY` (`record_phone_requests` notifies in its transaction), one
+    /// connection per call, whichever tenant this handle is scoped to. `None` where one process
+    /// is the only writer (SQLite): the caller announces its own writes.
     async fn device_events(
         &self,
     ) -> Result<Option<tokio::sync::mpsc::Receiver<DeviceEvent>>, StoreError> {

@@ -397,7 +397,8 @@ for_each_backend!(
             Ok(())
         }
 
-        /// Every instance's recorded phone requests, from `LISTEN` on [`DEVICE_EVENTS_CHANNEL`].
+        /// Every instance's recorded phone requests of every tenant, from `LISTEN` on
+        /// [`DEVICE_EVENTS_CHANNEL`]: one connection serves all of a process's tenants.
         pub(crate) async fn device_events(
             db: &Db,
         ) -> Result<Option<tokio::sync::mpsc::Receiver<crate::DeviceEvent>>, StoreError> {
@@ -405,17 +406,21 @@ for_each_backend!(
             let mut listener = sqlx::postgres::PgListener::connect_with(db.pool()).await?;
             listener.listen(DEVICE_EVENTS_CHANNEL).await?;
             let (tx, rx) = tokio::sync::mpsc::channel(DEVICE_EVENTS_BUFFER);
-            let tenant = db.tenant().to_string();
             tokio::spawn(async move {
                 loop {
                     let event = match listener.try_recv().await {
                         Ok(Some(n)) => match n.payload().split_once(';') {
-                            Some((of, macs)) if of == tenant => DeviceEvent::Recorded(
-                                macs.split(',')
-                                    .filter_map(|m| m.parse::<Mac>().ok())
-                                    .collect(),
-                            ),
-                            // Another tenant's phones.
+                            Some((tenant, macs)) => match tenant.parse::<i64>() {
+                                Ok(tenant) => DeviceEvent::Recorded {
+                                    tenant: crate::TenantId::new(tenant),
+                                    macs: macs
+                                        .split(',')
+                                        .filter_map(|m| m.parse::<Mac>().ok())
+                                        .collect(),
+                                },
+                                // Not ours (another program on the channel).
+                                Err(_) => continue,
+                            },
                             _ => continue,
                         },
                         // The connection broke (sqlx reconnects and listens again): whatever

@@ -406,8 +406,11 @@ impl InstanceBeat {
 /// What [`crate::Store::device_events`] tells.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceEvent {
-    /// Phone requests of these devices were recorded (by any instance).
-    Recorded(Vec<Mac>),
+    /// Phone requests of these devices of this tenant were recorded (by any instance).
+    Recorded {
+        tenant: crate::TenantId,
+        macs: Vec<Mac>,
+    },
     /// Events may have been lost (the connection broke): reload rather than guess.
     Missed,
 }

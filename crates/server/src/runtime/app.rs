@@ -33,7 +33,7 @@ use prov_core::admin_auth::{AdminVerifier, ensure_admin_credential};
 use prov_core::config::Config;
 use prov_core::instance::Instance;
 use prov_core::pulse::Pulse;
-use prov_core::request_log::RequestLog;
+use prov_core::request_log::{LiveFeed, RequestLog};
 use prov_core::secret::random_token;
 use prov_core::service::Service;
 
@@ -57,6 +57,8 @@ pub struct Server {
     database_mark: Option<Arc<DatabaseMark>>,
     /// The other tenants' sites (kept in step with the tenants table while running).
     sites: Sites,
+    /// Every instance's phone requests for the live pages of every tenant (PostgreSQL).
+    live_feed: Option<LiveFeed>,
 }
 
 impl Server {
@@ -95,7 +97,9 @@ impl Server {
             Service::new(store.clone(), rps, Some(config.fallback_base_url()), true).await?;
         let (requests, log_writer) =
             RequestLog::spawn(store.clone(), config.limits.request_log_keep_anonymous);
-        if requests.follow_store(store.as_ref()).await? {
+        let live_feed = LiveFeed::start(store.as_ref()).await?;
+        if let Some(feed) = &live_feed {
+            feed.add(store.tenant_id(), &requests);
             tracing::info!("live updates follow every instance's phone requests (LISTEN/NOTIFY)");
         }
         let service = Arc::new(service);
@@ -140,6 +144,7 @@ impl Server {
             log_writer,
             database_mark: None,
             sites: Sites::default(),
+            live_feed,
         })
     }
 
@@ -166,6 +171,7 @@ impl Server {
             log_writer,
             database_mark,
             sites,
+            live_feed,
             ..
         } = self;
         // The first beat before any work: what this instance takes is held by it.
@@ -206,6 +212,7 @@ impl Server {
                 instance: instance.clone(),
                 sites: sites.clone(),
                 pulse,
+                live_feed,
                 running: HashMap::new(),
             }
             .run(),
@@ -518,6 +525,7 @@ struct TenantSites {
     instance: Arc<Instance>,
     sites: Sites,
     pulse: Arc<Pulse>,
+    live_feed: Option<LiveFeed>,
     running: HashMap<TenantId, RunningSite>,
 }
 
@@ -563,6 +571,9 @@ impl TenantSites {
         for id in gone {
             if let Some(site) = self.running.remove(&id) {
                 self.pulse.remove(id);
+                if let Some(feed) = &self.live_feed {
+                    feed.remove(id);
+                }
                 self.sites.remove(&site.prefix);
                 tracing::info!(path = %site.prefix, "tenant removed: its site is closed");
             }
@@ -643,6 +654,7 @@ impl TenantSites {
             phone_certs: shared.phone_certs.clone(),
         });
         let mut tasks = spawn_background(state.clone(), config, false);
+        let requests_log = state.requests.clone();
         tasks.push(log_writer);
         let lease = format!("{START_ADD_SERVER_LEASE}:{}", tenant.id);
         if self.instance.claim_start_duty(store.as_ref(), &lease).await {
@@ -669,6 +681,9 @@ impl TenantSites {
             "tenant site open"
         );
         self.pulse.add(service);
+        if let Some(feed) = &self.live_feed {
+            feed.add(tenant.id, &requests_log);
+        }
         Ok(RunningSite { prefix, tasks })
     }
 }

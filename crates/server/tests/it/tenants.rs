@@ -744,3 +744,127 @@ async fn a_tenants_web_ui_shows_its_own_phones_and_no_other_tenants_session_open
     assert_ne!(wrong.status().as_u16(), 303);
     app.stop().await;
 }
+
+/// The live page of a tenant's administrator signed in on instance B shows a phone of that
+/// tenant served by instance A (PostgreSQL `LISTEN/NOTIFY`, one connection per process for
+/// every tenant); the default tenant's live page on B does not.
+#[tokio::test]
+async fn a_tenants_live_page_on_one_instance_sees_its_phone_served_by_another() {
+    let Some(database_url) = crate::helpers::fresh_postgres_url().await else {
+        eprintln!("SKIPPED live updates of a tenant across instances: they need PostgreSQL");
+        return;
+    };
+    let a = crate::helpers::spawn_app_on_url(&database_url).await;
+    let b = crate::helpers::spawn_app_on_url(&database_url).await;
+    let password = add_tenant(&a, "live.example.com").await;
+    let prefix = "/live.example.com/yealink";
+    wait_for_site(&a, prefix).await;
+    wait_for_site(&b, prefix).await;
+    let mac = "805ec0aabb78";
+    let added = api(&a, prefix, &password, reqwest::Method::POST, "/devices")
+        .json(&serde_json::json!({
+            "mac": mac,
+            "sip_user": "4712",
+            "sip_password": "sip-secret-live",
+            "registrar": "pbx.test",
+        }))
+        .send()
+        .await
+        .expect("add");
+    assert_eq!(added.status(), 201);
+
+    // Signed in on B: the tenant's administrator and the default tenant's, each on its page.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let live_page = |site: String, password: String| {
+        let browser = browser.clone();
+        async move {
+            let signed_in = browser
+                .post(format!("{site}/ui/login"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("password={password}"))
+                .send()
+                .await
+                .expect("sign in");
+            let cookie = signed_in
+                .headers()
+                .get_all(reqwest::header::SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find(|v| v.starts_with("yp_session="))
+                .and_then(|v| v.split(';').next())
+                .unwrap_or_else(|| panic!("session cookie of {site}"))
+                .to_owned();
+            let events = browser
+                .get(format!("{site}/ui/events"))
+                .header(reqwest::header::COOKIE, &cookie)
+                .send()
+                .await
+                .expect("events");
+            assert_eq!(events.status(), 200, "{site}");
+            events
+        }
+    };
+    let mut tenant_events = live_page(format!("{}{prefix}", b.base), password.clone()).await;
+    let mut default_events =
+        live_page(b.base.clone(), crate::helpers::ADMIN_PASSWORD.to_owned()).await;
+
+    // The phone is served by A, under the tenant's prefix.
+    let device: serde_json::Value = api(
+        &a,
+        prefix,
+        &password,
+        reqwest::Method::GET,
+        &format!("/devices/{mac}?reveal=true"),
+    )
+    .send()
+    .await
+    .expect("reveal")
+    .json()
+    .await
+    .expect("json");
+    let url = device["provisioning_url"].as_str().expect("url");
+    let on_a = format!(
+        "{}{prefix}{}",
+        a.base,
+        url.split_once(prefix).expect("prefix").1
+    );
+    let mut phone = prov_sim::SimPhone::new(mac, "T46U", "108.86.0.91").expect("phone");
+    phone.set_provisioning_server(&on_a, None);
+    phone
+        .provision()
+        .await
+        .expect("A serves the tenant's phone");
+
+    let wanted = format!("event: device\ndata: {mac}");
+    let mut seen = String::new();
+    let found = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Ok(Some(chunk)) = tenant_events.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(&wanted) {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(
+        found,
+        "the tenant's live page on B saw A's phone request: {seen:?}"
+    );
+    // The default tenant's page on B got the same notification's chance, and nothing of it.
+    let mut other = String::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        while let Ok(Some(chunk)) = default_events.chunk().await {
+            other.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(!other.contains(mac), "the default tenant's page: {other:?}");
+    drop((tenant_events, default_events));
+    b.stop().await;
+    a.stop().await;
+}
