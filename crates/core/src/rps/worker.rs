@@ -106,8 +106,10 @@ impl RpsFlow {
     }
 
     /// Waits for this command's turn under `rps_rate_per_second`, which all instances on the
-    /// database share (the slots are handed out by the store; decision 54).
-    async fn wait_for_slot(&self) {
+    /// database share (the slots are handed out by the store; decision 54). The workers of
+    /// this process's tenants take their turn here one at a time ([`SLOT_TURN`]).
+    pub(super) async fn wait_for_slot(&self) {
+        let _turn = SLOT_TURN.lock().await;
         let now = OffsetDateTime::now_utc();
         let wait = match self.store.reserve_rps_slot(now, self.min_interval).await {
             Ok(start) => Duration::try_from(start - now).unwrap_or(Duration::ZERO),

@@ -17,7 +17,7 @@ const MYAPPS: &str = "https://pbx.example.com";
 
 /// What the PBX computes (13r1-SDK `doc/appwebsocket/myApps.htm`, AppGetLoginResult): written
 /// out here rather than calling the server's `login_digest`.
-fn pbx_digest(login: &Value, challenge: &str, password: &str) -> String {
+pub(crate) fn pbx_digest(login: &Value, challenge: &str, password: &str) -> String {
     let s = |k: &str| login[k].as_str().unwrap_or_default().to_owned();
     let text = format!(
         "{}:{}:{}:{}:{}:{}:{challenge}:{password}",
@@ -32,8 +32,13 @@ fn pbx_digest(login: &Value, challenge: &str, password: &str) -> String {
 }
 
 fn user_login(sip: &str, appobj: &str) -> Value {
+    user_login_of("example.com", sip, appobj)
+}
+
+/// A user's AppLogin as the PBX of `domain` signs it for the app page.
+pub(crate) fn user_login_of(domain: &str, sip: &str, appobj: &str) -> Value {
     json!({
-        "mt": "AppLogin", "app": APP, "domain": "example.com", "sip": sip,
+        "mt": "AppLogin", "app": APP, "domain": domain, "sip": sip,
         "guid": "0123456789abcdef0123456789abcdef", "dn": "John Doe",
         "info": {"appobj": appobj, "appdn": "Yealink", "appurl": "https://prov/innovaphone-yealink", "pbx": "master"},
         "pbxObj": "yealink",
@@ -60,8 +65,13 @@ async fn send(ws: &mut Ws, v: Value) {
 }
 
 /// Logs in on the AppWebsocket like the app page does; the socket and the `AppLoginResult`.
-async fn log_in(app: &TestApp, mut login: Value, password: &str) -> (Ws, Value) {
-    let url = format!("{}/{APP}", app.base.replacen("http", "ws", 1));
+async fn log_in(app: &TestApp, login: Value, password: &str) -> (Ws, Value) {
+    log_in_at(app, "", login, password).await
+}
+
+/// [`log_in`] on the AppWebsocket of the site at `prefix` ("" = the default tenant's).
+async fn log_in_at(app: &TestApp, prefix: &str, mut login: Value, password: &str) -> (Ws, Value) {
+    let url = format!("{}{prefix}/{APP}", app.base.replacen("http", "ws", 1));
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("connect");
@@ -79,7 +89,17 @@ async fn log_in(app: &TestApp, mut login: Value, password: &str) -> (Ws, Value) 
 
 /// [`log_in`], then `UiSession`: its `UiSessionResult`, or the failed `AppLoginResult`.
 async fn login_and_ask(app: &TestApp, login: Value, password: &str) -> Value {
-    let (mut ws, result) = log_in(app, login, password).await;
+    login_and_ask_at(app, "", login, password).await
+}
+
+/// [`login_and_ask`] on the site at `prefix`.
+pub(crate) async fn login_and_ask_at(
+    app: &TestApp,
+    prefix: &str,
+    login: Value,
+    password: &str,
+) -> Value {
+    let (mut ws, result) = log_in_at(app, prefix, login, password).await;
     if result["ok"] != true {
         return result;
     }
@@ -100,8 +120,18 @@ fn no_redirects() -> reqwest::Client {
 }
 
 async fn enter(app: &TestApp, token: &str, framed: bool) -> reqwest::Response {
+    enter_at(app, "", token, framed).await
+}
+
+/// [`enter`] on the site at `prefix`.
+pub(crate) async fn enter_at(
+    app: &TestApp,
+    prefix: &str,
+    token: &str,
+    framed: bool,
+) -> reqwest::Response {
     no_redirects()
-        .post(format!("{}/ui/myapps/enter", app.base))
+        .post(format!("{}{prefix}/ui/myapps/enter", app.base))
         .header("origin", &app.base)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(

@@ -868,3 +868,60 @@ async fn a_tenants_live_page_on_one_instance_sees_its_phone_served_by_another() 
     b.stop().await;
     a.stop().await;
 }
+
+/// A myApps user of tenant A's PBX (the login A's PBX signs for the app page) gets a session
+/// of A's UI only: the same login at B's App object is refused, A's session token entered at
+/// B's site is answered as a made-up one, and A's session cookie on B's pages as none.
+#[tokio::test]
+async fn a_myapps_user_of_one_tenant_opens_that_tenants_ui_only() {
+    use crate::myapps::{enter_at, login_and_ask_at, user_login_of};
+    let sim = RpsSim::start(sim_config()).await.expect("rps sim");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    ok(&cli(d, &sim, &["tenant", "add", "a.example.com"]).await);
+    ok(&cli(d, &sim, &["tenant", "add", "b.example.com"]).await);
+    let (_, a_password) = app_object(d, &sim, "a.example.com").await;
+    let (_, b_password) = app_object(d, &sim, "b.example.com").await;
+    let database_url = format!("sqlite://{}?mode=rwc", d.join("yealink-prov.db").display());
+    let app = crate::helpers::spawn_app_on_url(&database_url).await;
+    let (a, b) = ("/a.example.com/yealink", "/b.example.com/yealink");
+    wait_for_site(&app, a).await;
+    wait_for_site(&app, b).await;
+
+    let user = user_login_of("a.example.com", "jdoe", "yealink");
+    let answer = login_and_ask_at(&app, a, user.clone(), &a_password).await;
+    assert_eq!(answer["mt"], "UiSessionResult", "{answer}");
+    let token = answer["token"].as_str().expect("a session of A").to_owned();
+    // At B's App object: refused with A's password, and with B's for a user of A's domain.
+    for password in [&a_password, &b_password] {
+        let refused = login_and_ask_at(&app, b, user.clone(), password).await;
+        assert_eq!(refused["mt"], "AppLoginResult", "{refused}");
+        assert_eq!(refused["ok"], false, "{refused}");
+    }
+    // A's token at B's site is a token B never issued.
+    let entered_b = enter_at(&app, b, &token, false).await;
+    let made_up = enter_at(&app, b, "made-up-token-000000000000", false).await;
+    assert_eq!(entered_b.status(), made_up.status());
+    assert_eq!(entered_b.status().as_u16(), 401);
+    assert!(
+        entered_b
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .is_none()
+    );
+    // At A's site it opens A's UI; its cookie on B's pages is no session.
+    let entered_a = enter_at(&app, a, &token, false).await;
+    assert_eq!(entered_a.status().as_u16(), 303);
+    let cookie = format!("yp_session={token}");
+    let (status, _, _) = ui_get(&app, a, Some(&cookie), "/ui/devices", "-").await;
+    assert_eq!(status, 200);
+    for path in ["/ui/devices", "/ui/settings", "/ui/rps", "/ui/me"] {
+        assert_eq!(
+            ui_get(&app, b, Some(&cookie), path, "-").await,
+            ui_get(&app, b, None, path, "-").await,
+            "{path}"
+        );
+    }
+    app.stop().await;
+    sim.stop().await;
+}
