@@ -42,6 +42,8 @@ pub struct Service {
     renders: RenderCache,
     /// Set when the innovaphone integration is on (see [`Service::set_app_service`]).
     app_service: RwLock<Option<AppServiceMode>>,
+    /// Counts the re-reads of this tenant's configuration ([`Service::refresh_config`]).
+    config_reads: tokio::sync::watch::Sender<u64>,
 }
 
 /// The innovaphone App Service mode: RPS gets no server name but the PBX's domain.
@@ -100,6 +102,7 @@ impl Service {
             pbx_noting: tokio::sync::Mutex::new(()),
             renders: RenderCache::default(),
             app_service: RwLock::new(None),
+            config_reads: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -334,7 +337,21 @@ impl Service {
     /// it when this tenant's configuration revision moved.
     pub async fn refresh_config(&self) -> Result<(), ServiceError> {
         *self.pbx_config.write() = load_pbx_config_states(self.store.as_ref()).await?;
-        self.refresh_rps_identity().await
+        self.refresh_rps_identity().await?;
+        self.config_reads.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+
+    /// Changes each time the pulse read this tenant's configuration again because some
+    /// process changed its settings, meta keys or PBX-side documents: what else follows
+    /// those (the innovaphone side's peer sync) waits on it instead of polling.
+    pub fn watch_config(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.config_reads.subscribe()
+    }
+
+    /// Whether any phone of this tenant has a PBX-side document (an innovaphone phone).
+    pub fn has_pbx_devices(&self) -> bool {
+        !self.pbx_config.read().is_empty()
     }
 
     /// Re-reads what RPS's server entry is made of (server name and URL: the settings, the

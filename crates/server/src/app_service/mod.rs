@@ -39,8 +39,9 @@ pub const META_INSTANCE_PASSWORD: &str = "innovaphone.instance_password";
 /// no PBX connection with PbxAdminApi: the instance that has one makes the user-object update.
 pub const META_PBX_UPDATE_WANTED: &str = "innovaphone.pbx_update_wanted";
 /// How often an instance looks at what other instances stored for it (the Devices URL, user
-/// object updates waiting for a PBX connection): two reads of `meta`.
-const PEER_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+/// object updates waiting for a PBX connection) without being told: a safety net, since it
+/// runs whenever the pulse read this tenant's meta keys again.
+const PEER_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 /// At most this many phones without a holder are taken over per heartbeat round; more wait
 /// for the next round (5 s later), so a huge takeover comes in pages.
 const TAKEOVER_PAGE: u32 = 2_000;
@@ -168,8 +169,10 @@ impl Innovaphone {
             loop {
                 tick.tick().await;
                 let Some(inn) = inn.upgrade() else { return };
-                // Not sure the others count us alive: take nothing over.
-                if !inn.instance.healthy() {
+                // Not sure the others count us alive: take nothing over. No innovaphone phone
+                // (no PBX-side document, which the pulse keeps current): nothing to take over,
+                // and a thousand idle tenants cost no query.
+                if !inn.instance.healthy() || !inn.service.has_pbx_devices() {
                     continue;
                 }
                 let prefix = sysclient::lease_name_prefix();
@@ -207,14 +210,28 @@ impl Innovaphone {
 
     /// The PBX keeps one connection, to one instance; the others learn through the database
     /// what it told that instance, and that instance makes the PBX-side updates the others
-    /// could not (decision 64). Ends with the process.
+    /// could not (decision 64). What they learn are meta keys, whose writes the process's
+    /// pulse notices (docs/tenants.md, "One pulse"): a round runs when it read them again,
+    /// and at least every [`PEER_SYNC_EVERY`]. Ends with the process.
     fn spawn_peer_sync(self: &Arc<Self>) {
         let inn = Arc::downgrade(self);
+        let mut reads = self.service.watch_config();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PEER_SYNC_EVERY);
             let mut seen_wanted: Option<String> = None;
+            let mut first = true;
             loop {
-                tick.tick().await;
+                if !first {
+                    tokio::select! {
+                        changed = reads.changed() => {
+                            // The service is gone.
+                            if changed.is_err() {
+                                return;
+                            }
+                        }
+                        _ = tokio::time::sleep(PEER_SYNC_EVERY) => {}
+                    }
+                }
+                first = false;
                 let Some(inn) = inn.upgrade() else { return };
                 let store = inn.service.store();
                 if let Ok(Some(url)) = store.get_meta(META_DEVICES_URL).await {

@@ -774,42 +774,23 @@ async fn a_tenants_live_page_on_one_instance_sees_its_phone_served_by_another() 
     assert_eq!(added.status(), 201);
 
     // Signed in on B: the tenant's administrator and the default tenant's, each on its page.
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let live_page = |site: String, password: String| {
-        let browser = browser.clone();
+    let live_page = |prefix: &'static str, password: String| {
+        let b = &b;
         async move {
-            let signed_in = browser
-                .post(format!("{site}/ui/login"))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(format!("password={password}"))
-                .send()
-                .await
-                .expect("sign in");
-            let cookie = signed_in
-                .headers()
-                .get_all(reqwest::header::SET_COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find(|v| v.starts_with("yp_session="))
-                .and_then(|v| v.split(';').next())
-                .unwrap_or_else(|| panic!("session cookie of {site}"))
-                .to_owned();
-            let events = browser
-                .get(format!("{site}/ui/events"))
+            let (cookie, _) = ui_sign_in(b, prefix, &password).await;
+            let cookie = cookie.split(';').next().expect("name=value").to_owned();
+            let events = no_redirects()
+                .get(format!("{}{prefix}/ui/events", b.base))
                 .header(reqwest::header::COOKIE, &cookie)
                 .send()
                 .await
                 .expect("events");
-            assert_eq!(events.status(), 200, "{site}");
+            assert_eq!(events.status(), 200, "{prefix}");
             events
         }
     };
-    let mut tenant_events = live_page(format!("{}{prefix}", b.base), password.clone()).await;
-    let mut default_events =
-        live_page(b.base.clone(), crate::helpers::ADMIN_PASSWORD.to_owned()).await;
+    let mut tenant_events = live_page(prefix, password.clone()).await;
+    let mut default_events = live_page("", crate::helpers::ADMIN_PASSWORD.to_owned()).await;
 
     // The phone is served by A, under the tenant's prefix.
     let device: serde_json::Value = api(
