@@ -10,10 +10,11 @@
 #
 # Measures: adding the tenants and importing their phones; ADD SERVER for every tenant through
 # the shared RPS rate limit (the RPS simulator, 5 commands/s as configured by default); resident
-# memory with no tenant and with every tenant idle; a restart: the time until the last tenant's
-# site answers; resident memory per connected PBX (the first --pbxs tenants' PBXs, each a
-# `yealink-sim innovaphone` with its Devices, logged in to its tenant's App object); the boot
-# storm across every tenant's phones (wrk, round by round) against nginx.
+# memory with no tenant and with every tenant idle; a restart with an App object password for
+# every tenant: the time until the last tenant's site answers, and the process idle; resident
+# memory per connected PBX (the first --pbxs tenants' PBXs, each a `yealink-sim innovaphone`
+# with its Devices, logged in to its tenant's App object); the boot storm across every
+# tenant's phones (wrk, round by round) against nginx.
 # A benchmark, not a test: loopback only, every step bounded in time, every process it starts
 # stopped on exit. SQLite in a fresh data folder unless --database-url names an empty
 # PostgreSQL database.
@@ -36,7 +37,7 @@ RPS_RATE=5
 OUT_DIR="$ROOT/bench-out"
 
 usage() {
-    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 parse_instances_args() {
@@ -129,18 +130,19 @@ add_servers_done() {
     echo "$done"
 }
 
-# app_object_passwords: the App object password of each of the first PBXS tenants, one per
-# line in $WORK/app-passwords (a running server takes them at its next start).
+# app_object_passwords: the App object password of every tenant (each an innovaphone PBX's
+# App object, as a provider's would be), one per line in $WORK/app-passwords (a running server
+# takes them at its next start).
 app_object_passwords() {
     local t
     : >"$WORK/app-passwords"
     chmod 600 "$WORK/app-passwords"
-    for ((t = 1; t <= PBXS; t++)); do
+    for ((t = 1; t <= TENANTS; t++)); do
         "$OURS" --tenant "t$t.bench.example" pbx app-object --data-dir "$DATA" \
             ${DATABASE_URL:+--database-url "$DATABASE_URL"} \
             2>/dev/null | awk '$1 == "Password" { print $2 }' >>"$WORK/app-passwords"
     done
-    (($(wc -l <"$WORK/app-passwords") == PBXS)) || die "not every tenant printed an App object password"
+    (($(wc -l <"$WORK/app-passwords") == TENANTS)) || die "not every tenant printed an App object password"
 }
 
 # connect_pbxs SECONDS: the first PBXS tenants' PBXs (each with its Devices) log in to their
@@ -262,8 +264,8 @@ instances_main() {
     local rss_idle="$IDLE_RSS" cpu_idle="$IDLE_CPU"
     log "every tenant (RPS queue still sending at $RPS_RATE/s): RSS $(mib "$rss_idle") MiB, CPU $cpu_idle %"
 
-    # A restart: how long until the last tenant's site answers. The App objects' passwords
-    # are made before it, so the sites take them.
+    # A restart: how long until the last tenant's site answers. Every tenant's App object
+    # password is made before it, so the sites open with their innovaphone side.
     app_object_passwords
     stop_pid "$SERVER_PID"
     start=$(now)
@@ -272,8 +274,9 @@ instances_main() {
     local restart_s rss_restart
     restart_s=$(since "$start")
     idle 15
-    rss_restart="$IDLE_RSS"
-    log "restart: every site open after $restart_s s; idle RSS $(mib "$rss_restart") MiB"
+    local cpu_restart
+    rss_restart="$IDLE_RSS" cpu_restart="$IDLE_CPU"
+    log "restart: every site open after $restart_s s; idle RSS $(mib "$rss_restart") MiB, CPU $cpu_restart %"
 
     # PBXs: what each connected one costs (its AppWebsocket, its Devices' sysclient).
     local start_pbx pbx_s rss_pbx cpu_pbx pid
@@ -333,7 +336,7 @@ instances_main() {
         echo "| every tenant (RPS queue sending): RSS, CPU | $(mib "$rss_idle") MiB, $cpu_idle % of a core |"
         echo "| per idle tenant (with its $PER_TENANT phones) | $(awk -v a="$rss_idle" -v b="$rss_none" -v n="$TENANTS" 'BEGIN { printf "%.1f", (a - b) / n }') KiB |"
         echo "| restart until the last site answers | $restart_s s |"
-        echo "| RSS after the restart, idle | $(mib "$rss_restart") MiB |"
+        echo "| after the restart, every tenant with its App object, idle: RSS, CPU | $(mib "$rss_restart") MiB, $cpu_restart % of a core |"
         echo "| $PBXS PBXs logged in (each with its Devices) | after $pbx_s s; RSS $(mib "$rss_pbx") MiB, CPU $cpu_pbx % of a core |"
         echo "| per connected PBX | $(awk -v a="$rss_pbx" -v b="$rss_restart" -v n="$PBXS" 'BEGIN { printf "%.1f", (a - b) / n }') KiB |"
         echo "| peak RSS (VmHWM) after the storm | $(mib "$hwm") MiB |"

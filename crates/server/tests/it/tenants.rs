@@ -404,7 +404,7 @@ async fn app_object(d: &std::path::Path, sim: &RpsSim, tenant: &str) -> (String,
 
 #[tokio::test]
 async fn a_pbx_logs_in_to_its_own_tenants_app_object_only() {
-    use prov_sim::innovaphone::{LoginState, PbxConfig, PbxSim};
+    use prov_sim::innovaphone::{LoginState, PbxConfig, PbxSim, UsersSim};
     let sim = RpsSim::start(sim_config()).await.expect("rps sim");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
@@ -461,6 +461,19 @@ async fn a_pbx_logs_in_to_its_own_tenants_app_object_only() {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
+    // Users of A's PBX cannot provision into B: its login at B's App object is refused,
+    // with A's password and with B's; at A's own App object it is welcome.
+    let users = prov_sim::innovaphone::UsersLoginForm::OwnAppObject;
+    for password in [&a_password, &b_password] {
+        let refused = UsersSim::connect_as(&b_url, password, "a.example.com", &users).await;
+        let why = refused.err().expect("A's Users refused at B").to_string();
+        assert!(why.contains("login refused"), "{why}");
+    }
+    UsersSim::connect_as(&a_url, &a_password, "a.example.com", &users)
+        .await
+        .expect("A's Users logs in to A")
+        .close()
+        .await;
     // B's own PBX is welcome.
     let b_pbx = pbx(&b_url, &b_password, "b.example.com").await;
     b_pbx
