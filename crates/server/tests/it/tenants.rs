@@ -402,19 +402,33 @@ async fn app_object(d: &std::path::Path, sim: &RpsSim, tenant: &str) -> (String,
     (field("URL"), field("Password"))
 }
 
-#[tokio::test]
-async fn a_pbx_logs_in_to_its_own_tenants_app_object_only() {
-    use prov_sim::innovaphone::{LoginState, PbxConfig, PbxSim, UsersSim};
+/// Tenants a.example.com and b.example.com with their App objects (URL and password, as
+/// `pbx app-object` prints them), made by the CLI before the server starts on their database.
+async fn two_tenants_with_app_objects() -> (
+    RpsSim,
+    tempfile::TempDir,
+    (String, String),
+    (String, String),
+    crate::helpers::TestApp,
+) {
     let sim = RpsSim::start(sim_config()).await.expect("rps sim");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     ok(&cli(d, &sim, &["tenant", "add", "a.example.com"]).await);
     ok(&cli(d, &sim, &["tenant", "add", "b.example.com"]).await);
-    let (a_url, a_password) = app_object(d, &sim, "a.example.com").await;
-    let (b_url, b_password) = app_object(d, &sim, "b.example.com").await;
-    assert_ne!(a_password, b_password);
+    let a = app_object(d, &sim, "a.example.com").await;
+    let b = app_object(d, &sim, "b.example.com").await;
+    assert_ne!(a.1, b.1);
     let database_url = format!("sqlite://{}?mode=rwc", d.join("yealink-prov.db").display());
     let app = crate::helpers::spawn_app_on_url(&database_url).await;
+    (sim, dir, a, b, app)
+}
+
+#[tokio::test]
+async fn a_pbx_logs_in_to_its_own_tenants_app_object_only() {
+    use prov_sim::innovaphone::{LoginState, PbxConfig, PbxSim, UsersSim};
+    let (sim, _dir, (a_url, a_password), (b_url, b_password), app) =
+        two_tenants_with_app_objects().await;
     // The printed URLs name this CLI's listen address; the test server listens elsewhere.
     let on_app = |url: &str| {
         let path = url.split_once("/a.example.com").map_or_else(
@@ -872,15 +886,7 @@ async fn a_tenants_live_page_on_one_instance_sees_its_phone_served_by_another() 
 #[tokio::test]
 async fn a_myapps_user_of_one_tenant_opens_that_tenants_ui_only() {
     use crate::myapps::{enter_at, login_and_ask_at, user_login_of};
-    let sim = RpsSim::start(sim_config()).await.expect("rps sim");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    ok(&cli(d, &sim, &["tenant", "add", "a.example.com"]).await);
-    ok(&cli(d, &sim, &["tenant", "add", "b.example.com"]).await);
-    let (_, a_password) = app_object(d, &sim, "a.example.com").await;
-    let (_, b_password) = app_object(d, &sim, "b.example.com").await;
-    let database_url = format!("sqlite://{}?mode=rwc", d.join("yealink-prov.db").display());
-    let app = crate::helpers::spawn_app_on_url(&database_url).await;
+    let (sim, _dir, (_, a_password), (_, b_password), app) = two_tenants_with_app_objects().await;
     let (a, b) = ("/a.example.com/yealink", "/b.example.com/yealink");
     wait_for_site(&app, a).await;
     wait_for_site(&app, b).await;

@@ -617,13 +617,8 @@ async fn one_read_names_the_tenants_with_changes_or_due_rps_jobs(db: &TestDb) {
 
     // RPS: the tenants with a job a worker may take now, not one held by a live lease.
     let later = OffsetDateTime::now_utc() + time::Duration::seconds(5);
-    assert!(
-        db.store
-            .tenants_with_due_rps_jobs(later)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let due = async |at| db.store.tenants_with_due_rps_jobs(at).await.unwrap();
+    assert!(due(later).await.is_empty());
     b.enqueue_rps_jobs(&[job(3)]).await.unwrap();
     assert_eq!(
         a.tenants_with_due_rps_jobs(later).await.unwrap(),
@@ -634,20 +629,8 @@ async fn one_read_names_the_tenants_with_changes_or_due_rps_jobs(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
-    assert!(
-        db.store
-            .tenants_with_due_rps_jobs(later)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(due(later).await.is_empty());
     // Once its lease ran out (no live instance holds it), it is due again.
     let after_lease = later + time::Duration::seconds(31);
-    assert_eq!(
-        db.store
-            .tenants_with_due_rps_jobs(after_lease)
-            .await
-            .unwrap(),
-        vec![b.tenant_id()]
-    );
+    assert_eq!(due(after_lease).await, vec![b.tenant_id()]);
 }
