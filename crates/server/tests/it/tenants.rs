@@ -629,6 +629,23 @@ fn no_redirects() -> reqwest::Client {
         .expect("client")
 }
 
+/// The sign-in form of the site at `prefix` posted with `password`, as a browser on the
+/// server's own origin sends it.
+async fn post_sign_in(
+    app: &crate::helpers::TestApp,
+    prefix: &str,
+    password: &str,
+) -> reqwest::Response {
+    no_redirects()
+        .post(format!("{}{prefix}/ui/login", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", &app.base)
+        .body(format!("password={password}"))
+        .send()
+        .await
+        .expect("sign in")
+}
+
 /// Signs in to the web UI of the site at `prefix`; the whole `Set-Cookie` of the session and
 /// the redirect's target.
 async fn ui_sign_in(
@@ -636,14 +653,7 @@ async fn ui_sign_in(
     prefix: &str,
     password: &str,
 ) -> (String, String) {
-    let answer = no_redirects()
-        .post(format!("{}{prefix}/ui/login", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("origin", &app.base)
-        .body(format!("password={password}"))
-        .send()
-        .await
-        .expect("sign in");
+    let answer = post_sign_in(app, prefix, password).await;
     assert_eq!(answer.status().as_u16(), 303, "{prefix}");
     let cookie = answer
         .headers()
@@ -763,14 +773,7 @@ async fn a_tenants_web_ui_shows_its_own_phones_and_no_other_tenants_session_open
     let (_, _, b_csv) = ui_get(&app, B, Some(&b_cookie), "/ui/devices/export.csv", mac).await;
     assert!(!b_csv.contains("MAC"), "{b_csv}");
     // A wrong password at B is refused like any other wrong password.
-    let wrong = no_redirects()
-        .post(format!("{}{B}/ui/login", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("origin", &app.base)
-        .body(format!("password={a_password}"))
-        .send()
-        .await
-        .expect("sign in");
+    let wrong = post_sign_in(&app, B, &a_password).await;
     assert_ne!(wrong.status().as_u16(), 303);
     app.stop().await;
 }
